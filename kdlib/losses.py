@@ -1,0 +1,41 @@
+"""Losses shared by several methods, written as the papers' equations on plain tensors.
+
+Reductions are explicit. KL divergences are summed over classes and averaged over the batch
+(``reduction="batchmean"``), which is the divergence per example that the equations mean. PyTorch's default
+``"mean"`` divides by the number of classes as well; the official Tf-KD and Rocket Launching code use it and make
+up for it with ad-hoc multipliers (see those chapters).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(z / T): the softened distribution of Hinton et al. 2015, Eq. 1."""
+    return F.softmax(logits / temperature, dim=1)
+
+
+def kd_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T² · KL(p_T(teacher) ‖ p_T(student)), batch mean.
+
+    The T² factor keeps the gradient of the soft term on the same scale as the hard term when T changes: the
+    gradient of the softened cross-entropy shrinks as 1/T² (Hinton et al. 2015, §2). No gradient reaches the
+    teacher: its logits are detached.
+    """
+    student_log_probs = F.log_softmax(student_logits / temperature, dim=1)
+    teacher_probs = soft_targets(teacher_logits.detach(), temperature)
+    return temperature ** 2 * F.kl_div(student_log_probs, teacher_probs, reduction="batchmean")
+
+
+def hinton_kd_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                   temperature: float, alpha: float) -> dict[str, torch.Tensor]:
+    """(1 − α) · CE(y, p) + α · T² · KL(p_T^teacher ‖ p_T^student); named terms, the total under ``"loss"``.
+
+    α weighs the soft term, as in most later papers; Hinton et al. describe a weighted average with a "considerably
+    lower weight" on the hard term, i.e. α close to 1.
+    """
+    ce = F.cross_entropy(student_logits, labels)
+    kd = kd_divergence(student_logits, teacher_logits, temperature)
+    return {"loss": (1.0 - alpha) * ce + alpha * kd, "ce": ce, "kd": kd}
