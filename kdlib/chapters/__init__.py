@@ -1,0 +1,40 @@
+"""What each chapter trains, per profile, and the check of a notebook's parameters.
+
+A chapter notebook holds the narrative; its runs are declared here so that the CLI can train them in the background
+(``python -m kdlib chapter introduction --profile cpu``) and the notebook then only loads the records.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+CHAPTERS = ("introduction",)
+PROFILES = ("smoke", "cpu", "paper")
+
+
+def get_chapter(name: str):
+    if name not in CHAPTERS:
+        raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
+    return importlib.import_module(f"kdlib.chapters.{name}")
+
+
+def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
+    """Check the parameters a notebook received, before it trains anything.
+
+    papermill only warns about a parameter the notebook does not declare and accepts any value; a typo would then
+    silently run the default. ``names_before`` is the set of global names just before the parameters cell; every new
+    public name since then is a parameter. Returns the parameters as a dict.
+    """
+    received = {name: namespace[name] for name in set(namespace) - set(names_before)
+                if not name.startswith("_") and name not in ("In", "Out", "get_ipython", "exit", "quit")}
+    unknown = sorted(set(received) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this chapter takes: {', '.join(allowed)}")
+    for name, choices in allowed.items():
+        if name not in received:
+            raise ValueError(f"parameter {name!r} is missing from the parameters cell")
+        value = received[name]
+        if not any(value is choice or (type(value) is type(choice) and value == choice) for choice in choices):
+            raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: "
+                             f"{', '.join(repr(c) for c in choices)}")
+    return received

@@ -1,0 +1,114 @@
+"""``python -m kdlib``: fetch data, train a spec, list and re-check records, train a chapter's runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+
+def _param(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER (e.g. temperature=4), got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kdlib", description=__doc__)
+    parser.add_argument("--data-root", help="dataset folder (default: $KDLIB_DATA or ./data)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fetch = commands.add_parser("fetch", help="download and verify datasets")
+    fetch.add_argument("datasets", nargs="+")
+
+    run = commands.add_parser("run", help="train one spec (or load its record) and print its metrics")
+    run.add_argument("--dataset", required=True)
+    run.add_argument("--model", required=True)
+    run.add_argument("--method", default="ce")
+    run.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--teacher", metavar="RUN_ID", help="id of a stored teacher record")
+    for name, kind in (("epochs", int), ("seed", int), ("lr", float), ("weight-decay", float),
+                       ("batch-size", int), ("subset", int)):
+        run.add_argument(f"--{name}", type=kind)
+    run.add_argument("--augment")
+    run.add_argument("--schedule")
+    run.add_argument("--optimizer")
+    run.add_argument("--device", choices=("cpu", "cuda"))
+
+    commands.add_parser("list", help="list stored run records")
+
+    reproduce = commands.add_parser("reproduce", help="re-train a stored record and compare its metrics")
+    reproduce.add_argument("run_id")
+    reproduce.add_argument("--device", choices=("cpu", "cuda"))
+
+    chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
+    chapter.add_argument("name")
+    chapter.add_argument("--profile", default="cpu")
+    chapter.add_argument("--group", help="train only this group of the chapter's runs")
+    chapter.add_argument("--device", choices=("cpu", "cuda"))
+    return parser
+
+
+def _spec_from_args(args):
+    from kdlib.runs import RunSpec, load_record
+
+    fields = {"dataset": args.dataset, "model": args.model, "method": args.method,
+              "method_params": tuple(args.param)}
+    if args.teacher:
+        stored = load_record(args.teacher)
+        if stored is None:
+            raise ValueError(f"no stored teacher record {args.teacher!r}; `python -m kdlib list` shows the ids")
+        fields["teacher"] = RunSpec.from_dict(stored["spec"])
+    for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "augment", "schedule", "optimizer"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    return RunSpec(**fields)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.data_root:
+        import os
+        os.environ["KDLIB_DATA"] = args.data_root
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from kdlib import data, runs
+    from kdlib.chapters import get_chapter
+    try:
+        if args.command == "fetch":
+            for name in args.datasets:
+                print(f"{name}: {data.fetch(name)}")
+        elif args.command == "run":
+            record = runs.get_or_train(_spec_from_args(args), device=args.device)
+            print(json.dumps({"id": record["id"], **record["metrics"]}, indent=1))
+        elif args.command == "list":
+            for record in runs.all_records():
+                spec, metrics = record["spec"], record["metrics"]
+                print(f"{record['id']}  {spec['dataset']:<13} {spec['model']:<20} {spec['method']:<4} "
+                      f"seed {spec['seed']}  epochs {spec['epochs']:>3}  test acc {metrics['test_acc']:.4f}")
+        elif args.command == "reproduce":
+            comparison = runs.reproduce(args.run_id, device=args.device)
+            print(json.dumps(comparison, indent=1))
+            if any(abs(row["difference"]) > 0 for row in comparison.values()):
+                print("the re-run differs from the record (other hardware, threads or library versions?)",
+                      file=sys.stderr)
+                return 1
+        elif args.command == "chapter":
+            groups = get_chapter(args.name).runs(args.profile)
+            if args.group and args.group not in groups:
+                raise ValueError(f"unknown group {args.group!r}; groups: {', '.join(groups)}")
+            for group, specs in groups.items():
+                if args.group in (None, group):
+                    for spec in specs:
+                        record = runs.get_or_train(spec, device=args.device)
+                        print(f"{group} {record['id']} {spec.model} {spec.method} seed {spec.seed}: "
+                              f"test acc {record['metrics']['test_acc']:.4f}", flush=True)
+    except (ValueError, FileNotFoundError, data.DataError, FloatingPointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

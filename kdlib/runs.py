@@ -1,0 +1,277 @@
+"""The run store: a frozen spec per run, hashed to an id; one JSON record per id under ``results/``.
+
+Every number in the book is read from such a record, and ``python -m kdlib reproduce ID`` re-runs the spec to check
+it. Records are small and committed. Teacher checkpoints and teacher logits are large, so they live in the cache
+folder (``KDLIB_CACHE``) and are rebuilt from the teacher's spec when missing: same spec, same seed, same weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from kdlib import data as data_module
+from kdlib.data import AUGMENTATIONS, DATASETS
+from kdlib.methods import get_method, resolve_params
+from kdlib.models import MODELS
+from kdlib.paths import cache_dir, project_root, results_dir
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "constant", "step")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that decides a run's outcome. Two specs with the same fields share one id and one record.
+
+    ``teacher`` is the full spec of the teacher run, so a student's id changes whenever its teacher's does.
+    """
+
+    dataset: str
+    model: str
+    method: str = "ce"
+    method_params: tuple = ()
+    teacher: "RunSpec | None" = None
+    epochs: int = 10
+    seed: int = 0
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    schedule: str = "cosine"
+    augment: str = "none"
+    val_size: int = 5000
+    subset: int | None = None
+
+    def __post_init__(self):
+        params = dict(self.method_params)
+        object.__setattr__(self, "method_params", tuple(sorted((k, float(v)) for k, v in params.items())))
+        for name, value, allowed in (("dataset", self.dataset, DATASETS), ("model", self.model, tuple(MODELS)),
+                                     ("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
+                                     ("augment", self.augment, AUGMENTATIONS)):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+        method = get_method(self.method)
+        resolve_params(self.method, params)
+        if method.needs_teacher and self.teacher is None:
+            raise ValueError(f"method {self.method!r} needs a teacher spec (teacher=RunSpec(...))")
+        if not method.needs_teacher and self.teacher is not None:
+            raise ValueError(f"method {self.method!r} takes no teacher; drop teacher= or use a distillation method")
+        if self.teacher is not None and (self.teacher.dataset, self.teacher.subset, self.teacher.val_size) != \
+                (self.dataset, self.subset, self.val_size):
+            raise ValueError("a teacher must be trained on the same dataset, subset and validation split as its "
+                             "student, or its soft targets would leak held-out images")
+        for name, value, low in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
+                                 ("seed", self.seed, 0), ("val_size", self.val_size, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
+            raise ValueError(f"subset must be a positive integer or None, got {self.subset!r}")
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["method_params"] = dict(self.method_params)
+        out["teacher"] = self.teacher.to_dict() if self.teacher else None
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunSpec":
+        values = dict(values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown RunSpec field(s) {', '.join(unknown)}; fields: {', '.join(sorted(known))}")
+        if values.get("teacher"):
+            values["teacher"] = cls.from_dict(values["teacher"])
+        values["method_params"] = tuple(dict(values.get("method_params") or {}).items())
+        return cls(**values)
+
+    @property
+    def id(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def replace(self, **changes) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+
+# --- records ----------------------------------------------------------------------------------------------------
+
+def record_path(spec_id: str) -> Path:
+    return results_dir() / f"{spec_id}.json"
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    """Write to a temporary file in the same folder, then rename: a crash never leaves half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(payload, out, indent=1, sort_keys=True)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_record(spec_id: str) -> dict | None:
+    path = record_path(spec_id)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"run record {path} is not valid JSON ({error}); delete it to re-train the run") from None
+
+
+def all_records() -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted(results_dir().glob("*.json"))]
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> tuple[str | None, bool]:
+    """Git commit of the checkout and whether kdlib/ had uncommitted changes, read once when the process first
+    trains (the code it imported), not when a long run finally writes its record."""
+    return _git("rev-parse", "HEAD") or None, bool(_git("status", "--porcelain", "--", "kdlib"))
+
+
+def provenance(device: torch.device, wall_time_s: float) -> dict:
+    import torchvision
+
+    from kdlib import __version__
+    commit, dirty = code_version()
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "kdlib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
+        "threads": torch.get_num_threads(),
+        "wall_time_s": round(wall_time_s, 2),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# --- caches -----------------------------------------------------------------------------------------------------
+
+def checkpoint_path(spec: RunSpec) -> Path:
+    return cache_dir() / "checkpoints" / f"{spec.id}.pt"
+
+
+def logits_path(spec: RunSpec) -> Path:
+    return cache_dir() / "teacher_logits" / f"{spec.id}.pt"
+
+
+def _save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True) -> tuple[dict, torch.nn.Module]:
+    from kdlib.train import pick_device, train
+
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    dataset = data_module.load(spec.dataset)
+    teacher_logits = teacher_model = None
+    if spec.teacher is not None:
+        if spec.augment == "none":
+            teacher_logits = teacher_train_logits(spec.teacher, device=device, progress=progress)
+        else:
+            teacher_model = load_model(spec.teacher, device=device, progress=progress)
+    code_version()
+    started = time.perf_counter()
+    result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
+                   progress=progress, label=f"{spec.model}/{spec.method} {spec.id}")
+    record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
+              "provenance": provenance(device, time.perf_counter() - started)}
+    if write:
+        _save_atomic(result.model.state_dict(), checkpoint_path(spec))
+        _write_json_atomic(record_path(spec.id), record)
+    return record, result.model
+
+
+def get_or_train(spec: RunSpec, train_missing: bool = True, device=None, progress: str = "auto") -> dict:
+    """The stored record of ``spec``; trained (and stored) first when missing, unless ``train_missing`` is False."""
+    record = load_record(spec.id)
+    if record is not None:
+        return record
+    if not train_missing:
+        raise FileNotFoundError(f"no run record {record_path(spec.id)} for {spec.model} on {spec.dataset} "
+                                f"({spec.method}); run with train_missing=True or `python -m kdlib run` to train it")
+    return _train_and_store(spec, device, progress)[0]
+
+
+def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
+    """The trained model of ``spec`` from the cache; re-trained deterministically when the checkpoint is missing."""
+    from kdlib.models import build_model
+
+    path = checkpoint_path(spec)
+    if not path.exists():
+        record, model = _train_and_store(spec, device, progress, write=False)
+        stored = load_record(spec.id)
+        if stored is not None and stored["metrics"]["test_acc"] != record["metrics"]["test_acc"]:
+            warnings.warn(f"re-trained {spec.id} reaches test accuracy {record['metrics']['test_acc']:.4f}, the "
+                          f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")
+        _save_atomic(model.state_dict(), path)
+        if stored is None:
+            _write_json_atomic(record_path(spec.id), record)
+        return model
+    dataset = data_module.load(spec.dataset)
+    model = build_model(spec.model, tuple(dataset.train_images.shape[1:]), dataset.n_classes)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> torch.Tensor:
+    """The teacher's logits on every original training image, un-augmented, cached on disk."""
+    from kdlib.train import pick_device, predict_logits
+
+    path = logits_path(spec)
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    dataset = data_module.load(spec.dataset)
+    logits = predict_logits(load_model(spec, device, progress).to(device), dataset.train_images, dataset, device)
+    _save_atomic(logits, path)
+    return logits
+
+
+def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
+    """Re-run a stored record's spec (nothing is written) and compare its metrics with the record's."""
+    stored = load_record(spec_id)
+    if stored is None:
+        raise FileNotFoundError(f"no run record {record_path(spec_id)}; `python -m kdlib list` shows the stored ids")
+    spec = RunSpec.from_dict(stored["spec"])
+    fresh, _ = _train_and_store(spec, device, progress, write=False)
+    keys = ("test_acc", "test_acc_at_best_val", "val_acc")
+    return {key: {"stored": stored["metrics"][key], "rerun": fresh["metrics"][key],
+                  "difference": fresh["metrics"][key] - stored["metrics"][key]} for key in keys}
+

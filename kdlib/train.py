@@ -1,0 +1,204 @@
+"""The one training loop every method in the book goes through.
+
+Data stay on the device as uint8 tensors; each step slices a batch, augments and normalises it there, so there is no
+DataLoader and no worker process. A method only computes its loss from logits (``kdlib.methods``); this loop owns
+the model, the optimiser, the schedule, evaluation and the history.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from kdlib.data import Dataset, augment, normalise, split_indices
+from kdlib.methods import get_method, resolve_params
+from kdlib.models import build_model, count_parameters, is_convolutional
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA when there is one, else the CPU; ``requested`` ("cpu", "cuda") overrides."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, data: Dataset, device: torch.device,
+                   batch_size: int = 1000) -> torch.Tensor:
+    """Logits (float32, on the CPU) for uint8 images, in evaluation mode, in the given order."""
+    model.eval()
+    channels_last = device.type == "cuda" and is_convolutional(model)
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = normalise(images[start:start + batch_size].to(device), data.mean, data.std)
+        if channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs.append(model(batch).float().cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0, data.n_classes)
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
+             device: torch.device) -> float:
+    if len(images) == 0:
+        return float("nan")
+    return (predict_logits(model, images, data, device).argmax(1) == labels).float().mean().item()
+
+
+def _learning_rate(schedule: str, base_lr: float, progress: float) -> float:
+    """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, or ÷10 at 50 % and 75 %."""
+    if schedule == "cosine":
+        return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "step":
+        return base_lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
+    return base_lr
+
+
+def _optimizer(spec, model: nn.Module) -> torch.optim.Optimizer:
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
+                           weight_decay=spec.weight_decay, nesterov=spec.momentum > 0)
+
+
+class _Progress:
+    """A tqdm bar in a terminal; one short line per epoch on stderr elsewhere (papermill, CI, nohup)."""
+
+    def __init__(self, label: str, epochs: int, mode: str):
+        self.label, self.epochs = label, epochs
+        self.bar = None
+        if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=epochs, desc=label, unit="epoch", leave=False)
+        self.quiet = mode == "off"
+
+    def epoch(self, row: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_acc']:.4f}")
+            self.bar.update(1)
+        elif not self.quiet:
+            print(f"[{self.label}] epoch {row['epoch']}/{self.epochs} loss {row['train_loss']:.4f} "
+                  f"val {row['val_acc']:.4f} test {row['test_acc']:.4f} ({row['epoch_time_s']:.1f}s)",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
+          device: torch.device | None = None, progress: str = "auto", label: str = "run") -> TrainResult:
+    """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes and evaluate it after every epoch.
+
+    ``teacher_logits`` (one row per image of the original training set, un-augmented) let a student distil
+    without running its teacher; a student trained with augmentation needs the ``teacher`` model itself, which
+    then sees the same augmented batch. Model selection uses the validation split carved out of the training
+    set; the test accuracy of every epoch is recorded but never used to choose anything.
+    """
+    device = device or pick_device()
+    method = get_method(spec.method)
+    params = resolve_params(spec.method, dict(spec.method_params))
+    if method.needs_teacher and teacher is None and teacher_logits is None:
+        raise ValueError(f"method {spec.method!r} needs a teacher: pass teacher or teacher_logits")
+    if teacher_logits is not None and teacher is None and spec.augment != "none":
+        raise ValueError(f"cached teacher logits belong to un-augmented images, but this run uses "
+                         f"augment={spec.augment!r}; pass the teacher model instead")
+
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, tuple(data.train_images.shape[1:]), data.n_classes).to(device)
+    channels_last = device.type == "cuda" and is_convolutional(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if teacher is not None:
+        teacher = teacher.to(device).eval()
+    optimizer = _optimizer(spec, model)
+    generator = torch.Generator().manual_seed(spec.seed + 1)
+
+    train_idx, val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
+    images = data.train_images[train_idx].to(device)
+    labels = data.train_labels[train_idx].to(device)
+    targets = teacher_logits[train_idx].to(device) if teacher_logits is not None and teacher is None else None
+    val_images, val_labels = data.train_images[val_idx], data.train_labels[val_idx]
+    test_images, test_labels = data.test_images, data.test_labels
+    if spec.subset is not None:
+        test_images, test_labels = test_images[: spec.subset], test_labels[: spec.subset]
+
+    steps_per_epoch = math.ceil(len(images) / spec.batch_size)
+    total_steps = spec.epochs * steps_per_epoch
+    history: list[dict[str, float]] = []
+    bar = _Progress(label, spec.epochs, progress)
+    started = time.perf_counter()
+    step = 0
+    try:
+        for epoch in range(1, spec.epochs + 1):
+            epoch_start = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(images), generator=generator).to(device)
+            sums: dict[str, float] = {}
+            correct = 0
+            for start in range(0, len(images), spec.batch_size):
+                lr = _learning_rate(spec.schedule, spec.lr, step / total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                batch_idx = order[start:start + spec.batch_size]
+                batch = normalise(augment(images[batch_idx], spec.augment, generator), data.mean, data.std)
+                if channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                batch_labels = labels[batch_idx]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    logits = model(batch)
+                    if teacher is not None:
+                        with torch.no_grad():
+                            batch_targets = teacher(batch)
+                    else:
+                        batch_targets = targets[batch_idx] if targets is not None else None
+                extra = {"teacher_logits": batch_targets.float()} if method.needs_teacher else {}
+                terms = method.loss(logits.float(), batch_labels, **extra, **params)
+                loss = terms["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{label}: the loss became {loss.item()} at epoch {epoch}, step {step} (learning rate "
+                        f"{lr:.4g}). Lower the learning rate or check the method's parameters {params}.")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0.0) + value.item() * len(batch_idx)
+                correct += (logits.argmax(1) == batch_labels).sum().item()
+            row = {"epoch": epoch, "lr": lr,
+                   **{f"train_{name}": total / len(images) for name, total in sums.items()},
+                   "train_acc": correct / len(images),
+                   "val_acc": accuracy(model, val_images, val_labels, data, device),
+                   "test_acc": accuracy(model, test_images, test_labels, data, device),
+                   "epoch_time_s": time.perf_counter() - epoch_start}
+            history.append(row)
+            bar.epoch(row)
+    finally:
+        bar.close()
+
+    best = max(history, key=lambda r: (r["val_acc"], r["epoch"])) if spec.val_size else history[-1]
+    metrics = {
+        "test_acc": history[-1]["test_acc"],
+        "test_errors": round((1.0 - history[-1]["test_acc"]) * len(test_labels)),
+        "test_acc_at_best_val": best["test_acc"],
+        "best_val_epoch": best["epoch"],
+        "val_acc": history[-1]["val_acc"],
+        "test_acc_max_over_epochs": max(r["test_acc"] for r in history),
+        "n_params": count_parameters(model),
+        "n_test": len(test_labels),
+        "train_time_s": time.perf_counter() - started,
+    }
+    return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history)
