@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE")
     run.add_argument("--teacher", metavar="RUN_ID", help="id of a stored teacher record")
     for name, kind in (("epochs", int), ("seed", int), ("lr", float), ("weight-decay", float),
-                       ("batch-size", int), ("subset", int)):
+                       ("batch-size", int), ("subset", int), ("val-size", int)):
         run.add_argument(f"--{name}", type=kind)
     run.add_argument("--augment")
     run.add_argument("--schedule")
@@ -64,7 +64,8 @@ def _spec_from_args(args):
         if stored is None:
             raise ValueError(f"no stored teacher record {args.teacher!r}; `python -m kdlib list` shows the ids")
         fields["teacher"] = RunSpec.from_dict(stored["spec"])
-    for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "augment", "schedule", "optimizer"):
+    for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "val_size", "augment", "schedule",
+                 "optimizer"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     return RunSpec(**fields)

@@ -39,3 +39,10 @@ def hinton_kd_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_l
     ce = F.cross_entropy(student_logits, labels)
     kd = kd_divergence(student_logits, teacher_logits, temperature)
     return {"loss": (1.0 - alpha) * ce + alpha * kd, "ce": ce, "kd": kd}
+
+
+def soft_gradient_norm(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> float:
+    """‖∂(T²·KL)/∂z_student‖: shows that the T² factor keeps the soft term's pull constant as T grows."""
+    logits = student_logits.detach().clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(kd_divergence(logits, teacher_logits, temperature), logits)
+    return gradient.norm().item()

@@ -251,7 +251,12 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
 
 
 def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> torch.Tensor:
-    """The teacher's logits on every original training image, un-augmented, cached on disk."""
+    """The teacher's logits on its training images, un-augmented, cached on disk.
+
+    One row per image of the original training set; rows the teacher did not train on (validation images, or
+    beyond a smoke subset) are NaN, so a student that read them would stop with a non-finite loss.
+    """
+    from kdlib.data import split_indices
     from kdlib.train import pick_device, predict_logits
 
     path = logits_path(spec)
@@ -259,7 +264,10 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
         return torch.load(path, weights_only=True)
     device = pick_device(device) if not isinstance(device, torch.device) else device
     dataset = data_module.load(spec.dataset)
-    logits = predict_logits(load_model(spec, device, progress).to(device), dataset.train_images, dataset, device)
+    train_idx, _ = split_indices(len(dataset.train_images), spec.val_size, spec.subset)
+    model = load_model(spec, device, progress).to(device)
+    logits = torch.full((len(dataset.train_images), dataset.n_classes), float("nan"))
+    logits[train_idx] = predict_logits(model, dataset.train_images[train_idx], dataset, device)
     _save_atomic(logits, path)
     return logits
 

@@ -1,0 +1,46 @@
+# Two entry points: `make book` and `make test`. Everything else is a step they depend on.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROFILE ?= cpu
+NOTEBOOKS := $(wildcard notebooks/*.py)
+EXECUTED := $(patsubst notebooks/%.py,book/%.ipynb,$(NOTEBOOKS))
+
+.PHONY: book test install data notebooks html clean
+.DELETE_ON_ERROR:
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[book,test]'
+	touch $@
+
+data: $(INSTALLED)
+	$(BIN)/python -m kdlib fetch mnist fashion_mnist
+
+# Execute every chapter with papermill into book/ (records in results/ are loaded; missing runs are trained).
+notebooks: data
+	@for nb in $(NOTEBOOKS); do \
+	  name=$$(basename $$nb .py); \
+	  echo "executing $$nb (profile $(PROFILE))"; \
+	  $(BIN)/jupytext --quiet --to ipynb --output book/$$name.src.ipynb $$nb && \
+	  $(BIN)/papermill --log-level WARNING --cwd book book/$$name.src.ipynb book/$$name.ipynb \
+	    -p profile $(PROFILE) || { rm -f book/$$name.src.ipynb book/$$name.ipynb; exit 1; }; \
+	  rm -f book/$$name.src.ipynb; \
+	done
+
+html: $(INSTALLED)
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --quiet
+
+book: notebooks
+	$(MAKE) html
+	@echo "the book is in _build/html/index.html"
+
+test: data
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build book/*.ipynb

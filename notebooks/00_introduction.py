@@ -1,0 +1,273 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Introduction: knowledge distillation and its baseline
+#
+# Knowledge distillation (KD) trains a small *student* network to imitate a larger *teacher*. This chapter states
+# the method of Hinton, Vinyals & Dean {cite}`hinton2015distilling` as kdlib implements it, introduces the teachers
+# and students the later chapters reuse, and re-runs two experiments:
+#
+# 1. **MNIST, the paper's own setting** (§3 of the paper): a 2×1200 teacher, a 2×800 student alone, and the same
+#    student distilled. The paper reports 67, 146 and 74 test errors.
+# 2. **Fashion-MNIST as a stand-in for CIFAR.** CIFAR cannot be downloaded on the machine that builds this book,
+#    so a ResNet-20 teacher and a small CNN student are trained on Fashion-MNIST, and KD is compared with plain
+#    cross-entropy over a grid of temperatures T and weights α. *These numbers are not CIFAR numbers* and are not
+#    compared with any paper's CIFAR table.
+#
+# Every number on this page is read from a run record in `results/`; the last section gives the commands that
+# re-create each one.
+
+# %% tags=["remove-cell"]
+from kdlib.chapters import configure, introduction as chapter
+
+_names_before_parameters = set(globals())
+
+# %% tags=["parameters"]
+profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
+train_missing = True  # train runs whose record is missing; False: stop with an error instead
+device = None  # None: CUDA when available, else CPU
+
+# %% tags=["remove-cell"]
+configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from myst_nb import glue
+
+from kdlib import report, runs
+from kdlib.losses import soft_gradient_norm, soft_targets
+
+budget = chapter.budget(profile)
+glue("profile", profile, display=False)
+
+# %% [markdown]
+# ```{note}
+# This page was executed with the **{glue:text}`profile`** profile. The `cpu` profile uses short budgets that fit a
+# laptop CPU (stated in the setup tables below); the `smoke` profile, used by the tests, trains on a few hundred
+# images for one epoch and its numbers mean nothing.
+# ```
+#
+# ## The method
+#
+# A network turns logits $z$ into probabilities with a softmax. Hinton et al. raise its *temperature* $T$:
+#
+# $$ p_i(z; T) = \frac{\exp(z_i / T)}{\sum_j \exp(z_j / T)} . $$
+#
+# At $T = 1$ this is the usual softmax; a larger $T$ flattens the distribution and exposes how the teacher ranks
+# the wrong classes (a "2" that looks a little like a "7"), the *dark knowledge* the student is meant to learn.
+# The student minimises a weighted sum of the usual cross-entropy with the labels $y$ and the divergence from the
+# teacher's softened distribution:
+#
+# $$ \mathcal{L} = (1 - \alpha)\, \mathrm{CE}\big(y, p(z^s; 1)\big)
+#    + \alpha\, T^2\, \mathrm{KL}\big(p(z^t; T) \,\|\, p(z^s; T)\big). $$
+#
+# **Why $T^2$.** The gradient of the soft term with respect to a student logit is
+# $\frac{1}{T}\big(p_i(z^s;T) - p_i(z^t;T)\big)$, and for large $T$ the two probabilities differ by
+# $O(1/T)$, so the gradient shrinks as $1/T^2$. Multiplying by $T^2$ keeps the soft term's pull comparable to the
+# hard term's whatever the temperature, so α keeps its meaning when T changes (§2 of the paper). The cell below
+# checks this numerically on random logits: without the factor the gradient norm falls roughly a hundredfold from
+# T = 1 to T = 10; with it, it levels off.
+#
+# **Which KL.** kdlib sums the KL divergence over classes and averages it over the batch (PyTorch's
+# `reduction="batchmean"`), the per-example divergence that the equation means. PyTorch's default `"mean"` also
+# divides by the number of classes, which silently scales the soft term down by 10 on CIFAR-10 and 100 on
+# CIFAR-100; some official code does that and compensates elsewhere, as later chapters point out. The teacher's
+# logits are detached: no gradient reaches the teacher.
+
+# %% tags=["hide-input"]
+generator = torch.Generator().manual_seed(0)
+student_logits = torch.randn(256, 10, generator=generator) * 3
+teacher_logits = torch.randn(256, 10, generator=generator) * 3
+rows = []
+for temperature in (1, 2, 4, 8, 16):
+    with_factor = soft_gradient_norm(student_logits, teacher_logits, temperature)
+    rows.append({"T": temperature, "gradient norm, with T²": with_factor,
+                 "gradient norm, without T²": with_factor / temperature ** 2})
+gradient_table = pd.DataFrame(rows).set_index("T")
+gradient_table.style.format("{:.4f}")
+
+# %% tags=["hide-input"]
+example = torch.tensor([[6.0, 2.5, 1.0, 0.5, 0.0, -0.5, -1.0, -1.5, -2.0, -3.0]])
+fig, ax = plt.subplots(figsize=(6.5, 2.8))
+for temperature in (1, 4, 20):
+    ax.plot(range(10), soft_targets(example, temperature)[0], marker="o", label=f"T = {temperature}")
+ax.set_xlabel("class (sorted by logit)")
+ax.set_ylabel("probability")
+ax.set_title("Softmax of one illustrative logit vector at three temperatures")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## Experiment 1: MNIST, the setting of Hinton et al. (§3)
+#
+# The teacher is a 784-1200-1200-10 ReLU network trained with dropout (20 % on the inputs, 50 % on the hidden
+# units) on images jittered by up to two pixels. The student is a 784-800-800-10 network with no regularisation at
+# all. It is trained once on the labels alone and once with the teacher's soft targets at T = 20 on the same
+# (un-jittered) training images. The paper gives neither epochs nor a learning-rate schedule and also used
+# max-norm constraints, which kdlib omits; the budgets below are this book's and are shorter than the paper's
+# runs. Validation images (5,000, carved once from the training set) select nothing here: the reported number is
+# the test accuracy after the last epoch. Student seed *s* learns from the teacher with seed *s*.
+
+# %% tags=["hide-output"]
+mnist_specs = chapter.mnist_runs(profile)
+mnist = {role: [runs.get_or_train(spec, train_missing, device) for spec in specs]
+         for role, specs in mnist_specs.items()}
+
+# %% tags=["hide-input"]
+report.setup_table({role: specs[0] for role, specs in mnist_specs.items()})
+
+# %% tags=["hide-input"]
+paper = report.reference_table("hinton2015").set_index("model")
+rows = []
+for role, records in mnist.items():
+    error_pct = (1 - report.metric_values(records)) * 100
+    paper_pct = paper.loc[role, "test_errors"] / paper.loc[role, "n_test"] * 100
+    rows.append({"model": role,
+                 "paper: test errors (of 10,000)": int(paper.loc[role, "test_errors"]),
+                 "ours: test errors per 10,000": report.mean_std(error_pct, scale=100, digits=0),
+                 "ours − paper (errors)": f"{(error_pct.mean() - paper_pct) * 100:+.0f}",
+                 "verdict": report.verdict(error_pct.mean(), error_pct.std(ddof=1) if len(error_pct) > 1 else 0,
+                                           paper_pct, tolerance=0.1)})
+mnist_table = pd.DataFrame(rows).set_index("model")
+errors = {role: (1 - report.metric_values(records)).mean() * 10_000 for role, records in mnist.items()}
+gap_closed = (errors["student"] - errors["distilled"]) / (errors["student"] - errors["teacher"])
+paper_errors = paper["test_errors"]
+paper_gap_closed = float((paper_errors["student"] - paper_errors["distilled"])
+                         / (paper_errors["student"] - paper_errors["teacher"]))
+for role, value in errors.items():
+    glue(f"mnist_{role}_errors", float(value), display=False)
+glue("mnist_gap_closed", float(gap_closed * 100), display=False)
+glue("mnist_paper_gap_closed", paper_gap_closed * 100, display=False)
+glue("mnist_seeds", len(budget["seeds"]), display=False)
+mnist_table
+
+# %% [markdown]
+# Mean ± standard deviation over {glue:text}`mnist_seeds` seeds; errors are counted per 10,000 test images (the
+# smoke profile tests on fewer). A row is marked *reproduced* when our mean lies within 10 errors plus two
+# standard deviations of the paper's count.
+#
+# The teacher makes {glue:text}`mnist_teacher_errors:.0f` errors, the student alone
+# {glue:text}`mnist_student_errors:.0f` and the distilled student {glue:text}`mnist_distilled_errors:.0f`.
+# Distillation closes {glue:text}`mnist_gap_closed:.0f` % of the gap between student and teacher; in the paper it
+# closes {glue:text}`mnist_paper_gap_closed:.0f` %. The learning curves below show the test accuracy of every
+# epoch (averaged over seeds, the band is one standard deviation); nothing was selected on them.
+
+# %% tags=["hide-input"]
+ax = report.learning_curves(mnist)
+ax.set_title("MNIST: test accuracy per epoch")
+plt.show()
+
+# %% [markdown]
+# ## Experiment 2: Fashion-MNIST (stand-in for CIFAR)
+#
+# A ResNet-20 {cite}`he2016deep` teacher is trained once (seed 0) with 4-pixel shifts and horizontal flips. The
+# student is a small CNN (two convolution blocks with 16 and 32 channels, then a linear layer), trained without
+# augmentation, so it can learn from the teacher's logits computed once on the training images and cached. Each
+# cell of the grid is three students (seeds 0, 1, 2); the baseline is the same student with cross-entropy only.
+# The grid was fixed before any run and nothing is tuned on the test set: the table reports the test accuracy after
+# the last epoch.
+
+# %% tags=["hide-output"]
+image_specs = chapter.image_runs(profile)
+image_teacher = runs.get_or_train(image_specs["teacher"], train_missing, device)
+image_student = [runs.get_or_train(spec, train_missing, device) for spec in image_specs["student"]]
+image_distilled = {key: [runs.get_or_train(spec, train_missing, device) for spec in specs]
+                   for key, specs in image_specs["distilled"].items()}
+
+# %% tags=["hide-input"]
+first_kd = next(iter(image_specs["distilled"].values()))[0]
+report.setup_table({"teacher": image_specs["teacher"], "student (CE)": image_specs["student"][0],
+                    "student (KD)": first_kd})
+
+# %% tags=["hide-input"]
+baseline = report.metric_values(image_student) * 100
+rows = []
+for (temperature, alpha), records in image_distilled.items():
+    accuracy = report.metric_values(records) * 100
+    rows.append({"T": temperature, "α": alpha, "mean": accuracy.mean(), "delta": accuracy.mean() - baseline.mean(),
+                 "cell": f"{report.mean_std(accuracy, scale=1)}\n({accuracy.mean() - baseline.mean():+.2f})"})
+grid = pd.DataFrame(rows)
+delta = grid.pivot(index="T", columns="α", values="delta")
+labels = grid.pivot(index="T", columns="α", values="cell")
+ax = report.heatmap(delta, "KD − CE test accuracy (points)", annotation=labels)
+plt.show()
+
+best = grid.loc[grid["mean"].idxmax()]
+glue("image_teacher_acc", float(image_teacher["metrics"]["test_acc"] * 100), display=False)
+glue("image_student_acc", report.mean_std(baseline, scale=1), display=False)
+glue("image_best_delta", float(best["delta"]), display=False)
+glue("image_best_t", f"{best['T']:g}", display=False)
+glue("image_best_alpha", f"{best['α']:g}", display=False)
+glue("image_worst_delta", float(grid["delta"].min()), display=False)
+
+# %% [markdown]
+# The teacher reaches {glue:text}`image_teacher_acc:.2f` % test accuracy and the student alone
+# {glue:text}`image_student_acc` %. Each cell above is the distilled student's accuracy (mean ± std over seeds)
+# and, in brackets, its difference from the cross-entropy baseline. The best cell (T = {glue:text}`image_best_t`,
+# α = {glue:text}`image_best_alpha`) differs from the baseline by {glue:text}`image_best_delta:+.2f` points, the
+# worst by {glue:text}`image_worst_delta:+.2f`. With three seeds a difference smaller than about two standard
+# deviations of either side is not evidence of anything; and picking the best cell of a grid after seeing the
+# test numbers is itself optimistic, which is why the whole grid is shown.
+
+# %% tags=["hide-input"]
+ax = report.learning_curves({"CE": image_student, "KD (best cell)": image_distilled[(best["T"], best["α"])]})
+ax.set_title("Fashion-MNIST student: test accuracy per epoch")
+plt.show()
+
+# %% [markdown]
+# ## The teachers and students used in this book
+#
+# Later chapters reuse these models and, where they can, these very runs (same spec, same record).
+
+# %% tags=["hide-input"]
+zoo = [("MNIST teacher", mnist["teacher"]), ("MNIST student", mnist["student"]),
+       ("Fashion-MNIST teacher", [image_teacher]), ("Fashion-MNIST student", image_student)]
+pd.DataFrame([{"role": role, "model": records[0]["spec"]["model"],
+               "parameters": f"{records[0]['metrics']['n_params']:,}",
+               "test accuracy (%)": report.mean_std(report.metric_values(records)),
+               "runs": len(records)} for role, records in zoo]).set_index("role")
+
+# %% [markdown]
+# ## Compute spent and how to reproduce
+#
+# Wall time as recorded by each run (training and per-epoch evaluation, not data loading):
+
+# %% tags=["hide-input"]
+all_records = [r for group in mnist.values() for r in group] + [image_teacher, *image_student] + \
+    [r for group in image_distilled.values() for r in group]
+spent = report.compute_spent(all_records)
+glue("total_minutes", float(spent["minutes"].sum()), display=False)
+glue("n_runs", len(spent), display=False)
+spent.groupby(["dataset", "model", "method", "device", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(1)
+
+# %% [markdown]
+# The {glue:text}`n_runs` runs of this chapter took {glue:text}`total_minutes:.0f` minutes in all. To re-create
+# them from scratch (records are reused when present; delete `results/` entries to force a re-run):
+#
+# ```bash
+# python -m kdlib chapter introduction --profile cpu   # train every missing run of this chapter
+# python -m kdlib list                                 # the stored records and their ids
+# python -m kdlib reproduce <run id>                   # re-train one record and compare with it
+# ```
+#
+# To re-execute this page with other parameters, for example the papers' budgets on a GPU:
+#
+# ```bash
+# papermill notebooks/00_introduction.ipynb out.ipynb -p profile paper
+# ```
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# ```

@@ -1,0 +1,76 @@
+"""Every chapter executes at the smoke profile, its parameters are checked, and the book builds strictly (-W)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+BIN = Path(sys.executable).parent
+
+
+def _to_ipynb(source: Path, target: Path) -> None:
+    subprocess.run([BIN / "jupytext", "--quiet", "--to", "ipynb", "--output", target, source], check=True)
+
+
+def _papermill(source: Path, target: Path, *parameters: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / "papermill", "--log-level", "WARNING", source, target, *parameters],
+                          capture_output=True, text=True)
+
+
+def test_notebooks_hold_no_training_loops():
+    """Training lives in kdlib; a notebook that steps an optimiser has grown its own trainer."""
+    forbidden = re.compile(r"\.backward\(|\.step\(\)|torch\.optim|for epoch\b|zero_grad")
+    for notebook in NOTEBOOKS:
+        hits = [line for line in notebook.read_text().splitlines() if forbidden.search(line)]
+        assert not hits, f"{notebook.name} trains by itself: {hits}"
+
+
+def test_every_notebook_has_a_profile_parameter():
+    for notebook in NOTEBOOKS:
+        text = notebook.read_text()
+        cell = text.split('# %% tags=["parameters"]', 1)
+        assert len(cell) == 2, f"{notebook.name} has no papermill parameters cell"
+        assert re.search(r"^profile = ", cell[1].split("# %%", 1)[0], re.M), f"{notebook.name}: no profile"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parameters, message", [
+    (("-p", "profle", "cpu"), "unknown parameter(s) profle; this chapter takes: profile"),
+    (("-p", "profile", "gpu"), "parameter profile='gpu' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
+])
+def test_bad_parameters_stop_the_chapter_before_training(tmp_path, parameters, message):
+    source = tmp_path / "chapter.ipynb"
+    _to_ipynb(NOTEBOOKS[0], source)
+    result = _papermill(source, tmp_path / "out.ipynb", "-p", "profile", "smoke", *parameters)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists(), "a run was trained before the parameters were checked"
+
+
+@pytest.mark.slow
+def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
+    book = tmp_path / "site"
+    shutil.copytree(ROOT / "book", book / "book", ignore=shutil.ignore_patterns("*.ipynb"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, book / name)
+    for notebook in NOTEBOOKS:
+        source = tmp_path / f"{notebook.stem}.src.ipynb"
+        _to_ipynb(notebook, source)
+        result = _papermill(source, book / "book" / f"{notebook.stem}.ipynb", "-p", "profile", "smoke")
+        assert result.returncode == 0, f"{notebook.name} failed:\n{result.stderr[-3000:]}"
+    assert list((tmp_path / "results").glob("*.json")), "the smoke chapters wrote no run records"
+
+    build = subprocess.run([BIN / "jupyter-book", "build", book, "--warningiserror", "--nitpick"],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    html = (book / "_build" / "html" / "book" / "00_introduction.html").read_text()
+    assert "Experiment 1: MNIST" in html and "<img" in html
+    # MathJax is served from the book itself, not from a CDN, so equations render offline
+    assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()

@@ -1,0 +1,86 @@
+"""The CLI and the chapter parameter check: clear errors, non-zero exits, nothing written on bad input."""
+
+import json
+
+import pytest
+
+from kdlib import cli
+from kdlib.chapters import configure, get_chapter, introduction
+from kdlib.paths import results_dir
+
+ALLOWED = introduction.PARAMETERS
+
+
+def _params(**values):
+    before = {"configure", "chapter"}
+    namespace = {"configure": None, "chapter": None, "_i1": "", **values}
+    return namespace, before
+
+
+def test_configure_accepts_the_declared_parameters():
+    namespace, before = _params(profile="smoke", train_missing=False, device=None)
+    assert configure(namespace, before, ALLOWED) == {"profile": "smoke", "train_missing": False, "device": None}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"profile": "smoke", "train_missing": True, "device": None, "epochs": 3},
+     "unknown parameter(s) epochs; this chapter takes: profile, train_missing, device"),
+    ({"profile": "laptop", "train_missing": True, "device": None},
+     "parameter profile='laptop' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
+    ({"profile": "cpu", "train_missing": 1, "device": None}, "parameter train_missing=1 is not allowed"),
+    ({"profile": "cpu", "device": None}, "parameter 'train_missing' is missing"),
+])
+def test_configure_rejects_bad_parameters(values, message):
+    namespace, before = _params(**values)
+    with pytest.raises(ValueError) as error:
+        configure(namespace, before, ALLOWED)
+    assert message in str(error.value)
+
+
+def test_every_profile_declares_a_consistent_set_of_runs():
+    for profile in ("smoke", "cpu", "paper"):
+        groups = introduction.runs(profile)
+        specs = [spec for group in groups.values() for spec in group]
+        assert len({spec.id for spec in specs}) == len(specs)
+        for spec in specs:  # a teacher is always trained before its students
+            if spec.teacher is not None:
+                assert spec.teacher in specs[: specs.index(spec)]
+    cpu = introduction.runs("cpu")
+    assert len(cpu["mnist"]) == 9 and len(cpu["image"]) == 1 + 3 + 6 * 3
+    with pytest.raises(ValueError, match="unknown chapter 'outro'"):
+        get_chapter("outro")
+
+
+def test_cli_run_and_list(tiny, capsys):
+    assert cli.main(["run", "--dataset", "mnist", "--model", "mlp_2x800", "--epochs", "1", "--batch-size", "32", "--val-size", "40",
+                     "--lr", "0.05"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (results_dir() / f"{printed['id']}.json").exists()
+    assert cli.main(["list"]) == 0
+    assert printed["id"] in capsys.readouterr().out
+    assert cli.main(["run", "--dataset", "mnist", "--model", "mlp_2x800", "--method", "kd", "--teacher",
+                     printed["id"], "--param", "temperature=20", "--epochs", "1", "--batch-size", "32",
+                     "--val-size", "40"]) == 0
+    assert len(list(results_dir().glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--dataset", "mnist", "--model", "vgg99"], "unknown model 'vgg99'; choose one of"),
+    (["run", "--dataset", "mnist", "--model", "mlp_2x800", "--method", "kd"], "needs a teacher spec"),
+    (["run", "--dataset", "mnist", "--model", "mlp_2x800", "--method", "kd", "--teacher", "nope"],
+     "no stored teacher record 'nope'"),
+    (["reproduce", "abc"], "no run record"),
+    (["chapter", "introduction", "--profile", "huge"], "unknown profile 'huge'"),
+    (["chapter", "introduction", "--group", "cifar"], "unknown group 'cifar'; groups: mnist, image"),
+])
+def test_cli_errors_exit_non_zero_and_write_nothing(tiny, capsys, argv, message):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not results_dir().exists() or not list(results_dir().glob("*.json"))
+
+
+def test_cli_rejects_a_malformed_parameter(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--dataset", "mnist", "--model", "lenet5", "--param", "temperature"])
+    assert exit_info.value.code == 2
+    assert "expected NAME=NUMBER" in capsys.readouterr().err

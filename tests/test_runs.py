@@ -1,0 +1,118 @@
+"""The run store: ids, records, atomic writes, caches rebuilt deterministically, and reproduce."""
+
+import json
+
+import pytest
+import torch
+
+from kdlib import runs
+from kdlib.data import split_indices
+from kdlib.paths import results_dir
+from kdlib.runs import RunSpec
+
+
+def small(**changes) -> RunSpec:
+    return RunSpec("mnist", "mlp_2x800", epochs=2, lr=0.05, batch_size=32, val_size=40).replace(**changes)
+
+
+def test_id_is_stable_and_depends_on_every_field():
+    assert small().id == small().id
+    assert small(seed=1).id != small().id
+    kd = small(method="kd", teacher=small(), method_params={"temperature": 4})
+    assert kd.id != small(method="kd", teacher=small(seed=1), method_params={"temperature": 4}).id
+    # parameter order does not matter; the defaults are not folded in, so the spec says what was asked
+    assert small(method="kd", teacher=small(), method_params={"alpha": 0.5, "temperature": 4}).id == \
+        small(method="kd", teacher=small(), method_params={"temperature": 4.0, "alpha": 0.5}).id
+
+
+def test_spec_roundtrips_through_json():
+    kd = small(method="kd", teacher=small(augment="shift2"), method_params={"temperature": 20})
+    again = RunSpec.from_dict(json.loads(json.dumps(kd.to_dict())))
+    assert again == kd and again.id == kd.id
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": "resnet1000"}, "unknown model 'resnet1000'; choose one of: .*lenet5"),
+    ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
+    ({"method": "kd"}, "method 'kd' needs a teacher spec"),
+    ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+    ({"lr": -1.0}, "lr must be a positive number"),
+    ({"schedule": "linear"}, "unknown schedule 'linear'; choose one of: cosine, constant, step"),
+    ({"method_params": {"temperature": 4}}, "method 'ce' has no parameter temperature"),
+])
+def test_bad_specs_are_rejected(changes, message):
+    with pytest.raises(ValueError, match=message):
+        small(**changes)
+
+
+def test_teacher_on_another_split_is_rejected():
+    with pytest.raises(ValueError, match="same dataset, subset and validation split"):
+        small(method="kd", teacher=small(val_size=10))
+
+
+def test_unknown_field_in_a_record_is_named():
+    with pytest.raises(ValueError, match="unknown RunSpec field\\(s\\) colour"):
+        RunSpec.from_dict({**small().to_dict(), "colour": "red"})
+
+
+def test_get_or_train_writes_a_full_record_then_loads_it(tiny, monkeypatch):
+    record = runs.get_or_train(small(), progress="off")
+    path = results_dir() / f"{small().id}.json"
+    stored = json.loads(path.read_text())
+    assert stored == json.loads(json.dumps(record))
+    assert set(stored) == {"id", "spec", "metrics", "history", "provenance"}
+    assert {"git_commit", "git_dirty", "kdlib", "torch", "torchvision", "device", "threads", "wall_time_s",
+            "date"} <= set(stored["provenance"])
+    assert len(stored["history"]) == 2
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a stored record was re-trained")
+
+    monkeypatch.setattr("kdlib.train.train", must_not_train)
+    assert runs.get_or_train(small())["metrics"] == stored["metrics"]
+
+
+def test_missing_record_without_training_is_an_error(tiny):
+    with pytest.raises(FileNotFoundError, match="no run record .* train_missing=True"):
+        runs.get_or_train(small(), train_missing=False)
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    def broken_dump(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs.json, "dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        runs._write_json_atomic(tmp_path / "r.json", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_teacher_logits_are_rebuilt_identically_when_the_cache_is_gone(tiny):
+    teacher = small()
+    student = small(method="kd", teacher=teacher, method_params={"temperature": 4})
+    first = runs.get_or_train(student, progress="off")
+    logits = runs.teacher_train_logits(teacher)
+    assert logits.shape == (len(tiny.train_images), 3)
+    train_idx, val_idx = split_indices(len(tiny.train_images), 40, None)
+    assert torch.isfinite(logits[train_idx]).all() and torch.isnan(logits[val_idx]).all()
+    runs.logits_path(teacher).unlink()
+    runs.checkpoint_path(teacher).unlink()
+    torch.testing.assert_close(runs.teacher_train_logits(teacher, progress="off"), logits, rtol=0, atol=0,
+                               equal_nan=True)
+    assert first["spec"]["teacher"] == teacher.to_dict()
+
+
+def test_reproduce_matches_the_record(tiny):
+    record = runs.get_or_train(small(augment="shift2"), progress="off")
+    comparison = runs.reproduce(record["id"], progress="off")
+    assert all(row["difference"] == 0 for row in comparison.values())
+    with pytest.raises(FileNotFoundError, match="kdlib list"):
+        runs.reproduce("0123456789ab")
+
+
+def test_a_broken_record_is_named(tiny):
+    path = results_dir() / f"{small().id}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=f"{small().id}.json is not valid JSON .* delete it"):
+        runs.get_or_train(small())

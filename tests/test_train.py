@@ -1,0 +1,77 @@
+"""The trainer: it learns, it is deterministic, and it stops loudly on a diverging loss."""
+
+import pytest
+import torch
+
+from kdlib import methods
+from kdlib.runs import RunSpec
+from kdlib.train import _learning_rate, train
+
+from conftest import make_dataset
+
+
+def spec(**changes) -> RunSpec:
+    base = RunSpec("mnist", "mlp_2x800", epochs=3, lr=0.05, batch_size=32, val_size=40)
+    return base.replace(**changes)
+
+
+def test_it_learns_the_synthetic_task():
+    result = train(spec(), make_dataset(), progress="off")
+    assert result.metrics["test_acc"] > 0.9
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.metrics["n_params"] == 64 * 800 + 800 + 800 * 800 + 800 + 800 * 3 + 3
+
+
+def test_same_seed_same_metrics_on_cpu():
+    dataset = make_dataset()
+    first = train(spec(augment="shift2"), dataset, progress="off")
+    second = train(spec(augment="shift2"), dataset, progress="off")
+    strip = lambda rows: [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in rows]  # noqa: E731
+    assert strip(first.history) == strip(second.history)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    third = train(spec(augment="shift2", seed=1), dataset, progress="off")
+    assert strip(third.history) != strip(first.history)
+
+
+def test_distillation_from_cached_logits_and_from_the_teacher_model_agree():
+    dataset = make_dataset()
+    teacher = train(spec(), dataset, progress="off").model
+    from kdlib.train import predict_logits
+    logits = predict_logits(teacher, dataset.train_images, dataset, torch.device("cpu"))
+    student = spec(method="kd", teacher=spec(), method_params={"temperature": 4, "alpha": 0.9})
+    from_cache = train(student, dataset, teacher_logits=logits, progress="off")
+    from_model = train(student, dataset, teacher=teacher, progress="off")
+    assert from_cache.history[-1]["train_kd"] == pytest.approx(from_model.history[-1]["train_kd"], rel=1e-4)
+    assert from_cache.metrics["test_acc"] > 0.9
+
+
+def test_cached_logits_cannot_be_used_with_augmentation():
+    dataset = make_dataset()
+    student = spec(method="kd", teacher=spec(), augment="shift2")
+    with pytest.raises(ValueError, match="cached teacher logits belong to un-augmented images"):
+        train(student, dataset, teacher_logits=torch.zeros(len(dataset.train_images), 3), progress="off")
+
+
+def test_a_non_finite_loss_stops_the_run(monkeypatch):
+    def exploding(student_logits, labels, teacher_logits=None):
+        loss = student_logits.sum() * float("nan")
+        return {"loss": loss, "ce": loss}
+
+    monkeypatch.setitem(methods.METHODS, "ce", methods.Method("ce", exploding, {}, False, lambda p: None))
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, step 0 \(learning rate 0.05"):
+        train(spec(), make_dataset(), progress="off")
+
+
+def test_line_progress_outside_a_terminal(capsys):
+    train(spec(epochs=2), make_dataset(), progress="auto", label="demo")
+    err = capsys.readouterr().err
+    assert "[demo] epoch 1/2" in err and "[demo] epoch 2/2" in err
+
+
+@pytest.mark.parametrize("schedule, progress, expected", [
+    ("cosine", 0.0, 0.1), ("cosine", 0.5, 0.05), ("constant", 0.9, 0.1),
+    ("step", 0.49, 0.1), ("step", 0.5, 0.01), ("step", 0.8, 0.001)])
+def test_learning_rate_schedules(schedule, progress, expected):
+    assert _learning_rate(schedule, 0.1, progress) == pytest.approx(expected)
