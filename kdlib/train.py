@@ -178,12 +178,13 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value.item() * len(batch_idx)
                 correct += (logits.argmax(1) == batch_labels).sum().item()
+            train_seconds = time.perf_counter() - epoch_start
             row = {"epoch": epoch, "lr": lr,
                    **{f"train_{name}": total / len(images) for name, total in sums.items()},
                    "train_acc": correct / len(images),
                    "val_acc": accuracy(model, val_images, val_labels, data, device),
                    "test_acc": accuracy(model, test_images, test_labels, data, device),
-                   "epoch_time_s": time.perf_counter() - epoch_start}
+                   "train_time_s": train_seconds, "epoch_time_s": time.perf_counter() - epoch_start}
             history.append(row)
             bar.epoch(row)
     finally:
