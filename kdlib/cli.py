@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("run_id")
     reproduce.add_argument("--device", choices=("cpu", "cuda"))
 
+    benchmark = commands.add_parser("benchmark", help="time a LeNet-5 epoch: kdlib vs a torchvision DataLoader")
+    benchmark.add_argument("--repeats", type=int, default=3)
+    benchmark.add_argument("--workers", type=int, default=0, help="DataLoader worker processes for the baseline")
+
     chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
     chapter.add_argument("name")
     chapter.add_argument("--profile", default="cpu")
@@ -99,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("the re-run differs from the record (other hardware, threads or library versions?)",
                       file=sys.stderr)
                 return 1
+        elif args.command == "benchmark":
+            from kdlib.benchmark import lenet5_epoch, print_report
+            print_report(lenet5_epoch(args.repeats, args.workers))
         elif args.command == "chapter":
             groups = get_chapter(args.name).runs(args.profile)
             if args.group and args.group not in groups:

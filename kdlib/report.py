@@ -52,7 +52,7 @@ def setup_table(specs: dict) -> pd.DataFrame:
                      "method params": params, "epochs": spec.epochs, "optimiser": spec.optimizer, "lr": spec.lr,
                      "weight decay": spec.weight_decay, "batch": spec.batch_size, "schedule": spec.schedule,
                      "augmentation": spec.augment, "validation images": spec.val_size})
-    return pd.DataFrame(rows).set_index("role")
+    return pd.DataFrame(rows).set_index("role").T
 
 
 def heatmap(table: pd.DataFrame, title: str, annotation: pd.DataFrame | None = None, ax=None,

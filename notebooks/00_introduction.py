@@ -250,7 +250,7 @@ all_records = [r for group in mnist.values() for r in group] + [image_teacher, *
 spent = report.compute_spent(all_records)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)
 glue("n_runs", len(spent), display=False)
-spent.groupby(["dataset", "model", "method", "device", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(1)
+spent.groupby(["dataset", "model", "method", "device", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
 
 # %% [markdown]
 # The {glue:text}`n_runs` runs of this chapter took {glue:text}`total_minutes:.0f` minutes in all. To re-create

@@ -4,12 +4,11 @@ Both sides train on the same 55,000 images with the same optimiser and batch siz
 (kdlib: uint8 tensors in memory, batched and normalised on the device; baseline: torchvision.datasets.MNIST with
 ToTensor/Normalize through a DataLoader). Evaluation is excluded from both timings.
 
-    python benchmarks/lenet5_epoch.py --threads 2 --repeats 3
+    python -m kdlib benchmark --repeats 3
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -51,23 +50,15 @@ def dataloader_epoch(spec: RunSpec, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes for the baseline")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def lenet5_epoch(repeats: int = 3, workers: int = 0) -> dict[str, list[float]]:
+    """Seconds per training epoch for each input pipeline, ``repeats`` times each (threads as torch has them)."""
     spec = RunSpec("mnist", "lenet5", epochs=1, lr=0.05)
     data.fetch("mnist")
-    times = {"kdlib (tensors in memory)": [kdlib_epoch(spec) for _ in range(args.repeats)],
-             f"torchvision DataLoader ({args.workers} workers)": [dataloader_epoch(spec, args.workers)
-                                                                  for _ in range(args.repeats)]}
-    print(f"LeNet-5, MNIST, one epoch of 55,000 images, batch {spec.batch_size}, {args.threads} threads, "
-          f"median of {args.repeats}:")
+    return {"kdlib (uint8 tensors in memory)": [kdlib_epoch(spec) for _ in range(repeats)],
+            f"torchvision DataLoader ({workers} workers)": [dataloader_epoch(spec, workers) for _ in range(repeats)]}
+
+
+def print_report(times: dict[str, list[float]]) -> None:
+    print(f"LeNet-5, MNIST, one epoch of 55,000 images, batch 128, {torch.get_num_threads()} threads:")
     for name, values in times.items():
-        print(f"  {name:<36} {statistics.median(values):6.2f} s   (all: {', '.join(f'{v:.2f}' for v in values)})")
-
-
-if __name__ == "__main__":
-    main()
+        print(f"  {name:<40} median {statistics.median(values):6.2f} s  (all: {', '.join(f'{v:.2f}' for v in values)})")
