@@ -168,9 +168,12 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                 terms = method.loss(logits.float(), batch_labels, **extra, **params)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
+                    bad = [f"{name}={value.item()}" for name, value in terms.items()
+                           if name != "loss" and not torch.isfinite(value)]
                     raise FloatingPointError(
                         f"{label}: the loss became {loss.item()} at epoch {epoch}, step {step} (learning rate "
-                        f"{lr:.4g}). Lower the learning rate or check the method's parameters {params}.")
+                        f"{lr:.4g}; non-finite terms: {', '.join(bad)}). Lower the learning rate or check the "
+                        f"method's parameters {params}.")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
