@@ -230,24 +230,29 @@ def get_or_train(spec: RunSpec, train_missing: bool = True, device=None, progres
 
 
 def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
-    """The trained model of ``spec`` from the cache; re-trained deterministically when the checkpoint is missing."""
+    """The trained model of ``spec`` from the cache; re-trained deterministically when the checkpoint is missing
+    or unreadable."""
     from kdlib.models import build_model
 
     path = checkpoint_path(spec)
-    if not path.exists():
-        record, model = _train_and_store(spec, device, progress, write=False)
-        stored = load_record(spec.id)
-        if stored is not None and stored["metrics"]["test_acc"] != record["metrics"]["test_acc"]:
-            warnings.warn(f"re-trained {spec.id} reaches test accuracy {record['metrics']['test_acc']:.4f}, the "
-                          f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")
-        _save_atomic(model.state_dict(), path)
-        if stored is None:
-            _write_json_atomic(record_path(spec.id), record)
-        return model
     dataset = data_module.load(spec.dataset)
-    model = build_model(spec.model, tuple(dataset.train_images.shape[1:]), dataset.n_classes)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.eval()
+    if path.exists():
+        model = build_model(spec.model, tuple(dataset.train_images.shape[1:]), dataset.n_classes)
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval()
+        except Exception as error:  # noqa: BLE001 - any unreadable checkpoint is rebuilt, never trusted
+            warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}); re-training {spec.id}")
+            path.unlink()
+    record, model = _train_and_store(spec, device, progress, write=False)
+    stored = load_record(spec.id)
+    if stored is not None and stored["metrics"]["test_acc"] != record["metrics"]["test_acc"]:
+        warnings.warn(f"re-trained {spec.id} reaches test accuracy {record['metrics']['test_acc']:.4f}, the "
+                      f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")
+    _save_atomic(model.state_dict(), path)
+    if stored is None:
+        _write_json_atomic(record_path(spec.id), record)
+    return model
 
 
 def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> torch.Tensor:
@@ -261,7 +266,11 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
 
     path = logits_path(spec)
     if path.exists():
-        return torch.load(path, weights_only=True)
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as error:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
+            warnings.warn(f"teacher logits {path} are unreadable ({type(error).__name__}); recomputing them")
+            path.unlink()
     device = pick_device(device) if not isinstance(device, torch.device) else device
     dataset = data_module.load(spec.dataset)
     train_idx, _ = split_indices(len(dataset.train_images), spec.val_size, spec.subset)

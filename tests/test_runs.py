@@ -116,3 +116,17 @@ def test_a_broken_record_is_named(tiny):
     path.write_text("{not json")
     with pytest.raises(ValueError, match=f"{small().id}.json is not valid JSON .* delete it"):
         runs.get_or_train(small())
+
+
+def test_a_corrupted_checkpoint_is_rebuilt_not_trusted(tiny):
+    teacher = small()
+    runs.get_or_train(teacher, progress="off")
+    good = runs.load_model(teacher).state_dict()
+    runs.checkpoint_path(teacher).write_bytes(b"not a checkpoint")
+    runs.logits_path(teacher).parent.mkdir(parents=True, exist_ok=True)
+    runs.logits_path(teacher).write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="is unreadable"):
+        rebuilt = runs.load_model(teacher, progress="off").state_dict()
+    assert all(torch.equal(good[k], rebuilt[k]) for k in good)
+    with pytest.warns(UserWarning, match="teacher logits .* are unreadable"):
+        assert runs.teacher_train_logits(teacher, progress="off").shape == (len(tiny.train_images), 3)
