@@ -151,6 +151,7 @@ for role, value in errors.items():
 glue("mnist_gap_closed", float(gap_closed * 100), display=False)
 glue("mnist_paper_gap_closed", paper_gap_closed * 100, display=False)
 glue("mnist_seeds", len(budget["seeds"]), display=False)
+glue("mnist_teacher_epochs", budget["mnist"][0], display=False)
 mnist_table
 
 # %% [markdown]
@@ -165,7 +166,7 @@ mnist_table
 #
 # Where a row says *not reproduced*, read it together with the setup table before blaming the method. The paper's
 # teacher was trained far longer, with max-norm constraints on the weights, and its error count is that of a
-# heavily regularised net at convergence; our teacher has a 20-epoch budget and weight decay instead. A weaker
+# heavily regularised net at convergence; our teacher has a budget of {glue:text}`mnist_teacher_epochs` epochs and weight decay instead. A weaker
 # teacher leaves less to distil, so the distilled student's count is expected to move with the teacher's, and the
 # share of the gap that distillation closes is the fairer comparison. The student trained alone needs no
 # special recipe, so its row is the check that the data and evaluation match the paper's.
