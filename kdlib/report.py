@@ -34,6 +34,12 @@ def verdict(ours: float, ours_std: float, paper: float, tolerance: float) -> str
     return "reproduced" if gap <= tolerance + 2 * ours_std else "not reproduced"
 
 
+def collapsed(records: list[dict], n_classes: int = 10) -> int:
+    """How many runs ended at chance level (final training accuracy below 1.5 / n_classes): a diverged run, which a
+    mean over seeds would otherwise hide inside a large standard deviation."""
+    return sum(record["history"][-1]["train_acc"] < 1.5 / n_classes for record in records)
+
+
 def compute_spent(records: list[dict]) -> pd.DataFrame:
     """Wall time per run and in all, as recorded by the runs themselves."""
     rows = [{"run": record["id"], "model": record["spec"]["model"], "method": record["spec"]["method"],
