@@ -1,0 +1,29 @@
+"""Report helpers: the formatting and verdicts that every table in the book relies on."""
+
+import pytest
+
+from kdlib import report
+
+
+def test_mean_std_uses_the_sample_standard_deviation():
+    assert report.mean_std([0.9, 0.92, 0.94]) == "92.00 ± 2.00"
+    assert report.mean_std([0.9871]) == "98.71"
+
+
+def test_verdict_allows_tolerance_plus_two_standard_deviations():
+    assert report.verdict(1.5, 0.1, 1.2, tolerance=0.1) == "reproduced"       # gap 0.3 <= 0.1 + 0.2
+    assert report.verdict(1.5, 0.05, 1.2, tolerance=0.1) == "not reproduced"  # gap 0.3 > 0.1 + 0.1
+
+
+def test_collapsed_runs_are_counted():
+    def record(acc):
+        return {"history": [{"train_acc": 0.5}, {"train_acc": acc}]}
+    assert report.collapsed([record(0.1), record(0.99), record(0.12)], n_classes=10) == 2
+
+
+def test_the_shipped_reference_numbers_name_their_source():
+    table = report.reference_table("hinton2015").set_index("model")
+    assert table.loc[["teacher", "student", "distilled"], "test_errors"].tolist() == [67, 146, 74]
+    assert table["source"].str.contains("Hinton, Vinyals & Dean 2015").all()
+    with pytest.raises(FileNotFoundError):
+        report.reference_table("no_such_paper")
