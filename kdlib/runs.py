@@ -31,7 +31,7 @@ from kdlib.models import MODELS
 from kdlib.paths import cache_dir, project_root, results_dir
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "constant", "step")
+SCHEDULES = ("cosine", "warmup_cosine", "constant", "step")
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,15 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data:
     return (predict_logits(model, images, data, device).argmax(1) == labels).float().mean().item()
 
 
-def _learning_rate(schedule: str, base_lr: float, progress: float) -> float:
-    """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, or ÷10 at 50 % and 75 %."""
+def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
+    """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, or ÷10 at 50 % and 75 %.
+
+    ``warmup_cosine`` ramps linearly from zero over the first ``warmup`` of training (the trainer passes one epoch),
+    then follows the cosine: large soft-target gradients at high T can otherwise wreck a fresh student.
+    """
+    if schedule == "warmup_cosine":
+        ramp = min(1.0, (progress + 1e-12) / warmup) if warmup > 0 else 1.0
+        return ramp * _learning_rate("cosine", base_lr, progress)
     if schedule == "cosine":
         return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
     if schedule == "step":
@@ -149,7 +156,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
             sums: dict[str, float] = {}
             correct = 0
             for start in range(0, len(images), spec.batch_size):
-                lr = _learning_rate(spec.schedule, spec.lr, step / total_steps)
+                lr = _learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 batch_idx = order[start:start + spec.batch_size]
