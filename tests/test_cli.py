@@ -71,7 +71,7 @@ def test_cli_run_and_list(tiny, capsys):
      "no stored teacher record 'nope'"),
     (["reproduce", "abc"], "no run record"),
     (["chapter", "introduction", "--profile", "huge"], "unknown profile 'huge'"),
-    (["chapter", "introduction", "--group", "cifar"], "unknown group 'cifar'; groups: mnist, image"),
+    (["chapter", "introduction", "--group", "cifar"], "unknown group 'cifar'; groups: mnist, image, image_no_warmup"),
 ])
 def test_cli_errors_exit_non_zero_and_write_nothing(tiny, capsys, argv, message):
     assert cli.main(argv) == 2

@@ -1,5 +1,7 @@
 """The trainer: it learns, it is deterministic, and it stops loudly on a diverging loss."""
 
+import math
+
 import pytest
 import torch
 
@@ -74,6 +76,9 @@ def test_line_progress_outside_a_terminal(capsys):
 
 @pytest.mark.parametrize("schedule, progress, expected", [
     ("cosine", 0.0, 0.1), ("cosine", 0.5, 0.05), ("constant", 0.9, 0.1),
-    ("step", 0.49, 0.1), ("step", 0.5, 0.01), ("step", 0.8, 0.001)])
+    ("step", 0.49, 0.1), ("step", 0.5, 0.01), ("step", 0.8, 0.001),
+    ("warmup_cosine", 0.0, 0.0), ("warmup_cosine", 0.05, 0.05 * 0.5 * (1 + math.cos(math.pi * 0.05))),
+    ("warmup_cosine", 0.5, 0.05)])
 def test_learning_rate_schedules(schedule, progress, expected):
-    assert _learning_rate(schedule, 0.1, progress) == pytest.approx(expected)
+    """warmup_cosine: linear ramp over the first 10 % here, then the plain cosine."""
+    assert _learning_rate(schedule, 0.1, progress, warmup=0.1) == pytest.approx(expected, abs=1e-9)
