@@ -44,6 +44,7 @@ def compute_spent(records: list[dict]) -> pd.DataFrame:
     """Wall time per run and in all, as recorded by the runs themselves."""
     rows = [{"run": record["id"], "model": record["spec"]["model"], "method": record["spec"]["method"],
              "dataset": record["spec"]["dataset"], "epochs": record["spec"]["epochs"],
+             "schedule": record["spec"]["schedule"],
              "device": record["provenance"]["device"], "threads": record["provenance"]["threads"],
              "minutes": record["provenance"]["wall_time_s"] / 60} for record in records]
     return pd.DataFrame(rows)
