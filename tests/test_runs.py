@@ -37,7 +37,7 @@ def test_spec_roundtrips_through_json():
     ({"method": "kd"}, "method 'kd' needs a teacher spec"),
     ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
     ({"lr": -1.0}, "lr must be a positive number"),
-    ({"schedule": "linear"}, "unknown schedule 'linear'; choose one of: cosine, constant, step"),
+    ({"schedule": "linear"}, "unknown schedule 'linear'; choose one of: cosine, warmup_cosine, constant, step"),
     ({"method_params": {"temperature": 4}}, "method 'ce' has no parameter temperature"),
 ])
 def test_bad_specs_are_rejected(changes, message):
