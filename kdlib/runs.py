@@ -282,12 +282,20 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
 
 
 def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
-    """Re-run a stored record's spec (nothing is written) and compare its metrics with the record's."""
+    """Re-run a stored record's spec (nothing is written) and compare its metrics with the record's.
+
+    The re-run uses the record's CPU thread count: with another count, floating-point sums split differently and
+    the last digits drift."""
     stored = load_record(spec_id)
     if stored is None:
         raise FileNotFoundError(f"no run record {record_path(spec_id)}; `python -m kdlib list` shows the stored ids")
     spec = RunSpec.from_dict(stored["spec"])
-    fresh, _ = _train_and_store(spec, device, progress, write=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(stored["provenance"].get("threads") or threads)  # CPU kernels sum in thread-sized chunks
+    try:
+        fresh, _ = _train_and_store(spec, device, progress, write=False)
+    finally:
+        torch.set_num_threads(threads)
     keys = ("test_acc", "test_acc_at_best_val", "val_acc")
     return {key: {"stored": stored["metrics"][key], "rerun": fresh["metrics"][key],
                   "difference": fresh["metrics"][key] - stored["metrics"][key]} for key in keys}

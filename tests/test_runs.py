@@ -130,3 +130,27 @@ def test_a_corrupted_checkpoint_is_rebuilt_not_trusted(tiny):
     assert all(torch.equal(good[k], rebuilt[k]) for k in good)
     with pytest.warns(UserWarning, match="teacher logits .* are unreadable"):
         assert runs.teacher_train_logits(teacher, progress="off").shape == (len(tiny.train_images), 3)
+
+
+def test_reproduce_uses_the_record_thread_count(tiny, monkeypatch):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        record = runs.get_or_train(small(), progress="off")
+    finally:
+        torch.set_num_threads(previous)
+    assert record["provenance"]["threads"] == 1
+    import kdlib.train
+    real_train, seen = kdlib.train.train, []
+
+    def spying_train(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(kdlib.train, "train", spying_train)
+    torch.set_num_threads(2)
+    try:
+        runs.reproduce(record["id"], progress="off")
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
