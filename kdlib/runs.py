@@ -118,18 +118,22 @@ def record_path(spec_id: str) -> Path:
     return results_dir() / f"{spec_id}.json"
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a record."""
+def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(file)`` to a unique temporary file in the same folder, then rename: a crash (or a second
+    process writing the same path) never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(payload, out, indent=1, sort_keys=True)
-            out.write("\n")
+        with os.fdopen(handle, "wb") as out:
+            write(out)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    _atomic_write(path, lambda out: out.write((json.dumps(payload, indent=1, sort_keys=True) + "\n").encode()))
 
 
 def load_record(spec_id: str) -> dict | None:
@@ -189,16 +193,13 @@ def logits_path(spec: RunSpec) -> Path:
 
 
 def _save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda out: torch.save(obj, out))
 
 
 def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True) -> tuple[dict, torch.nn.Module]:
     from kdlib.train import pick_device, train
 
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     dataset = data_module.load(spec.dataset)
     teacher_logits = teacher_model = None
     if spec.teacher is not None:
@@ -271,7 +272,7 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
         except Exception as error:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
             warnings.warn(f"teacher logits {path} are unreadable ({type(error).__name__}); recomputing them")
             path.unlink()
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     dataset = data_module.load(spec.dataset)
     train_idx, _ = split_indices(len(dataset.train_images), spec.val_size, spec.subset)
     model = load_model(spec, device, progress).to(device)

@@ -20,8 +20,10 @@ from kdlib.methods import get_method, resolve_params
 from kdlib.models import build_model, count_parameters, is_convolutional
 
 
-def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA when there is one, else the CPU; ``requested`` ("cpu", "cuda") overrides."""
+def pick_device(requested: str | torch.device | None = None) -> torch.device:
+    """CUDA when there is one, else the CPU; ``requested`` ("cpu", "cuda" or a device) overrides."""
+    if isinstance(requested, torch.device):
+        return requested
     if requested:
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
