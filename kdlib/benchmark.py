@@ -9,6 +9,7 @@ ToTensor/Normalize through a DataLoader). Evaluation is excluded from both timin
 
 from __future__ import annotations
 
+import io
 import statistics
 import time
 
@@ -17,7 +18,7 @@ import torchvision
 from torch.utils.data import DataLoader, Subset
 
 from kdlib import data
-from kdlib.models import build_model
+from kdlib.models import build_model, count_parameters
 from kdlib.paths import data_dir
 from kdlib.runs import RunSpec
 from kdlib.train import train
@@ -62,3 +63,23 @@ def print_report(times: dict[str, list[float]]) -> None:
     print(f"LeNet-5, MNIST, one epoch of 55,000 images, batch 128, {torch.get_num_threads()} threads:")
     for name, values in times.items():
         print(f"  {name:<40} median {statistics.median(values):6.2f} s  (all: {', '.join(f'{v:.2f}' for v in values)})")
+
+
+def inference_cost(model: torch.nn.Module, image_shape: tuple[int, ...], batch_sizes=(1, 256),
+                   repeats: int = 30) -> dict[str, float]:
+    """Parameters, size of the saved weights and median CPU latency per batch: what a deployed model costs."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    cost = {"parameters": count_parameters(model), "weights on disk (KiB)": len(buffer.getvalue()) / 1024}
+    model = model.cpu().eval()
+    with torch.inference_mode():
+        for batch_size in batch_sizes:
+            images = torch.randn(batch_size, *image_shape)
+            model(images)  # warm-up: the first call allocates
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                model(images)
+                times.append(time.perf_counter() - started)
+            cost[f"latency, batch {batch_size} (ms)"] = 1000 * statistics.median(times)
+    return cost

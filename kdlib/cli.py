@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", default="ce")
     run.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE")
     run.add_argument("--teacher", metavar="RUN_ID", help="id of a stored teacher record")
+    run.add_argument("--extra-teacher", metavar="RUN_ID", action="append", default=[],
+                     help="a further teacher (repeat): each row learns from one teacher drawn at random")
     for name, kind in (("epochs", int), ("seed", int), ("lr", float), ("weight-decay", float),
                        ("batch-size", int), ("subset", int), ("val-size", int)):
         run.add_argument(f"--{name}", type=kind)
@@ -61,13 +63,18 @@ def _parser() -> argparse.ArgumentParser:
 def _spec_from_args(args):
     from kdlib.runs import RunSpec, load_record
 
+    def stored_spec(run_id: str) -> RunSpec:
+        stored = load_record(run_id)
+        if stored is None:
+            raise ValueError(f"no stored teacher record {run_id!r}; `python -m kdlib list` shows the ids")
+        return RunSpec.from_dict(stored["spec"])
+
     fields = {"dataset": args.dataset, "model": args.model, "method": args.method,
               "method_params": tuple(args.param)}
     if args.teacher:
-        stored = load_record(args.teacher)
-        if stored is None:
-            raise ValueError(f"no stored teacher record {args.teacher!r}; `python -m kdlib list` shows the ids")
-        fields["teacher"] = RunSpec.from_dict(stored["spec"])
+        fields["teacher"] = stored_spec(args.teacher)
+    if args.extra_teacher:
+        fields["extra_teachers"] = tuple(stored_spec(run_id) for run_id in args.extra_teacher)
     for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "val_size", "augment", "schedule",
                  "optimizer"):
         if getattr(args, name) is not None:
@@ -94,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             for record in runs.all_records():
                 spec, metrics = record["spec"], record["metrics"]
-                print(f"{record['id']}  {spec['dataset']:<13} {spec['model']:<20} {spec['method']:<4} "
-                      f"seed {spec['seed']}  epochs {spec['epochs']:>3}  test acc {metrics['test_acc']:.4f}")
+                outcome = "diverged" if metrics.get("diverged") else f"test acc {metrics['test_acc']:.4f}"
+                print(f"{record['id']}  {spec['dataset']:<13} {spec['model']:<20} {spec['method']:<16} "
+                      f"seed {spec['seed']}  epochs {spec['epochs']:>3}  {outcome}")
         elif args.command == "reproduce":
             comparison = runs.reproduce(args.run_id, device=args.device)
             print(json.dumps(comparison, indent=1))
@@ -112,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"unknown group {args.group!r}; groups: {', '.join(groups)}")
             for group, specs in groups.items():
                 if args.group in (None, group):
-                    for spec in specs:
-                        record = runs.get_or_train(spec, device=args.device)
-                        print(f"{group} {record['id']} {spec.model} {spec.method} seed {spec.seed}: "
-                              f"test acc {record['metrics']['test_acc']:.4f}", flush=True)
+                    for spec in specs:  # a sweep cell that diverges is a result, stored as such
+                        record = runs.get_or_train(spec, device=args.device, keep_divergence=True)
+                        outcome = ("diverged" if record["metrics"].get("diverged")
+                                   else f"test acc {record['metrics']['test_acc']:.4f}")
+                        print(f"{group} {record['id']} {spec.model} {spec.method} seed {spec.seed}: {outcome}",
+                              flush=True)
     except (ValueError, FileNotFoundError, data.DataError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -46,3 +46,25 @@ def soft_gradient_norm(student_logits: torch.Tensor, teacher_logits: torch.Tenso
     logits = student_logits.detach().clone().requires_grad_(True)
     (gradient,) = torch.autograd.grad(kd_divergence(logits, teacher_logits, temperature), logits)
     return gradient.norm().item()
+
+
+def logit_regression_loss(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """½ ‖s − z‖², summed over logits, averaged over the batch: Ba & Caruana (2014)'s L2 regression on logits.
+
+    No gradient reaches the targets (the teacher's logits, possibly perturbed)."""
+    return 0.5 * (student_logits - targets.detach()).pow(2).sum(dim=1).mean()
+
+
+def perturb_logits(logits: torch.Tensor, alpha: float, sigma: float, per_sample: bool = False,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """z' = (1 + ξ) ⊙ z on each row chosen with probability α; ξ ~ N(0, σ²) per logit, or one ξ per row.
+
+    Sau & Balasubramanian (2016) write ξ ~ N(0, σ²I): one draw per logit, the default here. ``per_sample`` draws
+    one scalar per row and scales the whole row with it, as chengshengchan/model_compression does. Rows that are not
+    chosen are returned unchanged; gradients flow through z' where z requires them (noise on the student).
+    """
+    rows, classes = logits.shape
+    chosen = torch.rand(rows, 1, generator=generator, device=logits.device) < alpha
+    shape = (rows, 1) if per_sample else (rows, classes)
+    xi = sigma * torch.randn(shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    return logits * (1.0 + xi * chosen)

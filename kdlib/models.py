@@ -57,6 +57,24 @@ def mlp_2x800(image_shape, n_classes):
     return _mlp(image_shape, n_classes, (800, 800), input_dropout=0.0, dropout=0.0)
 
 
+@register_model
+def mlp_2x100(image_shape, n_classes):
+    """The noisy-teachers chapter's shallow student: two hidden layers of 100 ReLUs (3 weight layers, ~90K params)."""
+    return _mlp(image_shape, n_classes, (100, 100), input_dropout=0.0, dropout=0.0)
+
+
+@register_model
+def mlp_2x100_drop20(image_shape, n_classes):
+    """``mlp_2x100`` with dropout 0.2 after each hidden layer: the dropout control of Sau & Balasubramanian."""
+    return _mlp(image_shape, n_classes, (100, 100), input_dropout=0.0, dropout=0.2)
+
+
+@register_model
+def mlp_2x100_drop50(image_shape, n_classes):
+    """``mlp_2x100`` with dropout 0.5 after each hidden layer."""
+    return _mlp(image_shape, n_classes, (100, 100), input_dropout=0.0, dropout=0.5)
+
+
 # --- small convolutional nets -----------------------------------------------------------------------------------
 
 @register_model

@@ -21,17 +21,37 @@ def metric_values(records: list[dict], metric: str = "test_acc") -> np.ndarray:
 
 
 def mean_std(values, scale: float = 100.0, digits: int = 2) -> str:
-    """"mean ± std" (sample std, ddof=1) of ``values × scale``; a single value is printed alone."""
+    """"mean ± std" (sample std, ddof=1) of ``values × scale``; a single value is printed alone. NaN values (runs
+    that diverged) are left out and counted."""
     values = np.asarray(values, dtype=float) * scale
+    failed = int(np.isnan(values).sum())
+    values = values[~np.isnan(values)]
+    note = f" ({failed} diverged)" if failed else ""
+    if len(values) == 0:
+        return "diverged"
     if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+        return f"{values[0]:.{digits}f}{note}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}{note}"
 
 
 def verdict(ours: float, ours_std: float, paper: float, tolerance: float) -> str:
     """Whether our mean lies within ``tolerance`` (plus two standard deviations) of the paper's number."""
     gap = abs(ours - paper)
     return "reproduced" if gap <= tolerance + 2 * ours_std else "not reproduced"
+
+
+def difference(ours, baseline) -> dict[str, float | str]:
+    """Mean difference of two groups of runs (in the values' unit) and whether it exceeds two standard errors.
+
+    The verdict is "higher", "lower" or "within noise": |Δ| > 2·sqrt(s₁²/n₁ + s₂²/n₂) (sample std), a rough 95 %
+    band that three seeds can only just resolve. Diverged runs (NaN) are left out and counted."""
+    ours, baseline = np.asarray(ours, dtype=float), np.asarray(baseline, dtype=float)
+    ours, baseline = ours[np.isfinite(ours)], baseline[np.isfinite(baseline)]
+    delta = float(ours.mean() - baseline.mean())
+    spread = [group.var(ddof=1) / len(group) if len(group) > 1 else np.nan for group in (ours, baseline)]
+    band = 2 * float(np.sqrt(sum(spread)))
+    outcome = "within noise" if not abs(delta) > band else ("higher" if delta > 0 else "lower")
+    return {"delta": delta, "band": band, "outcome": outcome}
 
 
 def collapsed(records: list[dict], n_classes: int = 10) -> int:

@@ -39,6 +39,8 @@ class RunSpec:
     """Everything that decides a run's outcome. Two specs with the same fields share one id and one record.
 
     ``teacher`` is the full spec of the teacher run, so a student's id changes whenever its teacher's does.
+    ``extra_teachers`` (specs of further teachers, e.g. other seeds) make each training row learn from one teacher
+    drawn at random; left empty, the field is not part of the id, so older records keep theirs.
     """
 
     dataset: str
@@ -57,6 +59,7 @@ class RunSpec:
     augment: str = "none"
     val_size: int = 5000
     subset: int | None = None
+    extra_teachers: tuple = ()
 
     def __post_init__(self):
         params = dict(self.method_params)
@@ -72,10 +75,18 @@ class RunSpec:
             raise ValueError(f"method {self.method!r} needs a teacher spec (teacher=RunSpec(...))")
         if not method.needs_teacher and self.teacher is not None:
             raise ValueError(f"method {self.method!r} takes no teacher; drop teacher= or use a distillation method")
-        if self.teacher is not None and (self.teacher.dataset, self.teacher.subset, self.teacher.val_size) != \
-                (self.dataset, self.subset, self.val_size):
-            raise ValueError("a teacher must be trained on the same dataset, subset and validation split as its "
-                             "student, or its soft targets would leak held-out images")
+        object.__setattr__(self, "extra_teachers", tuple(self.extra_teachers))
+        if self.extra_teachers and self.teacher is None:
+            raise ValueError("extra_teachers need a first teacher (teacher=RunSpec(...))")
+        if self.extra_teachers and self.augment != "none":
+            raise ValueError("several teachers are read from cached logits of un-augmented images; "
+                             f"use augment='none' (got {self.augment!r})")
+        for teacher in ([self.teacher] if self.teacher else []) + list(self.extra_teachers):
+            if not isinstance(teacher, RunSpec):
+                raise ValueError(f"a teacher must be a RunSpec, got {type(teacher).__name__}")
+            if (teacher.dataset, teacher.subset, teacher.val_size) != (self.dataset, self.subset, self.val_size):
+                raise ValueError("a teacher must be trained on the same dataset, subset and validation split as "
+                                 "its student, or its soft targets would leak held-out images")
         for name, value, low in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
                                  ("seed", self.seed, 0), ("val_size", self.val_size, 0)):
             if not isinstance(value, int) or value < low:
@@ -89,6 +100,10 @@ class RunSpec:
         out = dataclasses.asdict(self)
         out["method_params"] = dict(self.method_params)
         out["teacher"] = self.teacher.to_dict() if self.teacher else None
+        if self.extra_teachers:
+            out["extra_teachers"] = [teacher.to_dict() for teacher in self.extra_teachers]
+        else:
+            del out["extra_teachers"]
         return out
 
     @classmethod
@@ -100,6 +115,7 @@ class RunSpec:
             raise ValueError(f"unknown RunSpec field(s) {', '.join(unknown)}; fields: {', '.join(sorted(known))}")
         if values.get("teacher"):
             values["teacher"] = cls.from_dict(values["teacher"])
+        values["extra_teachers"] = tuple(cls.from_dict(teacher) for teacher in values.get("extra_teachers") or ())
         values["method_params"] = tuple(dict(values.get("method_params") or {}).items())
         return cls(**values)
 
@@ -196,21 +212,35 @@ def _save_atomic(obj, path: Path) -> None:
     _atomic_write(path, lambda out: torch.save(obj, out))
 
 
-def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True) -> tuple[dict, torch.nn.Module]:
+def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
+                     keep_divergence: bool = False) -> tuple[dict, torch.nn.Module | None]:
     from kdlib.train import pick_device, train
 
     device = pick_device(device)
     dataset = data_module.load(spec.dataset)
     teacher_logits = teacher_model = None
     if spec.teacher is not None:
-        if spec.augment == "none":
+        if spec.extra_teachers:  # rows × teachers × classes: the trainer draws one teacher per row
+            teacher_logits = torch.stack([teacher_train_logits(teacher, device=device, progress=progress)
+                                          for teacher in (spec.teacher, *spec.extra_teachers)], dim=1)
+        elif spec.augment == "none":
             teacher_logits = teacher_train_logits(spec.teacher, device=device, progress=progress)
         else:
             teacher_model = load_model(spec.teacher, device=device, progress=progress)
     code_version()
     started = time.perf_counter()
-    result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
-                   progress=progress, label=f"{spec.model}/{spec.method} {spec.id}")
+    try:
+        result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
+                       progress=progress, label=f"{spec.model}/{spec.method} {spec.id}")
+    except FloatingPointError as error:
+        if not keep_divergence:
+            raise
+        record = {"id": spec.id, "spec": spec.to_dict(), "history": getattr(error, "history", []),
+                  "metrics": {"diverged": True, "error": str(error), **{key: None for key in DIVERGED_METRICS}},
+                  "provenance": provenance(device, time.perf_counter() - started)}
+        if write:
+            _write_json_atomic(record_path(spec.id), record)
+        return record, None
     record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
               "provenance": provenance(device, time.perf_counter() - started)}
     if write:
@@ -219,15 +249,23 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True) -
     return record, result.model
 
 
-def get_or_train(spec: RunSpec, train_missing: bool = True, device=None, progress: str = "auto") -> dict:
-    """The stored record of ``spec``; trained (and stored) first when missing, unless ``train_missing`` is False."""
+DIVERGED_METRICS = ("test_acc", "test_acc_at_best_val", "val_acc", "test_acc_max_over_epochs")
+
+
+def get_or_train(spec: RunSpec, train_missing: bool = True, device=None, progress: str = "auto",
+                 keep_divergence: bool = False) -> dict:
+    """The stored record of ``spec``; trained (and stored) first when missing, unless ``train_missing`` is False.
+
+    A run whose loss turns NaN or inf raises ``FloatingPointError``. In a sweep that is a result, not a failure:
+    with ``keep_divergence`` it is stored as a record with ``metrics["diverged"]`` true, the error message, the
+    epochs completed and ``None`` accuracies, so the sweep's table can show it and a re-run does not repeat it."""
     record = load_record(spec.id)
     if record is not None:
         return record
     if not train_missing:
         raise FileNotFoundError(f"no run record {record_path(spec.id)} for {spec.model} on {spec.dataset} "
                                 f"({spec.method}); run with train_missing=True or `python -m kdlib run` to train it")
-    return _train_and_store(spec, device, progress)[0]
+    return _train_and_store(spec, device, progress, keep_divergence=keep_divergence)[0]
 
 
 def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
@@ -236,6 +274,9 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
     from kdlib.models import build_model
 
     path = checkpoint_path(spec)
+    stored = load_record(spec.id)
+    if stored is not None and stored["metrics"].get("diverged"):
+        raise ValueError(f"run {spec.id} diverged ({stored['metrics']['error']}); it has no model to load")
     dataset = data_module.load(spec.dataset)
     if path.exists():
         model = build_model(spec.model, tuple(dataset.train_images.shape[1:]), dataset.n_classes)
@@ -246,7 +287,6 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
             warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}); re-training {spec.id}")
             path.unlink()
     record, model = _train_and_store(spec, device, progress, write=False)
-    stored = load_record(spec.id)
     if stored is not None and stored["metrics"]["test_acc"] != record["metrics"]["test_acc"]:
         warnings.warn(f"re-trained {spec.id} reaches test accuracy {record['metrics']['test_acc']:.4f}, the "
                       f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")

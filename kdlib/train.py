@@ -111,8 +111,8 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
           device: torch.device | None = None, progress: str = "auto", label: str = "run") -> TrainResult:
     """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes and evaluate it after every epoch.
 
-    ``teacher_logits`` (one row per image of the original training set, un-augmented) let a student distil
-    without running its teacher; a student trained with augmentation needs the ``teacher`` model itself, which
+    ``teacher_logits`` (one row per image of the original training set, un-augmented; or rows × teachers × classes
+    for several teachers, one drawn per row at every step) let a student distil without running its teacher; a student trained with augmentation needs the ``teacher`` model itself, which
     then sees the same augmented batch. Model selection uses the validation split carved out of the training
     set; the test accuracy of every epoch is recorded but never used to choose anything.
     """
@@ -173,16 +173,21 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                             batch_targets = teacher(batch)
                     else:
                         batch_targets = targets[batch_idx] if targets is not None else None
+                if batch_targets is not None and batch_targets.dim() == 3:  # several teachers: one per row
+                    pick = torch.randint(batch_targets.shape[1], (len(batch_idx),), generator=generator)
+                    batch_targets = batch_targets[torch.arange(len(batch_idx), device=device), pick.to(device)]
                 extra = {"teacher_logits": batch_targets.float()} if method.needs_teacher else {}
                 terms = method.loss(logits.float(), batch_labels, **extra, **params)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
                     bad = [f"{name}={value.item()}" for name, value in terms.items()
                            if name != "loss" and not torch.isfinite(value)]
-                    raise FloatingPointError(
+                    error = FloatingPointError(
                         f"{label}: the loss became {loss.item()} at epoch {epoch}, step {step} (learning rate "
                         f"{lr:.4g}; non-finite terms: {', '.join(bad)}). Lower the learning rate or check the "
                         f"method's parameters {params}.")
+                    error.history = history  # the epochs completed before it diverged
+                    raise error
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -27,3 +27,18 @@ def test_the_shipped_reference_numbers_name_their_source():
     assert table["source"].str.contains("Hinton, Vinyals & Dean 2015").all()
     with pytest.raises(FileNotFoundError):
         report.reference_table("no_such_paper")
+
+
+def test_mean_std_leaves_diverged_runs_out_and_says_so():
+    assert report.mean_std([0.9, None, 0.94]) == "92.00 ± 2.83 (1 diverged)"
+    assert report.mean_std([None, None]) == "diverged"
+
+
+def test_difference_needs_more_than_two_standard_errors():
+    # Δ = 1.0, standard errors sqrt(0.01/3 + 0.01/3) ≈ 0.082, band ≈ 0.163: clearly higher
+    clear = report.difference([2.0, 2.1, 1.9], [1.0, 1.1, 0.9])
+    assert clear["outcome"] == "higher" and clear["delta"] == pytest.approx(1.0)
+    assert clear["band"] == pytest.approx(2 * (0.01 / 3 + 0.01 / 3) ** 0.5)
+    assert report.difference([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])["outcome"] == "lower"
+    assert report.difference([1.05, 1.5, 0.6], [1.0, 1.1, 0.9])["outcome"] == "within noise"
+    assert report.difference([1.0, float("nan"), 1.1, 0.9], [2.0, 2.1, 1.9])["outcome"] == "lower"

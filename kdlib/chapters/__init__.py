@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("introduction",)
+CHAPTERS = ("introduction", "noisy_teachers")
 PROFILES = ("smoke", "cpu", "paper")
 
 

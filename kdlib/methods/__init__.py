@@ -62,4 +62,4 @@ def cross_entropy(student_logits, labels, teacher_logits=None):
     return {"loss": ce, "ce": ce}
 
 
-from kdlib.methods import hinton  # noqa: E402,F401  (registers "kd")
+from kdlib.methods import hinton, noisy  # noqa: E402,F401  (register "kd", the noisy-teacher methods)

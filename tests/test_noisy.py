@@ -1,0 +1,200 @@
+"""The noisy teacher (Sau & Balasubramanian 2016): the perturbation, the L2 loss, the checks, several teachers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kdlib import methods, runs
+from kdlib.losses import logit_regression_loss, perturb_logits
+from kdlib.methods import get_method, resolve_params
+from kdlib.paths import results_dir
+from kdlib.runs import RunSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_noise_leaves_the_targets_exactly_unchanged():
+    z = torch.randn(64, 10) * 5
+    assert torch.equal(perturb_logits(z, alpha=0.0, sigma=2.0), z)
+    assert torch.equal(perturb_logits(z, alpha=1.0, sigma=0.0), z)
+
+
+@pytest.mark.parametrize("alpha, sigma", [(0.3, 0.2), (0.8, 1.0)])
+def test_perturbed_fraction_and_noise_match_alpha_and_sigma(alpha, sigma):
+    torch.manual_seed(0)
+    z = torch.rand(200_000, 10) + 0.5  # away from zero, so z'/z − 1 = ξ is well defined
+    ratio = perturb_logits(z, alpha, sigma) / z - 1.0
+    perturbed = (ratio != 0).any(dim=1)
+    assert perturbed.float().mean().item() == pytest.approx(alpha, abs=0.005)
+    xi = ratio[perturbed]
+    assert xi.mean().item() == pytest.approx(0.0, abs=0.01 * sigma)
+    assert xi.std().item() == pytest.approx(sigma, rel=0.01)
+    assert (ratio[~perturbed] == 0).all()
+
+
+def test_noise_is_per_logit_by_default_and_one_scalar_per_row_as_an_option():
+    z = torch.rand(1000, 10) + 0.5
+    per_logit = perturb_logits(z, 1.0, 0.5) / z
+    per_row = perturb_logits(z, 1.0, 0.5, per_sample=True) / z
+    assert (per_logit.std(dim=1) > 0.1).all()  # ten different factors in every row
+    assert torch.allclose(per_row, per_row[:, :1].expand_as(per_row), rtol=1e-5)  # one factor per row
+
+
+def test_noise_is_drawn_afresh_at_every_step():
+    torch.manual_seed(0)
+    z = torch.randn(32, 10)
+    first, second = perturb_logits(z, 1.0, 0.5), perturb_logits(z, 1.0, 0.5)
+    assert not torch.equal(first, second)
+
+
+def test_l2_loss_matches_an_independent_computation():
+    rng = np.random.default_rng(0)
+    student, teacher = rng.normal(size=(16, 10)) * 3, rng.normal(size=(16, 10)) * 3
+    expected = np.mean([0.5 * sum((s - t) ** 2 for s, t in zip(row_s, row_t))
+                        for row_s, row_t in zip(student, teacher)])
+    got = logit_regression_loss(torch.tensor(student), torch.tensor(teacher)).item()
+    assert got == pytest.approx(expected, rel=1e-12)
+    terms = get_method("logit_regression").loss(torch.tensor(student), torch.zeros(16), torch.tensor(teacher))
+    assert terms["loss"].item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["logit_regression", "noisy_teacher", "noisy_student"])
+def test_gradients_reach_the_student_only(name):
+    student = torch.randn(8, 10, requires_grad=True)
+    teacher = torch.randn(8, 10, requires_grad=True)
+    method = get_method(name)
+    loss = method.loss(student, torch.zeros(8, dtype=torch.long), teacher, **resolve_params(name, {}))["loss"]
+    loss.backward()
+    assert teacher.grad is None
+    assert student.grad is not None and student.grad.abs().sum() > 0
+
+
+def test_teacher_noise_leaves_the_expected_gradient_unchanged_student_noise_adds_a_penalty():
+    """E_ξ ½‖s − (1+ξ)z‖² = ½‖s − z‖² + ½σ²‖z‖²: a constant in s, so the mean gradient is the clean one. With the
+    noise on the student, E ½‖(1+ξ)s − z‖² = ½‖s − z‖² + ½σ²‖s‖²: an L2 penalty on the student's logits."""
+    torch.manual_seed(0)
+    sigma, draws = 0.5, 20_000
+    s, z = torch.randn(1, 10, dtype=torch.float64) * 2, torch.randn(1, 10, dtype=torch.float64) * 2
+    clean = logit_regression_loss(s, z).item()
+    batch_s, batch_z = s.expand(draws, 10).clone().requires_grad_(True), z.expand(draws, 10)
+    teacher_noise = logit_regression_loss(batch_s, perturb_logits(batch_z, 1.0, sigma))
+    (gradient,) = torch.autograd.grad(teacher_noise, batch_s)
+    assert teacher_noise.item() == pytest.approx(clean + 0.5 * sigma ** 2 * z.pow(2).sum().item(), rel=0.02)
+    assert torch.allclose(gradient.sum(0), (s - z)[0], atol=0.05)  # batch mean of the per-row gradients
+    student_noise = logit_regression_loss(perturb_logits(s.expand(draws, 10), 1.0, sigma), z).item()
+    assert student_noise == pytest.approx(clean + 0.5 * sigma ** 2 * s.pow(2).sum().item(), rel=0.02)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"alpha": 1.5}, r"alpha \(the probability that a row is perturbed\) must lie in \[0, 1\], got 1.5"),
+    ({"alpha": -0.1}, r"must lie in \[0, 1\], got -0.1"),
+    ({"sigma": -0.2}, r"sigma \(the noise's standard deviation\) must be >= 0, got -0.2"),
+    ({"per_sample": 2}, r"per_sample must be 0 \(one ξ per logit, the paper\) or 1"),
+    ({"sigmma": 0.1}, "method 'noisy_teacher' has no parameter sigmma; its parameters: alpha, per_sample, sigma"),
+])
+def test_bad_noise_parameters_are_refused_before_training(params, message):
+    with pytest.raises(ValueError, match=message):
+        RunSpec("mnist", "mlp_2x100", method="noisy_teacher", method_params=params,
+                teacher=RunSpec("mnist", "lenet5"))
+
+
+def test_the_cli_refuses_bad_noise_and_writes_nothing(tmp_path):
+    teacher = RunSpec("mnist", "lenet5", epochs=1)
+    results_dir().mkdir(parents=True)
+    (results_dir() / f"{teacher.id}.json").write_text(json.dumps({"id": teacher.id, "spec": teacher.to_dict()}))
+    before = sorted(results_dir().iterdir())
+    result = subprocess.run([sys.executable, "-m", "kdlib", "run", "--dataset", "mnist", "--model", "mlp_2x100",
+                             "--method", "noisy_teacher", "--teacher", teacher.id, "--param", "alpha=2"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "alpha (the probability that a row is perturbed) must lie in [0, 1], got 2.0" in result.stderr
+    assert sorted(results_dir().iterdir()) == before
+
+
+def test_adding_extra_teachers_kept_every_stored_id():
+    """The new field is left out of the id when empty: each committed record still hashes to its own name."""
+    for path in sorted((ROOT / "results").glob("*.json")):
+        record = json.loads(path.read_text())
+        assert RunSpec.from_dict(record["spec"]).id == record["id"] == path.stem
+
+
+def test_extra_teachers_change_the_id_and_round_trip():
+    teacher = RunSpec("mnist", "lenet5", epochs=1)
+    single = RunSpec("mnist", "mlp_2x100", method="logit_regression", teacher=teacher)
+    several = single.replace(extra_teachers=(teacher.replace(seed=1), teacher.replace(seed=2)))
+    assert several.id != single.id
+    again = RunSpec.from_dict(json.loads(json.dumps(several.to_dict())))
+    assert again == several and again.id == several.id
+    with pytest.raises(ValueError, match="extra_teachers need a first teacher"):
+        RunSpec("mnist", "mlp_2x100", extra_teachers=(teacher,))
+    with pytest.raises(ValueError, match="use augment='none'"):
+        several.replace(augment="shift2")
+
+
+def test_each_row_learns_from_one_teacher_drawn_at_random(tiny, monkeypatch):
+    """Two teachers with constant logits +1 and −1: every row the method sees holds one of them, both appear."""
+    from kdlib.train import train
+
+    seen = []
+
+    def spy(student_logits, labels, teacher_logits):
+        seen.append(teacher_logits.detach().clone())
+        return methods.METHODS["logit_regression"].loss(student_logits, labels, teacher_logits)
+
+    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", spy, {}, True, lambda p: None))
+    teacher = RunSpec("mnist", "mlp_2x100", epochs=1, batch_size=16, val_size=40)
+    spec = RunSpec("mnist", "mlp_2x100", method="spy", teacher=teacher, epochs=1, batch_size=16, val_size=40,
+                   extra_teachers=(teacher.replace(seed=1),))
+    logits = torch.stack([torch.ones(len(tiny.train_images), 3), -torch.ones(len(tiny.train_images), 3)], dim=1)
+    train(spec, tiny, teacher_logits=logits, progress="off")
+    rows = torch.cat(seen)
+    assert len(rows) == len(tiny.train_images) - 40
+    assert ((rows == 1).all(dim=1) | (rows == -1).all(dim=1)).all()
+    assert 0.35 < (rows[:, 0] == 1).float().mean().item() < 0.65
+
+
+def test_a_noisy_teacher_student_trains_through_the_store(tiny):
+    teacher = RunSpec("mnist", "mlp_2x100", epochs=1, batch_size=16, val_size=40)
+    spec = RunSpec("mnist", "mlp_2x100", method="noisy_teacher", teacher=teacher, epochs=2, batch_size=16,
+                   val_size=40, lr=0.01, method_params={"alpha": 0.5, "sigma": 0.3},
+                   extra_teachers=(teacher.replace(seed=1),))
+    record = runs.get_or_train(spec, progress="off")
+    assert record["spec"]["extra_teachers"][0]["seed"] == 1
+    assert np.isfinite(record["history"][-1]["train_l2"])
+    assert record["metrics"]["test_acc"] > 0.5  # three easy classes: it learns from the regressed logits
+
+
+def test_the_chapter_picks_settings_on_validation_and_never_trains_when_told_not_to(tiny):
+    from kdlib.chapters import noisy_teachers
+
+    with pytest.raises(FileNotFoundError, match="no run record"):
+        noisy_teachers.table_runs("smoke", "mnist", train_missing=False)
+    assert not results_dir().exists() or not list(results_dir().glob("*.json"))
+    pilots = noisy_teachers.lr_pilots("smoke", "mnist")["ce"]
+    for lr, spec in pilots.items():  # fake records: the larger rate has the better validation accuracy
+        results_dir().mkdir(parents=True, exist_ok=True)
+        (results_dir() / f"{spec.id}.json").write_text(json.dumps({"metrics": {"val_acc": lr}}))
+    assert noisy_teachers._best(pilots, train_missing=False, device=None) == max(pilots)
+
+
+def test_a_diverged_sweep_cell_is_stored_as_such_and_only_when_asked(tiny):
+    """lr 10 on logit regression overflows. By default that is an error and nothing is written; a sweep keeps it
+    as a record (error, epochs done, no accuracy), which is then loaded, never re-trained, and cannot teach."""
+    teacher = RunSpec("mnist", "mlp_2x100", epochs=1, batch_size=16, val_size=40)
+    spec = RunSpec("mnist", "mlp_2x100", method="logit_regression", teacher=teacher, epochs=2, batch_size=16,
+                   val_size=40, lr=10.0, schedule="constant")
+    with pytest.raises(FloatingPointError, match="non-finite terms: l2="):
+        runs.get_or_train(spec, progress="off")
+    assert not (results_dir() / f"{spec.id}.json").exists()
+    record = runs.get_or_train(spec, progress="off", keep_divergence=True)
+    assert record["metrics"]["diverged"] is True and record["metrics"]["val_acc"] is None
+    assert "the loss became" in record["metrics"]["error"] and isinstance(record["history"], list)
+    assert json.loads((results_dir() / f"{spec.id}.json").read_text()) == record
+    assert runs.get_or_train(spec, train_missing=False) == record
+    with pytest.raises(ValueError, match="diverged .* it has no model to load"):
+        runs.load_model(spec)
