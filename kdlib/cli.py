@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 import torch
@@ -48,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("run_id")
     reproduce.add_argument("--device", choices=("cpu", "cuda"))
 
+    verify = commands.add_parser("verify", help="re-run stored records (given, or a random sample) and check them")
+    verify.add_argument("run_ids", nargs="*", help="records to check (default: a random sample)")
+    verify.add_argument("--sample", type=int, default=3, help="how many records to draw when no id is given")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random draw")
+    verify.add_argument("--max-minutes", type=float, help="draw only records that took at most this long")
+    verify.add_argument("--tolerance", type=float, default=0.005,
+                        help="allowed accuracy difference off the record's environment (default 0.005)")
+    verify.add_argument("--device", choices=("cpu", "cuda"))
+
     benchmark = commands.add_parser("benchmark", help="time a LeNet-5 epoch: kdlib vs a torchvision DataLoader")
     benchmark.add_argument("--repeats", type=int, default=3)
     benchmark.add_argument("--workers", type=int, default=0, help="DataLoader worker processes for the baseline")
@@ -82,7 +92,13 @@ def _spec_from_args(args):
     return RunSpec(**fields)
 
 
+def _stop_on_sigterm(signum, frame):
+    """SIGTERM unwinds like Ctrl-C: temporary files are removed and the last epoch's resume state is kept."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     args = _parser().parse_args(argv)
     if args.data_root:
         import os
@@ -102,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             for record in runs.all_records():
                 spec, metrics = record["spec"], record["metrics"]
                 outcome = "diverged" if metrics.get("diverged") else f"test acc {metrics['test_acc']:.4f}"
+                outcome += "  STALE (older recipe version)" if runs.is_stale(record) else ""
                 print(f"{record['id']}  {spec['dataset']:<13} {spec['model']:<20} {spec['method']:<16} "
                       f"seed {spec['seed']}  epochs {spec['epochs']:>3}  {outcome}")
         elif args.command == "reproduce":
@@ -111,6 +128,20 @@ def main(argv: list[str] | None = None) -> int:
                 print("the re-run differs from the record (other hardware, threads or library versions?)",
                       file=sys.stderr)
                 return 1
+        elif args.command == "verify":
+            if args.sample < 1 or args.tolerance < 0:
+                raise ValueError(f"--sample must be >= 1 and --tolerance >= 0, got {args.sample} and "
+                                 f"{args.tolerance}")
+            rows = runs.verify(args.run_ids, args.sample, args.seed, args.max_minutes, args.tolerance, args.device)
+            for row in rows:
+                largest = row["largest difference"]
+                difference = "" if largest is None else f"  largest difference {largest:.6f}"
+                print(f"{row['id']}  {row['model']:<18} {row['method']:<16} {row['outcome']:<10}{difference}  "
+                      f"({row['detail']})", flush=True)
+            failed = [row["id"] for row in rows if row["outcome"] != "reproduced"]
+            print(f"{len(rows) - len(failed)} of {len(rows)} records reproduced"
+                  + (f"; not: {', '.join(failed)}" if failed else ""))
+            return 1 if failed else 0
         elif args.command == "benchmark":
             from kdlib.benchmark import lenet5_epoch, print_report
             print_report(lenet5_epoch(args.repeats, args.workers))

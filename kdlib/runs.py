@@ -7,8 +7,10 @@ folder (``KDLIB_CACHE``) and are rebuilt from the teacher's spec when missing: s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import fcntl
 import functools
 import hashlib
 import json
@@ -16,6 +18,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -29,6 +32,10 @@ from kdlib.data import AUGMENTATIONS, DATASETS
 from kdlib.methods import get_method, resolve_params
 from kdlib.models import MODELS
 from kdlib.paths import cache_dir, project_root, results_dir
+
+# Bump when a change to kdlib alters what an existing spec trains (the trainer, a loss, a model, the data pipeline).
+# Records made under another version are stale: they are reported, never shown as if they were current.
+RECIPE_VERSION = 1
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "warmup_cosine", "constant", "step")
@@ -152,6 +159,18 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     _atomic_write(path, lambda out: out.write((json.dumps(payload, indent=1, sort_keys=True) + "\n").encode()))
 
 
+class StaleRecordError(ValueError):
+    """A stored record made by another recipe version of kdlib than the running one."""
+
+
+def recipe_version(record: dict) -> int:
+    return record.get("provenance", {}).get("recipe_version", 1)  # records before versioning are version 1
+
+
+def is_stale(record: dict) -> bool:
+    return recipe_version(record) != RECIPE_VERSION
+
+
 def load_record(spec_id: str) -> dict | None:
     path = record_path(spec_id)
     if not path.exists():
@@ -193,6 +212,7 @@ def provenance(device: torch.device, wall_time_s: float) -> dict:
         "python": platform.python_version(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
         "threads": torch.get_num_threads(),
+        "recipe_version": RECIPE_VERSION,
         "wall_time_s": round(wall_time_s, 2),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -206,6 +226,39 @@ def checkpoint_path(spec: RunSpec) -> Path:
 
 def logits_path(spec: RunSpec) -> Path:
     return cache_dir() / "teacher_logits" / f"{spec.id}.pt"
+
+
+def resume_path(spec: RunSpec) -> Path:
+    return cache_dir() / "resume" / f"{spec.id}.pt"
+
+
+def _resume_state(spec: RunSpec) -> dict | None:
+    """The state an interrupted run of ``spec`` left after its last finished epoch; None to start afresh."""
+    path = resume_path(spec)
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - an unreadable resume file is dropped, never trusted
+        warnings.warn(f"resume state {path} is unreadable ({type(error).__name__}); starting {spec.id} afresh")
+        path.unlink()
+        return None
+    print(f"[{spec.id}] resuming after epoch {state['epoch']} of {spec.epochs}", file=sys.stderr, flush=True)
+    return state
+
+
+@contextlib.contextmanager
+def _spec_lock(spec: RunSpec):
+    """An exclusive lock per spec id across processes: a second process training the same spec waits, then finds
+    the first one's record instead of training it again. The lock dies with its process, even on SIGKILL."""
+    path = cache_dir() / "locks" / f"{spec.id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -229,9 +282,11 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             teacher_model = load_model(spec.teacher, device=device, progress=progress)
     code_version()
     started = time.perf_counter()
+    resumable = {"checkpoint": lambda state: _save_atomic(state, resume_path(spec)),
+                 "resume": _resume_state(spec)} if write else {}
     try:
         result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
-                       progress=progress, label=f"{spec.model}/{spec.method} {spec.id}")
+                       progress=progress, label=f"{spec.model}/{spec.method} {spec.id}", **resumable)
     except FloatingPointError as error:
         if not keep_divergence:
             raise
@@ -240,12 +295,14 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
                   "provenance": provenance(device, time.perf_counter() - started)}
         if write:
             _write_json_atomic(record_path(spec.id), record)
+            resume_path(spec).unlink(missing_ok=True)
         return record, None
     record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
               "provenance": provenance(device, time.perf_counter() - started)}
     if write:
         _save_atomic(result.model.state_dict(), checkpoint_path(spec))
         _write_json_atomic(record_path(spec.id), record)
+        resume_path(spec).unlink(missing_ok=True)
     return record, result.model
 
 
@@ -259,13 +316,32 @@ def get_or_train(spec: RunSpec, train_missing: bool = True, device=None, progres
     A run whose loss turns NaN or inf raises ``FloatingPointError``. In a sweep that is a result, not a failure:
     with ``keep_divergence`` it is stored as a record with ``metrics["diverged"]`` true, the error message, the
     epochs completed and ``None`` accuracies, so the sweep's table can show it and a re-run does not repeat it."""
-    record = load_record(spec.id)
+    record = _current_record(spec, train_missing)
     if record is not None:
         return record
     if not train_missing:
         raise FileNotFoundError(f"no run record {record_path(spec.id)} for {spec.model} on {spec.dataset} "
                                 f"({spec.method}); run with train_missing=True or `python -m kdlib run` to train it")
-    return _train_and_store(spec, device, progress, keep_divergence=keep_divergence)[0]
+    with _spec_lock(spec):
+        record = _current_record(spec, train_missing)  # another process may have trained it while we waited
+        if record is not None:
+            return record
+        return _train_and_store(spec, device, progress, keep_divergence=keep_divergence)[0]
+
+
+def _current_record(spec: RunSpec, train_missing: bool) -> dict | None:
+    """The stored record if it was made by the running recipe version. A stale one is an error, or, when missing
+    runs may be trained, a warning and a re-training."""
+    record = load_record(spec.id)
+    if record is None or not is_stale(record):
+        return record
+    message = (f"run record {record_path(spec.id)} was made by kdlib recipe version {recipe_version(record)}, "
+               f"this kdlib is version {RECIPE_VERSION}")
+    if not train_missing:
+        raise StaleRecordError(f"{message}; re-train it (train_missing=True, or delete the record and "
+                               f"`python -m kdlib chapter ...`)")
+    warnings.warn(f"{message}; re-training it")
+    return None
 
 
 def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
@@ -341,3 +417,51 @@ def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
     return {key: {"stored": stored["metrics"][key], "rerun": fresh["metrics"][key],
                   "difference": fresh["metrics"][key] - stored["metrics"][key]} for key in keys}
 
+
+
+def _same_environment(record: dict, device) -> bool:
+    """Whether a re-run here should match the record bit for bit: CPU on both sides, same torch, same threads."""
+    from kdlib.train import pick_device
+
+    stored = record["provenance"]
+    return (pick_device(device).type == "cpu" and stored["device"].startswith("cpu")
+            and stored["torch"] == torch.__version__)
+
+
+def verify(ids: list[str] | None = None, sample: int = 3, seed: int = 0, max_minutes: float | None = None,
+           tolerance: float = 0.005, device=None, progress: str = "off") -> list[dict]:
+    """Re-run stored records and say, for each, whether it still reproduces.
+
+    ``ids`` names the records; otherwise ``sample`` of them are drawn at random (``seed``), among those whose
+    recorded wall time is under ``max_minutes``. On the CPU with the record's torch version (and, as ``reproduce``
+    ensures, its thread count) the metrics must match exactly; elsewhere they must lie within ``tolerance``
+    (accuracy as a fraction: 0.005 is half a point). Diverged records have no metrics to check and are skipped.
+    """
+    import random
+
+    records = {record["id"]: record for record in all_records() if not record["metrics"].get("diverged")}
+    if ids:
+        unknown = [run_id for run_id in ids if run_id not in records]
+        if unknown:
+            raise FileNotFoundError(f"no (non-diverged) run record {', '.join(unknown)}; "
+                                    f"`python -m kdlib list` shows the stored ids")
+        chosen = [records[run_id] for run_id in ids]
+    else:
+        pool = [record for record in records.values()
+                if max_minutes is None or record["provenance"]["wall_time_s"] <= 60 * max_minutes]
+        chosen = random.Random(seed).sample(sorted(pool, key=lambda r: r["id"]), min(sample, len(pool)))
+    rows = []
+    for record in chosen:
+        row = {"id": record["id"], "model": record["spec"]["model"], "method": record["spec"]["method"]}
+        if is_stale(record):
+            rows.append({**row, "outcome": "stale", "largest difference": None,
+                         "detail": f"recipe version {recipe_version(record)}, kdlib is {RECIPE_VERSION}"})
+            continue
+        comparison = reproduce(record["id"], device=device, progress=progress)
+        largest = max(abs(value["difference"]) for value in comparison.values())
+        exact = _same_environment(record, device)
+        passed = largest == 0 if exact else largest <= tolerance
+        rows.append({**row, "outcome": "reproduced" if passed else "differs", "largest difference": largest,
+                     "detail": "must match exactly (same CPU, torch and threads)" if exact
+                     else f"other environment: tolerance {tolerance}"})
+    return rows

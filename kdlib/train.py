@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -107,14 +108,33 @@ class _Progress:
             self.bar.close()
 
 
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator, device: torch.device) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
-          device: torch.device | None = None, progress: str = "auto", label: str = "run") -> TrainResult:
+          device: torch.device | None = None, progress: str = "auto", label: str = "run",
+          checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None) -> TrainResult:
     """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes and evaluate it after every epoch.
 
     ``teacher_logits`` (one row per image of the original training set, un-augmented; or rows × teachers × classes
-    for several teachers, one drawn per row at every step) let a student distil without running its teacher; a student trained with augmentation needs the ``teacher`` model itself, which
-    then sees the same augmented batch. Model selection uses the validation split carved out of the training
+    for several teachers, one drawn per row at every step) let a student distil without running its teacher; a
+    student trained with augmentation needs the ``teacher`` model itself, which then sees the same augmented batch. Model selection uses the validation split carved out of the training
     set; the test accuracy of every epoch is recorded but never used to choose anything.
+
+    ``checkpoint`` is called after every epoch but the last with the complete training state (weights, optimiser,
+    random-number generators, history); passing that state back as ``resume`` continues the run where it stopped,
+    and on the CPU ends exactly where an uninterrupted run would.
     """
     device = device or pick_device()
     method = get_method(spec.method)
@@ -147,11 +167,16 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     steps_per_epoch = math.ceil(len(images) / spec.batch_size)
     total_steps = spec.epochs * steps_per_epoch
     history: list[dict[str, float]] = []
+    step, done, elapsed_before = 0, 0, 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        _set_rng_state(resume["rng"], generator, device)
+        history, step, done, elapsed_before = resume["history"], resume["step"], resume["epoch"], resume["elapsed"]
     bar = _Progress(label, spec.epochs, progress)
     started = time.perf_counter()
-    step = 0
     try:
-        for epoch in range(1, spec.epochs + 1):
+        for epoch in range(done + 1, spec.epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
             order = torch.randperm(len(images), generator=generator).to(device)
@@ -204,6 +229,10 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                    "train_time_s": train_seconds, "epoch_time_s": time.perf_counter() - epoch_start}
             history.append(row)
             bar.epoch(row)
+            if checkpoint is not None and epoch < spec.epochs:
+                checkpoint({"epoch": epoch, "step": step, "history": history, "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "rng": _rng_state(generator, device),
+                            "elapsed": elapsed_before + time.perf_counter() - started})
     finally:
         bar.close()
 
@@ -217,6 +246,6 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
         "test_acc_max_over_epochs": max(r["test_acc"] for r in history),
         "n_params": count_parameters(model),
         "n_test": len(test_labels),
-        "train_time_s": time.perf_counter() - started,
+        "train_time_s": elapsed_before + time.perf_counter() - started,
     }
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history)

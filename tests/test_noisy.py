@@ -198,3 +198,19 @@ def test_a_diverged_sweep_cell_is_stored_as_such_and_only_when_asked(tiny):
     assert runs.get_or_train(spec, train_missing=False) == record
     with pytest.raises(ValueError, match="diverged .* it has no model to load"):
         runs.load_model(spec)
+
+
+def test_every_profile_declares_its_teachers_and_grids():
+    from kdlib.chapters import noisy_teachers
+
+    for profile in ("smoke", "cpu", "paper"):
+        b = noisy_teachers.budget(profile)
+        for dataset in b["datasets"]:
+            teachers = noisy_teachers.teachers(profile, dataset)
+            assert [t.seed for t in teachers] == list(b["seeds"]) and {t.dataset for t in teachers} == {dataset}
+    assert noisy_teachers.budget("paper")["datasets"] == ("mnist", "svhn", "cifar10")
+    cpu = noisy_teachers.budget("cpu")
+    assert len(cpu["alphas"]) * len(cpu["sigmas"]) >= 25 and len(cpu["seeds"]) >= 3
+    # the introduction's Fashion-MNIST teacher is reused, not trained again
+    from kdlib.chapters import introduction
+    assert noisy_teachers.teachers("cpu", "fashion_mnist")[0] == introduction.image_runs("cpu")["teacher"]
