@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+from pathlib import Path
 
 import torch
 
@@ -58,9 +59,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="allowed accuracy difference off the record's environment (default 0.005)")
     verify.add_argument("--device", choices=("cpu", "cuda"))
 
-    benchmark = commands.add_parser("benchmark", help="time a LeNet-5 epoch: kdlib vs a torchvision DataLoader")
-    benchmark.add_argument("--repeats", type=int, default=3)
-    benchmark.add_argument("--workers", type=int, default=0, help="DataLoader worker processes for the baseline")
+    bench = commands.add_parser("bench", aliases=["benchmark"],
+                                help="time kdlib's trainer against plain PyTorch pipelines, side by side")
+    bench.add_argument("--repeats", type=int, default=3, help="pairs of timings per measure (median reported)")
+    bench.add_argument("--resnet-images", type=int, default=10_000,
+                       help="training images for the ResNet-20 measure (default 10,000)")
+    bench.add_argument("--subset", type=int, help="limit every measure to this many images (a quick check)")
+    bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
     chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
     chapter.add_argument("name")
@@ -142,9 +147,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(rows) - len(failed)} of {len(rows)} records reproduced"
                   + (f"; not: {', '.join(failed)}" if failed else ""))
             return 1 if failed else 0
-        elif args.command == "benchmark":
-            from kdlib.benchmark import lenet5_epoch, print_report
-            print_report(lenet5_epoch(args.repeats, args.workers))
+        elif args.command in ("bench", "benchmark"):
+            from kdlib import benchmark
+            if args.repeats < 1 or args.resnet_images < 128:
+                raise ValueError(f"--repeats must be >= 1 and --resnet-images >= 128 (one batch), got "
+                                 f"{args.repeats} and {args.resnet_images}")
+            if args.json and not Path(args.json).resolve().parent.is_dir():
+                raise ValueError(f"cannot write --json {args.json}: its folder does not exist")
+            result = benchmark.run_benchmark(args.repeats, args.resnet_images, args.subset)
+            benchmark.print_report(result)
+            if args.json:
+                benchmark.write_json(result, args.json)
         elif args.command == "chapter":
             groups = get_chapter(args.name).runs(args.profile)
             if args.group and args.group not in groups:

@@ -155,7 +155,7 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
+def write_json_atomic(path: Path, payload: dict) -> None:
     _atomic_write(path, lambda out: out.write((json.dumps(payload, indent=1, sort_keys=True) + "\n").encode()))
 
 
@@ -294,14 +294,14 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
                   "metrics": {"diverged": True, "error": str(error), **{key: None for key in DIVERGED_METRICS}},
                   "provenance": provenance(device, time.perf_counter() - started)}
         if write:
-            _write_json_atomic(record_path(spec.id), record)
+            write_json_atomic(record_path(spec.id), record)
             resume_path(spec).unlink(missing_ok=True)
         return record, None
     record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
               "provenance": provenance(device, time.perf_counter() - started)}
     if write:
         _save_atomic(result.model.state_dict(), checkpoint_path(spec))
-        _write_json_atomic(record_path(spec.id), record)
+        write_json_atomic(record_path(spec.id), record)
         resume_path(spec).unlink(missing_ok=True)
     return record, result.model
 
@@ -368,7 +368,7 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
                       f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")
     _save_atomic(model.state_dict(), path)
     if stored is None:
-        _write_json_atomic(record_path(spec.id), record)
+        write_json_atomic(record_path(spec.id), record)
     return model
 
 

@@ -41,13 +41,15 @@ def test_every_notebook_has_a_profile_parameter():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 @pytest.mark.parametrize("parameters, message", [
     (("-p", "profle", "cpu"), "unknown parameter(s) profle; this chapter takes: profile"),
     (("-p", "profile", "gpu"), "parameter profile='gpu' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
+    (("-p", "train_missing", "yes"), "parameter train_missing='yes' is not allowed; choose one of: True, False"),
 ])
-def test_bad_parameters_stop_the_chapter_before_training(tmp_path, parameters, message):
+def test_bad_parameters_stop_the_chapter_before_training(tmp_path, notebook, parameters, message):
     source = tmp_path / "chapter.ipynb"
-    _to_ipynb(NOTEBOOKS[0], source)
+    _to_ipynb(notebook, source)
     result = _papermill(source, tmp_path / "out.ipynb", "-p", "profile", "smoke", *parameters)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
@@ -72,5 +74,7 @@ def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     html = (book / "_build" / "html" / "book" / "00_introduction.html").read_text()
     assert "Experiment 1: MNIST" in html and "<img" in html
+    noisy = (book / "_build" / "html" / "book" / "01_noisy_teachers.html").read_text()
+    assert "C4" in noisy and "stand-in for SVHN and CIFAR-10" in noisy and "<img" in noisy
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()

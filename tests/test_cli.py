@@ -84,3 +84,21 @@ def test_cli_rejects_a_malformed_parameter(capsys):
         cli.main(["run", "--dataset", "mnist", "--model", "lenet5", "--param", "temperature"])
     assert exit_info.value.code == 2
     assert "expected NAME=NUMBER" in capsys.readouterr().err
+
+
+def test_bench_ratios_and_goals():
+    from kdlib.benchmark import Measure
+
+    faster = Measure("m", "kdlib", "loader", ">= 3x", kdlib_s=2.0, baseline_s=7.0)
+    assert faster.ratio == pytest.approx(3.5) and faster.met
+    overhead = Measure("m", "kdlib", "ready", "<= 1.10x", kdlib_s=1.2, baseline_s=1.0)
+    assert overhead.ratio == pytest.approx(1.2) and not overhead.met
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--repeats", "0"], "--repeats must be >= 1"),
+    (["bench", "--json", "/no/such/folder/bench.json"], "its folder does not exist"),
+])
+def test_bench_refuses_bad_arguments_before_measuring(capsys, argv, message):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err

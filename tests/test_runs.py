@@ -83,7 +83,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs.json, "dumps", broken_dump)
     with pytest.raises(OSError, match="disk full"):
-        runs._write_json_atomic(tmp_path / "r.json", {"a": 1})
+        runs.write_json_atomic(tmp_path / "r.json", {"a": 1})
     assert list(tmp_path.iterdir()) == []
 
 
