@@ -362,7 +362,8 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
         except Exception as error:  # noqa: BLE001 - any unreadable checkpoint is rebuilt, never trusted
             warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}); re-training {spec.id}")
             path.unlink()
-    record, model = _train_and_store(spec, device, progress, write=False)
+    with _record_threads(stored):
+        record, model = _train_and_store(spec, device, progress, write=False)
     if stored is not None and stored["metrics"]["test_acc"] != record["metrics"]["test_acc"]:
         warnings.warn(f"re-trained {spec.id} reaches test accuracy {record['metrics']['test_acc']:.4f}, the "
                       f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")
@@ -398,6 +399,19 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
     return logits
 
 
+@contextlib.contextmanager
+def _record_threads(record: dict | None):
+    """Run with the CPU thread count a record was made with: CPU kernels sum in thread-sized chunks, so another
+    count changes the last digits (and a re-built teacher would differ from the one its students learned from)."""
+    threads = torch.get_num_threads()
+    wanted = (record or {}).get("provenance", {}).get("threads")
+    torch.set_num_threads(wanted or threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
     """Re-run a stored record's spec (nothing is written) and compare its metrics with the record's.
 
@@ -407,12 +421,8 @@ def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
     if stored is None:
         raise FileNotFoundError(f"no run record {record_path(spec_id)}; `python -m kdlib list` shows the stored ids")
     spec = RunSpec.from_dict(stored["spec"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(stored["provenance"].get("threads") or threads)  # CPU kernels sum in thread-sized chunks
-    try:
+    with _record_threads(stored):
         fresh, _ = _train_and_store(spec, device, progress, write=False)
-    finally:
-        torch.set_num_threads(threads)
     keys = ("test_acc", "test_acc_at_best_val", "val_acc")
     return {key: {"stored": stored["metrics"][key], "rerun": fresh["metrics"][key],
                   "difference": fresh["metrics"][key] - stored["metrics"][key]} for key in keys}

@@ -132,7 +132,7 @@ def test_a_corrupted_checkpoint_is_rebuilt_not_trusted(tiny):
         assert runs.teacher_train_logits(teacher, progress="off").shape == (len(tiny.train_images), 3)
 
 
-def test_reproduce_uses_the_record_thread_count(tiny, monkeypatch):
+def test_reproduce_and_rebuilds_use_the_record_thread_count(tiny, monkeypatch):
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -152,5 +152,8 @@ def test_reproduce_uses_the_record_thread_count(tiny, monkeypatch):
     try:
         runs.reproduce(record["id"], progress="off")
         assert seen == [1] and torch.get_num_threads() == 2
+        runs.checkpoint_path(small()).unlink()  # a teacher rebuilt from its record: same threads, same weights
+        runs.load_model(small())
+        assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
