@@ -16,6 +16,7 @@ Also: ``inference_cost`` (parameters, weights on disk, forward latency) for the 
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
 import statistics
@@ -30,7 +31,7 @@ from torch.utils.data import DataLoader, Subset
 
 from kdlib import data
 from kdlib.models import build_model, count_parameters
-from kdlib.paths import data_dir
+from kdlib.paths import data_dir, results_dir
 from kdlib.runs import RunSpec, write_json_atomic
 from kdlib.train import _optimizer, predict_logits, train
 
@@ -195,3 +196,26 @@ def inference_cost(model: torch.nn.Module, image_shape: tuple[int, ...], batch_s
                 times.append(time.perf_counter() - started)
             cost[f"latency, batch {batch_size} (ms)"] = 1000 * statistics.median(times)
     return cost
+
+
+BENCH_SETTINGS = {"smoke": dict(repeats=1, resnet_images=256, subset=256),
+                  "cpu": dict(repeats=3, resnet_images=10_000, subset=None),
+                  "paper": dict(repeats=3, resnet_images=10_000, subset=None)}
+
+
+def bench_path(profile: str) -> Path:
+    return results_dir() / "bench" / f"{profile}.json"
+
+
+def stored_or_run(profile: str, run_missing: bool = True) -> dict:
+    """The stored benchmark of a profile (``results/bench/<profile>.json``), measured first when missing."""
+    if profile not in BENCH_SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(BENCH_SETTINGS)}")
+    path = bench_path(profile)
+    if path.exists():
+        return json.loads(path.read_text())
+    if not run_missing:
+        raise FileNotFoundError(f"no stored benchmark {path}; run `python -m kdlib bench --json {path}`")
+    result = run_benchmark(**BENCH_SETTINGS[profile])
+    write_json(result, path)
+    return result

@@ -325,6 +325,4 @@ spent.groupby(["dataset", "model", "method", "schedule", "device", "threads"])["
 # papermill notebooks/00_introduction.ipynb out.ipynb -p profile paper
 # ```
 #
-# ```{bibliography}
-# :filter: docname in docnames
-# ```
+# The works cited on this page are listed under {doc}`references`.
