@@ -89,6 +89,9 @@ def heatmap(table: pd.DataFrame, title: str, annotation: pd.DataFrame | None = N
         _, ax = plt.subplots(figsize=(1.6 + 1.4 * table.shape[1], 1.0 + 0.7 * table.shape[0]))
     sns.heatmap(table, annot=annotation if annotation is not None else True, fmt="" if annotation is not None
                 else fmt, cmap=cmap, center=center, linewidths=0.5, cbar_kws={"label": title}, ax=ax)
+    if annotation is not None:  # seaborn leaves NaN cells (e.g. diverged runs) blank and unlabelled
+        for row, column in zip(*np.where(table.isna().to_numpy())):
+            ax.text(column + 0.5, row + 0.5, annotation.iloc[row, column], ha="center", va="center", color="0.3")
     ax.set_title(title)
     return ax
 

@@ -42,3 +42,13 @@ def test_difference_needs_more_than_two_standard_errors():
     assert report.difference([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])["outcome"] == "lower"
     assert report.difference([1.05, 1.5, 0.6], [1.0, 1.1, 0.9])["outcome"] == "within noise"
     assert report.difference([1.0, float("nan"), 1.1, 0.9], [2.0, 2.1, 1.9])["outcome"] == "lower"
+
+
+def test_heatmap_labels_cells_that_have_no_value():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    table = pd.DataFrame([[0.5, float("nan")], [-0.2, 0.1]], index=[0.2, 1.0], columns=[0.1, 1.6])
+    labels = pd.DataFrame([["a", "diverged"], ["c", "d"]], index=table.index, columns=table.columns)
+    ax = report.heatmap(table, "Δ", annotation=labels)
+    assert sorted(text.get_text() for text in ax.texts) == ["a", "c", "d", "diverged"]
