@@ -70,6 +70,27 @@ def compute_spent(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def records_table(records: list[dict]) -> pd.DataFrame:
+    """One row per run record: its id, what it trained and what it reached (the book's results page and CSV)."""
+    rows = []
+    for record in records:
+        spec, metrics, provenance = record["spec"], record["metrics"], record["provenance"]
+        teachers = [spec["teacher"]] + spec.get("extra_teachers", []) if spec.get("teacher") else []
+        rows.append({"id": record["id"], "dataset": spec["dataset"], "model": spec["model"],
+                     "method": spec["method"],
+                     "params": ", ".join(f"{k}={v:g}" for k, v in sorted(spec["method_params"].items())),
+                     "teacher": " ".join(f"{t['model']}/seed {t['seed']}" for t in teachers),
+                     "seed": spec["seed"], "epochs": spec["epochs"], "lr": spec["lr"],
+                     "test_acc": metrics.get("test_acc"), "val_acc": metrics.get("val_acc"),
+                     "diverged": bool(metrics.get("diverged")),
+                     "minutes": provenance["wall_time_s"] / 60, "device": provenance["device"],
+                     "threads": provenance["threads"], "commit": (provenance.get("git_commit") or "")[:10],
+                     "date": provenance["date"][:10]})
+    columns = ["id", "dataset", "model", "method", "params", "teacher", "seed", "epochs", "lr", "test_acc", "val_acc",
+               "diverged", "minutes", "device", "threads", "commit", "date"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["dataset", "model", "method", "params", "seed"])
+
+
 def setup_table(specs: dict) -> pd.DataFrame:
     """One row per role (label → RunSpec): the settings a reader needs to judge the budget."""
     rows = []

@@ -20,8 +20,9 @@ def _to_ipynb(source: Path, target: Path) -> None:
 
 
 def _papermill(source: Path, target: Path, *parameters: str) -> subprocess.CompletedProcess:
-    return subprocess.run([BIN / "papermill", "--log-level", "WARNING", source, target, *parameters],
-                          capture_output=True, text=True)
+    """As `make notebooks` does: executed in the folder of the output, where a page writes its downloads."""
+    return subprocess.run([BIN / "papermill", "--log-level", "WARNING", "--cwd", target.parent, source, target,
+                           *parameters], capture_output=True, text=True)
 
 
 def test_notebooks_hold_no_training_loops():
@@ -74,6 +75,8 @@ def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     html = (book / "_build" / "html" / "book" / "00_introduction.html").read_text()
     assert "Experiment 1: MNIST" in html and "<img" in html
+    listing = (book / "_build" / "html" / "book" / "91_results.html").read_text()
+    assert "all_runs.csv" in listing and list((book / "_build" / "html").rglob("all_runs.csv"))
     noisy = (book / "_build" / "html" / "book" / "01_noisy_teachers.html").read_text()
     assert "C4" in noisy and "stand-in for SVHN and CIFAR-10" in noisy and "<img" in noisy
     # MathJax is served from the book itself, not from a CDN, so equations render offline

@@ -52,3 +52,21 @@ def test_heatmap_labels_cells_that_have_no_value():
     labels = pd.DataFrame([["a", "diverged"], ["c", "d"]], index=table.index, columns=table.columns)
     ax = report.heatmap(table, "Δ", annotation=labels)
     assert sorted(text.get_text() for text in ax.texts) == ["a", "c", "d", "diverged"]
+
+
+def test_records_table_has_one_row_per_record_and_marks_divergence():
+    def record(run_id, seed, acc, diverged=False):
+        spec = {"dataset": "mnist", "model": "mlp_2x100", "method": "noisy_teacher", "seed": seed, "epochs": 2,
+                "lr": 0.01, "method_params": {"sigma": 0.2, "alpha": 0.5}, "teacher": {"model": "lenet5", "seed": 0},
+                "extra_teachers": [{"model": "lenet5", "seed": 1}]}
+        metrics = {"diverged": True, "test_acc": None, "val_acc": None} if diverged else \
+            {"test_acc": acc, "val_acc": acc}
+        provenance = {"wall_time_s": 90.0, "device": "cpu", "threads": 1, "git_commit": "abcdef0123456789",
+                      "date": "2026-11-30T06:00:00+00:00"}
+        return {"id": run_id, "spec": spec, "metrics": metrics, "provenance": provenance}
+
+    table = report.records_table([record("b", 1, 0.9), record("a", 0, 0.8), record("c", 2, None, diverged=True)])
+    assert table["id"].tolist() == ["a", "b", "c"]
+    assert table["params"].iloc[0] == "alpha=0.5, sigma=0.2"
+    assert table["teacher"].iloc[0] == "lenet5/seed 0 lenet5/seed 1"
+    assert table["diverged"].tolist() == [False, False, True] and table["minutes"].iloc[0] == 1.5

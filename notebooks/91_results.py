@@ -1,0 +1,54 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # All run records
+#
+# Every number in this book is read from one of the records below. A record's id is a hash of everything that
+# decides the run (dataset, model, method and its parameters, the teacher's own specification, budget, seed,
+# optimiser, schedule, augmentation, validation split), so the same id always means the same experiment. Cite a
+# number together with its id; `python -m kdlib reproduce <id>` re-trains it and compares.
+
+# %% tags=["remove-cell"]
+from kdlib.chapters import configure
+
+_names_before_parameters = set(globals())
+
+# %% tags=["parameters"]
+profile = "cpu"  # accepted for symmetry with the chapters; this page lists whatever records are stored
+
+# %% tags=["remove-cell"]
+configure(globals(), _names_before_parameters, {"profile": ("smoke", "cpu", "paper")})
+
+import json
+
+from myst_nb import glue
+
+from kdlib import report, runs
+
+records = runs.all_records()
+table = report.records_table(records)
+table.to_csv("all_runs.csv", index=False)
+with open("all_runs.json", "w") as handle:
+    json.dump(records, handle, indent=1, sort_keys=True)
+glue("n_records", len(table), display=False)
+glue("n_diverged", int(table["diverged"].sum()), display=False)
+
+# %% [markdown]
+# {glue:text}`n_records` records ({glue:text}`n_diverged` of them sweep cells that diverged and are kept as
+# results). Download them as {download}`CSV <all_runs.csv>` (one row per run, the columns below) or as
+# {download}`JSON <all_runs.json>` (the complete records: specification, metrics, per-epoch history and
+# provenance). Accuracies are fractions.
+
+# %% tags=["hide-input"]
+table.drop(columns=["diverged"]).style.hide(axis="index").format(
+    {"test_acc": "{:.4f}", "val_acc": "{:.4f}", "minutes": "{:.1f}"}, na_rep="diverged")
