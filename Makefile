@@ -43,4 +43,4 @@ test: data
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build book/*.ipynb book/all_runs.csv book/all_runs.json
+	rm -rf _build book/*.ipynb book/all_runs.csv book/all_runs.json book/claims_*.json

@@ -459,11 +459,14 @@ claims.append(("C5", "the student keeps a shallow model's speed and size",
                "student faster than teacher at batch 256 on every dataset; parameters in the table above"
                if all(faster) else "see the cost table"))
 claims_table = pd.DataFrame(claims, columns=["claim", "statement", "verdict", "evidence"])
+claims_table.assign(chapter="01_noisy_teachers", profile=profile).to_json(
+    "claims_01_noisy_teachers.json", orient="records", indent=1, force_ascii=False)
 claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
 # %% [markdown]
 # How to read C4's second line: it is *confirmed* when several real teachers do no better than one noisy teacher,
-# i.e. when the noise is as good as the real thing.
+# i.e. when the noise is as good as the real thing. The same table, machine-readable:
+# {download}`claims_01_noisy_teachers.json <claims_01_noisy_teachers.json>`.
 #
 # ## Deviations
 #
