@@ -104,6 +104,7 @@ def _stop_on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (SIGINT ignored)
     args = _parser().parse_args(argv)
     if args.data_root:
         import os

@@ -134,9 +134,14 @@ def _dataset_runs(profile: str, dataset: str, device=None) -> Iterator[RunSpec]:
         yield from specs.values()
     for specs in sweeps(profile, dataset, train_missing=False, device=device).values():
         yield from specs.values()
-    yield from others  # only the multiple-teacher rows need them
-    for specs in table_runs(profile, dataset, train_missing=False, device=device).values():
-        yield from specs
+    table = table_runs(profile, dataset, train_missing=False, device=device)
+    several = [label for label in table if label.endswith("teachers")]
+    for label, specs in table.items():
+        if label not in several:
+            yield from specs
+    yield from others  # only the several-teachers row needs them: train it last
+    for label in several:
+        yield from table[label]
 
 
 def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
