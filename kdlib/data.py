@@ -197,7 +197,7 @@ def _missing_message(name: str, folder: Path, missing: list[str]) -> str:
     source = where.get(name, "the original IDX files (uncompressed)")
     return (f"{name}: missing {', '.join(missing)} in {folder}, and the download failed (offline?). "
             f"Put the files there from {source}, or point KDLIB_DATA (or --data-root) at a folder that holds "
-            f"{_info(name).folder}/.")
+            f"{_info(name).folder}/; then `python -m kdlib fetch {name}` checks them.")
 
 
 def fetch(name: str, root: Path | None = None) -> Path:

@@ -83,7 +83,7 @@ def test_offline_cifar_says_what_is_missing_and_how_to_fix_it(tmp_path, monkeypa
         data.fetch("cifar10", tmp_path)
     message = str(error.value)
     assert "cifar10: missing data_batch_1" in message and "KDLIB_DATA" in message and "--data-root" in message
-    assert "cifar-10-python.tar.gz" in message
+    assert "cifar-10-python.tar.gz" in message and "python -m kdlib fetch cifar10" in message
 
 
 def test_load_cifar10_from_files_in_the_real_layout(tmp_path, monkeypatch):
