@@ -6,7 +6,8 @@ stand-in for SVHN and CIFAR-10, with the introduction's ResNet-20 teacher and th
 
 Every choice is made on the validation split carved from the training set, in three stages per dataset:
 1. teachers, and the student's learning rate for CE and for logit regression (seed 0);
-2. at those rates, the α × σ sweep of the noisy teacher and of the noisy student, and two dropout rates (seed 0);
+2. at those rates, the α × σ sweep of the noisy teacher and of the noisy student; two dropout rates, each at every
+   learning rate of the L2 grid (seed 0);
 3. the best setting of each, and logit regression from several teachers, for every seed.
 Stage 2 and 3 specs depend on stage 1 and 2 records, so the functions below read them (training them when missing
 and ``train_missing`` is true).
@@ -92,7 +93,8 @@ def learning_rates(profile: str, dataset: str, train_missing: bool = True, devic
 
 
 def sweeps(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, dict]:
-    """Stage 2 (seed 0): the noisy teacher on α × σ, the noisy student on its α values × σ, dropout rates."""
+    """Stage 2 (seed 0): the noisy teacher on α × σ, the noisy student on its α values × σ, dropout rates ×
+    learning rates."""
     b = budget(profile)
     lr = learning_rates(profile, dataset, train_missing, device)["l2"]
     teacher = teachers(profile, dataset)[0]
@@ -103,7 +105,9 @@ def sweeps(profile: str, dataset: str, train_missing: bool = True, device=None) 
 
     return {"noisy_teacher": {(a, s): noisy("noisy_teacher", a, s) for a in b["alphas"] for s in b["sigmas"]},
             "noisy_student": {(a, s): noisy("noisy_student", a, s) for a in b["student_alphas"] for s in b["sigmas"]},
-            "dropout": {model: regression.replace(model=model) for model in DROPOUT_STUDENTS}}
+            # dropout changes how large a step the student tolerates, so its rate is chosen with its learning rate
+            "dropout": {(model, rate): regression.replace(model=model, lr=rate) for model in DROPOUT_STUDENTS
+                        for rate in b["learning_rates"]["l2"]}}
 
 
 def table_runs(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
