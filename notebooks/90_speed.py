@@ -87,9 +87,9 @@ plt.show()
 # which both sides share. kdlib can only remove the data pipeline's cost, so the ratio is bounded by
 # (pipeline + model) / model. The second measure gives that bound for LeNet-5: a loop with no data handling at all
 # would be {glue:text}`lenet_bound:.2f` times faster than the `DataLoader`, so the 3× goal
-# {glue:text}`lenet_bound_reach` on this machine by an input pipeline alone. On a 2-core CPU the convolutions dominate: for ResNet-20 the per-image PIL
-# transforms are a small part of an epoch, so no input pipeline, however fast, reaches 1.3× there. On a GPU, where
-# the model's arithmetic is cheap and the data pipeline is the bottleneck, the same ratios are expected to be much
-# larger (not measured for this book: it had no GPU). Faster CPU arithmetic exists, for instance the
-# `channels_last` memory format for convolutions, but it changes the order of floating-point sums, so every stored
-# record would stop reproducing bit for bit; kdlib uses it on CUDA only.
+# {glue:text}`lenet_bound_reach` on this machine by an input pipeline alone. On a 2-core CPU the convolutions
+# dominate; for ResNet-20 the per-image PIL transforms are a small share of an epoch, and so is what any pipeline
+# can save there. On a GPU, where the model's arithmetic is cheap and the data pipeline is the bottleneck, the same
+# ratios are expected to be much larger (not measured for this book: it had no GPU). Faster CPU arithmetic exists,
+# for instance the `channels_last` memory format for convolutions, but it changes the order of floating-point sums,
+# so every stored record would stop reproducing bit for bit; kdlib uses it on CUDA only.
