@@ -129,8 +129,8 @@ glue("student_epochs", budget["student_epochs"], display=False)
 
 # %% tags=["hide-input"]
 mnist_teacher = chapter.teachers(profile, "mnist")[0]
-runs.get_or_train(mnist_teacher, train_missing, device)
-z_all = runs.teacher_train_logits(mnist_teacher, device=device)
+runs.get_or_train(mnist_teacher, train_missing, device, progress="off")
+z_all = runs.teacher_train_logits(mnist_teacher, device=device, progress="off")  # rebuilt from its record if needed
 z = z_all[~torch.isnan(z_all).any(dim=1)][:256].double()
 generator = torch.Generator().manual_seed(0)
 s = z + torch.randn(z.shape, generator=generator, dtype=torch.float64) * 2  # a student that is 2 logits off
