@@ -129,8 +129,9 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
 
     ``teacher_logits`` (one row per image of the original training set, un-augmented; or rows × teachers × classes
     for several teachers, one drawn per row at every step) let a student distil without running its teacher; a
-    student trained with augmentation needs the ``teacher`` model itself, which then sees the same augmented batch. Model selection uses the validation split carved out of the training
-    set; the test accuracy of every epoch is recorded but never used to choose anything.
+    student trained with augmentation needs the ``teacher`` model itself, which then sees the same augmented batch.
+    Model selection uses the validation split carved out of the training set; the test accuracy of every epoch is
+    recorded but never used to choose anything.
 
     ``checkpoint`` is called after every epoch but the last with the complete training state (weights, optimiser,
     random-number generators, history); passing that state back as ``resume`` continues the run where it stopped,
