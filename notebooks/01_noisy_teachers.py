@@ -315,8 +315,8 @@ for dataset in budget["datasets"][1:]:
     display(pilot_table(results[dataset]))
     display(Markdown(f"**{NAMES[dataset]}**: baseline table"))
     display(baseline_table(results[dataset]))
-    sweep_heatmaps(results[dataset], "noisy_teacher", f"{dataset}, noisy teacher")
-    sweep_heatmaps(results[dataset], "noisy_student", f"{dataset}, noisy student")
+    sweep_heatmaps(results[dataset], "noisy_teacher", f"{NAMES[dataset].split(' (')[0]}, noisy teacher")
+    sweep_heatmaps(results[dataset], "noisy_student", f"{NAMES[dataset].split(' (')[0]}, noisy student")
 
 # %% [markdown]
 # ## Learning curves
