@@ -323,8 +323,8 @@ def get_or_train(spec: RunSpec, train_missing: bool = True, device=None, progres
         raise FileNotFoundError(f"no run record {record_path(spec.id)} for {spec.model} on {spec.dataset} "
                                 f"({spec.method}); run with train_missing=True or `python -m kdlib run` to train it")
     with _spec_lock(spec):
-        record = _current_record(spec, train_missing)  # another process may have trained it while we waited
-        if record is not None:
+        record = load_record(spec.id)  # another process may have trained it while we waited
+        if record is not None and not is_stale(record):
             return record
         return _train_and_store(spec, device, progress, keep_divergence=keep_divergence)[0]
 

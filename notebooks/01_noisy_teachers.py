@@ -65,6 +65,8 @@ from kdlib.models import build_model
 budget = chapter.budget(profile)
 NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST (stand-in for SVHN and CIFAR-10)", "svhn": "SVHN",
          "cifar10": "CIFAR-10"}
+SHORT = {dataset: name.split(" (")[0] for dataset, name in NAMES.items()}
+SEVERAL = chapter.SEVERAL_TEACHERS
 glue("profile", profile, display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("student_epochs", budget["student_epochs"], display=False)
@@ -315,8 +317,8 @@ for dataset in budget["datasets"][1:]:
     display(pilot_table(results[dataset]))
     display(Markdown(f"**{NAMES[dataset]}**: baseline table"))
     display(baseline_table(results[dataset]))
-    sweep_heatmaps(results[dataset], "noisy_teacher", f"{NAMES[dataset].split(' (')[0]}, noisy teacher")
-    sweep_heatmaps(results[dataset], "noisy_student", f"{NAMES[dataset].split(' (')[0]}, noisy student")
+    sweep_heatmaps(results[dataset], "noisy_teacher", f"{SHORT[dataset]}, noisy teacher")
+    sweep_heatmaps(results[dataset], "noisy_student", f"{SHORT[dataset]}, noisy student")
 
 # %% [markdown]
 # ## Learning curves
@@ -325,13 +327,12 @@ for dataset in budget["datasets"][1:]:
 # on these curves.
 
 # %% tags=["hide-input"]
-curve_rows = ("student on labels", "logit regression", "noisy teacher", "noisy student",
-              [label for label in results[first]["table"] if label.endswith("teachers")][0])
+curve_rows = ("student on labels", "logit regression", "noisy teacher", "noisy student", SEVERAL)
 fig, axes = plt.subplots(1, len(budget["datasets"]), figsize=(6.5 * len(budget["datasets"]), 3.6))
 for ax, dataset in zip(np.atleast_1d(axes), budget["datasets"]):
     report.learning_curves({label: [r for r in results[dataset]["table"][label] if r["history"]]
                             for label in curve_rows}, ax=ax)
-    ax.set_title(NAMES[dataset].split(" (")[0])
+    ax.set_title(SHORT[dataset])
 fig.tight_layout()
 plt.show()
 
@@ -352,7 +353,7 @@ for dataset in budget["datasets"]:
     working = val.loc[val["status"] == "ok", "delta"]
     teacher = test_acc(result["teachers"][:1])[0]
     regression = np.nanmean(test_acc(result["table"]["logit regression"]))
-    gap_rows.append({"dataset": NAMES[dataset].split(" (")[0], "teacher (%)": f"{teacher:.2f}",
+    gap_rows.append({"dataset": SHORT[dataset], "teacher (%)": f"{teacher:.2f}",
                      "logit regression (%)": f"{regression:.2f}", "gap (points)": f"{teacher - regression:.2f}",
                      "chosen α": chosen["alpha"], "chosen σ": chosen["sigma"],
                      "spread of the working cells (val, points)": f"{np.ptp(working):.2f}",
@@ -373,13 +374,12 @@ gap_table
 ensemble_rows = []
 for dataset in budget["datasets"]:
     result = results[dataset]
-    several = [label for label in result["table"] if label.endswith("teachers")][0]
     ensemble_rows.append({
-        "dataset": NAMES[dataset].split(" (")[0],
+        "dataset": SHORT[dataset],
         "the teachers (%)": report.mean_std(test_acc(result["teachers"]), scale=1),
         "logit regression, teacher 0 (%)": report.mean_std(test_acc(result["table"]["logit regression"]), scale=1),
         "noisy teacher 0 (%)": report.mean_std(test_acc(result["table"]["noisy teacher"]), scale=1),
-        f"{several}, one drawn per row (%)": report.mean_std(test_acc(result["table"][several]), scale=1)})
+        f"{SEVERAL}, one drawn per row (%)": report.mean_std(test_acc(result["table"][SEVERAL]), scale=1)})
 pd.DataFrame(ensemble_rows).set_index("dataset")
 
 # %% [markdown]
@@ -397,7 +397,7 @@ for dataset in budget["datasets"]:
     for role, model in (("teacher", chapter.teachers(profile, dataset)[0].model), ("student", chapter.STUDENT)):
         cost = inference_cost(build_model(model, shape, images.n_classes), shape,
                               repeats=3 if profile == "smoke" else 30)
-        cost_rows.append({"dataset": NAMES[dataset].split(" (")[0], "role": role, "model": model, **cost})
+        cost_rows.append({"dataset": SHORT[dataset], "role": role, "model": model, **cost})
 costs = pd.DataFrame(cost_rows).set_index(["dataset", "role"])
 glue("threads", torch.get_num_threads(), display=False)
 costs.style.format({"parameters": "{:,.0f}", "weights on disk (KiB)": "{:.0f}",
@@ -417,7 +417,7 @@ costs.style.format({"parameters": "{:,.0f}", "weights on disk (KiB)": "{:.0f}",
 def outcome(dataset, row, against):
     table = results[dataset]["table"]
     diff = report.difference(test_acc(table[row]), test_acc(table[against]))
-    return diff, f"{NAMES[dataset].split(' (')[0]}: {diff['delta']:+.2f} points ({diff['outcome']})"
+    return diff, f"{SHORT[dataset]}: {diff['delta']:+.2f} points ({diff['outcome']})"
 
 
 def summarise(outcomes, claim_holds):
@@ -427,7 +427,6 @@ def summarise(outcomes, claim_holds):
     return verdict, "; ".join(text for _, text in outcomes)
 
 
-several_label = [label for label in results[first]["table"] if label.endswith("teachers")][0]
 claims = []
 verdict, evidence = summarise([outcome(d, "noisy teacher", "logit regression") for d in budget["datasets"]],
                               lambda diff: diff["outcome"] == "higher")
@@ -450,10 +449,10 @@ for control in ("noisy student", "student dropout"):
 claims.append(("C4", "the noise acts as a regulariser (an extra loss term)", "not confirmed (derivation)",
                "the expected extra term, ασ²‖z‖²/2, does not depend on the student: the mean gradient is unchanged "
                "(Monte-Carlo check above); noise on the student, by contrast, adds ασ²‖s‖²/2"))
-verdict, evidence = summarise([outcome(d, several_label, "noisy teacher") for d in budget["datasets"]],
+verdict, evidence = summarise([outcome(d, SEVERAL, "noisy teacher") for d in budget["datasets"]],
                               lambda diff: diff["outcome"] != "higher")
 claims.append(("C4", "one noisy teacher stands in for several real teachers", verdict,
-               f"{several_label} minus noisy teacher: " + evidence))
+               f"{SEVERAL} minus noisy teacher: " + evidence))
 cost_checks = []
 for row in gap_rows:
     student, teacher = costs.loc[(row["dataset"], "student")], costs.loc[(row["dataset"], "teacher")]

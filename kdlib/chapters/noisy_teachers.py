@@ -37,7 +37,7 @@ _BUDGETS = {
 }
 STUDENT = "mlp_2x100"
 DROPOUT_STUDENTS = ("mlp_2x100_drop20", "mlp_2x100_drop50")
-STAND_IN = {"fashion_mnist": "stand-in for SVHN and CIFAR-10"}
+SEVERAL_TEACHERS = "several teachers"  # the table row whose students learn from every seed's teacher
 
 
 def budget(profile: str) -> dict:
@@ -126,7 +126,7 @@ def table_runs(profile: str, dataset: str, train_missing: bool = True, device=No
             "noisy teacher, one ξ per sample": per_sample,
             "noisy student": best["noisy_student"],
             "student dropout": best["dropout"],
-            f"{len(all_teachers)} teachers": regression.replace(extra_teachers=tuple(all_teachers[1:]))}
+            SEVERAL_TEACHERS: regression.replace(extra_teachers=tuple(all_teachers[1:]))}
     return {label: [spec.replace(seed=seed) for seed in seeds] for label, spec in rows.items()}
 
 
@@ -139,13 +139,11 @@ def _dataset_runs(profile: str, dataset: str, device=None) -> Iterator[RunSpec]:
     for specs in sweeps(profile, dataset, train_missing=False, device=device).values():
         yield from specs.values()
     table = table_runs(profile, dataset, train_missing=False, device=device)
-    several = [label for label in table if label.endswith("teachers")]
     for label, specs in table.items():
-        if label not in several:
+        if label != SEVERAL_TEACHERS:
             yield from specs
     yield from others  # only the several-teachers row needs them: train it last
-    for label in several:
-        yield from table[label]
+    yield from table[SEVERAL_TEACHERS]
 
 
 def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
