@@ -151,6 +151,17 @@ def run_benchmark(repeats: int = 3, resnet_images: int = 10_000, subset: int | N
                           "met": m.met} for m in measures]}
 
 
+def profile_lenet_epoch(rows: int = 12) -> str:
+    """torch.profiler's table of one kdlib LeNet-5 epoch on MNIST, ops by self CPU time: where the time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    data.fetch("mnist")
+    mnist = data.load("mnist")
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        _kdlib_epoch(RunSpec("mnist", "lenet5", epochs=1, lr=0.05), mnist)
+    return profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
 def machine() -> dict:
     model = platform.processor()
     try:

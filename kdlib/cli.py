@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="training images for the ResNet-20 measure (default 10,000)")
     bench.add_argument("--subset", type=int, help="limit every measure to this many images (a quick check)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench.add_argument("--profile", action="store_true",
+                       help="instead of the measures, profile one kdlib LeNet-5 epoch (ops by self CPU time)")
 
     chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
     chapter.add_argument("name")
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{args.repeats} and {args.resnet_images}")
             if args.json and not Path(args.json).resolve().parent.is_dir():
                 raise ValueError(f"cannot write --json {args.json}: its folder does not exist")
+            if args.profile:
+                print(benchmark.profile_lenet_epoch())
+                return 0
             result = benchmark.run_benchmark(args.repeats, args.resnet_images, args.subset)
             benchmark.print_report(result)
             if args.json:
