@@ -87,6 +87,11 @@ def _info(name: str) -> _Info:
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 
 
+def n_classes(name: str) -> int:
+    """The number of classes of a dataset, known without reading its files."""
+    return _info(name).n_classes
+
+
 @dataclass
 class Dataset:
     """Train and test splits as uint8 images ``(N, C, H, W)`` and int64 labels, plus normalisation constants."""

@@ -68,3 +68,36 @@ def perturb_logits(logits: torch.Tensor, alpha: float, sigma: float, per_sample:
     shape = (rows, 1) if per_sample else (rows, classes)
     xi = sigma * torch.randn(shape, generator=generator, device=logits.device, dtype=logits.dtype)
     return logits * (1.0 + xi * chosen)
+
+
+def virtual_teacher(labels: torch.Tensor, n_classes: int, a: float) -> torch.Tensor:
+    """Yuan et al. (2020) Eq. 8: probability ``a`` on the true class and (1 − a)/(K − 1) on each other class."""
+    probs = torch.full((len(labels), n_classes), (1.0 - a) / (n_classes - 1), device=labels.device)
+    return probs.scatter(1, labels[:, None], a)
+
+
+def soften(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A distribution softened by a temperature: p^(1/τ), renormalised.
+
+    This is softmax(log p / τ), i.e. softmax(z / τ) for any logits z of p, so a virtual teacher is softened exactly
+    as a real teacher's logits are. (Yuan et al.'s released code takes softmax(p / τ) of the probabilities instead.)
+    """
+    return F.softmax(torch.log(probs) / temperature, dim=1)
+
+
+def label_smoothing_loss(student_logits: torch.Tensor, labels: torch.Tensor, epsilon: float,
+                         official: bool = False) -> torch.Tensor:
+    """Label smoothing as a loss, batch mean.
+
+    Yuan et al. Eq. 3 (the default): (1 − ε)·H(q, p) + ε·KL(u ‖ p), with u uniform over all K classes. Their code
+    (``official``): cross-entropy with 1 − ε on the true class and ε/(K − 1) on each other class. Both pull p towards
+    the same kind of target; they differ by how much mass the true class keeps and by the constant H(u).
+    """
+    log_probs = F.log_softmax(student_logits, dim=1)
+    classes = student_logits.shape[1]
+    if official:
+        targets = torch.full_like(log_probs, epsilon / (classes - 1)).scatter(1, labels[:, None], 1.0 - epsilon)
+        return -(targets * log_probs).sum(dim=1).mean()
+    uniform = torch.full_like(log_probs, 1.0 / classes)
+    return ((1.0 - epsilon) * F.nll_loss(log_probs, labels)
+            + epsilon * F.kl_div(log_probs, uniform, reduction="batchmean"))

@@ -38,7 +38,7 @@ from kdlib.paths import cache_dir, project_root, results_dir
 RECIPE_VERSION = 1
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "warmup_cosine", "constant", "step")
+SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class RunSpec:
     ``teacher`` is the full spec of the teacher run, so a student's id changes whenever its teacher's does.
     ``extra_teachers`` (specs of further teachers, e.g. other seeds) make each training row learn from one teacher
     drawn at random; left empty, the field is not part of the id, so older records keep theirs.
+    ``stop_step`` stops training after that many optimiser steps of the schedule ``epochs`` describes: a checkpoint
+    of a longer run, e.g. a poorly trained teacher. Left None, it is not part of the id either.
     """
 
     dataset: str
@@ -67,6 +69,7 @@ class RunSpec:
     val_size: int = 5000
     subset: int | None = None
     extra_teachers: tuple = ()
+    stop_step: int | None = None
 
     def __post_init__(self):
         params = dict(self.method_params)
@@ -77,7 +80,7 @@ class RunSpec:
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
         method = get_method(self.method)
-        resolve_params(self.method, params)
+        resolve_params(self.method, params, data_module.n_classes(self.dataset))
         if method.needs_teacher and self.teacher is None:
             raise ValueError(f"method {self.method!r} needs a teacher spec (teacher=RunSpec(...))")
         if not method.needs_teacher and self.teacher is not None:
@@ -100,8 +103,9 @@ class RunSpec:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
-            raise ValueError(f"subset must be a positive integer or None, got {self.subset!r}")
+        for name, value in (("subset", self.subset), ("stop_step", self.stop_step)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -111,6 +115,8 @@ class RunSpec:
             out["extra_teachers"] = [teacher.to_dict() for teacher in self.extra_teachers]
         else:
             del out["extra_teachers"]
+        if self.stop_step is None:
+            del out["stop_step"]
         return out
 
     @classmethod

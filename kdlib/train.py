@@ -61,7 +61,8 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data:
 
 
 def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
-    """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, or ÷10 at 50 % and 75 %.
+    """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, ÷10 at 50 % and 75 % (``step``),
+    or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.).
 
     ``warmup_cosine`` ramps linearly from zero over the first ``warmup`` of training (the trainer passes one epoch),
     then follows the cosine: large soft-target gradients at high T can otherwise wreck a fresh student.
@@ -73,6 +74,8 @@ def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float
         return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
     if schedule == "step":
         return base_lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
+    if schedule == "step5":
+        return base_lr * (0.2 ** ((progress >= 0.3) + (progress >= 0.6) + (progress >= 0.8)))
     return base_lr
 
 
@@ -167,6 +170,10 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
 
     steps_per_epoch = math.ceil(len(images) / spec.batch_size)
     total_steps = spec.epochs * steps_per_epoch
+    stop_step = getattr(spec, "stop_step", None) or total_steps
+    if stop_step > total_steps:
+        raise ValueError(f"stop_step={stop_step} is beyond the run's {total_steps} steps "
+                         f"({spec.epochs} epochs of {steps_per_epoch}); lower it or add epochs")
     history: list[dict[str, float]] = []
     step, done, elapsed_before = 0, 0, 0.0
     if resume is not None:
@@ -182,8 +189,10 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
             model.train()
             order = torch.randperm(len(images), generator=generator).to(device)
             sums: dict[str, float] = {}
-            correct = 0
+            correct = seen = 0
             for start in range(0, len(images), spec.batch_size):
+                if step >= stop_step:  # a checkpoint of a longer run: stop mid-epoch, evaluate what was trained
+                    break
                 lr = _learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -221,15 +230,18 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                 for name, value in terms.items():
                     sums[name] = sums.get(name, 0.0) + value.item() * len(batch_idx)
                 correct += (logits.argmax(1) == batch_labels).sum().item()
+                seen += len(batch_idx)
             train_seconds = time.perf_counter() - epoch_start
-            row = {"epoch": epoch, "lr": lr,
-                   **{f"train_{name}": total / len(images) for name, total in sums.items()},
-                   "train_acc": correct / len(images),
+            row = {"epoch": epoch, "step": step, "lr": lr,
+                   **{f"train_{name}": total / seen for name, total in sums.items()},
+                   "train_acc": correct / seen,
                    "val_acc": accuracy(model, val_images, val_labels, data, device),
                    "test_acc": accuracy(model, test_images, test_labels, data, device),
                    "train_time_s": train_seconds, "epoch_time_s": time.perf_counter() - epoch_start}
             history.append(row)
             bar.epoch(row)
+            if step >= stop_step:
+                break
             if checkpoint is not None and epoch < spec.epochs:
                 checkpoint({"epoch": epoch, "step": step, "history": history, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "rng": _rng_state(generator, device),

@@ -146,7 +146,7 @@ def test_each_row_learns_from_one_teacher_drawn_at_random(tiny, monkeypatch):
         seen.append(teacher_logits.detach().clone())
         return methods.METHODS["logit_regression"].loss(student_logits, labels, teacher_logits)
 
-    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", spy, {}, True, lambda p: None))
+    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", spy, {}, True, lambda p, k=None: None))
     teacher = RunSpec("mnist", "mlp_2x100", epochs=1, batch_size=16, val_size=40)
     spec = RunSpec("mnist", "mlp_2x100", method="spy", teacher=teacher, epochs=1, batch_size=16, val_size=40,
                    extra_teachers=(teacher.replace(seed=1),))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("introduction", "noisy_teachers")
+CHAPTERS = ("introduction", "noisy_teachers", "teacher_free")
 PROFILES = ("smoke", "cpu", "paper")
 
 

@@ -19,18 +19,18 @@ class Method:
     loss: Callable[..., dict[str, torch.Tensor]]
     defaults: dict[str, float]
     needs_teacher: bool
-    check: Callable[[dict[str, float]], None]
+    check: Callable[[dict[str, float], int | None], None]  # (params, number of classes when known)
 
 
 METHODS: dict[str, Method] = {}
 
 
-def _no_check(params: dict[str, float]) -> None:
+def _no_check(params: dict[str, float], n_classes: int | None = None) -> None:
     return None
 
 
 def register_method(name: str, defaults: dict[str, float], needs_teacher: bool,
-                    check: Callable[[dict[str, float]], None] = _no_check):
+                    check: Callable[[dict[str, float], int | None], None] = _no_check):
     def decorate(loss):
         METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check)
         return loss
@@ -43,15 +43,17 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def resolve_params(name: str, params: dict[str, float]) -> dict[str, float]:
-    """The method's defaults updated with ``params``; an unknown knob or a bad value raises ValueError."""
+def resolve_params(name: str, params: dict[str, float], n_classes: int | None = None) -> dict[str, float]:
+    """The method's defaults updated with ``params``; an unknown knob or a bad value raises ValueError.
+
+    ``n_classes`` (the dataset's) lets a check refuse values that only make sense for some class counts."""
     method = get_method(name)
     unknown = sorted(set(params) - set(method.defaults))
     if unknown:
         allowed = ", ".join(sorted(method.defaults)) or "none"
         raise ValueError(f"method {name!r} has no parameter {', '.join(unknown)}; its parameters: {allowed}")
     merged = {**method.defaults, **{key: float(value) for key, value in params.items()}}
-    method.check(merged)
+    method.check(merged, n_classes)
     return merged
 
 
@@ -62,4 +64,4 @@ def cross_entropy(student_logits, labels, teacher_logits=None):
     return {"loss": ce, "ce": ce}
 
 
-from kdlib.methods import hinton, noisy  # noqa: E402,F401  (register "kd", the noisy-teacher methods)
+from kdlib.methods import hinton, noisy, teacher_free  # noqa: E402,F401  (register the other methods)

@@ -13,7 +13,7 @@ from kdlib.losses import hinton_kd_loss
 from kdlib.methods import register_method
 
 
-def _check(params: dict[str, float]) -> None:
+def _check(params: dict[str, float], n_classes: int | None = None) -> None:
     if params["temperature"] <= 0:
         raise ValueError(f"temperature must be > 0, got {params['temperature']}")
     if not 0.0 <= params["alpha"] <= 1.0:

@@ -21,7 +21,7 @@ from kdlib.methods import register_method
 NOISE_DEFAULTS = {"alpha": 0.5, "sigma": 0.1, "per_sample": 0.0}
 
 
-def _check_noise(params: dict[str, float]) -> None:
+def _check_noise(params: dict[str, float], n_classes: int | None = None) -> None:
     if not 0.0 <= params["alpha"] <= 1.0:
         raise ValueError(f"alpha (the probability that a row is perturbed) must lie in [0, 1], got {params['alpha']}")
     if not params["sigma"] >= 0.0:
