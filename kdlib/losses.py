@@ -70,9 +70,9 @@ def perturb_logits(logits: torch.Tensor, alpha: float, sigma: float, per_sample:
     return logits * (1.0 + xi * chosen)
 
 
-def virtual_teacher(labels: torch.Tensor, n_classes: int, a: float) -> torch.Tensor:
+def virtual_teacher(labels: torch.Tensor, n_classes: int, a: float, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Yuan et al. (2020) Eq. 8: probability ``a`` on the true class and (1 − a)/(K − 1) on each other class."""
-    probs = torch.full((len(labels), n_classes), (1.0 - a) / (n_classes - 1), device=labels.device)
+    probs = torch.full((len(labels), n_classes), (1.0 - a) / (n_classes - 1), device=labels.device, dtype=dtype)
     return probs.scatter(1, labels[:, None], a)
 
 
@@ -101,3 +101,8 @@ def label_smoothing_loss(student_logits: torch.Tensor, labels: torch.Tensor, eps
     uniform = torch.full_like(log_probs, 1.0 / classes)
     return ((1.0 - epsilon) * F.nll_loss(log_probs, labels)
             + epsilon * F.kl_div(log_probs, uniform, reduction="batchmean"))
+
+
+def smoothed_cross_entropy(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """H(targets, p) = −Σ_k targets_k · log p_k, batch mean: cross-entropy against a whole distribution."""
+    return -(targets * F.log_softmax(student_logits, dim=1)).sum(dim=1).mean()

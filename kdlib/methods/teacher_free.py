@@ -63,7 +63,7 @@ def label_smoothing(student_logits, labels, epsilon, official):
 def teacher_free_regularisation(student_logits, labels, alpha, temperature, a, official, multiplier):
     """(1 − α)·H(q, p) + α·KL(p^d_τ ‖ p_τ), Eq. 9, with p^d the virtual teacher of Eq. 8."""
     ce = F.cross_entropy(student_logits, labels)
-    teacher = virtual_teacher(labels, student_logits.shape[1], a)
+    teacher = virtual_teacher(labels, student_logits.shape[1], a, student_logits.dtype)
     if official:
         # nn.KLDivLoss() as released: reduction "mean", i.e. divided by batch × classes
         reg = multiplier * F.kl_div(F.log_softmax(student_logits, dim=1), F.softmax(teacher / temperature, dim=1),
