@@ -54,6 +54,14 @@ def difference(ours, baseline) -> dict[str, float | str]:
     return {"delta": delta, "band": band, "outcome": outcome}
 
 
+def claim_verdict(comparisons: list[tuple[dict, str]], holds) -> tuple[str, str]:
+    """A claim's verdict over several comparisons (each a ``difference`` result and its text): "confirmed" when
+    ``holds`` is true for every one, "not confirmed" when for none, "mixed" otherwise; and the texts as evidence."""
+    hits = [holds(diff) for diff, _ in comparisons]
+    verdict = "confirmed" if all(hits) else ("not confirmed" if not any(hits) else "mixed")
+    return verdict, "; ".join(text for _, text in comparisons)
+
+
 def collapsed(records: list[dict], n_classes: int = 10) -> int:
     """How many runs ended at chance level (final training accuracy below 1.5 / n_classes): a diverged run, which a
     mean over seeds would otherwise hide inside a large standard deviation."""

@@ -420,15 +420,8 @@ def outcome(dataset, row, against):
     return diff, f"{SHORT[dataset]}: {diff['delta']:+.2f} points ({diff['outcome']})"
 
 
-def summarise(outcomes, claim_holds):
-    """confirmed if every dataset shows the claimed direction, not confirmed if none does, mixed otherwise."""
-    hits = [claim_holds(diff) for diff, _ in outcomes]
-    verdict = "confirmed" if all(hits) else ("not confirmed" if not any(hits) else "mixed")
-    return verdict, "; ".join(text for _, text in outcomes)
-
-
 claims = []
-verdict, evidence = summarise([outcome(d, "noisy teacher", "logit regression") for d in budget["datasets"]],
+verdict, evidence = report.claim_verdict([outcome(d, "noisy teacher", "logit regression") for d in budget["datasets"]],
                               lambda diff: diff["outcome"] == "higher")
 claims.append(("C1", "noisy teacher beats plain logit regression", verdict, evidence))
 large_sigma_hurts = [float(row["mean Δ at largest σ"]) < float(row["mean Δ at smallest σ"]) for row in gap_rows]
@@ -443,13 +436,13 @@ claims.append(("C2", "the effect depends on α and σ; too much noise hurts",
 claims.append(("C2", "the best α depends on the teacher–student gap", "inconclusive",
                f"two datasets only; chosen {chosen_alphas}"))
 for control in ("noisy student", "student dropout"):
-    verdict, evidence = summarise([outcome(d, "noisy teacher", control) for d in budget["datasets"]],
+    verdict, evidence = report.claim_verdict([outcome(d, "noisy teacher", control) for d in budget["datasets"]],
                                   lambda diff: diff["outcome"] == "higher")
     claims.append(("C3", f"noise on the teacher beats {control}", verdict, evidence))
 claims.append(("C4", "the noise acts as a regulariser (an extra loss term)", "not confirmed (derivation)",
                "the expected extra term, ασ²‖z‖²/2, does not depend on the student: the mean gradient is unchanged "
                "(Monte-Carlo check above); noise on the student, by contrast, adds ασ²‖s‖²/2"))
-verdict, evidence = summarise([outcome(d, SEVERAL, "noisy teacher") for d in budget["datasets"]],
+verdict, evidence = report.claim_verdict([outcome(d, SEVERAL, "noisy teacher") for d in budget["datasets"]],
                               lambda diff: diff["outcome"] != "higher")
 claims.append(("C4", "one noisy teacher stands in for several real teachers", verdict,
                f"{SEVERAL} minus noisy teacher: " + evidence))

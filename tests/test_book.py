@@ -79,5 +79,8 @@ def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
     assert "all_runs.csv" in listing and list((book / "_build" / "html").rglob("all_runs.csv"))
     noisy = (book / "_build" / "html" / "book" / "01_noisy_teachers.html").read_text()
     assert "C4" in noisy and "stand-in for SVHN and CIFAR-10" in noisy and "<img" in noisy
+    teacher_free = (book / "_build" / "html" / "book" / "03_teacher_free.html").read_text()
+    assert "C13" in teacher_free and "stand-in for CIFAR-100" in teacher_free and teacher_free.count("<img") >= 3
+    assert list((book / "_build" / "html").rglob("claims_03_teacher_free.json"))
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()

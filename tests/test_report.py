@@ -70,3 +70,20 @@ def test_records_table_has_one_row_per_record_and_marks_divergence():
     assert table["params"].iloc[0] == "alpha=0.5, sigma=0.2"
     assert table["teacher"].iloc[0] == "lenet5/seed 0 lenet5/seed 1"
     assert table["diverged"].tolist() == [False, False, True] and table["minutes"].iloc[0] == 1.5
+
+
+def test_claim_verdict_needs_every_comparison_for_confirmed():
+    up, flat = {"outcome": "higher"}, {"outcome": "within noise"}
+    holds = lambda diff: diff["outcome"] == "higher"  # noqa: E731
+    assert report.claim_verdict([(up, "a"), (up, "b")], holds) == ("confirmed", "a; b")
+    assert report.claim_verdict([(up, "a"), (flat, "b")], holds)[0] == "mixed"
+    assert report.claim_verdict([(flat, "a")], holds)[0] == "not confirmed"
+
+
+def test_the_teacher_free_reference_tables_are_as_printed():
+    table = report.reference_table("yuan2020")
+    assert table["source"].str.startswith("Yuan et al. 2020 (CVPR), Table").all()
+    re_kd = table[(table["table"] == 1) & (table["method"] == "Re-KD")]
+    assert len(re_kd) == 8 and re_kd.iloc[0][["model", "teacher", "accuracy", "std", "baseline"]].tolist() == [
+        "ResNet18", "MobileNetV2", 77.28, 0.28, 75.87]
+    assert sorted(table["table"].unique()) == [1, 4, 5, 9]
