@@ -150,3 +150,183 @@ def resnet20(image_shape, n_classes):
 def resnet8(image_shape, n_classes):
     """ResNet-8: one block per stage, a cheap ResNet for tests and small students."""
     return CifarResNet(image_shape, n_classes, blocks_per_stage=1)
+
+
+# --- Wide ResNets (Zagoruyko & Komodakis 2016) and Rocket Launching's light/booster pairs (Zhou et al. 2018) -----
+
+class PreActBlock(nn.Module):
+    """A Wide-ResNet block: BN-ReLU-conv3×3-BN-ReLU-conv3×3 plus a shortcut (1×1 conv where the shape changes).
+
+    ``norms`` swaps in other BatchNorm layers: a Rocket light net runs the booster's convolutions with its own
+    normalisation, because its features (and so their statistics) differ from the booster's.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.shortcut = (nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+                         if stride != 1 or in_channels != out_channels else None)
+
+    def forward(self, x: torch.Tensor, norms: tuple[nn.Module, nn.Module] | None = None) -> torch.Tensor:
+        bn1, bn2 = norms or (self.bn1, self.bn2)
+        out = torch.relu(bn1(x))
+        shortcut = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv2(torch.relu(bn2(self.conv1(out))))
+        return out + shortcut
+
+
+def _group(in_channels: int, width: int, blocks: int, stride: int) -> nn.ModuleList:
+    return nn.ModuleList(PreActBlock(in_channels if i == 0 else width, width, stride if i == 0 else 1)
+                         for i in range(blocks))
+
+
+class WideResNet(nn.Module):
+    """WRN-d-k: a 3×3 stem, three groups of (d − 4)/6 blocks at widths 16k, 32k, 64k (strides 1, 2, 2), then
+    BN-ReLU, global average pooling and a linear classifier."""
+
+    def __init__(self, image_shape, n_classes: int, depth: int, width: int):
+        super().__init__()
+        if (depth - 4) % 6:
+            raise ValueError(f"a Wide ResNet's depth must be 6n + 4, got {depth}")
+        blocks = (depth - 4) // 6
+        widths = (16 * width, 32 * width, 64 * width)
+        self.conv0 = nn.Conv2d(image_shape[0], 16, 3, 1, 1, bias=False)
+        self.groups = nn.ModuleList(_group(c_in, c_out, blocks, stride) for c_in, c_out, stride in
+                                    zip((16, *widths[:2]), widths, (1, 2, 2)))
+        self.bn = nn.BatchNorm2d(widths[-1])
+        self.fc = nn.Linear(widths[-1], n_classes)
+
+    def head(self, x: torch.Tensor, bn: nn.Module | None = None, fc: nn.Module | None = None) -> torch.Tensor:
+        x = torch.relu((bn or self.bn)(x))
+        return (fc or self.fc)(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        for group in self.groups:
+            for block in group:
+                x = block(x)
+        return self.head(x)
+
+
+SHARING = ("interval", "bottom", "none")
+
+
+class RocketNet(nn.Module):
+    """A light net and a booster trained together (Zhou et al. 2018, Fig. 3). Calling it runs the light net alone,
+    which is what gets deployed; ``forward_both`` returns (light logits, booster logits) for training.
+
+    Sharing schemes:
+    - ``interval`` (Fig. 3b): the light net has the booster's depth pattern cut short. It runs the booster's stem
+      and the convolutions of the first (d_light − 4)/6 blocks of *each* group, with its own BatchNorm layers and
+      classifier (as the official code does);
+    - ``bottom`` (Fig. 3a): the light net branches off the booster after the stem and the first group (computed
+      once, shared outright) and has groups two and three of its own;
+    - ``none``: two separate networks, still trained jointly (the ablation of Table 2).
+    """
+
+    def __init__(self, image_shape, n_classes: int, light_depth: int, booster_depth: int, width: int, sharing: str):
+        super().__init__()
+        if sharing not in SHARING:
+            raise ValueError(f"unknown sharing scheme {sharing!r}; choose one of: {', '.join(SHARING)}")
+        self.sharing = sharing
+        self.booster = WideResNet(image_shape, n_classes, booster_depth, width)
+        light_blocks = (light_depth - 4) // 6
+        if sharing == "interval":
+            self.light_norms = nn.ModuleList(
+                nn.ModuleList(nn.ModuleList([nn.BatchNorm2d(block.bn1.num_features),
+                                             nn.BatchNorm2d(block.bn2.num_features)])
+                              for block in group[:light_blocks]) for group in self.booster.groups)
+        elif sharing == "bottom":
+            widths = (32 * width, 64 * width)
+            self.light_groups = nn.ModuleList([_group(16 * width, widths[0], light_blocks, 2),
+                                               _group(widths[0], widths[1], light_blocks, 2)])
+        else:
+            self.light = WideResNet(image_shape, n_classes, light_depth, width)
+        if sharing != "none":
+            self.light_bn = nn.BatchNorm2d(64 * width)
+            self.light_fc = nn.Linear(64 * width, n_classes)
+
+    def _light_from(self, stem: torch.Tensor, first_group: torch.Tensor | None) -> torch.Tensor:
+        if self.sharing == "interval":
+            x = stem
+            for group, norms in zip(self.booster.groups, self.light_norms):
+                for block, pair in zip(group, norms):
+                    x = block(x, norms=tuple(pair))
+        else:
+            x = first_group
+            for group in self.light_groups:
+                for block in group:
+                    x = block(x)
+        return self.booster.head(x, self.light_bn, self.light_fc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sharing == "none":
+            return self.light(x)
+        stem = self.booster.conv0(x)
+        first = None
+        if self.sharing == "bottom":
+            first = stem
+            for block in self.booster.groups[0]:
+                first = block(first)
+        return self._light_from(stem, first)
+
+    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.sharing == "none":
+            return self.light(x), self.booster(x)
+        stem = x = self.booster.conv0(x)
+        first = None
+        for index, group in enumerate(self.booster.groups):
+            for block in group:
+                x = block(x)
+            if index == 0:
+                first = x
+        return self._light_from(stem, first), self.booster.head(x)
+
+    def parameter_roles(self) -> dict[str, list[nn.Parameter]]:
+        """Each parameter once, as "shared" (used by both nets), "light" or "booster" (used by one net only)."""
+        light_ids = {id(p) for name, p in self.named_parameters() if not name.startswith("booster.")}
+        if self.sharing == "interval":
+            blocks = [block for group, norms in zip(self.booster.groups, self.light_norms)
+                      for block in group[:len(norms)]]
+            shared = [self.booster.conv0.weight] + [p for block in blocks for name, p in block.named_parameters()
+                                                    if not name.startswith("bn")]
+        elif self.sharing == "bottom":
+            shared = [self.booster.conv0.weight, *self.booster.groups[0].parameters()]
+        else:
+            shared = []
+        shared_ids = {id(p) for p in shared}
+        roles = {"shared": shared, "light": [], "booster": []}
+        for p in self.parameters():
+            if id(p) not in shared_ids:
+                roles["light" if id(p) in light_ids else "booster"].append(p)
+        return roles
+
+    def light_parameter_count(self) -> int:
+        roles = self.parameter_roles()
+        return sum(p.numel() for p in roles["shared"] + roles["light"])
+
+
+def _wrn(depth: int, width: int):
+    def build(image_shape, n_classes):
+        return WideResNet(image_shape, n_classes, depth, width)
+    build.__doc__ = f"WRN-{depth}-{width} (Zagoruyko & Komodakis 2016)."
+    return build
+
+
+def _rocket(light: int, booster: int, width: int, sharing: str):
+    def build(image_shape, n_classes):
+        return RocketNet(image_shape, n_classes, light, booster, width, sharing)
+    build.__doc__ = f"Rocket pair: light WRN-{light}-{width}, booster WRN-{booster}-{width}, {sharing} sharing."
+    return build
+
+
+# The paper's pairs (WRN-16-1/40-1, WRN-16-2/40-2) and the book's CPU-sized pair (WRN-10-1/16-1).
+for _light, _booster, _width in ((16, 40, 1), (16, 40, 2), (10, 16, 1)):
+    for _depth in (_light, _booster):
+        MODELS[f"wrn_{_depth}_{_width}"] = _wrn(_depth, _width)
+    for _sharing in SHARING:
+        MODELS[f"rocket_{_light}_{_booster}_{_width}_{_sharing}"] = _rocket(_light, _booster, _width, _sharing)
+ROCKET_MODELS = tuple(name for name in MODELS if name.startswith("rocket_"))

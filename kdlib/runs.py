@@ -50,6 +50,8 @@ class RunSpec:
     drawn at random; left empty, the field is not part of the id, so older records keep theirs.
     ``stop_step`` stops training after that many optimiser steps of the schedule ``epochs`` describes: a checkpoint
     of a longer run, e.g. a poorly trained teacher. Left None, it is not part of the id either.
+    ``init_from_teacher`` starts the model from its teacher's weights wherever names and shapes match (Rocket
+    Launching without joint training); part of the id only when true.
     """
 
     dataset: str
@@ -70,6 +72,7 @@ class RunSpec:
     subset: int | None = None
     extra_teachers: tuple = ()
     stop_step: int | None = None
+    init_from_teacher: bool = False
 
     def __post_init__(self):
         params = dict(self.method_params)
@@ -86,6 +89,12 @@ class RunSpec:
         if not method.needs_teacher and self.teacher is not None:
             raise ValueError(f"method {self.method!r} takes no teacher; drop teacher= or use a distillation method")
         object.__setattr__(self, "extra_teachers", tuple(self.extra_teachers))
+        if self.init_from_teacher and self.teacher is None:
+            raise ValueError("init_from_teacher needs a teacher (teacher=RunSpec(...)) to copy weights from")
+        is_pair = self.model.startswith("rocket_")
+        if method.joint != is_pair:
+            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: the joint methods "
+                             f"(rocket, rocket_kd) need a rocket_* model and a rocket_* model needs one of them")
         if self.extra_teachers and self.teacher is None:
             raise ValueError("extra_teachers need a first teacher (teacher=RunSpec(...))")
         if self.extra_teachers and self.augment != "none":
@@ -117,6 +126,8 @@ class RunSpec:
             del out["extra_teachers"]
         if self.stop_step is None:
             del out["stop_step"]
+        if not self.init_from_teacher:
+            del out["init_from_teacher"]
         return out
 
     @classmethod
@@ -286,13 +297,16 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             teacher_logits = teacher_train_logits(spec.teacher, device=device, progress=progress)
         else:
             teacher_model = load_model(spec.teacher, device=device, progress=progress)
+    init_state = load_model(spec.teacher, device=device, progress=progress).state_dict() \
+        if spec.init_from_teacher else None
     code_version()
     started = time.perf_counter()
     resumable = {"checkpoint": lambda state: _save_atomic(state, resume_path(spec)),
                  "resume": _resume_state(spec)} if write else {}
     try:
         result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
-                       progress=progress, label=f"{spec.model}/{spec.method} {spec.id}", **resumable)
+                       progress=progress, label=f"{spec.model}/{spec.method} {spec.id}", init_state=init_state,
+                       **resumable)
     except FloatingPointError as error:
         if not keep_divergence:
             raise

@@ -125,9 +125,18 @@ def _set_rng_state(state: dict, generator: torch.Generator, device: torch.device
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def inherit_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy every tensor of ``state`` whose name and shape ``model`` also has; returns the names copied."""
+    own = model.state_dict()
+    copied = [name for name, value in state.items() if name in own and own[name].shape == value.shape]
+    model.load_state_dict({**own, **{name: state[name] for name in copied}})
+    return copied
+
+
 def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
           device: torch.device | None = None, progress: str = "auto", label: str = "run",
-          checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None) -> TrainResult:
+          checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None,
+          init_state: dict[str, torch.Tensor] | None = None) -> TrainResult:
     """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes and evaluate it after every epoch.
 
     ``teacher_logits`` (one row per image of the original training set, un-augmented; or rows × teachers × classes
@@ -151,6 +160,11 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
 
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, tuple(data.train_images.shape[1:]), data.n_classes).to(device)
+    if method.joint and not hasattr(model, "forward_both"):
+        raise ValueError(f"method {spec.method!r} trains a light net and a booster together; {spec.model!r} is "
+                         f"not such a pair (use a rocket_* model)")
+    if init_state is not None:
+        inherit_weights(model, init_state)
     channels_last = device.type == "cuda" and is_convolutional(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -202,7 +216,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 batch_labels = labels[batch_idx]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    logits = model(batch)
+                    logits, booster_logits = model.forward_both(batch) if method.joint else (model(batch), None)
                     if teacher is not None:
                         with torch.no_grad():
                             batch_targets = teacher(batch)
@@ -212,6 +226,8 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                     pick = torch.randint(batch_targets.shape[1], (len(batch_idx),), generator=generator)
                     batch_targets = batch_targets[torch.arange(len(batch_idx), device=device), pick.to(device)]
                 extra = {"teacher_logits": batch_targets.float()} if method.needs_teacher else {}
+                if method.joint:
+                    extra["booster_logits"] = booster_logits.float()
                 terms = method.loss(logits.float(), batch_labels, **extra, **params)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
@@ -237,7 +253,11 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                    "train_acc": correct / seen,
                    "val_acc": accuracy(model, val_images, val_labels, data, device),
                    "test_acc": accuracy(model, test_images, test_labels, data, device),
-                   "train_time_s": train_seconds, "epoch_time_s": time.perf_counter() - epoch_start}
+                   "train_time_s": train_seconds}
+            if method.joint:
+                row["booster_val_acc"] = accuracy(model.booster, val_images, val_labels, data, device)
+                row["booster_test_acc"] = accuracy(model.booster, test_images, test_labels, data, device)
+            row["epoch_time_s"] = time.perf_counter() - epoch_start
             history.append(row)
             bar.epoch(row)
             if step >= stop_step:
@@ -261,4 +281,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
         "n_test": len(test_labels),
         "train_time_s": elapsed_before + time.perf_counter() - started,
     }
+    if method.joint:
+        metrics.update(booster_test_acc=history[-1]["booster_test_acc"], booster_val_acc=history[-1]["booster_val_acc"],
+                       n_params_light=model.light_parameter_count())
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history)

@@ -20,6 +20,7 @@ class Method:
     defaults: dict[str, float]
     needs_teacher: bool
     check: Callable[[dict[str, float], int | None], None]  # (params, number of classes when known)
+    joint: bool = False  # trains a light net and a booster together: the loss also gets ``booster_logits``
 
 
 METHODS: dict[str, Method] = {}
@@ -30,9 +31,9 @@ def _no_check(params: dict[str, float], n_classes: int | None = None) -> None:
 
 
 def register_method(name: str, defaults: dict[str, float], needs_teacher: bool,
-                    check: Callable[[dict[str, float], int | None], None] = _no_check):
+                    check: Callable[[dict[str, float], int | None], None] = _no_check, joint: bool = False):
     def decorate(loss):
-        METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check)
+        METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check, joint)
         return loss
     return decorate
 
@@ -64,4 +65,4 @@ def cross_entropy(student_logits, labels, teacher_logits=None):
     return {"loss": ce, "ce": ce}
 
 
-from kdlib.methods import hinton, noisy, teacher_free  # noqa: E402,F401  (register the other methods)
+from kdlib.methods import hinton, noisy, rocket, teacher_free  # noqa: E402,F401  (register the other methods)

@@ -1,0 +1,125 @@
+"""Runs of the Rocket Launching chapter (Zhou et al. 2018): a light net and a booster trained together.
+
+The paper's pairs (WRN-16-1 light / WRN-40-1 booster, 200 epochs on CIFAR-10) cost hours per run on a 2-core CPU.
+The ``cpu`` profile keeps the design and shrinks the scale: Fashion-MNIST as the stand-in for CIFAR-10, a WRN-10-1
+light net and a WRN-16-1 booster (the paper's depth pattern, one and three blocks per group instead of two and six),
+the first 10,000 training images, 6 epochs. Every one of those choices is the book's, stated in the chapter.
+
+Stage 1 (seed 0, chosen on the validation split): the hint weight λ for each hint loss, on the interval scheme.
+Stage 2 (every seed): the rows of the paper's Tables 1-3 at those weights.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from kdlib.methods.rocket import HINTS
+from kdlib.runs import RunSpec, get_or_train
+
+PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+
+_LAMBDAS = {"mimic": (0.003, 0.03, 0.3), "mse": (0.3, 3.0, 30.0), "kd": (0.1, 1.0, 10.0)}
+_BUDGETS = {
+    "smoke": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0,), epochs=1, subset=512, lr=0.1,
+                  schedule="warmup_cosine", augment="none", lambdas={"mimic": (0.03,), "mse": (3.0,), "kd": (1.0,)}),
+    "cpu": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0, 1, 2), epochs=6, subset=10_000, lr=0.1,
+                schedule="warmup_cosine", augment="none", lambdas=_LAMBDAS),
+    # the paper's CIFAR-10 recipe: 200 epochs, lr 0.1 ×0.2 at 60/120/160, crop + flip, WRN-16-1 / WRN-40-1
+    "paper": dict(dataset="cifar10", pair=(16, 40, 1), seeds=(0, 1, 2), epochs=200, subset=None, lr=0.1,
+                  schedule="step5", augment="crop_flip", lambdas=_LAMBDAS),
+}
+KD_PARAMS = (("alpha", 0.9), ("temperature", 4.0))  # the official code's KD baseline settings
+
+
+def budget(profile: str) -> dict:
+    if profile not in _BUDGETS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
+    return _BUDGETS[profile]
+
+
+def names(profile: str) -> dict[str, str]:
+    """Model names of the light net, the booster and each Rocket pair."""
+    light, booster, width = budget(profile)["pair"]
+    pair = f"rocket_{light}_{booster}_{width}"
+    return {"light": f"wrn_{light}_{width}", "booster": f"wrn_{booster}_{width}", "interval": f"{pair}_interval",
+            "bottom": f"{pair}_bottom", "none": f"{pair}_none"}
+
+
+def _run(profile: str, model: str, **changes) -> RunSpec:
+    b = budget(profile)
+    settings = dict(epochs=b["epochs"], lr=b["lr"], schedule=b["schedule"], augment=b["augment"], subset=b["subset"])
+    return RunSpec(b["dataset"], model, **{**settings, **changes})
+
+
+def booster_teacher(profile: str) -> RunSpec:
+    """The separately trained booster (seed 0): the teacher of KD, of rocket + KD and of "no joint training"."""
+    return _run(profile, names(profile)["booster"])
+
+
+def rocket_run(profile: str, sharing: str = "interval", hint: str = "mimic", lam: float = 0.03,
+               **params) -> RunSpec:
+    values = {"lam": lam, "hint": float(HINTS.index(hint)), **params}
+    return _run(profile, names(profile)[sharing], method="rocket", method_params=tuple(values.items()))
+
+
+def lambda_grid(profile: str) -> dict[str, dict[float, RunSpec]]:
+    """Stage 1: each hint loss at each λ, interval sharing, seed 0."""
+    return {hint: {lam: rocket_run(profile, hint=hint, lam=lam) for lam in lams}
+            for hint, lams in budget(profile)["lambdas"].items()}
+
+
+def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
+    return get_or_train(spec, train_missing, device, "line", keep_divergence=True)
+
+
+def chosen_lambdas(profile: str, train_missing: bool = True, device=None) -> dict[str, float]:
+    """Per hint loss, the λ whose run has the best final validation accuracy of the light net (ties: the first)."""
+    best = {}
+    for hint, cells in lambda_grid(profile).items():
+        scores = {lam: record(spec, train_missing, device)["metrics"]["val_acc"] for lam, spec in cells.items()}
+        best[hint] = max(scores, key=lambda lam: (scores[lam] is not None, scores[lam] or 0.0,
+                                                  -list(scores).index(lam)))
+    return best
+
+
+def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
+    """Stage 2: every row, one spec per seed. "(b)" is interval sharing, "(a)" bottom sharing, as in the paper."""
+    lam = chosen_lambdas(profile, train_missing, device)
+    model = names(profile)
+    teacher = booster_teacher(profile)
+    rocket = rocket_run(profile, lam=lam["mimic"])
+    rows = {
+        "light alone": _run(profile, model["light"]),
+        "booster alone": teacher,
+        "KD from the booster": _run(profile, model["light"], method="kd", teacher=teacher, method_params=KD_PARAMS),
+        "rocket (b)": rocket,
+        "rocket (a)": rocket_run(profile, "bottom", lam=lam["mimic"]),
+        "rocket + KD (b)": rocket.replace(method="rocket_kd", teacher=teacher),
+        "no gradient block (b)": rocket_run(profile, lam=lam["mimic"], grad_block=0.0),
+        "no sharing": rocket_run(profile, "none", lam=lam["mimic"]),
+        "no joint training (b)": _run(profile, model["light"], method="mimic", teacher=teacher,
+                                      method_params=(("lam", lam["mimic"]),), init_from_teacher=True),
+        "hint L_MSE (b)": rocket_run(profile, hint="mse", lam=lam["mse"]),
+        "hint L_KD (b)": rocket_run(profile, hint="kd", lam=lam["kd"]),
+    }
+    return {label: [spec.replace(seed=seed) for seed in budget(profile)["seeds"]] for label, spec in rows.items()}
+
+
+def _group(profile: str, reverse: bool, device) -> Iterator[RunSpec]:
+    """Stage by stage; the second group walks each stage backwards so that two processes share the work."""
+    order = (lambda specs: specs[::-1]) if reverse else list
+    yield booster_teacher(profile)
+    yield from order([spec for cells in lambda_grid(profile).values() for spec in cells.values()])
+    yield from order([spec for specs in table_runs(profile, True, device).values() for spec in specs])
+
+
+def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
+    return {"forward": _group(profile, False, device), "backward": _group(profile, True, device)}
+
+
+def results(profile: str, train_missing: bool = True, device=None) -> dict:
+    return {"grid": {hint: {lam: record(spec, train_missing, device) for lam, spec in cells.items()}
+                     for hint, cells in lambda_grid(profile).items()},
+            "lambdas": chosen_lambdas(profile, train_missing, device),
+            "table": {label: [record(spec, train_missing, device) for spec in specs]
+                      for label, specs in table_runs(profile, train_missing, device).items()}}
