@@ -37,8 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--extra-teacher", metavar="RUN_ID", action="append", default=[],
                      help="a further teacher (repeat): each row learns from one teacher drawn at random")
     for name, kind in (("epochs", int), ("seed", int), ("lr", float), ("weight-decay", float),
-                       ("batch-size", int), ("subset", int), ("val-size", int)):
+                       ("batch-size", int), ("subset", int), ("val-size", int), ("stop-step", int)):
         run.add_argument(f"--{name}", type=kind)
+    run.add_argument("--init-from-teacher", action="store_true",
+                     help="start from the teacher's weights where names and shapes match")
     run.add_argument("--augment")
     run.add_argument("--schedule")
     run.add_argument("--optimizer")
@@ -92,8 +94,10 @@ def _spec_from_args(args):
         fields["teacher"] = stored_spec(args.teacher)
     if args.extra_teacher:
         fields["extra_teachers"] = tuple(stored_spec(run_id) for run_id in args.extra_teacher)
+    if args.init_from_teacher:
+        fields["init_from_teacher"] = True
     for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "val_size", "augment", "schedule",
-                 "optimizer"):
+                 "optimizer", "stop_step"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     return RunSpec(**fields)

@@ -107,7 +107,9 @@ def setup_table(specs: dict) -> pd.DataFrame:
         rows.append({"role": role, "dataset": spec.dataset, "model": spec.model, "method": spec.method,
                      "method params": params, "epochs": spec.epochs, "optimiser": spec.optimizer, "lr": spec.lr,
                      "weight decay": spec.weight_decay, "batch": spec.batch_size, "schedule": spec.schedule,
-                     "augmentation": spec.augment, "validation images": spec.val_size})
+                     "augmentation": spec.augment, "training images": spec.subset or "all but validation",
+                     "validation images": min(spec.val_size, max(spec.subset // 4, 1)) if spec.subset and spec.val_size
+                     else spec.val_size})
     return pd.DataFrame(rows).set_index("role").T
 
 

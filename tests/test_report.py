@@ -87,3 +87,11 @@ def test_the_teacher_free_reference_tables_are_as_printed():
     assert len(re_kd) == 8 and re_kd.iloc[0][["model", "teacher", "accuracy", "std", "baseline"]].tolist() == [
         "ResNet18", "MobileNetV2", 77.28, 0.28, 75.87]
     assert sorted(table["table"].unique()) == [1, 4, 5, 9]
+
+
+def test_the_rocket_reference_tables_are_as_printed():
+    table = report.reference_table("zhou2018")
+    assert table["source"].str.contains("Zhou et al. 2018").all()
+    row = table[(table["table"] == 2) & (table["sharing"] == "b")].set_index("column")["error"]
+    assert row[["base", "no gradient block", "no sharing", "no joint training", "rocket"]].tolist() == [
+        8.77, 8.50, 8.06, 8.04, 7.87]

@@ -3,7 +3,7 @@
 The paper's pairs (WRN-16-1 light / WRN-40-1 booster, 200 epochs on CIFAR-10) cost hours per run on a 2-core CPU.
 The ``cpu`` profile keeps the design and shrinks the scale: Fashion-MNIST as the stand-in for CIFAR-10, a WRN-10-1
 light net and a WRN-16-1 booster (the paper's depth pattern, one and three blocks per group instead of two and six),
-the first 10,000 training images, 6 epochs. Every one of those choices is the book's, stated in the chapter.
+10,000 training images (a fixed random draw), 6 epochs. Every one of those choices is the book's, stated in the chapter.
 
 Stage 1 (seed 0, chosen on the validation split): the hint weight λ for each hint loss, on the interval scheme.
 Stage 2 (every seed): the rows of the paper's Tables 1-3 at those weights.
