@@ -7,7 +7,7 @@ PROFILE ?= cpu
 NOTEBOOKS := $(wildcard notebooks/*.py)
 EXECUTED := $(patsubst notebooks/%.py,book/%.ipynb,$(NOTEBOOKS))
 
-.PHONY: book test install data notebooks html clean
+.PHONY: book test install data browser notebooks html clean
 .DELETE_ON_ERROR:
 
 install: $(INSTALLED)
@@ -39,7 +39,17 @@ book: notebooks
 	$(MAKE) html
 	@echo "the book is in _build/html/index.html"
 
-test: data
+# Headless Chromium for the test that opens every page of the built book (Debian packages; needs root to install).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	  else \
+	    echo "the browser test needs headless Chromium: sudo apt-get install chromium chromium-driver"; exit 1; \
+	  fi; \
+	fi
+
+test: data browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -78,6 +78,16 @@ def compute_spent(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def elapsed_minutes(records: list[dict]) -> float:
+    """Wall-clock minutes from the first run's start to the last run's end, read from the records' end dates and
+    wall times: what regenerating them took when they ran in parallel."""
+    import datetime
+
+    ends = [datetime.datetime.fromisoformat(r["provenance"]["date"]) for r in records]
+    starts = [end - datetime.timedelta(seconds=r["provenance"]["wall_time_s"]) for end, r in zip(ends, records)]
+    return (max(ends) - min(starts)).total_seconds() / 60 if records else 0.0
+
+
 def records_table(records: list[dict]) -> pd.DataFrame:
     """One row per run record: its id, what it trained and what it reached (the book's results page and CSV)."""
     rows = []

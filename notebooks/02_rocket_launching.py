@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Rocket Launching: a light net trained beside its booster
 #
-# Zhou et al. {cite}`zhou2018rocket` train the small network that will be deployed (the *light net*) together with
+# {cite:t}`zhou2018rocket` train the small network that will be deployed (the *light net*) together with
 # a larger *booster* that shares its lower layers. Both learn from the labels, and a hint loss pulls the light net's
 # logits towards the booster's throughout training, not only after the booster has finished, as in KD. Their claims,
 # numbered as in the rest of the book:
@@ -443,11 +443,13 @@ unique = list({r["id"]: r for r in chapter_records}.values())
 spent = report.compute_spent(unique)
 glue("n_runs", len(spent), display=False)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)
+glue("elapsed_minutes", report.elapsed_minutes(unique), display=False)
 spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
 
 # %% [markdown]
 # The {glue:text}`n_runs` distinct runs of this chapter took {glue:text}`total_minutes:.0f` minutes of training as
-# their records measured them, as two single-threaded processes on a 2-core CPU. To re-create them, or to try other
+# their records measured them, as two single-threaded processes on a 2-core CPU: from the first run's start to the
+# last run's end, {glue:text}`elapsed_minutes:.0f` minutes of wall-clock time. To re-create them, or to try other
 # settings:
 #
 # ```bash

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Teacher-free KD: knowledge distillation as label smoothing
 #
-# Yuan et al. {cite}`yuan2020revisiting` ask what a teacher really passes on in knowledge distillation. Their
+# {cite:t}`yuan2020revisiting` ask what a teacher really passes on in knowledge distillation. Their
 # experiments turn the usual roles around, and their analysis reads the KD loss as label smoothing with a learned
 # smoothing distribution. From that they build two "teacher-free" methods. Their claims, numbered as in the rest of
 # the book:
@@ -568,11 +568,13 @@ unique = list({r["id"]: r for r in chapter_records}.values())
 spent = report.compute_spent(unique)
 glue("n_runs", len(spent), display=False)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)
+glue("elapsed_minutes", report.elapsed_minutes(unique), display=False)
 spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
 
 # %% [markdown]
 # The {glue:text}`n_runs` distinct runs of this chapter took {glue:text}`total_minutes:.0f` minutes of
-# training as their records measured them, run as two processes of one thread each on a 2-core CPU. To re-create
+# training as their records measured them, run as two processes of one thread each on a 2-core CPU: from the
+# first run's start to the last run's end, {glue:text}`elapsed_minutes:.0f` minutes of wall-clock time. To re-create
 # them, or to try other settings:
 #
 # ```bash

@@ -31,6 +31,7 @@ configure(globals(), _names_before_parameters, {"profile": ("smoke", "cpu", "pap
 
 import json
 
+import pandas as pd
 from myst_nb import glue
 
 from kdlib import report, runs
@@ -42,12 +43,27 @@ with open("all_runs.json", "w") as handle:
     json.dump(records, handle, indent=1, sort_keys=True)
 glue("n_records", len(table), display=False)
 glue("n_diverged", int(table["diverged"].sum()), display=False)
+glue("total_hours", float(table["minutes"].sum() / 60), display=False)
 
 # %% [markdown]
 # {glue:text}`n_records` records ({glue:text}`n_diverged` of them sweep cells that diverged and are kept as
 # results). Download them as {download}`CSV <all_runs.csv>` (one row per run, the columns below) or as
 # {download}`JSON <all_runs.json>` (the complete records: specification, metrics, per-epoch history and
 # provenance). Accuracies are fractions.
+#
+# Where they ran: the environments and the training time the records measured, {glue:text}`total_hours:.1f` hours
+# in all (wall time per run; runs often shared the CPU two at a time).
+
+# %% tags=["hide-input"]
+environment = pd.DataFrame([{"device": r["provenance"]["device"], "threads": r["provenance"]["threads"],
+                             "torch": r["provenance"]["torch"], "python": r["provenance"]["python"],
+                             "kdlib": r["provenance"]["kdlib"], "minutes": r["provenance"]["wall_time_s"] / 60}
+                            for r in records])
+(environment.groupby(["device", "threads", "torch", "python", "kdlib"])["minutes"].agg(["count", "sum"])
+ .rename(columns={"count": "runs", "sum": "minutes"}).round(1)) if len(environment) else environment
+
+# %% [markdown]
+# Every record:
 
 # %% tags=["hide-input"]
 table.drop(columns=["diverged"]).style.hide(axis="index").format(

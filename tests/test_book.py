@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,10 +20,10 @@ def _to_ipynb(source: Path, target: Path) -> None:
     subprocess.run([BIN / "jupytext", "--quiet", "--to", "ipynb", "--output", target, source], check=True)
 
 
-def _papermill(source: Path, target: Path, *parameters: str) -> subprocess.CompletedProcess:
+def _papermill(source: Path, target: Path, *parameters: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """As `make notebooks` does: executed in the folder of the output, where a page writes its downloads."""
     return subprocess.run([BIN / "papermill", "--log-level", "WARNING", "--cwd", target.parent, source, target,
-                           *parameters], capture_output=True, text=True)
+                           *parameters], capture_output=True, text=True, env=env)
 
 
 def test_notebooks_hold_no_training_loops():
@@ -57,8 +58,13 @@ def test_bad_parameters_stop_the_chapter_before_training(tmp_path, notebook, par
     assert not (tmp_path / "results").exists(), "a run was trained before the parameters were checked"
 
 
-@pytest.mark.slow
-def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Every chapter executed at the smoke profile and the book built strictly, once for the tests that read it.
+
+    Session-scoped, so it sets its own store folders rather than relying on the per-test ``isolated_store``."""
+    tmp_path = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "KDLIB_RESULTS": str(tmp_path / "results"), "KDLIB_CACHE": str(tmp_path / "cache")}
     book = tmp_path / "site"
     shutil.copytree(ROOT / "book", book / "book", ignore=shutil.ignore_patterns("*.ipynb"))
     for name in ("_config.yml", "_toc.yml"):
@@ -66,13 +72,18 @@ def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
     for notebook in NOTEBOOKS:
         source = tmp_path / f"{notebook.stem}.src.ipynb"
         _to_ipynb(notebook, source)
-        result = _papermill(source, book / "book" / f"{notebook.stem}.ipynb", "-p", "profile", "smoke")
+        result = _papermill(source, book / "book" / f"{notebook.stem}.ipynb", "-p", "profile", "smoke", env=env)
         assert result.returncode == 0, f"{notebook.name} failed:\n{result.stderr[-3000:]}"
     assert list((tmp_path / "results").glob("*.json")), "the smoke chapters wrote no run records"
-
     build = subprocess.run([BIN / "jupyter-book", "build", book, "--warningiserror", "--nitpick"],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    return book
+
+
+@pytest.mark.slow
+def test_chapters_execute_and_the_book_builds_strictly(built_book):
+    book = built_book
     html = (book / "_build" / "html" / "book" / "00_introduction.html").read_text()
     assert "Experiment 1: MNIST" in html and "<img" in html
     listing = (book / "_build" / "html" / "book" / "91_results.html").read_text()
@@ -86,3 +97,23 @@ def test_chapters_execute_and_the_book_builds_strictly(tmp_path):
     assert "C9" in rocket and "stand-in for CIFAR-10" in rocket and rocket.count("<img") >= 3
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
+
+
+def test_every_chapter_cites_its_paper_and_the_book_is_citable():
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    titles = {reference["title"] for reference in cff["references"]}
+    bib = (ROOT / "book" / "references.bib").read_text()
+    chapters = {"00_introduction": ("hinton2015distilling", "Distilling the Knowledge in a Neural Network"),
+                "01_noisy_teachers": ("sau2016deep", "Deep Model Compression: Distilling Knowledge from Noisy Teachers"),
+                "02_rocket_launching": ("zhou2018rocket", "Rocket Launching: A Universal and Efficient Framework for "
+                                                          "Training Well-performing Light Net"),
+                "03_teacher_free": ("yuan2020revisiting",
+                                    "Revisiting Knowledge Distillation via Label Smoothing Regularization")}
+    for notebook, (key, title) in chapters.items():
+        text = (ROOT / "notebooks" / f"{notebook}.py").read_text()
+        assert f"`{key}`" in text and re.search(rf"\{{cite(:t)?\}}`{key}`", text), notebook
+        assert f"{{{key}," in bib and title in titles, key
+    toc = (ROOT / "_toc.yml").read_text()
+    assert all(f"book/{notebook.stem}" in toc for notebook in NOTEBOOKS), "a chapter is missing from _toc.yml"

@@ -95,3 +95,12 @@ def test_the_rocket_reference_tables_are_as_printed():
     row = table[(table["table"] == 2) & (table["sharing"] == "b")].set_index("column")["error"]
     assert row[["base", "no gradient block", "no sharing", "no joint training", "rocket"]].tolist() == [
         8.77, 8.50, 8.06, 8.04, 7.87]
+
+
+def test_elapsed_minutes_spans_the_first_start_to_the_last_end():
+    def record(end, seconds):
+        return {"provenance": {"date": end, "wall_time_s": seconds}}
+
+    runs = [record("2026-01-01T10:00:00+00:00", 600), record("2026-01-01T10:30:00+00:00", 60)]
+    assert report.elapsed_minutes(runs) == 40.0  # 09:50 to 10:30
+    assert report.elapsed_minutes([]) == 0.0
