@@ -3,7 +3,7 @@
 The paper's pairs (WRN-16-1 light / WRN-40-1 booster, 200 epochs on CIFAR-10) cost hours per run on a 2-core CPU.
 The ``cpu`` profile keeps the design and shrinks the scale: Fashion-MNIST as the stand-in for CIFAR-10, a WRN-10-1
 light net and a WRN-16-1 booster (the paper's depth pattern, one and three blocks per group instead of two and six),
-10,000 training images (a fixed random draw), 6 epochs. Every one of those choices is the book's, stated in the chapter.
+5,000 training images (a fixed random draw), 6 epochs. Every one of those choices is the book's, stated in the chapter.
 
 Stage 1 (seed 0, chosen on the validation split): the hint weight λ for each hint loss, on the interval scheme.
 Stage 2 (every seed): the rows of the paper's Tables 1-3 at those weights.
@@ -22,7 +22,7 @@ _LAMBDAS = {"mimic": (0.003, 0.03, 0.3), "mse": (0.3, 3.0, 30.0), "kd": (0.1, 1.
 _BUDGETS = {
     "smoke": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0,), epochs=1, subset=512, lr=0.1,
                   schedule="warmup_cosine", augment="none", lambdas={"mimic": (0.03,), "mse": (3.0,), "kd": (1.0,)}),
-    "cpu": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0, 1, 2), epochs=6, subset=10_000, lr=0.1,
+    "cpu": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0, 1, 2), epochs=6, subset=5_000, lr=0.1,
                 schedule="warmup_cosine", augment="none", lambdas=_LAMBDAS),
     # the paper's CIFAR-10 recipe: 200 epochs, lr 0.1 ×0.2 at 60/120/160, crop + flip, WRN-16-1 / WRN-40-1
     "paper": dict(dataset="cifar10", pair=(16, 40, 1), seeds=(0, 1, 2), epochs=200, subset=None, lr=0.1,
