@@ -18,6 +18,25 @@ def get_chapter(name: str):
     return importlib.import_module(f"kdlib.chapters.{name}")
 
 
+def best_on_validation(scores: dict):
+    """The key with the highest final validation accuracy; a run that diverged (None) comes last and a tie goes to
+    the first key, so a grid's order decides between equal runs, never the test set."""
+    keys = list(scores)
+    return max(keys, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -keys.index(key)))
+
+
+def forward_and_backward(stages: list) -> dict:
+    """Two groups for two processes that share a chapter's runs: each walks the stages in order (a stage is a
+    function returning its specs, called only when the one before has been trained), one front to back, the other
+    back to front; the per-run lock in the run store stops them training the same run twice."""
+    def walk(reverse: bool):
+        for stage in stages:
+            specs = list(stage())
+            yield from (specs[::-1] if reverse else specs)
+
+    return {"forward": walk(False), "backward": walk(True)}
+
+
 def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
     """Check the parameters a notebook received, before it trains anything.
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from kdlib.chapters import introduction
+from kdlib.chapters import best_on_validation, introduction
 from kdlib.runs import RunSpec, get_or_train
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -84,8 +84,8 @@ def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
 
 def _best(specs: dict, train_missing: bool, device) -> tuple:
     """The key whose run has the highest final validation accuracy (diverged runs last; ties: the first key)."""
-    scores = {key: record(spec, train_missing, device)["metrics"]["val_acc"] for key, spec in specs.items()}
-    return max(scores, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -list(scores).index(key)))
+    return best_on_validation({key: record(spec, train_missing, device)["metrics"]["val_acc"]
+                               for key, spec in specs.items()})
 
 
 def learning_rates(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from kdlib.chapters import best_on_validation, forward_and_backward
 from kdlib.methods.rocket import HINTS
 from kdlib.runs import RunSpec, get_or_train
 
@@ -76,9 +77,8 @@ def chosen_lambdas(profile: str, train_missing: bool = True, device=None) -> dic
     """Per hint loss, the λ whose run has the best final validation accuracy of the light net (ties: the first)."""
     best = {}
     for hint, cells in lambda_grid(profile).items():
-        scores = {lam: record(spec, train_missing, device)["metrics"]["val_acc"] for lam, spec in cells.items()}
-        best[hint] = max(scores, key=lambda lam: (scores[lam] is not None, scores[lam] or 0.0,
-                                                  -list(scores).index(lam)))
+        best[hint] = best_on_validation({lam: record(spec, train_missing, device)["metrics"]["val_acc"]
+                                         for lam, spec in cells.items()})
     return best
 
 
@@ -105,16 +105,11 @@ def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[st
     return {label: [spec.replace(seed=seed) for seed in budget(profile)["seeds"]] for label, spec in rows.items()}
 
 
-def _group(profile: str, reverse: bool, device) -> Iterator[RunSpec]:
-    """Stage by stage; the second group walks each stage backwards so that two processes share the work."""
-    order = (lambda specs: specs[::-1]) if reverse else list
-    yield booster_teacher(profile)
-    yield from order([spec for cells in lambda_grid(profile).values() for spec in cells.values()])
-    yield from order([spec for specs in table_runs(profile, True, device).values() for spec in specs])
-
-
 def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    return {"forward": _group(profile, False, device), "backward": _group(profile, True, device)}
+    """The booster, the λ grid, then every table row (which needs the grid's choice)."""
+    return forward_and_backward([
+        lambda: [booster_teacher(profile), *[spec for cells in lambda_grid(profile).values() for spec in cells.values()]],
+        lambda: [spec for specs in table_runs(profile, True, device).values() for spec in specs]])
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from kdlib.chapters import best_on_validation, forward_and_backward
 from kdlib.runs import RunSpec, get_or_train
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -97,9 +98,8 @@ def chosen(profile: str, train_missing: bool = True, device=None) -> dict[str, R
     """Per family, the stage-1 run with the highest final validation accuracy (ties: the first in grid order)."""
     best = {}
     for family, specs in grids(profile).items():
-        scores = {key: record(spec, train_missing, device)["metrics"]["val_acc"] for key, spec in specs.items()}
-        key = max(scores, key=lambda k: (scores[k] is not None, scores[k] or 0.0, -list(scores).index(k)))
-        best[family] = specs[key]
+        best[family] = specs[best_on_validation({key: record(spec, train_missing, device)["metrics"]["val_acc"]
+                                                 for key, spec in specs.items()})]
     return best
 
 
@@ -159,16 +159,10 @@ def stage_one(profile: str) -> list[RunSpec]:
     return first + [spec for specs in grids(profile).values() for spec in specs.values()]
 
 
-def _group(profile: str, reverse: bool, device) -> Iterator[RunSpec]:
-    """All runs, stage by stage; the second group walks each stage backwards so two processes share the work (a
-    per-run lock stops them training the same run twice)."""
-    order = (lambda specs: specs[::-1]) if reverse else list
-    yield from order(stage_one(profile))
-    yield from order([spec for row in table_rows(profile, True, device) for spec in row.specs])
-
-
 def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    return {"forward": _group(profile, False, device), "backward": _group(profile, True, device)}
+    """Teachers and grids first, then every table row (which needs the grids' choice)."""
+    return forward_and_backward([lambda: stage_one(profile),
+                                 lambda: [spec for row in table_rows(profile, True, device) for spec in row.specs]])
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
