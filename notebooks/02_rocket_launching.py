@@ -64,7 +64,7 @@ from myst_nb import glue
 
 from kdlib import data, report, runs
 from kdlib.benchmark import inference_cost
-from kdlib.methods import get_method, resolve_params
+from kdlib.methods.rocket import hint_gradient_norms
 from kdlib.models import build_model
 
 budget = chapter.budget(profile)
@@ -163,14 +163,7 @@ for sharing in ("interval", "bottom", "none"):
     torch.manual_seed(0)
     pair = build_model(MODELS[sharing], dataset.image_shape, dataset.n_classes)
     for grad_block in (1.0, 0.0):
-        light, booster = pair.forward_both(batch)
-        terms = get_method("rocket").loss(light, batch_labels, booster,
-                                          **resolve_params("rocket", {"grad_block": grad_block}))
-        pair.zero_grad(set_to_none=True)
-        terms["hint"].backward()
-        norms = {role: float(torch.sqrt(sum((p.grad ** 2).sum() for p in params if p.grad is not None)
-                                        or torch.tensor(0.0)))
-                 for role, params in pair.parameter_roles().items()}
+        norms = hint_gradient_norms(pair, batch, batch_labels, grad_block)
         block_rows.append({"sharing": sharing, "gradient block": "on" if grad_block else "off",
                            **{f"‖∇ hint‖ on {role} params": value for role, value in norms.items()}})
 pd.DataFrame(block_rows).set_index(["sharing", "gradient block"]).style.format("{:.3g}")

@@ -158,3 +158,13 @@ def test_no_joint_training_starts_the_light_net_from_the_trained_booster(tiny):
                    batch_size=32, val_size=40)
     assert spec.id != spec.replace(init_from_teacher=False).id
     assert runs.get_or_train(spec, progress="off")["metrics"]["test_acc"] > 0.5
+
+
+def test_the_chapter_gradient_check_reports_zero_for_the_booster_only_under_gradient_block():
+    from kdlib.methods.rocket import hint_gradient_norms
+
+    model, x, y = _pair("interval"), torch.randn(8, *SHAPE), torch.zeros(8, dtype=torch.long)
+    on, off = hint_gradient_norms(model, x, y, 1.0), hint_gradient_norms(model, x, y, 0.0)
+    assert on["booster"] == 0.0 and on["light"] > 0 and on["shared"] > 0
+    assert off["booster"] > 0
+    assert all(p.grad is None for p in model.parameters())  # leaves no gradient behind

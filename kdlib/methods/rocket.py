@@ -83,3 +83,17 @@ def mimic(student_logits, labels, teacher_logits, lam):
     ce = F.cross_entropy(student_logits, labels)
     hint_value = hint_loss(student_logits, teacher_logits.detach(), "mimic")
     return {"loss": ce + lam * hint_value, "ce": ce, "hint": hint_value}
+
+
+def hint_gradient_norms(model, images: torch.Tensor, labels: torch.Tensor, grad_block: float,
+                        **params) -> dict[str, float]:
+    """The gradient norm that the hint term alone sends to each role of a Rocket pair's parameters ("shared",
+    "light", "booster"): with gradient block the booster's own parameters must get exactly zero."""
+    light, booster = model.forward_both(images)
+    terms = rocket(light, labels, booster, **{**ROCKET_DEFAULTS, **params, "grad_block": grad_block})
+    model.zero_grad(set_to_none=True)
+    terms["hint"].backward()
+    norms = {role: float(sum(float((p.grad ** 2).sum()) for p in group if p.grad is not None) ** 0.5)
+             for role, group in model.parameter_roles().items()}
+    model.zero_grad(set_to_none=True)
+    return norms
