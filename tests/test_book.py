@@ -94,7 +94,7 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert "C13" in teacher_free and "stand-in for CIFAR-100" in teacher_free and teacher_free.count("<img") >= 3
     assert list((book / "_build" / "html").rglob("claims_03_teacher_free.json"))
     rocket = (book / "_build" / "html" / "book" / "02_rocket_launching.html").read_text()
-    assert "C9" in rocket and "stand-in for CIFAR-10" in rocket and rocket.count("<img") >= 3
+    assert "C9" in rocket and "stand-in for CIFAR-10" in rocket and rocket.count("<img") >= 2  # diagram, curves
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 
