@@ -289,7 +289,9 @@ report.setup_table(setup)
 # ### Stage 1: the settings, chosen on validation
 #
 # Final validation accuracy (%) of seed 0 of the {glue:text}`weak_model` for every setting tried. Test accuracy
-# was recorded but chose nothing.
+# was recorded but chose nothing. Where the cells of a grid differ by a few tenths of a point, about the spread
+# between seeds, the choice is only weakly determined, and a reader should treat the settings within that spread
+# as equally good.
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 4, figsize=(17, 3.2), gridspec_kw={"width_ratios": [3, 3, 3, 1.6]})
@@ -305,7 +307,7 @@ for ax, (family, cells) in zip(axes, results["grids"].items()):
 plt.tight_layout()
 plt.show()
 pd.DataFrame({family: {"chosen": params_text(spec.to_dict()),
-                       "val acc (%)": runs.load_record(spec.id)["metrics"]["val_acc"] * 100}
+                       "val acc (%)": f"{runs.load_record(spec.id)['metrics']['val_acc'] * 100:.2f}"}
               for family, spec in results["chosen"].items()}).T
 
 # %% [markdown]
@@ -366,7 +368,8 @@ de_table = pd.DataFrame(de_rows)
 de_table
 
 # %% [markdown]
-# The paper's Table 4 (CIFAR-100 part, as printed):
+# The paper's Table 4 (CIFAR-100 part; accuracies as printed, gains computed from them; the paper prints +3.09
+# and +1.23 for the two ResNet50 rows whose accuracies give +3.07 and +1.36):
 
 # %% tags=["hide-input"]
 t4 = paper[paper["table"] == 4]
@@ -379,7 +382,9 @@ pd.DataFrame({"poorly trained teacher": t4["teacher"], "student: baseline": t4["
 # The paper's Fig. 2 trains the same student from checkpoints of one teacher run, taken at increasing accuracy.
 # Here the teacher is the {glue:text}`middle_model` (seed 0), checkpointed after the steps listed on the points.
 # The last point is the finished run, whose students are normal KD's. The student is the
-# {glue:text}`weak_model`; the dashed line and band are its baseline (mean ± std).
+# {glue:text}`weak_model`; the dashed line and band are its baseline (mean ± std). A checkpoint at chance level
+# predicts a nearly uniform distribution, so distilling from it is close to label smoothing; a checkpoint that is
+# past chance but still poor also passes on its mistakes.
 
 # %% tags=["hide-input"]
 curve = []
@@ -445,7 +450,9 @@ tf_table = pd.DataFrame(tf_rows).set_index(["model", "row"])
 tf_table
 
 # %% [markdown]
-# The paper's Tables 5 and 9 (CIFAR-100, as printed; gains over each model's baseline in parentheses):
+# The paper's Tables 5 and 9 (CIFAR-100, accuracies as printed; gains over each model's baseline in parentheses,
+# computed from the printed accuracies; the paper itself prints +0.99 for GoogLeNet's normal KD, whose accuracies
+# give +0.69):
 
 # %% tags=["hide-input"]
 cells = {}
@@ -484,10 +491,19 @@ claims = []
 claims.append(("C10", "Re-KD: a weaker model as teacher improves the stronger model", *report.claim_verdict(
     [labelled(f"{s} → {t}", records_of("Re-KD", t, s), records_of("baseline", t)) for t, s in chapter.pairs(profile)],
     higher)))
+def teacher_acc(row):
+    """Test accuracy (%) of a De-KD row's poorly trained teacher."""
+    step = int(row.teacher.split(" after ")[1].split()[0])
+    teacher_record = poor if row.method == "De-KD" else checkpoints[step]
+    return teacher_record["metrics"]["test_acc"] * 100
+
+
+weak_baseline = acc(records_of("baseline", WEAK)).mean()
+de_kd = [(row, records) for row, records in results["rows"] if row.method == "De-KD" or (
+    row.method == "De-KD curve" and teacher_acc(row) < weak_baseline)]  # checkpoints below the student
 claims.append(("C11", "De-KD: a poorly trained teacher improves the student", *report.claim_verdict(
-    [labelled(f"{row.teacher} ({poor['metrics']['test_acc'] * 100:.1f} %) → {row.model}", records,
-              records_of("baseline", row.model)) for row, records in results["rows"] if row.method == "De-KD"],
-    higher)))
+    [labelled(f"{row.teacher} ({teacher_acc(row):.1f} %) → {row.model}", records, records_of("baseline", row.model))
+     for row, records in de_kd], higher)))
 claims.append(("C12", "KD is label smoothing with a learned distribution", "confirmed (derivation)",
                f"identity checked on a real batch to {identity.iloc[:, :2].diff(axis=1).abs().max().max():.1e}; "
                "KD with a uniform teacher equals LSR, gradients included"))
@@ -504,6 +520,14 @@ claims.append(("C13", "Tf-KD_reg matches normal KD", *report.claim_verdict(
 claims.append(("C13", "Tf-KD_reg beats label smoothing", *report.claim_verdict(
     [labelled(m, records_of("Tf-KD_reg", m), records_of("LSR", m)) for m in models], higher)))
 claims_table = pd.DataFrame(claims, columns=["claim", "statement", "verdict", "evidence"])
+for index, (claim, statement, verdict, _) in enumerate(claims):
+    glue(f"verdict_{index}", f"{verdict}", display=False)
+glue("reg_setting", params_text(results["chosen"]["Tf-KD_reg"].to_dict()), display=False)
+chosen_tau = dict(results["chosen"]["Tf-KD_reg"].method_params)["temperature"]
+glue("reg_tau_note", "below the paper's advice of τ ≥ 20" if chosen_tau < 20 else "as the paper advises (τ ≥ 20)",
+     display=False)
+glue("released_reg_delta", float(compare(records_of("Tf-KD_reg, released code", WEAK),
+                                         records_of("baseline", WEAK))[0]["delta"]), display=False)
 claims_table.assign(chapter="03_teacher_free", profile=profile, dataset=budget["dataset"]).to_json(
     "claims_03_teacher_free.json", orient="records", indent=1, force_ascii=False)
 for key, label in (("self", "Tf-KD_self"), ("reg", "Tf-KD_reg"), ("lsr", "LSR")):
@@ -519,9 +543,20 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 # **In short.** For the {glue:text}`weak_model`, Tf-KD_self moves the final test accuracy by
 # {glue:text}`weak_self_delta:+.2f` points, Tf-KD_reg by {glue:text}`weak_reg_delta:+.2f`, label smoothing by
 # {glue:text}`weak_lsr_delta:+.2f` and normal KD from the {glue:text}`strong_model` by
-# {glue:text}`weak_kd_delta:+.2f`. These are gains of a few tenths at most. Between models this close in
-# accuracy, on a 10-class problem after 8 epochs, three seeds resolve differences of a few tenths of a point. The
-# paper's CIFAR-100 gains are one to three points, so the claims table is a statement about this scale, not a
+# {glue:text}`weak_kd_delta:+.2f`. The verdicts, in the order of the table:
+# - Re-KD: {glue:text}`verdict_0`;
+# - De-KD: {glue:text}`verdict_1`;
+# - KD as learned smoothing: {glue:text}`verdict_2`;
+# - Tf-KD_self against the baseline and against normal KD: {glue:text}`verdict_3` and {glue:text}`verdict_4`;
+# - Tf-KD_reg against normal KD and against label smoothing: {glue:text}`verdict_5` and {glue:text}`verdict_6`.
+#
+# Validation chose Tf-KD_reg at {glue:text}`reg_setting`, {glue:text}`reg_tau_note`. The released code's setting
+# for MobileNetV2 moves the same model by {glue:text}`released_reg_delta:+.2f` points. Its virtual teacher is nearly
+# uniform, and with α = 0.95 the labels keep a weight of only 0.05.
+#
+# These models are close in accuracy, the problem has 10 classes and training lasts {glue:text}`epochs` epochs. In
+# that setting, three seeds resolve differences of a few tenths of a point. The paper's CIFAR-100 gains are one to
+# three points, on larger networks trained for 200 epochs. The claims table is a statement about this scale, not a
 # verdict on the paper's.
 #
 # ## Deviations
