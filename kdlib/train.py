@@ -133,6 +133,7 @@ def inherit_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[st
     return copied
 
 
+@torch.enable_grad()  # a caller inside torch.no_grad() (a notebook loading a teacher) must still train
 def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
           device: torch.device | None = None, progress: str = "auto", label: str = "run",
           checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None,

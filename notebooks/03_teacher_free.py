@@ -133,9 +133,10 @@ images = data.normalise(dataset.train_images[batch_idx], dataset.mean, dataset.s
 labels = dataset.train_labels[batch_idx]
 for model_name in (WEAK, MIDDLE):
     runs.get_or_train(chapter.teacher(profile, model_name), train_missing, device, "off")
+teacher_model = runs.load_model(chapter.teacher(profile, MIDDLE), device, "off")
+student_model = runs.load_model(chapter.teacher(profile, WEAK), device, "off")
 with torch.no_grad():
-    teacher_logits = runs.load_model(chapter.teacher(profile, MIDDLE), device, "off")(images).double()
-    student_logits = runs.load_model(chapter.teacher(profile, WEAK), device, "off")(images).double()
+    teacher_logits, student_logits = teacher_model(images).double(), student_model(images).double()
 student = student_logits.clone().requires_grad_(True)
 K = dataset.n_classes
 one_hot = F.one_hot(labels, K).double()

@@ -82,3 +82,11 @@ def test_line_progress_outside_a_terminal(capsys):
 def test_learning_rate_schedules(schedule, progress, expected):
     """warmup_cosine: linear ramp over the first 10 % here, then the plain cosine."""
     assert _learning_rate(schedule, 0.1, progress, warmup=0.1) == pytest.approx(expected, abs=1e-9)
+
+
+def test_training_works_when_the_caller_has_switched_gradients_off(tiny):
+    """A notebook may load a teacher inside torch.no_grad(); a cold cache then re-trains it there."""
+    spec = RunSpec("mnist", "mlp_2x800", epochs=1, batch_size=32, val_size=40)
+    with torch.no_grad():
+        result = train(spec, tiny, progress="off")
+    assert result.metrics["test_acc"] > 0.5
