@@ -54,6 +54,18 @@ def difference(ours, baseline) -> dict[str, float | str]:
     return {"delta": delta, "band": band, "outcome": outcome}
 
 
+def compare_records(ours: list[dict], against: list[dict], metric: str = "test_acc") -> tuple[dict, str]:
+    """``difference`` of two groups of runs' accuracy, in points, and its text "Δ (outcome)" for a claims table."""
+    diff = difference(metric_values(ours, metric) * 100, metric_values(against, metric) * 100)
+    return diff, f"{diff['delta']:+.2f} ({diff['outcome']})"
+
+
+def labelled_comparison(label: str, ours: list[dict], against: list[dict]) -> tuple[dict, str]:
+    """``compare_records`` with its text prefixed by what was compared."""
+    diff, text = compare_records(ours, against)
+    return diff, f"{label}: {text}"
+
+
 def claim_verdict(comparisons: list[tuple[dict, str]], holds) -> tuple[str, str]:
     """A claim's verdict over several comparisons (each a ``difference`` result and its text): "confirmed" when
     ``holds`` is true for every one, "not confirmed" when for none, "mixed" otherwise; and the texts as evidence."""

@@ -220,11 +220,6 @@ def cell(records, metric="test_acc"):
     return f"{report.mean_std(100 - values, 1)} (acc {report.mean_std(values, 1)})"
 
 
-def compare(ours, against, metric="test_acc"):
-    diff = report.difference(acc(ours, metric), acc(against))
-    return diff, f"{diff['delta']:+.2f} ({diff['outcome']})"
-
-
 paper = report.reference_table("zhou2018")
 
 
@@ -364,24 +359,19 @@ pd.DataFrame(inference_rows).T.style.format({"parameters": "{:,.0f}", "weights o
 # otherwise.
 
 # %% tags=["hide-input"]
-def labelled(label, ours, against):
-    diff, text = compare(ours, against)
-    return diff, f"{label}: {text}"
-
-
 higher = lambda diff: diff["outcome"] == "higher"  # noqa: E731
 claims = [("C6", "the rocket light net beats the light net alone", *report.claim_verdict(
-              [labelled(f"rocket ({s}) − light alone", TABLE[f"rocket ({s})"], TABLE["light alone"]) for s in "ba"],
+              [report.labelled_comparison(f"rocket ({s}) − light alone", TABLE[f"rocket ({s})"], TABLE["light alone"]) for s in "ba"],
               higher)),
           ("C6", "the rocket light net beats KD from a separately trained booster", *report.claim_verdict(
-              [labelled(f"rocket ({s}) − KD", TABLE[f"rocket ({s})"], TABLE["KD from the booster"]) for s in "ba"],
+              [report.labelled_comparison(f"rocket ({s}) − KD", TABLE[f"rocket ({s})"], TABLE["KD from the booster"]) for s in "ba"],
               higher))]
 for part, row in (("gradient block", "no gradient block (b)"), ("parameter sharing", "no sharing"),
                   ("joint training", "no joint training (b)")):
     claims.append(("C7", f"{part} contributes", *report.claim_verdict(
-        [labelled(f"rocket (b) − {row}", TABLE["rocket (b)"], TABLE[row])], higher)))
+        [report.labelled_comparison(f"rocket (b) − {row}", TABLE["rocket (b)"], TABLE[row])], higher)))
 claims.append(("C8", "L_mimic beats L_MSE and L_KD", *report.claim_verdict(
-    [labelled(f"L_mimic − {name}", TABLE["rocket (b)"], hints[name]) for name in ("L_MSE", "L_KD")], higher)))
+    [report.labelled_comparison(f"L_mimic − {name}", TABLE["rocket (b)"], hints[name]) for name in ("L_MSE", "L_KD")], higher)))
 def per_seed_ratios(row):
     """Each seed's joint run against the same seed's booster plus light net (the runs ran side by side)."""
     return [seconds([joint]) / (seconds([booster]) + seconds([light])) for joint, booster, light in
@@ -400,9 +390,9 @@ claims.append(("C9", "one joint run costs less than booster and light net traine
 claims_table = pd.DataFrame(claims, columns=["claim", "statement", "verdict", "evidence"])
 claims_table.assign(chapter="02_rocket_launching", profile=profile, dataset=budget["dataset"]).to_json(
     "claims_02_rocket_launching.json", orient="records", indent=1, force_ascii=False)
-glue("rocket_vs_base", float(compare(TABLE["rocket (b)"], TABLE["light alone"])[0]["delta"]), display=False)
-glue("rocket_vs_kd", float(compare(TABLE["rocket (b)"], TABLE["KD from the booster"])[0]["delta"]), display=False)
-kd_diff = compare(TABLE["KD from the booster"], TABLE["light alone"])[0]
+glue("rocket_vs_base", float(report.compare_records(TABLE["rocket (b)"], TABLE["light alone"])[0]["delta"]), display=False)
+glue("rocket_vs_kd", float(report.compare_records(TABLE["rocket (b)"], TABLE["KD from the booster"])[0]["delta"]), display=False)
+kd_diff = report.compare_records(TABLE["KD from the booster"], TABLE["light alone"])[0]
 glue("kd_note", f"KD from the booster itself falls below the light net alone ({kd_diff['delta']:+.2f} points, with "
      "the official code's α = 0.9 and T = 4), so beating KD says little about rocket here" if kd_diff["outcome"] ==
      "lower" else f"KD from the booster moves the light net by {kd_diff['delta']:+.2f} points ({kd_diff['outcome']})",

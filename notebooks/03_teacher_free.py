@@ -271,11 +271,6 @@ def acc(records, metric="test_acc"):
     return report.metric_values(records, metric) * 100
 
 
-def compare(ours, against):
-    diff = report.difference(acc(ours), acc(against))
-    return diff, f"{diff['delta']:+.2f} ({diff['outcome']})"
-
-
 def params_text(spec):
     return ", ".join(f"{k} {v:g}" for k, v in sorted(spec["method_params"].items())) or "–"
 
@@ -327,9 +322,9 @@ for stronger, weaker in chapter.pairs(profile):
     re_rows.append({"teacher: baseline": f"{stronger}: {report.mean_std(acc(base_strong), 1)}",
                     "student: baseline": f"{weaker}: {report.mean_std(acc(base_weak), 1)}",
                     "normal KD (T → S)": report.mean_std(acc(normal), 1),
-                    "Δ normal KD": compare(normal, base_weak)[1],
+                    "Δ normal KD": report.compare_records(normal, base_weak)[1],
                     "Re-KD (S → T)": report.mean_std(acc(reverse), 1),
-                    "Δ Re-KD": compare(reverse, base_strong)[1]})
+                    "Δ Re-KD": report.compare_records(reverse, base_strong)[1]})
 re_table = pd.DataFrame(re_rows)
 re_table
 
@@ -364,7 +359,7 @@ for row, records in results["rows"]:
     base = records_of("baseline", row.model)
     de_rows.append({"poorly trained teacher": f"{row.teacher}: {poor['metrics']['test_acc'] * 100:.2f}",
                     "student: baseline": f"{row.model}: {report.mean_std(acc(base), 1)}",
-                    "De-KD": report.mean_std(acc(records), 1), "Δ De-KD": compare(records, base)[1]})
+                    "De-KD": report.mean_std(acc(records), 1), "Δ De-KD": report.compare_records(records, base)[1]})
 de_table = pd.DataFrame(de_rows)
 de_table
 
@@ -431,7 +426,7 @@ curve.groupby(["step", "teacher test acc (%)"], sort=False)["student test acc (%
 # %% tags=["hide-input"]
 def summary_row(label, records, base):
     return {"row": label, "test acc (%)": report.mean_std(acc(records), 1),
-            "Δ vs baseline": compare(records, base)[1] if records is not base else "–",
+            "Δ vs baseline": report.compare_records(records, base)[1] if records is not base else "–",
             "best test epoch (%)": report.mean_std(acc(records, "test_acc_max_over_epochs"), 1),
             "setting": params_text(records[0]["spec"]), "runs": " ".join(r["id"] for r in records)}
 
@@ -481,16 +476,11 @@ plt.show()
 # direction, *not confirmed* when none does, and *mixed* otherwise.
 
 # %% tags=["hide-input"]
-def labelled(label, ours, against):
-    diff, text = compare(ours, against)
-    return diff, f"{label}: {text}"
-
-
 higher = lambda diff: diff["outcome"] == "higher"  # noqa: E731
 not_lower = lambda diff: diff["outcome"] != "lower"  # noqa: E731
 claims = []
 claims.append(("C10", "Re-KD: a weaker model as teacher improves the stronger model", *report.claim_verdict(
-    [labelled(f"{s} → {t}", records_of("Re-KD", t, s), records_of("baseline", t)) for t, s in chapter.pairs(profile)],
+    [report.labelled_comparison(f"{s} → {t}", records_of("Re-KD", t, s), records_of("baseline", t)) for t, s in chapter.pairs(profile)],
     higher)))
 def teacher_acc(row):
     """Test accuracy (%) of a De-KD row's poorly trained teacher."""
@@ -503,23 +493,23 @@ weak_baseline = acc(records_of("baseline", WEAK)).mean()
 de_kd = [(row, records) for row, records in results["rows"] if row.method == "De-KD" or (
     row.method == "De-KD curve" and teacher_acc(row) < weak_baseline)]  # checkpoints below the student
 claims.append(("C11", "De-KD: a poorly trained teacher improves the student", *report.claim_verdict(
-    [labelled(f"{row.teacher} ({teacher_acc(row):.1f} %) → {row.model}", records, records_of("baseline", row.model))
+    [report.labelled_comparison(f"{row.teacher} ({teacher_acc(row):.1f} %) → {row.model}", records, records_of("baseline", row.model))
      for row, records in de_kd], higher)))
 claims.append(("C12", "KD is label smoothing with a learned distribution", "confirmed (derivation)",
                f"identity checked on a real batch to {identity.iloc[:, :2].diff(axis=1).abs().max().max():.1e}; "
                "KD with a uniform teacher equals LSR, gradients included"))
 models = (WEAK, MIDDLE)
 claims.append(("C13", "Tf-KD_self improves on the baseline", *report.claim_verdict(
-    [labelled(m, records_of("Tf-KD_self", m), records_of("baseline", m)) for m in models], higher)))
+    [report.labelled_comparison(m, records_of("Tf-KD_self", m), records_of("baseline", m)) for m in models], higher)))
 strongest_teacher = {WEAK: STRONG, MIDDLE: STRONG}
 claims.append(("C13", "Tf-KD_self matches normal KD", *report.claim_verdict(
-    [labelled(f"{m} vs KD [{strongest_teacher[m]}]", records_of("Tf-KD_self", m),
+    [report.labelled_comparison(f"{m} vs KD [{strongest_teacher[m]}]", records_of("Tf-KD_self", m),
               records_of("normal KD", m, strongest_teacher[m])) for m in models], not_lower)))
 claims.append(("C13", "Tf-KD_reg matches normal KD", *report.claim_verdict(
-    [labelled(f"{m} vs KD [{strongest_teacher[m]}]", records_of("Tf-KD_reg", m),
+    [report.labelled_comparison(f"{m} vs KD [{strongest_teacher[m]}]", records_of("Tf-KD_reg", m),
               records_of("normal KD", m, strongest_teacher[m])) for m in models], not_lower)))
 claims.append(("C13", "Tf-KD_reg beats label smoothing", *report.claim_verdict(
-    [labelled(m, records_of("Tf-KD_reg", m), records_of("LSR", m)) for m in models], higher)))
+    [report.labelled_comparison(m, records_of("Tf-KD_reg", m), records_of("LSR", m)) for m in models], higher)))
 claims_table = pd.DataFrame(claims, columns=["claim", "statement", "verdict", "evidence"])
 for index, (claim, statement, verdict, _) in enumerate(claims):
     glue(f"verdict_{index}", f"{verdict}", display=False)
@@ -527,14 +517,14 @@ glue("reg_setting", params_text(results["chosen"]["Tf-KD_reg"].to_dict()), displ
 chosen_tau = dict(results["chosen"]["Tf-KD_reg"].method_params)["temperature"]
 glue("reg_tau_note", "below the paper's advice of τ ≥ 20" if chosen_tau < 20 else "as the paper advises (τ ≥ 20)",
      display=False)
-glue("released_reg_delta", float(compare(records_of("Tf-KD_reg, released code", WEAK),
+glue("released_reg_delta", float(report.compare_records(records_of("Tf-KD_reg, released code", WEAK),
                                          records_of("baseline", WEAK))[0]["delta"]), display=False)
 claims_table.assign(chapter="03_teacher_free", profile=profile, dataset=budget["dataset"]).to_json(
     "claims_03_teacher_free.json", orient="records", indent=1, force_ascii=False)
 for key, label in (("self", "Tf-KD_self"), ("reg", "Tf-KD_reg"), ("lsr", "LSR")):
-    glue(f"weak_{key}_delta", float(compare(records_of(label, WEAK), records_of("baseline", WEAK))[0]["delta"]),
+    glue(f"weak_{key}_delta", float(report.compare_records(records_of(label, WEAK), records_of("baseline", WEAK))[0]["delta"]),
          display=False)
-glue("weak_kd_delta", float(compare(records_of("normal KD", WEAK, STRONG), records_of("baseline", WEAK))[0]["delta"]),
+glue("weak_kd_delta", float(report.compare_records(records_of("normal KD", WEAK, STRONG), records_of("baseline", WEAK))[0]["delta"]),
      display=False)
 claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 

@@ -104,3 +104,12 @@ def test_elapsed_minutes_spans_the_first_start_to_the_last_end():
     runs = [record("2026-01-01T10:00:00+00:00", 600), record("2026-01-01T10:30:00+00:00", 60)]
     assert report.elapsed_minutes(runs) == 40.0  # 09:50 to 10:30
     assert report.elapsed_minutes([]) == 0.0
+
+
+def test_compare_records_reads_accuracy_in_points_and_says_the_outcome():
+    def group(*accs):
+        return [{"metrics": {"test_acc": a}} for a in accs]
+
+    diff, text = report.compare_records(group(0.90, 0.91, 0.92), group(0.80, 0.81, 0.82))
+    assert diff["delta"] == pytest.approx(10.0) and text == "+10.00 (higher)"
+    assert report.labelled_comparison("A − B", group(0.5, 0.6), group(0.55, 0.56))[1] == "A − B: -0.50 (within noise)"
