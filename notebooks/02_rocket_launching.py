@@ -31,8 +31,8 @@
 # :class: warning
 # - **Data and networks.** CIFAR-10 cannot be downloaded where this book is built. The paper's smallest pair
 #   (WRN-16-1 light, WRN-40-1 booster) costs hours per run on this CPU. The `cpu` profile therefore uses a WRN-10-1
-#   light net and a WRN-16-1 booster: the same family and the same pattern (the booster has three times as many
-#   blocks per group).
+#   light net and a WRN-16-1 booster: the same family, with one and two blocks per group where the paper's pair has
+#   two and six.
 # - **Budget.** 5,000 Fashion-MNIST training images (a fixed random draw; 1,250 more are held out for
 #   validation), 6 epochs and no augmentation. Test accuracy is measured on the first 5,000 test images. A joint
 #   run trains and evaluates two networks, and the chapter's forty-odd runs, most of them joint, must fit in an

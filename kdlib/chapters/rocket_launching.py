@@ -2,7 +2,7 @@
 
 The paper's pairs (WRN-16-1 light / WRN-40-1 booster, 200 epochs on CIFAR-10) cost hours per run on a 2-core CPU.
 The ``cpu`` profile keeps the design and shrinks the scale: Fashion-MNIST as the stand-in for CIFAR-10, a WRN-10-1
-light net and a WRN-16-1 booster (the paper's depth pattern, one and three blocks per group instead of two and six),
+light net and a WRN-16-1 booster (one and two blocks per group, where the paper's pair has two and six),
 5,000 training images (a fixed random draw), 6 epochs. Every one of those choices is the book's, stated in the chapter.
 
 Stage 1 (seed 0, chosen on the validation split): the hint weight λ for each hint loss, on the interval scheme.
