@@ -81,7 +81,9 @@ def collapsed(records: list[dict], n_classes: int = 10) -> int:
 
 
 def compute_spent(records: list[dict]) -> pd.DataFrame:
-    """Wall time per run and in all, as recorded by the runs themselves."""
+    """Wall time per run, as recorded by the runs themselves; a record listed twice (a run that plays two roles in a
+    chapter) counts once."""
+    records = list({record["id"]: record for record in records}.values())
     rows = [{"run": record["id"], "model": record["spec"]["model"], "method": record["spec"]["method"],
              "dataset": record["spec"]["dataset"], "epochs": record["spec"]["epochs"],
              "schedule": record["spec"]["schedule"],

@@ -521,8 +521,7 @@ chapter_records = [r for result in results.values()
                              *[rec for group in result["pilots"].values() for rec in group.values()],
                              *[rec for group in result["sweeps"].values() for rec in group.values()],
                              *[rec for group in result["table"].values() for rec in group]]]
-unique = list({r["id"]: r for r in chapter_records}.values())
-spent = report.compute_spent(unique)
+spent = report.compute_spent(chapter_records)
 glue("n_runs", len(spent), display=False)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)
 glue("student_minutes", float(spent.loc[spent["model"].str.startswith("mlp"), "minutes"].sum()), display=False)

@@ -451,11 +451,10 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 # %% tags=["hide-input"]
 chapter_records = [*[rec for cells in results["grid"].values() for rec in cells.values()],
                    *[rec for records in TABLE.values() for rec in records]]
-unique = list({r["id"]: r for r in chapter_records}.values())
-spent = report.compute_spent(unique)
+spent = report.compute_spent(chapter_records)
 glue("n_runs", len(spent), display=False)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("elapsed_minutes", report.elapsed_minutes(unique), display=False)
+glue("elapsed_minutes", report.elapsed_minutes(chapter_records), display=False)
 spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
 
 # %% [markdown]

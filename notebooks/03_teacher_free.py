@@ -590,11 +590,10 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 chapter_records = [*results["teachers"].values(), *results["checkpoints"].values(), results["poor_teacher"],
                    *[rec for cells in results["grids"].values() for rec in cells.values()],
                    *[rec for _, records in results["rows"] for rec in records]]
-unique = list({r["id"]: r for r in chapter_records}.values())
-spent = report.compute_spent(unique)
+spent = report.compute_spent(chapter_records)
 glue("n_runs", len(spent), display=False)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("elapsed_minutes", report.elapsed_minutes(unique), display=False)
+glue("elapsed_minutes", report.elapsed_minutes(chapter_records), display=False)
 spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
 
 # %% [markdown]

@@ -113,3 +113,10 @@ def test_compare_records_reads_accuracy_in_points_and_says_the_outcome():
     diff, text = report.compare_records(group(0.90, 0.91, 0.92), group(0.80, 0.81, 0.82))
     assert diff["delta"] == pytest.approx(10.0) and text == "+10.00 (higher)"
     assert report.labelled_comparison("A − B", group(0.5, 0.6), group(0.55, 0.56))[1] == "A − B: -0.50 (within noise)"
+
+
+def test_compute_spent_counts_a_run_listed_twice_once():
+    record = {"id": "a1", "spec": {"model": "m", "method": "ce", "dataset": "mnist", "epochs": 1, "schedule": "cosine"},
+              "provenance": {"device": "cpu", "threads": 1, "wall_time_s": 60.0}}
+    spent = report.compute_spent([record, record, {**record, "id": "b2"}])
+    assert list(spent["run"]) == ["a1", "b2"] and spent["minutes"].sum() == 2.0
