@@ -330,3 +330,157 @@ for _light, _booster, _width in ((16, 40, 1), (16, 40, 2), (10, 16, 1)):
     for _sharing in SHARING:
         MODELS[f"rocket_{_light}_{_booster}_{_width}_{_sharing}"] = _rocket(_light, _booster, _width, _sharing)
 ROCKET_MODELS = tuple(name for name in MODELS if name.startswith("rocket_"))
+
+
+# --- Self-distillation networks (Zhang et al. 2019, "Be Your Own Teacher"; TPAMI 2021) --------------------------
+
+SD_VARIANTS = ("iccv", "tpami")
+
+
+def _separable(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    """Two depthwise-separable 3×3 convolutions (the first strided), each followed by BN and ReLU: TPAMI's SepConv."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels, bias=False),
+        nn.Conv2d(in_channels, in_channels, 1, bias=False), nn.BatchNorm2d(in_channels), nn.ReLU(),
+        nn.Conv2d(in_channels, in_channels, 3, 1, 1, groups=in_channels, bias=False),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
+
+
+class Attention(nn.Module):
+    """TPAMI's attention module: a strided SepConv, upsampled back to the input's size, squashed by a sigmoid into a
+    mask in (0, 1) that is multiplied into the stage's output before the exit's branch."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.mask = _separable(channels, channels, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = nn.functional.interpolate(self.mask(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return x * torch.sigmoid(mask)
+
+
+def _branch(variant: str, widths: tuple[int, ...], stage: int) -> nn.Module:
+    """What brings stage ``stage``'s output (0-based) down to the deepest stage's width before pooling.
+
+    ``iccv``: a bottleneck, 1×1 conv → k×k conv of stride k (k = 2 per stage still to go) → 1×1 conv, each with BN
+    and ReLU, as the public ICCV re-implementation builds it. ``tpami``: the attention module, then one strided
+    SepConv per stage still to go, doubling the width each time, as the official journal code builds it.
+    """
+    remaining = len(widths) - 1 - stage
+    if remaining == 0:
+        return nn.Identity()
+    width_in, width_out = widths[stage], widths[-1]
+    if variant == "iccv":
+        middle, scale = width_out // 4, 2 ** remaining
+        return nn.Sequential(
+            nn.Conv2d(width_in, middle, 1, bias=False), nn.BatchNorm2d(middle), nn.ReLU(),
+            nn.Conv2d(middle, middle, scale, scale, bias=False), nn.BatchNorm2d(middle), nn.ReLU(),
+            nn.Conv2d(middle, width_out, 1, bias=False), nn.BatchNorm2d(width_out), nn.ReLU())
+    return nn.Sequential(Attention(width_in),
+                         *[_separable(widths[i], widths[i + 1], 2) for i in range(stage, len(widths) - 1)])
+
+
+class SelfDistillationNet(nn.Module):
+    """A ResNet of four stages with a classifier ("exit") after some of them, numbered 1 (shallowest) to 4 (the
+    network's own head).
+
+    ``exits=(1, 2, 3, 4)`` is the self-distillation network; ``(4,)`` the plain ResNet; ``(k,)`` for k < 4 the
+    exit-k path alone (stem, stages 1..k, exit k's branch and classifier), a small network with exactly the
+    parameters and cost of that exit, to train on its own for comparison. Parameter names are the same in all three,
+    so each part of one maps onto the other. Only the stages up to the deepest exit are built.
+    """
+
+    def __init__(self, image_shape, n_classes: int, widths: tuple[int, ...], blocks_per_stage: int, variant: str,
+                 exits: tuple[int, ...] = (1, 2, 3, 4)):
+        super().__init__()
+        if variant not in SD_VARIANTS:
+            raise ValueError(f"unknown self-distillation variant {variant!r}; choose one of: {', '.join(SD_VARIANTS)}")
+        if not exits or sorted(set(exits)) != list(exits) or not 1 <= exits[0] <= exits[-1] <= len(widths):
+            raise ValueError(f"exits must be increasing stage numbers within 1..{len(widths)}, got {exits}")
+        self.variant, self.exits = variant, tuple(exits)
+        self.stem = nn.Sequential(nn.Conv2d(image_shape[0], widths[0], 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        stages, in_channels = [], widths[0]
+        for index, width in enumerate(widths[:exits[-1]]):
+            blocks = [BasicBlock(in_channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1)
+                      for b in range(blocks_per_stage)]
+            stages.append(nn.Sequential(*blocks))
+            in_channels = width
+        self.stages = nn.ModuleList(stages)
+        self.branches = nn.ModuleDict({f"exit{k}": _branch(variant, widths, k - 1) for k in exits})
+        self.classifiers = nn.ModuleDict({f"exit{k}": nn.Linear(widths[-1], n_classes) for k in exits})
+
+    @property
+    def n_exits(self) -> int:
+        return len(self.exits)
+
+    def _exit(self, k: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = torch.flatten(nn.functional.adaptive_avg_pool2d(self.branches[f"exit{k}"](x), 1), 1)
+        return self.classifiers[f"exit{k}"](features), features
+
+    def forward_exits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Logits and pooled features of every exit, shallowest first, from one pass through the trunk."""
+        logits, features = [], []
+        x = self.stem(x)
+        for stage_number, stage in enumerate(self.stages, start=1):
+            x = stage(x)
+            if stage_number in self.exits:
+                out, feat = self._exit(stage_number, x)
+                logits.append(out)
+                features.append(feat)
+        return logits, features
+
+    def forward_exit(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Early exit: the logits of exit ``k``, running only the stem, stages 1..k and that exit."""
+        if k not in self.exits:
+            raise ValueError(f"this network has exits {self.exits}, not {k}")
+        x = self.stem(x)
+        for stage in self.stages[:k]:
+            x = stage(x)
+        return self._exit(k, x)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_exit(x, self.exits[-1])
+
+    def exit_network(self, k: int) -> nn.Module:
+        """Exit ``k`` as a module of its own (sharing this network's weights): what deploying that exit costs."""
+        return _ExitView(self, k)
+
+
+class _ExitView(nn.Module):
+    def __init__(self, network: SelfDistillationNet, k: int):
+        super().__init__()
+        if k not in network.exits:
+            raise ValueError(f"this network has exits {network.exits}, not {k}")
+        self.k = k
+        self.stem, self.stages = network.stem, network.stages[:k]
+        self.branch, self.classifier = network.branches[f"exit{k}"], network.classifiers[f"exit{k}"]
+        self._network = [network]  # a list, so the whole network is not registered as a submodule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._network[0].forward_exit(x, self.k)
+
+
+_SD_BACKBONES = {  # name: (widths, blocks per stage)
+    "resnet18": ((64, 128, 256, 512), 2),  # the papers' CIFAR ResNet-18 (3×3 stem, no max-pool)
+    "resnet10_narrow": ((16, 32, 64, 128), 1),  # the book's CPU-sized backbone: one block per stage, narrow
+}
+
+
+def _self_distillation(backbone: str, variant: str, exits: tuple[int, ...]):
+    widths, blocks = _SD_BACKBONES[backbone]
+
+    def build(image_shape, n_classes):
+        return SelfDistillationNet(image_shape, n_classes, widths, blocks, variant, exits)
+    what = ("with an exit after every stage" if len(exits) > 1 else
+            "alone (no shallow exits)" if exits == (4,) else f"cut at exit {exits[0]}: that exit's path alone")
+    build.__doc__ = f"{backbone} ({variant} exits) {what}."
+    return build
+
+
+for _backbone in _SD_BACKBONES:
+    MODELS[_backbone] = _self_distillation(_backbone, "iccv", (4,))
+    for _variant in SD_VARIANTS:
+        MODELS[f"{_backbone}_sd_{_variant}"] = _self_distillation(_backbone, _variant, (1, 2, 3, 4))
+        for _k in (1, 2, 3):
+            MODELS[f"{_backbone}_exit{_k}_{_variant}"] = _self_distillation(_backbone, _variant, (_k,))

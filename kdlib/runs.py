@@ -38,7 +38,7 @@ from kdlib.paths import cache_dir, project_root, results_dir
 RECIPE_VERSION = 1
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5")
+SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,10 @@ class RunSpec:
         if method.joint != is_pair:
             raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: the joint methods "
                              f"(rocket, rocket_kd) need a rocket_* model and a rocket_* model needs one of them")
+        has_exits = "_sd_" in self.model
+        if method.exits != has_exits:
+            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: the self-distillation "
+                             f"method trains a *_sd_* model (a network with exits) and such a model needs it")
         if self.extra_teachers and self.teacher is None:
             raise ValueError("extra_teachers need a first teacher (teacher=RunSpec(...))")
         if self.extra_teachers and self.augment != "none":

@@ -39,8 +39,9 @@ class TrainResult:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, data: Dataset, device: torch.device,
-                   batch_size: int = 1000) -> torch.Tensor:
-    """Logits (float32, on the CPU) for uint8 images, in evaluation mode, in the given order."""
+                   batch_size: int = 1000, forward: Callable | None = None) -> torch.Tensor:
+    """Logits (float32, on the CPU) for uint8 images, in evaluation mode, in the given order; ``forward`` (default:
+    the model itself) maps a normalised batch to its outputs."""
     model.eval()
     channels_last = device.type == "cuda" and is_convolutional(model)
     outputs = []
@@ -49,7 +50,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, data: Dataset, device
         if channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            outputs.append(model(batch).float().cpu())
+            outputs.append((forward or model)(batch).float().cpu())
     return torch.cat(outputs) if outputs else torch.empty(0, data.n_classes)
 
 
@@ -60,9 +61,24 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data:
     return (predict_logits(model, images, data, device).argmax(1) == labels).float().mean().item()
 
 
+def exit_accuracies(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
+                    device: torch.device, split: str) -> dict[str, float]:
+    """Accuracy of every exit of a multi-exit network (``exit1`` the shallowest) and of their ensemble, the sum of
+    all exits' logits (as the official self-distillation code sums them), from one pass over the images."""
+    if len(images) == 0:
+        names = [f"exit{k + 1}_{split}_acc" for k in range(model.n_exits)] + [f"ensemble_{split}_acc"]
+        return dict.fromkeys(names, float("nan"))
+    logits = predict_logits(model, images, data, device,
+                            forward=lambda batch: torch.stack(model.forward_exits(batch)[0], 1))
+    correct = {f"exit{k + 1}_{split}_acc": logits[:, k].argmax(1) == labels for k in range(logits.shape[1])}
+    correct[f"ensemble_{split}_acc"] = logits.sum(1).argmax(1) == labels
+    return {name: value.float().mean().item() for name, value in correct.items()}
+
+
 def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
     """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, ÷10 at 50 % and 75 % (``step``),
-    or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.).
+    or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.), or ÷10
+    at a third, two thirds and 96 % (``thirds``: epochs 83, 166 and 240 of 250, the official self-distillation code).
 
     ``warmup_cosine`` ramps linearly from zero over the first ``warmup`` of training (the trainer passes one epoch),
     then follows the cosine: large soft-target gradients at high T can otherwise wreck a fresh student.
@@ -76,6 +92,8 @@ def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float
         return base_lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
     if schedule == "step5":
         return base_lr * (0.2 ** ((progress >= 0.3) + (progress >= 0.6) + (progress >= 0.8)))
+    if schedule == "thirds":
+        return base_lr * (0.1 ** ((progress >= 1 / 3) + (progress >= 2 / 3) + (progress >= 0.96)))
     return base_lr
 
 
@@ -164,6 +182,9 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     if method.joint and not hasattr(model, "forward_both"):
         raise ValueError(f"method {spec.method!r} trains a light net and a booster together; {spec.model!r} is "
                          f"not such a pair (use a rocket_* model)")
+    if method.exits and not hasattr(model, "forward_exits"):
+        raise ValueError(f"method {spec.method!r} trains every exit of a multi-exit network; {spec.model!r} has no "
+                         f"exits (use a *_sd_* model)")
     if init_state is not None:
         inherit_weights(model, init_state)
     channels_last = device.type == "cuda" and is_convolutional(model)
@@ -217,7 +238,13 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 batch_labels = labels[batch_idx]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    logits, booster_logits = model.forward_both(batch) if method.joint else (model(batch), None)
+                    if method.joint:
+                        logits, booster_logits = model.forward_both(batch)
+                    elif method.exits:
+                        exit_logits, exit_features = model.forward_exits(batch)
+                        logits = exit_logits[-1]
+                    else:
+                        logits = model(batch)
                     if teacher is not None:
                         with torch.no_grad():
                             batch_targets = teacher(batch)
@@ -229,6 +256,9 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                 extra = {"teacher_logits": batch_targets.float()} if method.needs_teacher else {}
                 if method.joint:
                     extra["booster_logits"] = booster_logits.float()
+                if method.exits:
+                    extra.update(exit_logits=[value.float() for value in exit_logits],
+                                 exit_features=[value.float() for value in exit_features])
                 terms = method.loss(logits.float(), batch_labels, **extra, **params)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
@@ -251,10 +281,15 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
             train_seconds = time.perf_counter() - epoch_start
             row = {"epoch": epoch, "step": step, "lr": lr,
                    **{f"train_{name}": total / seen for name, total in sums.items()},
-                   "train_acc": correct / seen,
-                   "val_acc": accuracy(model, val_images, val_labels, data, device),
-                   "test_acc": accuracy(model, test_images, test_labels, data, device),
-                   "train_time_s": train_seconds}
+                   "train_acc": correct / seen, "train_time_s": train_seconds}
+            if method.exits:  # every exit from one pass; the network's own accuracy is its deepest exit's
+                for split, split_images, split_labels in (("val", val_images, val_labels),
+                                                          ("test", test_images, test_labels)):
+                    row.update(exit_accuracies(model, split_images, split_labels, data, device, split))
+                    row[f"{split}_acc"] = row[f"exit{model.n_exits}_{split}_acc"]
+            else:
+                row["val_acc"] = accuracy(model, val_images, val_labels, data, device)
+                row["test_acc"] = accuracy(model, test_images, test_labels, data, device)
             if method.joint:
                 row["booster_val_acc"] = accuracy(model.booster, val_images, val_labels, data, device)
                 row["booster_test_acc"] = accuracy(model.booster, test_images, test_labels, data, device)
@@ -285,4 +320,6 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     if method.joint:
         metrics.update(booster_test_acc=history[-1]["booster_test_acc"], booster_val_acc=history[-1]["booster_val_acc"],
                        n_params_light=model.light_parameter_count())
+    if method.exits:
+        metrics.update({name: value for name, value in history[-1].items() if name.startswith(("exit", "ensemble"))})
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history)

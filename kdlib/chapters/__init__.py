@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free")
+CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation")
 PROFILES = ("smoke", "cpu", "paper")
 
 

@@ -21,6 +21,7 @@ class Method:
     needs_teacher: bool
     check: Callable[[dict[str, float], int | None], None]  # (params, number of classes when known)
     joint: bool = False  # trains a light net and a booster together: the loss also gets ``booster_logits``
+    exits: bool = False  # trains a multi-exit network: the loss gets ``exit_logits`` and ``exit_features``, deepest last
 
 
 METHODS: dict[str, Method] = {}
@@ -31,9 +32,10 @@ def _no_check(params: dict[str, float], n_classes: int | None = None) -> None:
 
 
 def register_method(name: str, defaults: dict[str, float], needs_teacher: bool,
-                    check: Callable[[dict[str, float], int | None], None] = _no_check, joint: bool = False):
+                    check: Callable[[dict[str, float], int | None], None] = _no_check, joint: bool = False,
+                    exits: bool = False):
     def decorate(loss):
-        METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check, joint)
+        METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check, joint, exits)
         return loss
     return decorate
 
@@ -65,4 +67,4 @@ def cross_entropy(student_logits, labels, teacher_logits=None):
     return {"loss": ce, "ce": ce}
 
 
-from kdlib.methods import hinton, noisy, rocket, teacher_free  # noqa: E402,F401  (register the other methods)
+from kdlib.methods import hinton, noisy, rocket, self_distillation, teacher_free  # noqa: E402,F401  (register the other methods)
