@@ -189,6 +189,30 @@ def write_json(result: dict, path) -> None:
     write_json_atomic(Path(path), result)
 
 
+def multiply_accumulates(model: torch.nn.Module, image_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulate operations of one forward pass on one image, counted in its convolutions and linear layers
+    (the usual "FLOPs" of papers; BatchNorm, activations, pooling and the attention's upsampling are left out)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total += output.numel() * per_output
+        elif isinstance(module, torch.nn.Linear):
+            total += output.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    try:
+        with torch.inference_mode():
+            model.eval()(torch.zeros(1, *image_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
 def inference_cost(model: torch.nn.Module, image_shape: tuple[int, ...], batch_sizes=(1, 256),
                    repeats: int = 30) -> dict[str, float]:
     """Parameters, size of the saved weights and median CPU latency per batch: what a deployed model costs."""

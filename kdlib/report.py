@@ -54,15 +54,19 @@ def difference(ours, baseline) -> dict[str, float | str]:
     return {"delta": delta, "band": band, "outcome": outcome}
 
 
-def compare_records(ours: list[dict], against: list[dict], metric: str = "test_acc") -> tuple[dict, str]:
-    """``difference`` of two groups of runs' accuracy, in points, and its text "Δ (outcome)" for a claims table."""
-    diff = difference(metric_values(ours, metric) * 100, metric_values(against, metric) * 100)
+def compare_records(ours: list[dict], against: list[dict], metric: str = "test_acc",
+                    against_metric: str | None = None) -> tuple[dict, str]:
+    """``difference`` of two groups of runs' accuracy, in points, and its text "Δ (outcome)" for a claims table;
+    ``against_metric`` (default: ``metric``) reads another metric of the second group, e.g. one exit against a
+    whole network."""
+    diff = difference(metric_values(ours, metric) * 100, metric_values(against, against_metric or metric) * 100)
     return diff, f"{diff['delta']:+.2f} ({diff['outcome']})"
 
 
-def labelled_comparison(label: str, ours: list[dict], against: list[dict]) -> tuple[dict, str]:
+def labelled_comparison(label: str, ours: list[dict], against: list[dict], metric: str = "test_acc",
+                        against_metric: str | None = None) -> tuple[dict, str]:
     """``compare_records`` with its text prefixed by what was compared."""
-    diff, text = compare_records(ours, against)
+    diff, text = compare_records(ours, against, metric, against_metric)
     return diff, f"{label}: {text}"
 
 

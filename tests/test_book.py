@@ -95,6 +95,10 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert list((book / "_build" / "html").rglob("claims_03_teacher_free.json"))
     rocket = (book / "_build" / "html" / "book" / "02_rocket_launching.html").read_text()
     assert "C9" in rocket and "stand-in for CIFAR-10" in rocket and rocket.count("<img") >= 2  # diagram, curves
+    self_distillation = (book / "_build" / "html" / "book" / "04_self_distillation.html").read_text()
+    assert "C16" in self_distillation and "stand-in for CIFAR-100" in self_distillation
+    assert self_distillation.count("<img") >= 2  # curves per exit, accuracy against latency
+    assert list((book / "_build" / "html").rglob("claims_04_self_distillation.json"))
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 
@@ -110,7 +114,9 @@ def test_every_chapter_cites_its_paper_and_the_book_is_citable():
                 "02_rocket_launching": ("zhou2018rocket", "Rocket Launching: A Universal and Efficient Framework for "
                                                           "Training Well-performing Light Net"),
                 "03_teacher_free": ("yuan2020revisiting",
-                                    "Revisiting Knowledge Distillation via Label Smoothing Regularization")}
+                                    "Revisiting Knowledge Distillation via Label Smoothing Regularization"),
+                "04_self_distillation": ("zhang2019byot", "Be Your Own Teacher: Improve the Performance of "
+                                                          "Convolutional Neural Networks via Self Distillation")}
     for notebook, (key, title) in chapters.items():
         text = (ROOT / "notebooks" / f"{notebook}.py").read_text()
         assert f"`{key}`" in text and re.search(rf"\{{cite(:t)?\}}`{key}`", text), notebook

@@ -7,6 +7,7 @@ import torch
 
 from kdlib import runs
 from kdlib.data import normalise
+from kdlib.benchmark import multiply_accumulates
 from kdlib.methods import get_method, resolve_params
 from kdlib.methods.self_distillation import shallow_term_gradients
 from kdlib.models import SD_VARIANTS, SelfDistillationNet, build_model, count_parameters
@@ -150,3 +151,22 @@ def test_a_self_distillation_run_records_every_exit_and_the_ensemble(tiny):
     with torch.no_grad():
         summed = torch.stack(model.forward_exits(normalise(tiny.test_images, tiny.mean, tiny.std))[0]).sum(0)
     assert (summed.argmax(1) == tiny.test_labels).float().mean().item() == pytest.approx(metrics["ensemble_test_acc"])
+
+
+def test_multiply_accumulates_match_a_hand_count():
+    """conv 1→2 channels, 3×3, padding 1 on a 4×4 image: 2·4·4 outputs × 9 MACs = 288; then 32 → 3 linear: 96."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(32, 3))
+    assert multiply_accumulates(model, (1, 4, 4)) == 288 + 96
+    depthwise = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)  # one 3×3 filter per channel: 4·4·4 outputs × 9
+    assert multiply_accumulates(depthwise, (4, 4, 4)) == 64 * 9
+
+
+def test_each_exit_costs_more_than_the_one_before():
+    network = _net("tpami")
+    macs = [multiply_accumulates(network.exit_network(k), (1, 28, 28)) for k in (1, 2, 3, 4)]
+    parameters = [count_parameters(network.exit_network(k)) for k in (1, 2, 3, 4)]
+    assert macs == sorted(macs) and len(set(macs)) == 4
+    assert parameters[-1] == count_parameters(network) - sum(
+        count_parameters(network.branches[f"exit{k}"]) + count_parameters(network.classifiers[f"exit{k}"])
+        for k in (1, 2, 3))
