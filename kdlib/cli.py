@@ -103,6 +103,14 @@ def _spec_from_args(args):
     return RunSpec(**fields)
 
 
+def _outcome(metrics: dict) -> str:
+    if metrics.get("diverged"):
+        return "diverged"
+    if "test_acc" not in metrics:  # a generator run (data-free KD) has a loss, no accuracy
+        return f"generator loss {metrics['generator_loss']:.4f}"
+    return f"test acc {metrics['test_acc']:.4f}"
+
+
 def _stop_on_sigterm(signum, frame):
     """SIGTERM unwinds like Ctrl-C: temporary files are removed and the last epoch's resume state is kept."""
     raise SystemExit(128 + signum)
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             for record in runs.all_records():
                 spec, metrics = record["spec"], record["metrics"]
-                outcome = "diverged" if metrics.get("diverged") else f"test acc {metrics['test_acc']:.4f}"
+                outcome = _outcome(metrics)
                 outcome += "  STALE (older recipe version)" if runs.is_stale(record) else ""
                 print(f"{record['id']}  {spec['dataset']:<13} {spec['model']:<20} {spec['method']:<16} "
                       f"seed {spec['seed']}  epochs {spec['epochs']:>3}  {outcome}")
@@ -176,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.group in (None, group):
                     for spec in specs:  # a sweep cell that diverges is a result, stored as such
                         record = runs.get_or_train(spec, device=args.device, keep_divergence=True)
-                        outcome = ("diverged" if record["metrics"].get("diverged")
-                                   else f"test acc {record['metrics']['test_acc']:.4f}")
+                        outcome = _outcome(record["metrics"])
                         print(f"{group} {record['id']} {spec.model} {spec.method} seed {spec.seed}: {outcome}",
                               flush=True)
     except (ValueError, FileNotFoundError, data.DataError, FloatingPointError) as error:

@@ -90,6 +90,18 @@ def lenet5(image_shape, n_classes):
 
 
 @register_model
+def lenet5_half(image_shape, n_classes):
+    """DAFL's and RDSKD's MNIST student, LeNet-5 at half width: conv3-5x5, pool, conv8-5x5, pool, conv60-5x5, fc42."""
+    channels, height, _ = image_shape
+    pad = 2 if height == 28 else 0
+    return nn.Sequential(
+        nn.Conv2d(channels, 3, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 60, 5), nn.ReLU(), nn.Flatten(),
+        nn.Linear(60, 42), nn.ReLU(), nn.Linear(42, n_classes))
+
+
+@register_model
 def small_cnn(image_shape, n_classes):
     """The book's small student: two 3x3 conv layers (16, 32 channels) with pooling, then one linear layer."""
     channels, height, width = image_shape

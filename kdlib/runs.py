@@ -52,6 +52,8 @@ class RunSpec:
     of a longer run, e.g. a poorly trained teacher. Left None, it is not part of the id either.
     ``init_from_teacher`` starts the model from its teacher's weights wherever names and shapes match (Rocket
     Launching without joint training); part of the id only when true.
+    ``generator`` is the spec of a generator run (RDSKD's first stage) whose frozen generator makes the images a
+    data-free student learns from; left None, it is not part of the id.
     """
 
     dataset: str
@@ -73,6 +75,7 @@ class RunSpec:
     extra_teachers: tuple = ()
     stop_step: int | None = None
     init_from_teacher: bool = False
+    generator: "RunSpec | None" = None
 
     def __post_init__(self):
         params = dict(self.method_params)
@@ -104,9 +107,12 @@ class RunSpec:
         if self.extra_teachers and self.augment != "none":
             raise ValueError("several teachers are read from cached logits of un-augmented images; "
                              f"use augment='none' (got {self.augment!r})")
+        self._check_data_free(method)
         for teacher in ([self.teacher] if self.teacher else []) + list(self.extra_teachers):
             if not isinstance(teacher, RunSpec):
                 raise ValueError(f"a teacher must be a RunSpec, got {type(teacher).__name__}")
+            if method.inputs != "data" and teacher.dataset == self.dataset:
+                continue  # a data-free run reads no training image, so the teacher's split cannot leak into it
             if (teacher.dataset, teacher.subset, teacher.val_size) != (self.dataset, self.subset, self.val_size):
                 raise ValueError("a teacher must be trained on the same dataset, subset and validation split as "
                                  "its student, or its soft targets would leak held-out images")
@@ -120,6 +126,36 @@ class RunSpec:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
+    def _check_data_free(self, method) -> None:
+        """Data-free runs (``kdlib.methods.data_free``) read no training image, not even to validate."""
+        from kdlib.methods.data_free import is_generator
+
+        if method.inputs == "data":
+            if self.generator is not None:
+                raise ValueError(f"method {self.method!r} trains on real images; generator= is only for a "
+                                 f"data-free student (method 'rdskd')")
+            if is_generator(self.model):
+                raise ValueError(f"{self.model!r} is a generator; train it with method 'rdskd_generator'")
+            return
+        if self.val_size != 0:
+            raise ValueError(f"method {self.method!r} is data-free: it may not validate on training images; "
+                             f"set val_size=0 (got {self.val_size})")
+        if (method.inputs == "latent") != is_generator(self.model):
+            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: 'rdskd_generator' trains "
+                             f"a dafl_generator_* model, and a generator is trained only by it")
+        if method.inputs == "latent" and (self.batch_size < 2 or self.batch_size % 2):
+            raise ValueError(f"RDSKD's pairwise diversity term pairs the two halves of each batch, so batch_size "
+                             f"must be even and at least 2, got {self.batch_size}")
+        if (method.inputs == "generator") != (self.generator is not None):
+            raise ValueError(f"method {self.method!r}: only 'rdskd' takes a generator, and it needs one "
+                             f"(generator=RunSpec(..., method='rdskd_generator'))")
+        if self.generator is not None:
+            if not isinstance(self.generator, RunSpec) or get_method(self.generator.method).inputs != "latent":
+                raise ValueError("generator must be the RunSpec of a generator run (method 'rdskd_generator')")
+            if (self.generator.dataset, self.generator.teacher) != (self.dataset, self.teacher):
+                raise ValueError("the generator must have been trained against this student's teacher, on the "
+                                 "same dataset; give both specs the same teacher")
+
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["method_params"] = dict(self.method_params)
@@ -132,6 +168,10 @@ class RunSpec:
             del out["stop_step"]
         if not self.init_from_teacher:
             del out["init_from_teacher"]
+        if self.generator is None:
+            del out["generator"]
+        else:
+            out["generator"] = self.generator.to_dict()
         return out
 
     @classmethod
@@ -143,6 +183,8 @@ class RunSpec:
             raise ValueError(f"unknown RunSpec field(s) {', '.join(unknown)}; fields: {', '.join(sorted(known))}")
         if values.get("teacher"):
             values["teacher"] = cls.from_dict(values["teacher"])
+        if values.get("generator"):
+            values["generator"] = cls.from_dict(values["generator"])
         values["extra_teachers"] = tuple(cls.from_dict(teacher) for teacher in values.get("extra_teachers") or ())
         values["method_params"] = tuple(dict(values.get("method_params") or {}).items())
         return cls(**values)
@@ -249,6 +291,11 @@ def logits_path(spec: RunSpec) -> Path:
     return cache_dir() / "teacher_logits" / f"{spec.id}.pt"
 
 
+def generator_path(spec: RunSpec) -> Path:
+    """The generator that a DAFL student's run trained alongside it."""
+    return cache_dir() / "generators" / f"{spec.id}.pt"
+
+
 def resume_path(spec: RunSpec) -> Path:
     return cache_dir() / "resume" / f"{spec.id}.pt"
 
@@ -292,9 +339,12 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
 
     device = pick_device(device)
     dataset = data_module.load(spec.dataset)
+    inputs = get_method(spec.method).inputs
     teacher_logits = teacher_model = None
     if spec.teacher is not None:
-        if spec.extra_teachers:  # rows × teachers × classes: the trainer draws one teacher per row
+        if inputs != "data":  # data-free: the teacher labels generated images, never the training set
+            teacher_model = load_model(spec.teacher, device=device, progress=progress)
+        elif spec.extra_teachers:  # rows × teachers × classes: the trainer draws one teacher per row
             teacher_logits = torch.stack([teacher_train_logits(teacher, device=device, progress=progress)
                                           for teacher in (spec.teacher, *spec.extra_teachers)], dim=1)
         elif spec.augment == "none":
@@ -303,6 +353,11 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             teacher_model = load_model(spec.teacher, device=device, progress=progress)
     init_state = load_model(spec.teacher, device=device, progress=progress).state_dict() \
         if spec.init_from_teacher else None
+    batches = None
+    if inputs not in ("data", "latent"):
+        from kdlib.methods.data_free import batch_source
+        generator = load_model(spec.generator, device=device, progress=progress) if spec.generator else None
+        batches = batch_source(spec, dataset, teacher_model, device, generator)
     code_version()
     started = time.perf_counter()
     resumable = {"checkpoint": lambda state: _save_atomic(state, resume_path(spec)),
@@ -310,7 +365,7 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
     try:
         result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
                        progress=progress, label=f"{spec.model}/{spec.method} {spec.id}", init_state=init_state,
-                       **resumable)
+                       batches=batches, **resumable)
     except FloatingPointError as error:
         if not keep_divergence:
             raise
@@ -321,6 +376,11 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             write_json_atomic(record_path(spec.id), record)
             resume_path(spec).unlink(missing_ok=True)
         return record, None
+    if batches is not None:  # what the student learned from, as the teacher sees it (kdlib.methods.data_free)
+        from kdlib.methods.data_free import source_statistics
+        result.metrics.update(source_statistics(batches, teacher_model))
+        if inputs == "joint_generator":
+            _save_atomic(batches.generator.state_dict(), generator_path(spec))
     record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
               "provenance": provenance(device, time.perf_counter() - started)}
     if write:
@@ -388,13 +448,33 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
             path.unlink()
     with _record_threads(stored):
         record, model = _train_and_store(spec, device, progress, write=False)
-    if stored is not None and stored["metrics"]["test_acc"] != record["metrics"]["test_acc"]:
-        warnings.warn(f"re-trained {spec.id} reaches test accuracy {record['metrics']['test_acc']:.4f}, the "
-                      f"record says {stored['metrics']['test_acc']:.4f} (other hardware or library versions?)")
+    key = "test_acc" if "test_acc" in record["metrics"] else "generator_loss"  # a generator run has no accuracy
+    if stored is not None and stored["metrics"][key] != record["metrics"][key]:
+        warnings.warn(f"re-trained {spec.id} reaches {key} {record['metrics'][key]:.4f}, the "
+                      f"record says {stored['metrics'][key]:.4f} (other hardware or library versions?)")
     _save_atomic(model.state_dict(), path)
     if stored is None:
         write_json_atomic(record_path(spec.id), record)
     return model
+
+
+def load_generator(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
+    """The generator a data-free student learned from: its generator run's (RDSKD), or the one trained alongside it
+    (DAFL), re-trained deterministically when the cache lacks it."""
+    from kdlib.methods.data_free import Generator
+
+    if spec.generator is not None:
+        return load_model(spec.generator, device=device, progress=progress)
+    if get_method(spec.method).inputs != "joint_generator":
+        raise ValueError(f"run {spec.id} ({spec.method}) has no generator; only 'dafl' and 'rdskd' students do")
+    path = generator_path(spec)
+    if not path.exists():
+        with _record_threads(load_record(spec.id)):
+            _train_and_store(spec, device, progress, write=False)  # leaves the generator in the cache
+    width = int(resolve_params(spec.method, dict(spec.method_params))["generator_width"])
+    generator = Generator(data_module.load(spec.dataset).image_shape, width)
+    generator.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return generator
 
 
 def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> torch.Tensor:
@@ -447,7 +527,8 @@ def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
     spec = RunSpec.from_dict(stored["spec"])
     with _record_threads(stored):
         fresh, _ = _train_and_store(spec, device, progress, write=False)
-    keys = ("test_acc", "test_acc_at_best_val", "val_acc")
+    keys = [key for key in ("test_acc", "test_acc_at_best_val", "val_acc", "generator_loss")  # NaN: no val split
+            if isinstance(stored["metrics"].get(key), float) and math.isfinite(stored["metrics"][key])]
     return {key: {"stored": stored["metrics"][key], "rerun": fresh["metrics"][key],
                   "difference": fresh["metrics"][key] - stored["metrics"][key]} for key in keys}
 

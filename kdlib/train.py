@@ -155,7 +155,7 @@ def inherit_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[st
 def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
           device: torch.device | None = None, progress: str = "auto", label: str = "run",
           checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None,
-          init_state: dict[str, torch.Tensor] | None = None) -> TrainResult:
+          init_state: dict[str, torch.Tensor] | None = None, batches=None) -> TrainResult:
     """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes and evaluate it after every epoch.
 
     ``teacher_logits`` (one row per image of the original training set, un-augmented; or rows × teachers × classes
@@ -167,9 +167,20 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     ``checkpoint`` is called after every epoch but the last with the complete training state (weights, optimiser,
     random-number generators, history); passing that state back as ``resume`` continues the run where it stopped,
     and on the CPU ends exactly where an uninterrupted run would.
+
+    ``batches`` replaces the training set for data-free KD (``kdlib.methods.data_free``): ``steps_per_epoch``,
+    ``next_batch()`` (normalised images, no gradient attached) and ``epoch_summary()``. Its images have no labels;
+    the teacher's top class stands in for them in the training accuracy. No training image is read, not even for
+    validation. A generator run (RDSKD's first stage) is trained by ``kdlib.methods.data_free.train_generator``.
     """
     device = device or pick_device()
     method = get_method(spec.method)
+    if method.inputs == "latent":  # the generator is the model; the student is trained by a later run
+        from kdlib.methods.data_free import train_generator
+        return train_generator(spec, data, teacher, device or pick_device(), progress, label, checkpoint, resume)
+    if (method.inputs == "data") != (batches is None):
+        raise ValueError(f"method {spec.method!r} reads {method.inputs!r} inputs: pass batches= exactly when the "
+                         f"method is data-free (kdlib.methods.data_free.batch_source builds them)")
     params = resolve_params(spec.method, dict(spec.method_params))
     if method.needs_teacher and teacher is None and teacher_logits is None:
         raise ValueError(f"method {spec.method!r} needs a teacher: pass teacher or teacher_logits")
@@ -178,7 +189,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                          f"augment={spec.augment!r}; pass the teacher model instead")
 
     torch.manual_seed(spec.seed)
-    model = build_model(spec.model, tuple(data.train_images.shape[1:]), data.n_classes).to(device)
+    model = build_model(spec.model, data.image_shape, data.n_classes).to(device)
     if method.joint and not hasattr(model, "forward_both"):
         raise ValueError(f"method {spec.method!r} trains a light net and a booster together; {spec.model!r} is "
                          f"not such a pair (use a rocket_* model)")
@@ -195,16 +206,20 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     optimizer = _optimizer(spec, model)
     generator = torch.Generator().manual_seed(spec.seed + 1)
 
-    train_idx, val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
-    images = data.train_images[train_idx].to(device)
-    labels = data.train_labels[train_idx].to(device)
-    targets = teacher_logits[train_idx].to(device) if teacher_logits is not None and teacher is None else None
-    val_images, val_labels = data.train_images[val_idx], data.train_labels[val_idx]
+    if batches is None:
+        train_idx, val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
+        images = data.train_images[train_idx].to(device)
+        labels = data.train_labels[train_idx].to(device)
+        targets = teacher_logits[train_idx].to(device) if teacher_logits is not None and teacher is None else None
+        val_images, val_labels = data.train_images[val_idx], data.train_labels[val_idx]
+        steps_per_epoch = math.ceil(len(images) / spec.batch_size)
+    else:  # data-free: generated batches, and no validation split (it would be real training images)
+        targets, steps_per_epoch = None, batches.steps_per_epoch
+        val_images, val_labels = data.test_images[:0], data.test_labels[:0]
     test_images, test_labels = data.test_images, data.test_labels
     if spec.subset is not None:
         test_images, test_labels = test_images[: spec.subset], test_labels[: spec.subset]
 
-    steps_per_epoch = math.ceil(len(images) / spec.batch_size)
     total_steps = spec.epochs * steps_per_epoch
     stop_step = getattr(spec, "stop_step", None) or total_steps
     if stop_step > total_steps:
@@ -217,26 +232,31 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
         optimizer.load_state_dict(resume["optimizer"])
         _set_rng_state(resume["rng"], generator, device)
         history, step, done, elapsed_before = resume["history"], resume["step"], resume["epoch"], resume["elapsed"]
+        if batches is not None:
+            batches.load_state_dict(resume["batches"])
     bar = _Progress(label, spec.epochs, progress)
     started = time.perf_counter()
     try:
         for epoch in range(done + 1, spec.epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
-            order = torch.randperm(len(images), generator=generator).to(device)
+            order = torch.randperm(len(images), generator=generator).to(device) if batches is None else None
             sums: dict[str, float] = {}
             correct = seen = 0
-            for start in range(0, len(images), spec.batch_size):
+            for start in range(0, steps_per_epoch * spec.batch_size, spec.batch_size):
                 if step >= stop_step:  # a checkpoint of a longer run: stop mid-epoch, evaluate what was trained
                     break
                 lr = _learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                batch_idx = order[start:start + spec.batch_size]
-                batch = normalise(augment(images[batch_idx], spec.augment, generator), data.mean, data.std)
+                if batches is None:
+                    batch_idx = order[start:start + spec.batch_size]
+                    batch = normalise(augment(images[batch_idx], spec.augment, generator), data.mean, data.std)
+                    batch_labels = labels[batch_idx]
+                else:
+                    batch, batch_labels = batches.next_batch(), None
                 if channels_last:
                     batch = batch.contiguous(memory_format=torch.channels_last)
-                batch_labels = labels[batch_idx]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                     if method.joint:
                         logits, booster_logits = model.forward_both(batch)
@@ -251,8 +271,10 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                     else:
                         batch_targets = targets[batch_idx] if targets is not None else None
                 if batch_targets is not None and batch_targets.dim() == 3:  # several teachers: one per row
-                    pick = torch.randint(batch_targets.shape[1], (len(batch_idx),), generator=generator)
-                    batch_targets = batch_targets[torch.arange(len(batch_idx), device=device), pick.to(device)]
+                    pick = torch.randint(batch_targets.shape[1], (len(batch),), generator=generator)
+                    batch_targets = batch_targets[torch.arange(len(batch), device=device), pick.to(device)]
+                if batch_labels is None:  # generated images: the teacher's top class is the only label there is
+                    batch_labels = batch_targets.argmax(1)
                 extra = {"teacher_logits": batch_targets.float()} if method.needs_teacher else {}
                 if method.joint:
                     extra["booster_logits"] = booster_logits.float()
@@ -275,13 +297,14 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                 optimizer.step()
                 step += 1
                 for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + value.item() * len(batch_idx)
+                    sums[name] = sums.get(name, 0.0) + value.item() * len(batch)
                 correct += (logits.argmax(1) == batch_labels).sum().item()
-                seen += len(batch_idx)
+                seen += len(batch)
             train_seconds = time.perf_counter() - epoch_start
             row = {"epoch": epoch, "step": step, "lr": lr,
                    **{f"train_{name}": total / seen for name, total in sums.items()},
-                   "train_acc": correct / seen, "train_time_s": train_seconds}
+                   "train_acc": correct / seen, "train_time_s": train_seconds,
+                   **(batches.epoch_summary() if batches is not None else {})}
             if method.exits:  # every exit from one pass; the network's own accuracy is its deepest exit's
                 for split, split_images, split_labels in (("val", val_images, val_labels),
                                                           ("test", test_images, test_labels)):
@@ -301,7 +324,8 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
             if checkpoint is not None and epoch < spec.epochs:
                 checkpoint({"epoch": epoch, "step": step, "history": history, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "rng": _rng_state(generator, device),
-                            "elapsed": elapsed_before + time.perf_counter() - started})
+                            "elapsed": elapsed_before + time.perf_counter() - started,
+                            **({"batches": batches.state_dict()} if batches is not None else {})})
     finally:
         bar.close()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation")
+CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
 PROFILES = ("smoke", "cpu", "paper")
 
 

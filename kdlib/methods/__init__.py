@@ -22,6 +22,9 @@ class Method:
     check: Callable[[dict[str, float], int | None], None]  # (params, number of classes when known)
     joint: bool = False  # trains a light net and a booster together: the loss also gets ``booster_logits``
     exits: bool = False  # trains a multi-exit network: the loss gets ``exit_logits`` and ``exit_features``, deepest last
+    # where the training images come from: "data" (the real training set), or, for data-free KD, "noise",
+    # "generator" (a frozen pre-trained one), "joint_generator" (trained alongside) or "latent" (a generator run)
+    inputs: str = "data"
 
 
 METHODS: dict[str, Method] = {}
@@ -33,9 +36,9 @@ def _no_check(params: dict[str, float], n_classes: int | None = None) -> None:
 
 def register_method(name: str, defaults: dict[str, float], needs_teacher: bool,
                     check: Callable[[dict[str, float], int | None], None] = _no_check, joint: bool = False,
-                    exits: bool = False):
+                    exits: bool = False, inputs: str = "data"):
     def decorate(loss):
-        METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check, joint, exits)
+        METHODS[name] = Method(name, loss, dict(defaults), needs_teacher, check, joint, exits, inputs)
         return loss
     return decorate
 
@@ -67,4 +70,4 @@ def cross_entropy(student_logits, labels, teacher_logits=None):
     return {"loss": ce, "ce": ce}
 
 
-from kdlib.methods import hinton, noisy, rocket, self_distillation, teacher_free  # noqa: E402,F401  (register the other methods)
+from kdlib.methods import data_free, hinton, noisy, rocket, self_distillation, teacher_free  # noqa: E402,F401  (register the other methods)

@@ -1,0 +1,154 @@
+"""Runs of the data-free chapter: RDSKD (Han et al. 2020) against DAFL (Chen et al. 2019), and their baselines.
+
+Teachers are LeNet-5s trained on real data (the records other chapters made: MNIST 20 epochs, Fashion-MNIST 8
+epochs); students are LeNet-5-half. The generator is what costs on a CPU: the codes' generator (width 128) trained
+at batch 512 for thousands of steps takes hours per run on two cores. The ``cpu`` profile keeps the design and the
+codes' 120 iterations per epoch and shrinks the rest: a width-16 generator, batch 128, 3 generator epochs for RDSKD's
+first stage, 8 student epochs (960 steps) for RDSKD, DAFL and the noise baseline. The ``paper`` profile keeps the
+codes' sizes (width 128, batch 512, 20 generator epochs, 1000 RDSKD student epochs, 200 DAFL epochs).
+
+Groups of runs, every one for every seed:
+- ``main`` (both datasets): student on labels, KD with the real training data, KD on Gaussian noise, DAFL, RDSKD
+  (its generator run, then its student);
+- ``sweep`` (MNIST): the settings a user has to choose, one changed at a time from the defaults: the generator's
+  learning rate ÷10 and ×10 and its width ×2 for both methods, and for DAFL the loss weights its README gives for
+  CIFAR-10 and CIFAR-100. RDSKD has no loss weights to choose.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from kdlib.chapters import forward_and_backward
+from kdlib.runs import RunSpec, get_or_train
+
+PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+
+# the teachers: the MNIST LeNet-5 of the noisy-teachers chapter and the Fashion-MNIST one of the teacher-free chapter
+_TEACHERS = {"mnist": dict(epochs=20, lr=0.05), "fashion_mnist": dict(epochs=8, lr=0.05, schedule="warmup_cosine")}
+_BUDGETS = {
+    "smoke": dict(datasets=("mnist",), seeds=(0,), subset=512, teacher_epochs=1, real_epochs=1, batch=32,
+                  iterations=4, generator_epochs=1, student_epochs=2, width=16, sweep_seeds=(0,),
+                  sweep=("lr ÷10",)),
+    "cpu": dict(datasets=("mnist", "fashion_mnist"), seeds=(0, 1, 2), subset=None, teacher_epochs=None,
+                real_epochs=5, batch=128, iterations=120, generator_epochs=3, student_epochs=8, width=16,
+                sweep_seeds=(0, 1, 2), sweep=("lr ÷10", "lr ×10", "width ×2", "CIFAR-10 weights",
+                                             "CIFAR-100 weights")),
+    "paper": dict(datasets=("mnist", "fashion_mnist"), seeds=(0, 1, 2), subset=None, teacher_epochs=None,
+                  real_epochs=20, batch=512, iterations=120, generator_epochs=20, student_epochs=1000,
+                  dafl_epochs=200, width=128, sweep_seeds=(0, 1, 2),
+                  sweep=("lr ÷10", "lr ×10", "width ×2", "CIFAR-10 weights", "CIFAR-100 weights")),
+}
+GENERATOR_LR = {"rdskd": 1e-3, "dafl": 0.2}  # the codes' MNIST values (Adam)
+STUDENT_LR = 2e-3  # Adam, no weight decay, both codes
+DAFL_WEIGHTS = {"MNIST weights": (1.0, 5.0, 0.1), "CIFAR-10 weights": (0.05, 5.0, 0.01),
+                "CIFAR-100 weights": (0.5, 20.0, 0.1)}  # (one-hot, entropy, activation) from DAFL's README
+KD_PARAMS = (("alpha", 0.9), ("temperature", 4.0))  # the book's KD with real data
+METHODS = ("student on labels", "KD, real data", "KD, Gaussian noise", "DAFL", "RDSKD")
+
+
+def budget(profile: str) -> dict:
+    if profile not in _BUDGETS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
+    return _BUDGETS[profile]
+
+
+def teacher(profile: str, dataset: str) -> RunSpec:
+    b = budget(profile)
+    settings = dict(_TEACHERS[dataset], subset=b["subset"])
+    if b["teacher_epochs"]:
+        settings["epochs"] = b["teacher_epochs"]
+    return RunSpec(dataset, "lenet5", **settings)
+
+
+def _data_free(profile: str, dataset: str, method: str, epochs: int, seed: int = 0, params: dict | None = None,
+               **fields) -> RunSpec:
+    """A data-free student (or generator) spec: Adam, constant learning rate, no validation split."""
+    b = budget(profile)
+    settings = {"model": "lenet5_half", "lr": STUDENT_LR, **fields}
+    return RunSpec(dataset, method=method, teacher=teacher(profile, dataset), epochs=epochs, seed=seed,
+                   optimizer="adam", weight_decay=0.0, batch_size=b["batch"], schedule="constant", val_size=0,
+                   subset=b["subset"], method_params=(("iterations", b["iterations"]), *(params or {}).items()),
+                   **settings)
+
+
+def rdskd_generator(profile: str, dataset: str, seed: int = 0, lr_factor: float = 1.0,
+                    width_factor: int = 1) -> RunSpec:
+    b = budget(profile)
+    return _data_free(profile, dataset, "rdskd_generator", b["generator_epochs"], seed,
+                      model=f"dafl_generator_{b['width'] * width_factor}", lr=GENERATOR_LR["rdskd"] * lr_factor)
+
+
+def rdskd(profile: str, dataset: str, seed: int = 0, **generator_changes) -> RunSpec:
+    generator = rdskd_generator(profile, dataset, seed, **generator_changes)
+    return _data_free(profile, dataset, "rdskd", budget(profile)["student_epochs"], seed, generator=generator)
+
+
+def dafl(profile: str, dataset: str, seed: int = 0, lr_factor: float = 1.0, width_factor: int = 1,
+         weights: str = "MNIST weights") -> RunSpec:
+    b = budget(profile)
+    one_hot, entropy, activation = DAFL_WEIGHTS[weights]
+    return _data_free(profile, dataset, "dafl", b.get("dafl_epochs", b["student_epochs"]), seed, params=dict(
+        one_hot=one_hot, entropy=entropy, activation=activation, lr_generator=GENERATOR_LR["dafl"] * lr_factor,
+        generator_width=b["width"] * width_factor))
+
+
+def main_runs(profile: str, dataset: str) -> dict[str, list[RunSpec]]:
+    """Per method, one student spec per seed (RDSKD's generator runs are reached through ``spec.generator``)."""
+    b = budget(profile)
+    real = RunSpec(dataset, "lenet5_half", epochs=b["real_epochs"], lr=0.05, subset=b["subset"])
+    rows = {"student on labels": lambda seed: real.replace(seed=seed),
+            "KD, real data": lambda seed: real.replace(method="kd", teacher=teacher(profile, dataset),
+                                                      method_params=KD_PARAMS, seed=seed),
+            "KD, Gaussian noise": lambda seed: _data_free(profile, dataset, "kd_noise", b["student_epochs"], seed),
+            "DAFL": lambda seed: dafl(profile, dataset, seed),
+            "RDSKD": lambda seed: rdskd(profile, dataset, seed)}
+    return {label: [make(seed) for seed in b["seeds"]] for label, make in rows.items()}
+
+
+SWEEP_CHANGES = {"defaults": {}, "lr ÷10": {"lr_factor": 0.1}, "lr ×10": {"lr_factor": 10.0},
+                 "width ×2": {"width_factor": 2}, "CIFAR-10 weights": {"weights": "CIFAR-10 weights"},
+                 "CIFAR-100 weights": {"weights": "CIFAR-100 weights"}}
+
+
+def sweep_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
+    """MNIST: per method and setting, one spec per seed. "defaults" are the main runs themselves."""
+    b = budget(profile)
+    out: dict[str, dict[str, list[RunSpec]]] = {"DAFL": {}, "RDSKD": {}}
+    for setting in ("defaults", *b["sweep"]):
+        changes = SWEEP_CHANGES[setting]
+        out["DAFL"][setting] = [dafl(profile, "mnist", seed, **changes) for seed in b["sweep_seeds"]]
+        if "weights" not in changes:  # RDSKD has no loss weights
+            out["RDSKD"][setting] = [rdskd(profile, "mnist", seed, **changes) for seed in b["sweep_seeds"]]
+    return out
+
+
+def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
+    """Teachers, then RDSKD's generator runs (which its students need), then every dataset's main runs, then the
+    MNIST sweep."""
+    b = budget(profile)
+    main = [spec for dataset in b["datasets"] for specs in main_runs(profile, dataset).values() for spec in specs]
+    sweep = [spec for settings in sweep_runs(profile).values() for setting, specs in settings.items()
+             if setting != "defaults" for spec in specs]
+    return forward_and_backward([lambda: [teacher(profile, dataset) for dataset in b["datasets"]],
+                                 lambda: [spec.generator for spec in main + sweep if spec.generator],
+                                 lambda: main, lambda: sweep])
+
+
+def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
+    return get_or_train(spec, train_missing, device, "line", keep_divergence=True)
+
+
+def results(profile: str, train_missing: bool = True, device=None) -> dict:
+    """Records: ``teachers`` per dataset; ``main`` per dataset and method (a list over seeds); ``generators`` (RDSKD's
+    generator runs of the main rows); ``sweep`` per method and setting (MNIST)."""
+    b = budget(profile)
+    main = {dataset: main_runs(profile, dataset) for dataset in b["datasets"]}
+    return {"teachers": {dataset: record(teacher(profile, dataset), train_missing, device) for dataset in main},
+            "main": {dataset: {label: [record(spec, train_missing, device) for spec in specs]
+                               for label, specs in rows.items()} for dataset, rows in main.items()},
+            "generators": {dataset: [record(spec.generator, train_missing, device) for spec in rows["RDSKD"]]
+                           for dataset, rows in main.items()},
+            "sweep": {method: {setting: [record(spec, train_missing, device) for spec in specs]
+                               for setting, specs in settings.items()}
+                      for method, settings in sweep_runs(profile).items()}}
