@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--teacher", metavar="RUN_ID", help="id of a stored teacher record")
     run.add_argument("--extra-teacher", metavar="RUN_ID", action="append", default=[],
                      help="a further teacher (repeat): each row learns from one teacher drawn at random")
+    run.add_argument("--generator", metavar="RUN_ID",
+                     help="id of a stored generator run (method rdskd_generator) for an rdskd student")
     for name, kind in (("epochs", int), ("seed", int), ("lr", float), ("weight-decay", float),
                        ("batch-size", int), ("subset", int), ("val-size", int), ("stop-step", int)):
         run.add_argument(f"--{name}", type=kind)
@@ -92,6 +94,8 @@ def _spec_from_args(args):
               "method_params": tuple(args.param)}
     if args.teacher:
         fields["teacher"] = stored_spec(args.teacher)
+    if args.generator:
+        fields["generator"] = stored_spec(args.generator)
     if args.extra_teacher:
         fields["extra_teachers"] = tuple(stored_spec(run_id) for run_id in args.extra_teacher)
     if args.init_from_teacher:

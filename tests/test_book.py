@@ -99,6 +99,10 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert "C16" in self_distillation and "stand-in for CIFAR-100" in self_distillation
     assert self_distillation.count("<img") >= 2  # curves per exit, accuracy against latency
     assert list((book / "_build" / "html").rglob("claims_04_self_distillation.json"))
+    data_free = (book / "_build" / "html" / "book" / "05_data_free.html").read_text()
+    assert "C19" in data_free and "stand-in for CIFAR-10" in data_free and "98.20" in data_free
+    assert data_free.count("<img") >= 3  # robustness, class histograms, sample grids
+    assert list((book / "_build" / "html").rglob("claims_05_data_free.json"))
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 
@@ -116,10 +120,14 @@ def test_every_chapter_cites_its_paper_and_the_book_is_citable():
                 "03_teacher_free": ("yuan2020revisiting",
                                     "Revisiting Knowledge Distillation via Label Smoothing Regularization"),
                 "04_self_distillation": ("zhang2019byot", "Be Your Own Teacher: Improve the Performance of "
-                                                          "Convolutional Neural Networks via Self Distillation")}
+                                                          "Convolutional Neural Networks via Self Distillation"),
+                "05_data_free": ("han2021rdskd", "Robustness and Diversity Seeking Data-Free Knowledge Distillation")}
     for notebook, (key, title) in chapters.items():
         text = (ROOT / "notebooks" / f"{notebook}.py").read_text()
         assert f"`{key}`" in text and re.search(rf"\{{cite(:t)?\}}`{key}`", text), notebook
         assert f"{{{key}," in bib and title in titles, key
+    data_free = (ROOT / "notebooks" / "05_data_free.py").read_text()  # and the method it is measured against
+    assert "{cite:t}`chen2019dafl`" in data_free and "{chen2019dafl," in bib
+    assert "Data-Free Learning of Student Networks" in titles
     toc = (ROOT / "_toc.yml").read_text()
     assert all(f"book/{notebook.stem}" in toc for notebook in NOTEBOOKS), "a chapter is missing from _toc.yml"

@@ -263,3 +263,21 @@ def test_generator_specs_are_part_of_the_students_id_and_absent_otherwise():
     assert "generator" not in students["dafl"].to_dict()
     again = RunSpec.from_dict(students["rdskd"].to_dict())
     assert again == students["rdskd"] and again.id == students["rdskd"].id
+
+
+def test_the_cli_trains_a_generator_run_then_a_student_from_it(tiny, capsys):
+    from kdlib.cli import main
+
+    teacher, _, _ = _specs()
+    runs.load_model(teacher)
+    common = ["--dataset", "mnist", "--teacher", teacher.id, "--optimizer", "adam", "--weight-decay", "0",
+              "--batch-size", "16", "--schedule", "constant", "--val-size", "0", "--epochs", "1",
+              "--param", "iterations=2"]
+    assert main(["run", *common, "--model", "dafl_generator_16", "--method", "rdskd_generator", "--lr", "0.001"]) == 0
+    generator_id = next(r["id"] for r in runs.all_records() if r["spec"]["method"] == "rdskd_generator")
+    assert main(["run", *common, "--model", "mlp_2x100", "--method", "rdskd", "--generator", generator_id]) == 0
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "generator loss" in listing and "rdskd " in listing
+    assert main(["run", *common, "--model", "mlp_2x100", "--method", "rdskd"]) == 2  # no generator: refused
+    assert "only 'rdskd' takes a generator, and it needs one" in capsys.readouterr().err

@@ -451,6 +451,15 @@ def source_statistics(source, teacher: nn.Module) -> dict:
 
 
 @torch.no_grad()
+def draw(generator: nn.Module, n: int, seed: int = STATISTICS_SEED, batch_statistics: bool = False) -> torch.Tensor:
+    """``n`` images from a fixed latent draw. ``batch_statistics``: BatchNorm on the draw's own statistics, as
+    DAFL's generator made the student's batches (it was never switched to evaluation mode); otherwise evaluation
+    mode, as RDSKD's frozen generator."""
+    model = copy.deepcopy(generator).train() if batch_statistics else generator.eval()
+    return model(_latents(n, torch.Generator().manual_seed(seed), next(generator.parameters()).device))
+
+
+@torch.no_grad()
 def class_grid(images: torch.Tensor, teacher: nn.Module, per_class: int) -> list[list[torch.Tensor]]:
     """For each class, up to ``per_class`` of the images the teacher assigns to it (in draw order)."""
     predicted = teacher.eval()(images).argmax(1).cpu()
