@@ -228,7 +228,7 @@ def test_a_resumed_dafl_run_ends_where_an_uninterrupted_one_does(tiny):
 @pytest.mark.parametrize("changes, message", [
     ({"method_params": {"one_hot": -1.0}}, r"one_hot \(a DAFL loss weight\) must be >= 0, got -1.0"),
     ({"method_params": {"entropy": -5.0}}, r"entropy \(a DAFL loss weight\) must be >= 0"),
-    ({"method_params": {"generator_width": 24}}, r"generator_width must be one of \(16, 32, 64, 128\)"),
+    ({"method_params": {"generator_width": 24}}, r"generator_width must be one of \(16, 32, 64, 128, 256\)"),
     ({"method_params": {"lr_generator": 0.0}}, "lr_generator must be > 0"),
     ({"method_params": {"iterations": 0}}, "iterations .* must be a positive integer"),
     ({"val_size": 5000}, "data-free: it may not validate on training images; set val_size=0"),

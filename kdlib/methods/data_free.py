@@ -44,7 +44,7 @@ from kdlib.methods import register_method
 from kdlib.models import MODELS
 
 LATENT_DIM = 100  # the codes' MNIST latent size
-GENERATOR_WIDTHS = (16, 32, 64, 128)  # 128: the codes' generator; the narrower ones fit a CPU
+GENERATOR_WIDTHS = (16, 32, 64, 128, 256)  # 128: the codes' generator; the narrower ones fit a CPU
 
 
 # --- the generator ------------------------------------------------------------------------------------------------
