@@ -63,8 +63,10 @@ environment = pd.DataFrame([{"device": r["provenance"]["device"], "threads": r["
  .rename(columns={"count": "runs", "sum": "minutes"}).round(1)) if len(environment) else environment
 
 # %% [markdown]
-# Every record:
+# Every record. A dash stands for a number the run does not have: a diverged run (marked in the last column), a
+# data-free generator run (no accuracy) or a data-free student (no validation split: it reads no training image).
 
 # %% tags=["hide-input"]
-table.drop(columns=["diverged"]).style.hide(axis="index").format(
-    {"test_acc": "{:.4f}", "val_acc": "{:.4f}", "minutes": "{:.1f}"}, na_rep="diverged")
+table[[*[c for c in table.columns if c != "diverged"], "diverged"]].style.hide(axis="index").format(
+    {"test_acc": "{:.4f}", "val_acc": "{:.4f}", "minutes": "{:.1f}", "diverged": lambda value: "diverged" if value
+     else ""}, na_rep="–")
