@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROFILE ?= cpu
-NOTEBOOKS := $(wildcard notebooks/*.py)
+# sorted: the synthesis page reads the claims files the chapters before it wrote
+NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
 EXECUTED := $(patsubst notebooks/%.py,book/%.ipynb,$(NOTEBOOKS))
 
 .PHONY: book test install data browser notebooks html clean

@@ -341,7 +341,6 @@ for _light, _booster, _width in ((16, 40, 1), (16, 40, 2), (10, 16, 1)):
         MODELS[f"wrn_{_depth}_{_width}"] = _wrn(_depth, _width)
     for _sharing in SHARING:
         MODELS[f"rocket_{_light}_{_booster}_{_width}_{_sharing}"] = _rocket(_light, _booster, _width, _sharing)
-ROCKET_MODELS = tuple(name for name in MODELS if name.startswith("rocket_"))
 
 
 # --- Self-distillation networks (Zhang et al. 2019, "Be Your Own Teacher"; TPAMI 2021) --------------------------
@@ -392,42 +391,29 @@ def _branch(variant: str, widths: tuple[int, ...], stage: int) -> nn.Module:
                          *[_separable(widths[i], widths[i + 1], 2) for i in range(stage, len(widths) - 1)])
 
 
-class SelfDistillationNet(nn.Module):
-    """A ResNet of four stages with a classifier ("exit") after some of them, numbered 1 (shallowest) to 4 (the
-    network's own head).
+class MultiExitNet(nn.Module):
+    """A network cut into stages with a classifier ("exit") after some of them, numbered from 1 (shallowest); the
+    deepest built stage's exit is the network's own head. Subclasses build ``stem``, ``stages`` (a ModuleList) and,
+    keyed ``exit<k>``, ``branches`` (what brings stage k's output to the deepest exit's feature width) and
+    ``classifiers``. Parameter names do not depend on which exits are built, so the parts of a network with every
+    exit and of a single exit's path map onto each other."""
 
-    ``exits=(1, 2, 3, 4)`` is the self-distillation network; ``(4,)`` the plain ResNet; ``(k,)`` for k < 4 the
-    exit-k path alone (stem, stages 1..k, exit k's branch and classifier), a small network with exactly the
-    parameters and cost of that exit, to train on its own for comparison. Parameter names are the same in all three,
-    so each part of one maps onto the other. Only the stages up to the deepest exit are built.
-    """
+    exits: tuple[int, ...]
 
-    def __init__(self, image_shape, n_classes: int, widths: tuple[int, ...], blocks_per_stage: int, variant: str,
-                 exits: tuple[int, ...] = (1, 2, 3, 4)):
-        super().__init__()
-        if variant not in SD_VARIANTS:
-            raise ValueError(f"unknown self-distillation variant {variant!r}; choose one of: {', '.join(SD_VARIANTS)}")
-        if not exits or sorted(set(exits)) != list(exits) or not 1 <= exits[0] <= exits[-1] <= len(widths):
-            raise ValueError(f"exits must be increasing stage numbers within 1..{len(widths)}, got {exits}")
-        self.variant, self.exits = variant, tuple(exits)
-        self.stem = nn.Sequential(nn.Conv2d(image_shape[0], widths[0], 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
-        stages, in_channels = [], widths[0]
-        for index, width in enumerate(widths[:exits[-1]]):
-            blocks = [BasicBlock(in_channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1)
-                      for b in range(blocks_per_stage)]
-            stages.append(nn.Sequential(*blocks))
-            in_channels = width
-        self.stages = nn.ModuleList(stages)
-        self.branches = nn.ModuleDict({f"exit{k}": _branch(variant, widths, k - 1) for k in exits})
-        self.classifiers = nn.ModuleDict({f"exit{k}": nn.Linear(widths[-1], n_classes) for k in exits})
+    @staticmethod
+    def _check_exits(exits: tuple[int, ...], n_stages: int) -> tuple[int, ...]:
+        if not exits or sorted(set(exits)) != list(exits) or not 1 <= exits[0] <= exits[-1] <= n_stages:
+            raise ValueError(f"exits must be increasing stage numbers within 1..{n_stages}, got {exits}")
+        return tuple(exits)
 
     @property
     def n_exits(self) -> int:
         return len(self.exits)
 
     def _exit(self, k: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = torch.flatten(nn.functional.adaptive_avg_pool2d(self.branches[f"exit{k}"](x), 1), 1)
+        features = self.branches[f"exit{k}"](x)
+        if features.dim() == 4:  # feature maps: global average pooling
+            features = torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)
         return self.classifiers[f"exit{k}"](features), features
 
     def forward_exits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -459,8 +445,62 @@ class SelfDistillationNet(nn.Module):
         return _ExitView(self, k)
 
 
+class SelfDistillationNet(MultiExitNet):
+    """A ResNet of four stages with exits after some of them, exit 4 being the network's own head.
+
+    ``exits=(1, 2, 3, 4)`` is the self-distillation network; ``(4,)`` the plain ResNet; ``(k,)`` for k < 4 the
+    exit-k path alone (stem, stages 1..k, exit k's branch and classifier), a small network with exactly the
+    parameters and cost of that exit, to train on its own for comparison. Only the stages up to the deepest exit are
+    built.
+    """
+
+    def __init__(self, image_shape, n_classes: int, widths: tuple[int, ...], blocks_per_stage: int, variant: str,
+                 exits: tuple[int, ...] = (1, 2, 3, 4)):
+        super().__init__()
+        if variant not in SD_VARIANTS:
+            raise ValueError(f"unknown self-distillation variant {variant!r}; choose one of: {', '.join(SD_VARIANTS)}")
+        self.variant, self.exits = variant, self._check_exits(exits, len(widths))
+        self.stem = nn.Sequential(nn.Conv2d(image_shape[0], widths[0], 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        stages, in_channels = [], widths[0]
+        for index, width in enumerate(widths[:exits[-1]]):
+            blocks = [BasicBlock(in_channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1)
+                      for b in range(blocks_per_stage)]
+            stages.append(nn.Sequential(*blocks))
+            in_channels = width
+        self.stages = nn.ModuleList(stages)
+        self.branches = nn.ModuleDict({f"exit{k}": _branch(variant, widths, k - 1) for k in exits})
+        self.classifiers = nn.ModuleDict({f"exit{k}": nn.Linear(widths[-1], n_classes) for k in exits})
+
+
+class LeNetWithExits(MultiExitNet):
+    """LeNet-5-half (``lenet5_half``) cut into three stages, with an exit after each: the synthesis chapter's
+    self-distilled student, whose deepest exit is exactly LeNet-5-half (same layers, same cost).
+
+    Stage 1: conv3-5×5, pool; stage 2: conv8-5×5, pool; stage 3: conv60-5×5, fc42 (the 42 features exit 3
+    classifies). Exit 1's branch is a conv8-5×5 and pool, then flatten and fc42; exit 2's is flatten and fc42, each
+    ending in ReLU so every exit hands 42 features to its classifier, as the feature hint needs."""
+
+    def __init__(self, image_shape, n_classes: int, exits: tuple[int, ...] = (1, 2, 3)):
+        super().__init__()
+        self.exits = self._check_exits(exits, 3)
+        channels, height, _ = image_shape
+        pad = 2 if height == 28 else 0  # 28×28 inputs are padded to LeNet's 32×32
+        self.stem = nn.Identity()
+        self.stages = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(channels, 3, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2)),
+            nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2)),
+            nn.Sequential(nn.Conv2d(8, 60, 5), nn.ReLU(), nn.Flatten(), nn.Linear(60, 42), nn.ReLU())][:exits[-1]])
+        branches = {1: lambda: nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                             nn.Linear(8 * 5 * 5, 42), nn.ReLU()),
+                    2: lambda: nn.Sequential(nn.Flatten(), nn.Linear(8 * 5 * 5, 42), nn.ReLU()),
+                    3: nn.Identity}
+        self.branches = nn.ModuleDict({f"exit{k}": branches[k]() for k in exits})
+        self.classifiers = nn.ModuleDict({f"exit{k}": nn.Linear(42, n_classes) for k in exits})
+
+
 class _ExitView(nn.Module):
-    def __init__(self, network: SelfDistillationNet, k: int):
+    def __init__(self, network: MultiExitNet, k: int):
         super().__init__()
         if k not in network.exits:
             raise ValueError(f"this network has exits {network.exits}, not {k}")
@@ -496,3 +536,34 @@ for _backbone in _SD_BACKBONES:
         MODELS[f"{_backbone}_sd_{_variant}"] = _self_distillation(_backbone, _variant, (1, 2, 3, 4))
         for _k in (1, 2, 3):
             MODELS[f"{_backbone}_exit{_k}_{_variant}"] = _self_distillation(_backbone, _variant, (_k,))
+MODELS["lenet5_half_sd_exits"] = lambda image_shape, n_classes: LeNetWithExits(image_shape, n_classes)
+MODELS["lenet5_half_sd_exits"].__doc__ = "LeNet-5-half with an exit after each of its three stages."
+
+
+# --- a light net and a booster that share nothing, for small networks (the synthesis chapter) ---------------------
+
+class PairNet(nn.Module):
+    """Two separate networks trained together by a joint method (Rocket Launching without sharing), for networks
+    that ``RocketNet``'s Wide-ResNet sharing schemes do not cover. Calling it runs the light net alone."""
+
+    def __init__(self, light: nn.Module, booster: nn.Module):
+        super().__init__()
+        self.light, self.booster = light, booster
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.light(x)
+
+    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.light(x), self.booster(x)
+
+    def parameter_roles(self) -> dict[str, list[nn.Parameter]]:
+        return {"shared": [], "light": list(self.light.parameters()), "booster": list(self.booster.parameters())}
+
+    def light_parameter_count(self) -> int:
+        return count_parameters(self.light)
+
+
+@register_model
+def rocket_lenet5half_lenet5_none(image_shape, n_classes):
+    """Rocket pair without sharing: light LeNet-5-half, booster LeNet-5."""
+    return PairNet(lenet5_half(image_shape, n_classes), lenet5(image_shape, n_classes))

@@ -247,9 +247,10 @@ pd.DataFrame(table_rows).set_index("row")
 curve_rows = []
 for row in ("SD, TPAMI exits", "deep supervision (ICCV exits)"):
     for record in results[row]:
-        for epoch in record["history"]:
+        for row_of_history in record["history"]:
             for k in EXITS:
-                curve_rows.append({"epoch": epoch["epoch"], "test acc (%)": epoch[f"exit{k}_test_acc"] * 100,
+                curve_rows.append({"epoch": row_of_history["epoch"],
+                                   "test acc (%)": row_of_history[f"exit{k}_test_acc"] * 100,
                                    "exit": f"{k}/4", "run": row})
 grid = sns.relplot(pd.DataFrame(curve_rows), x="epoch", y="test acc (%)", hue="exit", col="run", kind="line",
                    errorbar="sd", height=3.2, aspect=1.2)

@@ -58,6 +58,17 @@ def test_bad_parameters_stop_the_chapter_before_training(tmp_path, notebook, par
     assert not (tmp_path / "results").exists(), "a run was trained before the parameters were checked"
 
 
+@pytest.mark.slow
+def test_the_synthesis_stops_before_training_when_the_chapters_have_not_run(tmp_path):
+    source = tmp_path / "synthesis.ipynb"
+    _to_ipynb(ROOT / "notebooks" / "06_synthesis.py", source)
+    result = _papermill(source, tmp_path / "out.ipynb", "-p", "profile", "smoke")
+    assert result.returncode != 0
+    assert "no claims file for 01_noisy_teachers" in result.stderr + result.stdout
+    assert "execute those chapters first" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists(), "a run was trained before the claims files were checked"
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
     """Every chapter executed at the smoke profile and the book built strictly, once for the tests that read it.
@@ -103,6 +114,8 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert "C19" in data_free and "stand-in for CIFAR-10" in data_free and "98.20" in data_free
     assert data_free.count("<img") >= 3  # robustness, class histograms, sample grids
     assert list((book / "_build" / "html").rglob("claims_05_data_free.json"))
+    synthesis = (book / "_build" / "html" / "book" / "06_synthesis.html").read_text()
+    assert "claims ledger" in synthesis and "C19" in synthesis and "C1" in synthesis and "<img" in synthesis
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
+CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free",
+            "synthesis")
 PROFILES = ("smoke", "cpu", "paper")
 
 

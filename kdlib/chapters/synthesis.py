@@ -1,0 +1,89 @@
+"""Runs of the synthesis chapter: every method of the book on one common benchmark per dataset.
+
+One teacher (LeNet-5, the data-free chapter's, itself the record another chapter trained), one student
+(LeNet-5-half), MNIST and Fashion-MNIST, the same recipe and seeds for every method that trains on real data: the
+data-free chapter's "student on labels" run. The rows that chapter already has (the student on labels, KD with real
+data, DAFL, RDSKD) are its records, not copies; the data-free rows train on generated images with their own
+budget, and the chapter marks them so. Each method keeps the settings its own chapter starts from (the official
+or the book's defaults); none is tuned here.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from kdlib.chapters import data_free, forward_and_backward
+from kdlib.methods.noisy import NOISE_DEFAULTS
+from kdlib.runs import RunSpec
+
+PARAMETERS = data_free.PARAMETERS
+budget = data_free.budget
+
+# What each method needs besides the labelled training set: (a pre-trained teacher, real training images, a second
+# network during training, data-free). "a second network" counts the generator of the data-free methods.
+NEEDS = {
+    "student on labels": ("no", "yes", "no"),
+    "Hinton KD": ("yes", "yes", "the teacher"),
+    "logit regression": ("yes", "yes", "the teacher"),
+    "noisy teacher": ("yes", "yes", "the teacher"),
+    "Rocket (joint, no sharing)": ("no", "yes", "a booster, trained alongside"),
+    "Tf-KD_self": ("its own pre-trained copy", "yes", "the copy"),
+    "Tf-KD_reg": ("no", "yes", "no"),
+    "label smoothing (LSR)": ("no", "yes", "no"),
+    "self-distillation (deepest exit)": ("no", "yes", "extra exits, dropped after training"),
+    "DAFL": ("yes", "no (generated images)", "a generator"),
+    "RDSKD": ("yes", "no (generated images)", "a generator, trained first"),
+}
+DATA_FREE = ("DAFL", "RDSKD")
+
+
+def benchmark_runs(profile: str, dataset: str) -> dict[str, list[RunSpec]]:
+    """Per method, one spec per seed, in the order of ``NEEDS``."""
+    shared = data_free.main_runs(profile, dataset)
+    labels = shared["student on labels"]
+    teacher = data_free.teacher(profile, dataset)
+    own_copy = labels[0]  # Tf-KD_self: the student's own seed-0 run teaches every seed
+    variants = {
+        "logit regression": dict(method="logit_regression", teacher=teacher),
+        "noisy teacher": dict(method="noisy_teacher", teacher=teacher, method_params=tuple(NOISE_DEFAULTS.items())),
+        "Rocket (joint, no sharing)": dict(model="rocket_lenet5half_lenet5_none", method="rocket"),
+        "Tf-KD_self": dict(method="kd", teacher=own_copy, method_params=data_free.KD_PARAMS),
+        "Tf-KD_reg": dict(method="tf_reg"),
+        "label smoothing (LSR)": dict(method="lsr"),
+        "self-distillation (deepest exit)": dict(model="lenet5_half_sd_exits", method="self_distillation"),
+    }
+    rows = {"student on labels": labels, "Hinton KD": shared["KD, real data"],
+            **{label: [spec.replace(**changes) for spec in labels] for label, changes in variants.items()},
+            "DAFL": shared["DAFL"], "RDSKD": shared["RDSKD"]}
+    assert list(rows) == list(NEEDS)
+    return rows
+
+
+def prerequisites(spec: RunSpec) -> list[RunSpec]:
+    """The runs a method needs before its own: its teacher (and that teacher's teacher) and RDSKD's generator."""
+    before = [run for run in (spec.teacher, getattr(spec, "generator", None)) if run is not None]
+    found = [*before, *[earlier for run in before for earlier in prerequisites(run)]]
+    return list({run.id: run for run in found}.values())  # RDSKD's student and generator share one teacher
+
+
+def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
+    """What the benchmark adds to the data-free chapter's runs (those are trained there, or here if missing)."""
+    datasets = budget(profile)["datasets"]
+    return forward_and_backward([
+        lambda: [data_free.teacher(profile, dataset) for dataset in datasets],
+        lambda: [spec for dataset in datasets for specs in benchmark_runs(profile, dataset).values()
+                 for spec in specs]])
+
+
+def results(profile: str, train_missing: bool = True, device=None) -> dict:
+    """Per dataset and method, the records over seeds; and per dataset and method, the records of what each seed's
+    run needed first (teachers, generators), for the cost including them."""
+    out = {"table": {}, "prerequisites": {}}
+    for dataset in budget(profile)["datasets"]:
+        rows = benchmark_runs(profile, dataset)
+        out["table"][dataset] = {label: [data_free.record(spec, train_missing, device) for spec in specs]
+                                 for label, specs in rows.items()}
+        out["prerequisites"][dataset] = {
+            label: [[data_free.record(run, train_missing, device) for run in prerequisites(spec)] for spec in specs]
+            for label, specs in rows.items()}
+    return out

@@ -1,0 +1,71 @@
+"""The synthesis chapter's common benchmark: one recipe for every method on real data, the small networks it adds
+(LeNet-5-half with exits, a Rocket pair without sharing), and the claims ledger's refusal to run without them."""
+
+import pytest
+import torch
+
+from kdlib.benchmark import multiply_accumulates
+from kdlib.chapters import synthesis
+from kdlib.methods import get_method, resolve_params
+from kdlib.models import build_model, count_parameters
+
+RECIPE = ("dataset", "epochs", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "schedule", "augment",
+          "val_size", "subset")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile):
+    for dataset in synthesis.budget(profile)["datasets"]:
+        rows = synthesis.benchmark_runs(profile, dataset)
+        assert list(rows) == list(synthesis.NEEDS)
+        labels = rows["student on labels"]
+        for label, specs in rows.items():
+            assert [s.seed for s in specs] == [s.seed for s in labels], label
+            if label in synthesis.DATA_FREE:
+                assert all(s.val_size == 0 for s in specs), "a data-free run must not read a validation split"
+                continue
+            for spec, base in zip(specs, labels):
+                assert {f: getattr(spec, f) for f in RECIPE} == {f: getattr(base, f) for f in RECIPE}, label
+            teacher = specs[0].teacher
+            if label == "Tf-KD_self":
+                assert teacher == labels[0]  # its own pre-trained copy
+            elif synthesis.NEEDS[label][0] == "yes":
+                assert teacher.model == "lenet5" and teacher.seed == 0
+            else:
+                assert teacher is None, label
+
+
+def test_prerequisites_count_a_shared_teacher_once():
+    rdskd = synthesis.benchmark_runs("cpu", "mnist")["RDSKD"][0]
+    before = synthesis.prerequisites(rdskd)
+    assert len({run.id for run in before}) == len(before) == 2  # the LeNet-5 teacher and the generator run
+    assert {run.model for run in before} == {"lenet5", rdskd.generator.model}
+
+
+def test_the_self_distilled_students_deepest_exit_is_lenet5_half():
+    network = build_model("lenet5_half_sd_exits", (1, 28, 28), 10).eval()
+    student = build_model("lenet5_half", (1, 28, 28), 10)
+    deepest = network.exit_network(3)
+    assert count_parameters(deepest) == count_parameters(student)
+    assert multiply_accumulates(deepest, (1, 28, 28)) == multiply_accumulates(student, (1, 28, 28))
+    # the same layers in the same order: copying the student's weights in gives the student's outputs
+    with torch.no_grad():
+        for target, source in zip(deepest.parameters(), student.parameters()):
+            target.copy_(source)
+    x = torch.randn(4, 1, 28, 28)
+    torch.testing.assert_close(network(x), student.eval()(x))
+    logits, features = network.forward_exits(x)
+    assert [tuple(f.shape) for f in features] == [(4, 42)] * 3 and [tuple(z.shape) for z in logits] == [(4, 10)] * 3
+
+
+def test_the_rocket_pair_without_sharing_blocks_the_hint_from_the_booster():
+    torch.manual_seed(0)
+    pair = build_model("rocket_lenet5half_lenet5_none", (1, 28, 28), 10)
+    light, booster = pair.forward_both(torch.randn(6, 1, 28, 28))
+    terms = get_method("rocket").loss(light, torch.zeros(6, dtype=torch.long), booster,
+                                      **resolve_params("rocket", {}))
+    terms["hint"].backward()
+    roles = pair.parameter_roles()
+    assert roles["shared"] == [] and all(p.grad is None for p in roles["booster"])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in roles["light"])
+    assert pair.light_parameter_count() == count_parameters(build_model("lenet5_half", (1, 28, 28), 10))
