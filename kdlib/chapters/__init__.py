@@ -19,6 +19,13 @@ def get_chapter(name: str):
     return importlib.import_module(f"kdlib.chapters.{name}")
 
 
+def profile_budget(budgets: dict, profile: str) -> dict:
+    """A chapter's budget for ``profile``; an unknown profile names the ones the chapter has."""
+    if profile not in budgets:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(budgets)}")
+    return budgets[profile]
+
+
 def best_on_validation(scores: dict):
     """The key with the highest final validation accuracy; a run that diverged (None) comes last and a tie goes to
     the first key, so a grid's order decides between equal runs, never the test set."""

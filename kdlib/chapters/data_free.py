@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from kdlib.chapters import forward_and_backward
+from kdlib.chapters import forward_and_backward, profile_budget
 from kdlib.runs import RunSpec, get_or_train
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -48,9 +48,7 @@ METHODS = ("student on labels", "KD, real data", "KD, Gaussian noise", "DAFL", "
 
 
 def budget(profile: str) -> dict:
-    if profile not in _BUDGETS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
-    return _BUDGETS[profile]
+    return profile_budget(_BUDGETS, profile)
 
 
 def teacher(profile: str, dataset: str) -> RunSpec:

@@ -9,6 +9,7 @@ CIFAR-10 itself with the usual ResNet recipe (Hinton et al. did not report CIFAR
 
 from __future__ import annotations
 
+from kdlib.chapters import profile_budget
 from kdlib.runs import RunSpec
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -27,9 +28,7 @@ MNIST_ALPHA = 0.9
 
 
 def budget(profile: str) -> dict:
-    if profile not in _BUDGETS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
-    return _BUDGETS[profile]
+    return profile_budget(_BUDGETS, profile)
 
 
 def mnist_runs(profile: str) -> dict[str, list[RunSpec]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from kdlib.chapters import best_on_validation, introduction
+from kdlib.chapters import best_on_validation, introduction, profile_budget
 from kdlib.runs import RunSpec, get_or_train
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -41,9 +41,7 @@ SEVERAL_TEACHERS = "several teachers"  # the table row whose students learn from
 
 
 def budget(profile: str) -> dict:
-    if profile not in _BUDGETS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
-    return _BUDGETS[profile]
+    return profile_budget(_BUDGETS, profile)
 
 
 def teachers(profile: str, dataset: str) -> list[RunSpec]:

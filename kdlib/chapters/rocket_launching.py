@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from kdlib.chapters import best_on_validation, forward_and_backward
+from kdlib.chapters import best_on_validation, forward_and_backward, profile_budget
 from kdlib.methods.rocket import HINTS
 from kdlib.runs import RunSpec, get_or_train
 
@@ -33,9 +33,7 @@ KD_PARAMS = (("alpha", 0.9), ("temperature", 4.0))  # the official code's KD bas
 
 
 def budget(profile: str) -> dict:
-    if profile not in _BUDGETS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
-    return _BUDGETS[profile]
+    return profile_budget(_BUDGETS, profile)
 
 
 def names(profile: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from kdlib.chapters import best_on_validation, forward_and_backward
+from kdlib.chapters import best_on_validation, forward_and_backward, profile_budget
 from kdlib.runs import RunSpec, get_or_train
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -42,9 +42,7 @@ OFFICIAL_LSR = (("epsilon", 0.1), ("official", 1.0))  # the released code's fixe
 
 
 def budget(profile: str) -> dict:
-    if profile not in _BUDGETS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(_BUDGETS)}")
-    return _BUDGETS[profile]
+    return profile_budget(_BUDGETS, profile)
 
 
 def model_run(profile: str, model: str, **changes) -> RunSpec:
