@@ -438,9 +438,10 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 # {glue:text}`ensemble_ICCV` and {glue:text}`ensemble_TPAMI`. The paper's ResNet-18 on CIFAR-100 gains
 # {glue:text}`paper_deepest_gain:.2f` and {glue:text}`paper_ensemble_gain:.2f` points. Deep supervision alone
 # (the same ICCV exits on labels, no distillation) moves the deepest exit by {glue:text}`supervision_gain`, and
-# self-distillation differs from it by {glue:text}`vs_supervision`: {glue:text}`supervision_reading`. The plain network itself varies by
-# {glue:text}`plain_std:.2f` points over seeds (one standard deviation). These verdicts hold for the scale of this
-# chapter (a narrow ResNet-10, 8,000 Fashion-MNIST images, 5 epochs), not for the papers'.
+# self-distillation differs from it by {glue:text}`vs_supervision`: {glue:text}`supervision_reading`. The plain
+# network itself varies by {glue:text}`plain_std:.2f` points over seeds (one standard deviation). These verdicts
+# hold for the scale of this chapter (a narrow ResNet-10, 8,000 Fashion-MNIST images, 5 epochs), not for the
+# papers'.
 #
 # ## Deviations
 #
