@@ -96,8 +96,10 @@ def main_runs(profile: str, dataset: str) -> dict[str, list[RunSpec]]:
     b = budget(profile)
     real = RunSpec(dataset, "lenet5_half", epochs=b["real_epochs"], lr=0.05, subset=b["subset"])
     rows = {"student on labels": lambda seed: real.replace(seed=seed),
+            # with plain cosine, KD collapsed to chance (training accuracy 10 %) on MNIST for seeds 1 and 2: the
+            # book's one-epoch warm-up, used by the other chapters' KD runs for the same reason, keeps it stable
             "KD, real data": lambda seed: real.replace(method="kd", teacher=teacher(profile, dataset),
-                                                      method_params=KD_PARAMS, seed=seed),
+                                                      method_params=KD_PARAMS, seed=seed, schedule="warmup_cosine"),
             "KD, Gaussian noise": lambda seed: _data_free(profile, dataset, "kd_noise", b["student_epochs"], seed),
             "DAFL": lambda seed: dafl(profile, dataset, seed),
             "RDSKD": lambda seed: rdskd(profile, dataset, seed)}
