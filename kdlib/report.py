@@ -106,6 +106,13 @@ def elapsed_minutes(records: list[dict]) -> float:
     return (max(ends) - min(starts)).total_seconds() / 60 if records else 0.0
 
 
+def run_ids(groups: dict) -> pd.DataFrame:
+    """The run ids behind each labelled group of records (one per seed): the stable names a reader cites a number
+    by, and re-trains with ``python -m kdlib reproduce ID``."""
+    return pd.DataFrame({"runs (one per seed)": {str(label): " ".join(record["id"] for record in records)
+                                                 for label, records in groups.items()}}).rename_axis("row")
+
+
 def records_table(records: list[dict]) -> pd.DataFrame:
     """One row per run record: its id, what it trained and what it reached (the book's results page and CSV)."""
     rows = []

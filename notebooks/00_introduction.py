@@ -295,6 +295,19 @@ pd.DataFrame([{"role": role, "model": records[0]["spec"]["model"],
                "runs": len(records)} for role, records in zoo]).set_index("role")
 
 # %% [markdown]
+# ## The runs behind the numbers
+#
+# Every number on this page comes from these run records (one per seed). Cite a number with its run id;
+# `python -m kdlib reproduce <id>` re-trains that run and compares, and the {doc}`91_results` page links every
+# record for download.
+
+# %% tags=["hide-input", "hide-output"]
+report.run_ids({**{f"MNIST: {role}": records for role, records in mnist.items()},
+                "Fashion-MNIST: teacher": [image_teacher], "Fashion-MNIST: student on labels": image_student,
+                **{f"Fashion-MNIST: KD T={t:g}, α={a:g}": records for (t, a), records in image_distilled.items()},
+                **{f"Fashion-MNIST, no warm-up: {label}": records for label, records in ablation.items()}})
+
+# %% [markdown]
 # ## Compute spent and how to reproduce
 #
 # Wall time as recorded by each run (training and per-epoch evaluation, not data loading):

@@ -446,6 +446,17 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 #   kdlib's `rocket_kd` does the same.
 # ```
 #
+# ## The runs behind the numbers
+#
+# Every number on this page comes from these run records (one per seed). Cite a number with its run id;
+# `python -m kdlib reproduce <id>` re-trains that run and compares, and the {doc}`91_results` page links every
+# record for download.
+
+# %% tags=["hide-input", "hide-output"]
+report.run_ids({**TABLE, **{f"λ grid: {hint}, λ={lam:g}": [record] for hint, cells in results["grid"].items()
+                          for lam, record in cells.items()}})
+
+# %% [markdown]
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]

@@ -472,6 +472,16 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 # - Its adaptation layers are created after the first forward pass, and the optimiser is built again then.
 # ```
 #
+# ## The runs behind the numbers
+#
+# Every number on this page comes from these run records (one per seed). Cite a number with its run id;
+# `python -m kdlib reproduce <id>` re-trains that run and compares, and the {doc}`91_results` page links every
+# record for download.
+
+# %% tags=["hide-input", "hide-output"]
+report.run_ids(results)
+
+# %% [markdown]
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]

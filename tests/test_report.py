@@ -120,3 +120,11 @@ def test_compute_spent_counts_a_run_listed_twice_once():
               "provenance": {"device": "cpu", "threads": 1, "wall_time_s": 60.0}}
     spent = report.compute_spent([record, record, {**record, "id": "b2"}])
     assert list(spent["run"]) == ["a1", "b2"] and spent["minutes"].sum() == 2.0
+
+
+def test_run_ids_lists_every_record_of_each_row_in_order():
+    from kdlib import report
+
+    table = report.run_ids({"KD": [{"id": "a1"}, {"id": "b2"}], ("T", 4): [{"id": "c3"}]})
+    assert table.loc["KD", "runs (one per seed)"] == "a1 b2"
+    assert table.loc["('T', 4)", "runs (one per seed)"] == "c3"
