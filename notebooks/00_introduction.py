@@ -302,10 +302,11 @@ pd.DataFrame([{"role": role, "model": records[0]["spec"]["model"],
 # record for download.
 
 # %% tags=["hide-input", "hide-output"]
+# a Styler, not a DataFrame: it shows every row
 report.run_ids({**{f"MNIST: {role}": records for role, records in mnist.items()},
                 "Fashion-MNIST: teacher": [image_teacher], "Fashion-MNIST: student on labels": image_student,
                 **{f"Fashion-MNIST: KD T={t:g}, α={a:g}": records for (t, a), records in image_distilled.items()},
-                **{f"Fashion-MNIST, no warm-up: {label}": records for label, records in ablation.items()}})
+                **{f"Fashion-MNIST, no warm-up: {label}": records for label, records in ablation.items()}}).style
 
 # %% [markdown]
 # ## Compute spent and how to reproduce

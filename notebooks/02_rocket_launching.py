@@ -453,8 +453,9 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 # record for download.
 
 # %% tags=["hide-input", "hide-output"]
+# a Styler, not a DataFrame: it shows every row
 report.run_ids({**TABLE, **{f"λ grid: {hint}, λ={lam:g}": [record] for hint, cells in results["grid"].items()
-                          for lam, record in cells.items()}})
+                          for lam, record in cells.items()}}).style
 
 # %% [markdown]
 # ## Compute spent and how to reproduce

@@ -584,6 +584,25 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 #   divided by K.
 # ```
 #
+# ## The runs behind the numbers
+#
+# Every number on this page comes from these run records (one per seed). Cite a number with its run id;
+# `python -m kdlib reproduce <id>` re-trains that run and compares, and the {doc}`91_results` page links every
+# record for download.
+
+# %% tags=["hide-input", "hide-output"]
+# a Styler, not a DataFrame: it shows every row
+report.run_ids({**{f"{row.method}: {row.model}" + (f" ← {row.teacher}" if row.teacher not in ("", "–") else ""):
+                    records
+                 for row, records in results["rows"]},
+                **{f"teacher: {model}": [record] for model, record in results["teachers"].items()},
+                **{f"checkpoint of {MIDDLE} after {step} steps": [record]
+                   for step, record in results["checkpoints"].items()},
+                "poor teacher": [results["poor_teacher"]],
+                **{f"grid {family}: {key}": [record] for family, cells in results["grids"].items()
+                   for key, record in cells.items()}}).style
+
+# %% [markdown]
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]

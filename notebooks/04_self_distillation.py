@@ -479,7 +479,8 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 # record for download.
 
 # %% tags=["hide-input", "hide-output"]
-report.run_ids(results)
+# a Styler, not a DataFrame: it shows every row
+report.run_ids(results).style
 
 # %% [markdown]
 # ## Compute spent and how to reproduce
