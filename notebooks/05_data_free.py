@@ -466,8 +466,9 @@ glue("robust_note", "; ".join(text for _, text in robustness_comparisons()), dis
 #   The real-data baselines use the book's KD (α = 0.9, T = 4, SGD, 5 epochs).
 # ```
 #
-# ```{admonition} From the official codes {cite}`han2021rdskdcode,chen2019daflcode`
+# ```{admonition} From the official codes
 # :class: note
+# The codes are RDSKD's {cite}`han2021rdskdcode` and DAFL's {cite}`chen2019daflcode`.
 # - RDSKD's "previous" loss values are refreshed once per epoch, at its second iteration, and start at 0 (see
 #   above). kdlib does the same and states the rule in `kdlib.methods.data_free.ExponentialPenalty`.
 # - RDSKD's code runs the teacher on the two half-batches separately; for LeNet-5 (no batch normalisation) that is
