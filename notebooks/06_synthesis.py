@@ -113,7 +113,9 @@ pd.DataFrame(setup_rows).set_index("method")
 # Test accuracy (%) of the student after the last epoch, mean ± std over seeds. "Δ vs labels" is the difference
 # from the student trained on labels alone, with "higher" or "lower" when it exceeds two standard errors.
 # Training time is each run's wall time as its record measured it; "with what it needs first" adds the runs it
-# depends on (the teacher, RDSKD's generator), counted once. The run ids identify each number: cite them, and
+# depends on (the teacher, RDSKD's generator), counted once. The runs shared two CPU cores with each other and,
+# at times, with other work, so differences in time of less than about a third mean little. The run ids identify
+# each number: cite them, and
 # `python -m kdlib reproduce <id>` re-trains one.
 
 # %% tags=["hide-input"]
