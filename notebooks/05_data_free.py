@@ -481,6 +481,20 @@ glue("robust_note", "; ".join(text for _, text in robustness_comparisons()), dis
 #   2·10⁻³); DAFL's table does not say how its "normal distribution" row was trained.
 # ```
 #
+# Every number on this page comes from these run records (one per seed). Cite a number with its run id;
+# `python -m kdlib reproduce <id>` re-trains that run and compares, and the {doc}`91_results` page links every
+# record for download.
+
+# %% tags=["hide-input", "hide-output"]
+# a Styler, not a DataFrame: it shows every row
+report.run_ids({**{f"{NAMES[d].split(' (')[0]}: {method}": records for d, rows in MAIN.items()
+                   for method, records in rows.items()},
+                **{f"{NAMES[d].split(' (')[0]}: RDSKD generator": records for d, records in results["generators"].items()},
+                **{f"MNIST sweep: {method}, {setting}": records for method, settings in SWEEP.items()
+                   for setting, records in settings.items() if setting != "defaults"},
+                **{f"{NAMES[d].split(' (')[0]}: teacher": [record] for d, record in results["teachers"].items()}}).style
+
+# %% [markdown]
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
