@@ -81,7 +81,7 @@ def claim_verdict(comparisons: list[tuple[dict, str]], holds) -> tuple[str, str]
 def collapsed(records: list[dict], n_classes: int = 10) -> int:
     """How many runs ended at chance level (final training accuracy below 1.5 / n_classes): a diverged run, which a
     mean over seeds would otherwise hide inside a large standard deviation."""
-    return sum(record["history"][-1]["train_acc"] < 1.5 / n_classes for record in records)
+    return sum(not record["history"] or record["history"][-1]["train_acc"] < 1.5 / n_classes for record in records)
 
 
 def compute_spent(records: list[dict]) -> pd.DataFrame:

@@ -188,9 +188,20 @@ glue("summary", " ".join(
     f"On {DATASET_NAMES[dataset]}, {len(higher[dataset])} of the {len(best[dataset])} methods beat the student on "
     f"labels by more than two standard errors ({', '.join(higher[dataset]) or 'none'}) and {len(lower[dataset])} "
     f"fall below it ({', '.join(lower[dataset]) or 'none'})." for dataset in DATASETS), display=False)
+collapsed = {f"{label} on {DATASET_NAMES[dataset]}": report.collapsed(records)
+             for dataset in DATASETS for label, records in results["table"][dataset].items()
+             if label not in chapter.DATA_FREE and report.collapsed(records)}
+glue("collapse_note", "No run on real data ended at chance level." if not collapsed else
+     "Some runs on real data ended at chance level (final training accuracy under 15 %) or diverged: " +
+     ", ".join(f"{label} ({count} of {len(budget['seeds'])} seeds)" for label, count in collapsed.items()) +
+     ". That says as much about the one shared recipe (one learning rate for every loss) as about the methods." +
+     (" Logit regression and the noisy teacher regress raw logits with an L2 loss, whose gradients are far larger "
+      "than cross-entropy's at the same learning rate; their own chapter picks their learning rate on validation."
+      if any(label.startswith(("logit regression", "noisy teacher")) for label in collapsed) else ""),
+     display=False)
 
 # %% [markdown]
-# {glue:text}`summary` The other differences are within the seeds' noise.
+# {glue:text}`summary` The other differences are within the seeds' noise. {glue:text}`collapse_note`
 #
 # ## The claims ledger
 #
