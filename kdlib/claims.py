@@ -1,0 +1,267 @@
+"""The book's claims and their verdicts, defined once.
+
+A claim is tested in one setting (dataset, model, budget) by one or more comparisons of run records, all of which
+must go its way (a claim "A beats B and C" is two comparisons). Its verdict is one of five:
+
+- **supported**: every comparison is significant in the claimed direction after Holm's correction;
+- **contradicted**: at least one is significant in the opposite direction (for a claim of "matches": the difference
+  is significantly larger than the margin the claim states);
+- **equivalent**: only for claims of "matches": every comparison lies within the stated margin (two one-sided
+  tests, after correction);
+- **inconclusive**: none of these; the minimum detectable effect says how large an effect the test could have seen;
+- **untestable here**: a stated precondition failed (the teacher does not beat the student alone, KD does not beat
+  the student on labels, ...), so the comparison says nothing about the paper's claim at this scale.
+
+Preconditions are positive controls, not claims: one holds when its 95 % interval lies wholly on the required side
+of zero (unadjusted; they are not part of the family). The family Holm's correction runs over is every comparison
+that decides a verdict in the whole ledger (``adjust``), so a chapter page and the synthesis page show the same
+adjusted p. Nothing is ever supported by the absence of a difference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from kdlib import stats
+
+VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "untestable here")
+EXPECTS = ("higher", "lower", "matches")
+BASES = ("test", "derivation", "measurement")
+COLOURS = {"supported": "#1b7837", "contradicted": "#b2182b", "equivalent": "#2166ac", "inconclusive": "#969696",
+           "untestable here": "#e08214"}
+_PAIRED_FIELDS = ("dataset", "model", "subset", "val_size", "batch_size")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a claim was tested: ``dataset`` names a stand-in as one ("Fashion-MNIST (stand-in for CIFAR-10)")."""
+
+    dataset: str
+    model: str
+    budget: str  # e.g. "20 epochs (paper: not stated)"
+    budget_share: float | None = None  # our training steps as a share of the paper's, where the paper says
+
+
+@dataclass(frozen=True)
+class Precondition:
+    statement: str
+    holds: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim in one setting; ``verdict`` and ``reason`` are computed from the comparisons, never stored."""
+
+    id: str
+    chapter: str
+    statement: str
+    paper: str  # the paper's setting, e.g. "CIFAR-10, ResNet-110 → ResNet-20"
+    setting: Setting
+    expect: str = "higher"  # of ours − against: "higher", "lower" or "matches" (within ``margin``)
+    comparisons: tuple[stats.Comparison, ...] = ()
+    preconditions: tuple[Precondition, ...] = ()
+    basis: str = "test"  # "derivation" or "measurement": decided by ``holds`` with ``note``, not by statistics
+    holds: bool | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if self.expect not in EXPECTS:
+            raise ValueError(f"claim {self.id}: expect={self.expect!r}; choose one of {', '.join(EXPECTS)}")
+        if self.basis not in BASES:
+            raise ValueError(f"claim {self.id}: basis={self.basis!r}; choose one of {', '.join(BASES)}")
+        if self.basis == "test" and not self.comparisons:
+            raise ValueError(f"claim {self.id}: a tested claim needs at least one comparison")
+        if self.expect == "matches" and any(c.margin is None for c in self.comparisons):
+            raise ValueError(f"claim {self.id}: a claim of 'matches' states its margin up front (compare(margin=))")
+
+    @property
+    def failed_preconditions(self) -> list[Precondition]:
+        return [condition for condition in self.preconditions if not condition.holds]
+
+    @property
+    def verdict(self) -> str:
+        return _judge(self)[0]
+
+    @property
+    def reason(self) -> str:
+        return _judge(self)[1]
+
+
+def _adjusted(comparison: stats.Comparison, name: str) -> float:
+    """The Holm-adjusted p when the claim went through ``adjust``, else the raw p."""
+    value = getattr(comparison, name + "_holm")
+    return getattr(comparison, name) if value is None else value
+
+
+def comparison_verdict(comparison: stats.Comparison, expect: str, alpha: float = stats.ALPHA) -> str:
+    """One comparison's verdict (before preconditions): supported, contradicted, equivalent or inconclusive."""
+    if not comparison.testable:
+        return "inconclusive"
+    if expect == "matches":
+        if _adjusted(comparison, "p_equivalence") < alpha:
+            return "equivalent"
+        return "contradicted" if _adjusted(comparison, "p_beyond") < alpha else "inconclusive"
+    if not _adjusted(comparison, "p") < alpha:
+        return "inconclusive"
+    return "supported" if (comparison.effect > 0) == (expect == "higher") else "contradicted"
+
+
+def _judge(claim: Claim) -> tuple[str, str]:
+    if claim.failed_preconditions:
+        return "untestable here", "precondition failed: " + "; ".join(
+            f"{c.statement} ({c.evidence})" for c in claim.failed_preconditions)
+    if claim.basis != "test":
+        verdict = {True: "supported", False: "contradicted", None: "inconclusive"}[claim.holds]
+        return verdict, f"{claim.basis}: {claim.note}"
+    verdicts = [comparison_verdict(c, claim.expect) for c in claim.comparisons]
+    if "contradicted" in verdicts:
+        against = [c.label for c, v in zip(claim.comparisons, verdicts) if v == "contradicted"]
+        side = "beyond the margin" if claim.expect == "matches" else "in the opposite direction"
+        return "contradicted", f"significant {side} after Holm's correction: {', '.join(against)}"
+    goal = "equivalent" if claim.expect == "matches" else "supported"
+    if all(v == goal for v in verdicts):
+        what = (f"within ±{claim.comparisons[0].margin:g} {claim.comparisons[0].unit} (TOST)"
+                if goal == "equivalent" else "significant in the claimed direction")
+        return goal, f"every comparison {what} after Holm's correction"
+    untested = [c.label for c in claim.comparisons if not c.testable]
+    if untested:
+        return "inconclusive", f"no spread to test (one seed, or identical values): {', '.join(untested)}"
+    mde = max(c.mde for c in claim.comparisons)
+    unit = claim.comparisons[0].unit
+    if claim.expect == "matches":
+        return "inconclusive", (f"neither within ±{claim.comparisons[0].margin:g} {unit} nor beyond it "
+                                f"significantly; this test detects differences of {mde:.2f} {unit} (MDE)")
+    return "inconclusive", (f"not significant after Holm's correction; the test could detect effects of "
+                            f"{mde:.2f} {unit} or more (MDE, 80 % power)")
+
+
+def _family(claims: list[Claim]) -> list[tuple[int, int, str]]:
+    """(claim, comparison, p name) of every p-value that decides a verdict: untestable and untested claims are out."""
+    members = []
+    for i, claim in enumerate(claims):
+        if claim.basis != "test" or claim.failed_preconditions:
+            continue
+        names = ("p_equivalence", "p_beyond") if claim.expect == "matches" else ("p",)
+        for j, comparison in enumerate(claim.comparisons):
+            members += [(i, j, name) for name in names if comparison.testable]
+    return members
+
+
+def adjust(claims: list[Claim]) -> list[Claim]:
+    """The claims with Holm-adjusted p-values over the family of all their deciding comparisons (see ``_family``)."""
+    members = _family(claims)
+    adjusted = stats.holm([getattr(claims[i].comparisons[j], name) for i, j, name in members])
+    updates: dict[tuple[int, int], dict] = {}
+    for (i, j, name), value in zip(members, adjusted):
+        updates.setdefault((i, j), {})[name + "_holm"] = float(value)
+    out = []
+    for i, claim in enumerate(claims):
+        comparisons = tuple(stats.with_holm(c, **updates.get((i, j), {})) for j, c in enumerate(claim.comparisons))
+        out.append(replace(claim, comparisons=comparisons))
+    return out
+
+
+def metric_values(records: list[dict], metric: str = "test_acc", scale: float = 100.0) -> np.ndarray:
+    """Per-run values of a metric (diverged or missing: NaN), times ``scale`` (accuracy in points by default)."""
+    values = [record["metrics"].get(metric) for record in records]
+    return np.array([np.nan if v is None else v for v in values], dtype=float) * scale
+
+
+def paired_by_design(ours: list[dict], against: list[dict]) -> bool:
+    """True when run s of each side starts from the same initialisation and data order: the same seeds, one run
+    each, on the same dataset, model, subset and batch size (only the method, its parameters or teacher differ)."""
+    seeds = [[record["spec"]["seed"] for record in group] for group in (ours, against)]
+    if sorted(seeds[0]) != sorted(seeds[1]) or len(set(seeds[0])) != len(seeds[0]) or len(seeds[0]) < 2:
+        return False
+    by_seed = {record["spec"]["seed"]: record["spec"] for record in against}
+    return all(all(record["spec"].get(f) == by_seed[record["spec"]["seed"]].get(f) for f in _PAIRED_FIELDS)
+               for record in ours)
+
+
+def compare(label: str, ours: list[dict], against: list[dict], metric: str = "test_acc",
+            against_metric: str | None = None, margin: float | None = None, scale: float = 100.0,
+            unit: str = "points") -> stats.Comparison:
+    """Two groups of run records compared on ``metric`` (default: test accuracy in points); paired when the design
+    pairs them (``paired_by_design``), Welch's t otherwise. ``against_metric`` reads another metric of the second
+    group (one exit against a whole network)."""
+    a = metric_values(ours, metric, scale)
+    b = metric_values(against, against_metric or metric, scale)
+    if paired_by_design(ours, against):
+        order = [record["spec"]["seed"] for record in ours]
+        by_seed = dict(zip([record["spec"]["seed"] for record in against], b))
+        return stats.paired(a, [by_seed[seed] for seed in order], label, margin, unit)
+    return stats.welch(a, b, label, margin, unit)
+
+
+def control(statement: str, comparison: stats.Comparison) -> Precondition:
+    """A positive control: holds when the comparison's 95 % interval lies wholly above zero."""
+    holds = comparison.testable and comparison.ci[0] > 0
+    return Precondition(statement, bool(holds), f"{comparison.label}: {comparison.text()}")
+
+
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:.3f}" if value >= 0.001 else "<0.001"
+
+
+def table(claims: list[Claim]) -> pd.DataFrame:
+    """One row per comparison (a claim with none has one row): what the ledger and the chapter pages show."""
+    rows = []
+    for claim in claims:
+        verdict, reason = _judge(claim)
+        base = {"claim": claim.id, "statement": claim.statement, "dataset": claim.setting.dataset,
+                "model": claim.setting.model, "budget": claim.setting.budget,
+                "budget share": "–" if claim.setting.budget_share is None else f"{claim.setting.budget_share:.1%}"}
+        for comparison in claim.comparisons or (None,):
+            if comparison is None:
+                rows.append({**base, "comparison": claim.basis, "test": "–", "effect [95 % CI]": "–", "p": "–",
+                             "p (Holm)": "–", "MDE": "–", "verdict": verdict, "reason": reason})
+                continue
+            name = "p_equivalence" if claim.expect == "matches" else "p"
+            effect = comparison.text() + ("" if comparison.unit == "points" else f" {comparison.unit}")
+            rows.append({**base, "comparison": comparison.label + (f" (margin ±{comparison.margin:g})"
+                                                                   if claim.expect == "matches" else ""),
+                         "test": comparison.test, "effect [95 % CI]": effect, "p": _p(getattr(comparison, name)),
+                         "p (Holm)": _p(getattr(comparison, name + "_holm")),
+                         "MDE": "–" if not math.isfinite(comparison.mde) else f"{comparison.mde:.2f}",
+                         "verdict": verdict, "reason": reason})
+    return pd.DataFrame(rows, columns=["claim", "statement", "dataset", "model", "budget", "budget share",
+                                       "comparison", "test", "effect [95 % CI]", "p", "p (Holm)", "MDE", "verdict",
+                                       "reason"])
+
+
+def counts(claims: list[Claim]) -> dict[str, int]:
+    """How many claims (one per setting) reached each verdict, in the order of ``VERDICTS``."""
+    verdicts = [claim.verdict for claim in claims]
+    return {verdict: verdicts.count(verdict) for verdict in VERDICTS}
+
+
+def forest_plot(claims: list[Claim], ax=None):
+    """Every comparison in accuracy points with its 95 % interval, coloured by its claim's verdict."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    points = [(claim, c) for claim in claims for c in claim.comparisons if c.unit == "points"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.28 * len(points) + 1.2))
+    for y, (claim, comparison) in enumerate(points):
+        colour = COLOURS[claim.verdict]
+        low, high = comparison.ci if comparison.testable else (comparison.effect, comparison.effect)
+        ax.plot([low, high], [y, y], color=colour, lw=2)
+        ax.plot([comparison.effect], [y], "o", color=colour, ms=4)
+    ax.axvline(0, color="0.4", lw=0.8, ls="--")
+    ax.set_yticks(range(len(points)))
+    ax.set_yticklabels([f"{claim.id} · {comparison.label} · {claim.setting.dataset.split(' (')[0]}"
+                        for claim, comparison in points], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("effect, accuracy points (ours − comparison), 95 % CI")
+    ax.legend(handles=[Line2D([], [], color=COLOURS[v], lw=2, label=v) for v in VERDICTS], fontsize=7,
+              loc="lower right")
+    return ax

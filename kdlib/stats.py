@@ -1,0 +1,161 @@
+"""The book's statistics: comparisons of per-seed values, their power, equivalence and Holm's correction.
+
+Pure functions of arrays of per-seed values (diverged runs as NaN, left out and counted). Every verdict in the book
+is computed from these (through ``kdlib.claims``), so a reader can check one page of code instead of seven notebooks.
+
+- Independent groups (different models, recipes or seeds) are compared with Welch's t, which does not assume equal
+  variances: seeds of two methods usually spread differently.
+- Seed-matched groups (run s of both sides starts from the same initialisation and shuffles the data with the same
+  generator: same dataset, model and seeds, only the method or its teacher differs) are compared with the paired t
+  test on the per-seed differences, which removes the seed's own effect from the noise.
+
+With three seeds a side these tests have 2–4 degrees of freedom: the 95 % interval is wide, and the minimum
+detectable effect says how wide, so a null result is never read as "no difference".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import optimize
+from scipy import stats as _dist
+
+ALPHA = 0.05
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Mean of ``ours`` minus mean of ``against`` (for a paired test: mean of the per-seed differences)."""
+
+    label: str
+    test: str  # "welch" or "paired"
+    effect: float
+    ci: tuple[float, float]  # 95 %, two-sided
+    se: float
+    df: float
+    p: float  # two-sided, H0: effect = 0
+    mde: float  # the smallest |effect| this test finds with 80 % power at two-sided 5 %
+    n: tuple[int, int]
+    excluded: int = 0  # values left out (NaN: diverged runs)
+    unit: str = "points"
+    margin: float | None = None  # equivalence margin, for claims of "matches"
+    p_equivalence: float | None = None  # TOST, H0: |effect| >= margin
+    p_beyond: float | None = None  # one-sided, H0: |effect| <= margin, in the observed direction
+    p_holm: float | None = None  # filled by ``kdlib.claims.adjust`` across the whole ledger
+    p_equivalence_holm: float | None = None
+    p_beyond_holm: float | None = None
+
+    @property
+    def testable(self) -> bool:
+        """False when a side has fewer than two values or the values do not vary: no spread, no test."""
+        return math.isfinite(self.se) and self.se > 0
+
+    def text(self, digits: int = 2) -> str:
+        """"+0.42 [−0.10, +0.94]": the effect and its 95 % interval."""
+        if not math.isfinite(self.effect):
+            return "–"
+        if not self.testable:
+            return f"{self.effect:+.{digits}f} (no spread)"
+        low, high = self.ci
+        return f"{self.effect:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def _finite(values) -> tuple[np.ndarray, int]:
+    values = np.asarray(values, dtype=float)
+    keep = np.isfinite(values)
+    return values[keep], int((~keep).sum())
+
+
+def _two_sided_p(t: float, df: float) -> float:
+    return float(2 * _dist.t.sf(abs(t), df))
+
+
+def minimum_detectable_effect(se: float, df: float, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The true effect at which a two-sided t test of level ``alpha`` rejects with probability ``power``, given the
+    test's standard error and degrees of freedom (exact, from the noncentral t distribution)."""
+    if not (math.isfinite(se) and se > 0 and math.isfinite(df) and df > 0):
+        return math.nan
+    critical = _dist.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(delta):
+        shift = delta / se  # the far tail underflows to NaN for large shifts in scipy: it is then zero
+        far_tail = float(np.nan_to_num(_dist.nct.cdf(-critical, df, shift), nan=0.0))
+        return _dist.nct.sf(critical, df, shift) + far_tail - power
+
+    upper = 3 * (critical + _dist.t.ppf(power, df)) * se
+    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-10 * se))
+
+
+def _comparison(label, test, effect, se, df, n, excluded, unit, margin) -> Comparison:
+    if not (math.isfinite(se) and se > 0 and df > 0):
+        return Comparison(label, test, effect, (math.nan, math.nan), se, df, math.nan, math.nan, n, excluded, unit,
+                          margin, math.nan if margin is not None else None, math.nan if margin is not None else None)
+    half = float(_dist.t.ppf(1 - ALPHA / 2, df)) * se
+    p = _two_sided_p(effect / se, df)
+    p_equivalence = p_beyond = None
+    if margin is not None:
+        if not margin > 0:
+            raise ValueError(f"an equivalence margin must be positive, got {margin!r}")
+        p_equivalence = float(max(_dist.t.sf((effect + margin) / se, df), _dist.t.cdf((effect - margin) / se, df)))
+        p_beyond = float(_dist.t.sf((abs(effect) - margin) / se, df))
+    return Comparison(label, test, effect, (effect - half, effect + half), se, df, p,
+                      minimum_detectable_effect(se, df), n, excluded, unit, margin, p_equivalence, p_beyond)
+
+
+def welch(ours, against, label: str = "", margin: float | None = None, unit: str = "points") -> Comparison:
+    """Welch's t test of two independent groups (unequal variances; Welch–Satterthwaite degrees of freedom)."""
+    a, dropped_a = _finite(ours)
+    b, dropped_b = _finite(against)
+    effect = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
+    if len(a) < 2 or len(b) < 2:
+        return _comparison(label, "welch", effect, math.nan, math.nan, (len(a), len(b)), dropped_a + dropped_b,
+                           unit, margin)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else math.nan
+    return _comparison(label, "welch", effect, se, df, (len(a), len(b)), dropped_a + dropped_b, unit, margin)
+
+
+def paired(ours, against, label: str = "", margin: float | None = None, unit: str = "points") -> Comparison:
+    """The paired t test on per-seed differences ``ours[i] − against[i]``; a pair with a NaN side is left out."""
+    a, b = np.asarray(ours, dtype=float), np.asarray(against, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a paired comparison needs one value per seed on both sides, got {len(a)} and {len(b)}")
+    differences, dropped = _finite(a - b)
+    n = len(differences)
+    effect = float(differences.mean()) if n else math.nan
+    se = float(differences.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return _comparison(label, "paired", effect, se, n - 1 if n > 1 else math.nan, (n, n), dropped, unit, margin)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN entries are not tests and stay NaN).
+
+    It controls the chance of any false rejection in the family at the chosen level, without assuming independence."""
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def with_holm(comparison: Comparison, p_holm=None, p_equivalence_holm=None, p_beyond_holm=None) -> Comparison:
+    return replace(comparison, p_holm=p_holm, p_equivalence_holm=p_equivalence_holm, p_beyond_holm=p_beyond_holm)
+
+
+def against_value(values, reference: float, label: str = "", margin: float | None = None,
+                  unit: str = "points") -> Comparison:
+    """One-sample t test of per-seed values against a fixed number (a paper's published result): the effect is
+    mean − reference, and its interval says whether the paper's number is consistent with ours."""
+    a, dropped = _finite(values)
+    n = len(a)
+    effect = float(a.mean() - reference) if n else math.nan
+    se = float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return _comparison(label, "one-sample", effect, se, n - 1 if n > 1 else math.nan, (n, 0), dropped, unit, margin)

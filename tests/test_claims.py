@@ -1,0 +1,223 @@
+"""The five verdicts, preconditions, the choice of test and Holm's correction across a ledger."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy import stats as scipy_stats  # noqa: E402
+
+from kdlib import claims, stats  # noqa: E402
+
+SETTING = claims.Setting("Fashion-MNIST (stand-in for CIFAR-10)", "LeNet-5", "5 epochs (paper: 200)", 0.025)
+
+
+def records(accuracies, model="lenet5", method="kd", seeds=None, **metrics):
+    seeds = range(len(accuracies)) if seeds is None else seeds
+    return [{"id": f"{model}-{method}-{seed}",
+             "spec": {"seed": seed, "dataset": "fashion_mnist", "model": model, "method": method, "subset": None,
+                      "val_size": 5000, "batch_size": 128},
+             "metrics": {"test_acc": acc, **{k: v[i] for k, v in metrics.items()}}}
+            for i, (seed, acc) in enumerate(zip(seeds, accuracies))]
+
+
+def claim(comparisons, expect="higher", preconditions=(), claim_id="C0"):
+    return claims.Claim(claim_id, "test", "A beats B", "CIFAR-10", SETTING, expect, tuple(comparisons),
+                        tuple(preconditions))
+
+
+def comparison(ours, against, margin=None, label="A − B"):
+    return stats.welch(ours, against, label, margin)
+
+
+HIGH, LOW = [91.0, 91.2, 91.1, 90.9], [89.0, 89.1, 88.9, 89.2]
+
+
+def test_supported_when_significant_in_the_claimed_direction():
+    verdict = claims.adjust([claim([comparison(HIGH, LOW)])])[0]
+    assert verdict.verdict == "supported"
+    assert "significant in the claimed direction after Holm" in verdict.reason
+
+
+def test_contradicted_when_significant_the_other_way():
+    verdict = claims.adjust([claim([comparison(LOW, HIGH, label="A − B")])])[0]
+    assert verdict.verdict == "contradicted"
+    assert verdict.reason == "significant in the opposite direction after Holm's correction: A − B"
+    assert claims.adjust([claim([comparison(LOW, HIGH)], expect="lower")])[0].verdict == "supported"
+
+
+def test_a_null_result_is_inconclusive_and_names_its_detectable_effect():
+    result = comparison([90.0, 91.5, 90.4], [90.2, 90.9, 90.8])
+    verdict = claims.adjust([claim([result])])[0]
+    assert verdict.verdict == "inconclusive"
+    assert f"{result.mde:.2f} points or more (MDE, 80 % power)" in verdict.reason
+
+
+def test_no_difference_never_supports_a_directional_claim_nor_a_matches_claim_without_tost():
+    same = comparison([90.0, 90.1, 89.9], [90.0, 90.1, 89.9], margin=0.05)
+    assert claims.adjust([claim([same], expect="matches")])[0].verdict == "inconclusive"  # too wide for ±0.05
+    assert claims.adjust([claim([comparison([90.0, 90.1, 89.9], [90.0, 90.1, 89.9])])])[0].verdict == "inconclusive"
+
+
+def test_equivalent_only_by_tost_within_the_stated_margin():
+    close = comparison([90.00, 90.02, 89.98, 90.01], [90.01, 89.99, 90.00, 90.02], margin=0.5)
+    assert claims.adjust([claim([close], expect="matches")])[0].verdict == "equivalent"
+    far = comparison([92.0, 92.1, 91.9, 92.05], [90.0, 90.1, 89.9, 90.0], margin=0.5)
+    verdict = claims.adjust([claim([far], expect="matches")])[0]
+    assert verdict.verdict == "contradicted" and "beyond the margin" in verdict.reason
+
+
+def test_a_matches_claim_must_state_its_margin():
+    with pytest.raises(ValueError, match="states its margin up front"):
+        claim([comparison(HIGH, LOW)], expect="matches")
+
+
+def test_a_failed_precondition_makes_the_claim_untestable_and_leaves_the_family():
+    failed = claims.control("KD beats the student on labels", comparison(LOW, HIGH, label="KD − labels"))
+    passed = claims.control("the teacher beats the student", comparison(HIGH, LOW, label="teacher − student"))
+    assert passed.holds and not failed.holds
+    untestable = claim([comparison(HIGH, LOW)], preconditions=[passed, failed])
+    assert untestable.verdict == "untestable here"
+    assert untestable.reason.startswith("precondition failed: KD beats the student on labels (KD − labels: -")
+    tested = claim([comparison(HIGH, LOW)], claim_id="C1")
+    adjusted = claims.adjust([untestable, tested])
+    assert adjusted[0].comparisons[0].p_holm is None  # not in the family
+    assert adjusted[1].comparisons[0].p_holm == pytest.approx(tested.comparisons[0].p)  # a family of one
+
+
+def test_a_control_with_no_spread_does_not_hold():
+    assert not claims.control("teacher beats student", stats.welch([99.0], [98.0])).holds
+
+
+def test_every_comparison_of_a_claim_must_go_its_way():
+    both = claim([comparison(HIGH, LOW, label="vs B"), comparison(HIGH, [90.0, 91.5, 90.4], label="vs C")])
+    verdict = claims.adjust([both])[0]
+    assert verdict.verdict == "inconclusive"  # one supported, one not significant
+    mixed = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="vs C")])])[0]
+    assert mixed.verdict == "contradicted" and mixed.reason.endswith("vs C")
+
+
+def test_derivation_and_measurement_claims_take_their_stated_outcome():
+    derived = claims.Claim("C12", "t", "KD is label smoothing", "–", SETTING, basis="derivation", holds=True,
+                           note="the KD loss splits into CE plus a KL term")
+    assert derived.verdict == "supported" and derived.reason.startswith("derivation: the KD loss")
+    assert claims.Claim("C2", "t", "s", "–", SETTING, basis="measurement", holds=None).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="needs at least one comparison"):
+        claims.Claim("C9", "t", "s", "–", SETTING)
+    with pytest.raises(ValueError, match="expect='bigger'"):
+        claims.Claim("C9", "t", "s", "–", SETTING, expect="bigger", basis="derivation")
+
+
+def test_holm_runs_across_the_whole_ledger_not_per_claim():
+    """Three claims whose raw p are 0.01, 0.02, 0.04: each is significant alone, only the first after Holm."""
+    def with_p(p, label):
+        # a paired design whose t statistic gives exactly p (df = 3)
+        t = scipy_stats.t.isf(p / 2, 3)
+        differences = np.array([-1.0, 0.0, 1.0, 0.0])
+        differences = differences / (differences.std(ddof=1) / 2) + t
+        return stats.paired(differences, np.zeros(4), label)
+
+    ledger = [claim([with_p(p, f"c{p}")], claim_id=f"C{i}") for i, p in enumerate((0.01, 0.02, 0.04))]
+    assert [c.comparisons[0].p for c in ledger] == pytest.approx([0.01, 0.02, 0.04])
+    assert all(c.verdict == "supported" for c in ledger)  # raw p
+    adjusted = claims.adjust(ledger)
+    np.testing.assert_allclose([c.comparisons[0].p_holm for c in adjusted], [0.03, 0.04, 0.04])
+    assert [c.verdict for c in adjusted] == ["supported", "supported", "supported"]
+    ledger.append(claim([with_p(0.3, "null")], claim_id="C9"))
+    adjusted = claims.adjust(ledger)
+    np.testing.assert_allclose([c.comparisons[0].p_holm for c in adjusted], [0.04, 0.06, 0.08, 0.3])
+    assert [c.verdict for c in adjusted] == ["supported", "inconclusive", "inconclusive", "inconclusive"]
+    assert claims.counts(adjusted) == {"supported": 1, "contradicted": 0, "equivalent": 0, "inconclusive": 3,
+                                       "untestable here": 0}
+
+
+def test_a_matches_claim_brings_two_hypotheses_into_the_family():
+    close = comparison([90.00, 90.02, 89.98, 90.01], [90.01, 89.99, 90.00, 90.02], margin=0.5)
+    adjusted = claims.adjust([claim([close], expect="matches"), claim([comparison(HIGH, LOW)], claim_id="C1")])
+    raw = [close.p_equivalence, close.p_beyond, adjusted[1].comparisons[0].p]
+    expected = stats.holm(raw)
+    assert adjusted[0].comparisons[0].p_equivalence_holm == pytest.approx(expected[0])
+    assert adjusted[0].comparisons[0].p_beyond_holm == pytest.approx(expected[1])
+    assert adjusted[1].comparisons[0].p_holm == pytest.approx(expected[2])
+
+
+def test_compare_pairs_seed_matched_runs_and_uses_welch_otherwise():
+    kd = records([0.912, 0.905, 0.931], method="kd")
+    ce = records([0.902, 0.899, 0.920], method="ce")
+    paired = claims.compare("KD − CE", kd, ce)
+    assert paired.test == "paired"
+    assert paired.p == pytest.approx(scipy_stats.ttest_rel([91.2, 90.5, 93.1], [90.2, 89.9, 92.0]).pvalue)
+    shuffled = claims.compare("KD − CE", kd, ce[::-1])  # matched by seed, not by position
+    assert shuffled.p == pytest.approx(paired.p)
+    other_model = records([0.902, 0.899, 0.920], model="resnet20", method="ce")
+    welch = claims.compare("KD − ResNet", kd, other_model)
+    assert welch.test == "welch"
+    assert welch.p == pytest.approx(scipy_stats.ttest_ind([91.2, 90.5, 93.1], [90.2, 89.9, 92.0],
+                                                          equal_var=False).pvalue)
+    assert claims.compare("", kd, records([0.9, 0.91, 0.92], seeds=[3, 4, 5])).test == "welch"
+
+
+def test_compare_reads_two_metrics_of_the_same_runs_as_pairs():
+    runs = records([0.90, 0.91, 0.92], model="resnet_sd", method="self_distillation",
+                   ensemble_test_acc=[0.915, 0.921, 0.933], exit4_test_acc=[0.90, 0.91, 0.92])
+    result = claims.compare("ensemble − exit 4", runs, runs, "ensemble_test_acc", "exit4_test_acc")
+    assert result.test == "paired" and result.effect == pytest.approx(np.mean([1.5, 1.1, 1.3]))
+
+
+def test_missing_metric_counts_as_not_a_value():
+    runs = records([0.9, 0.91, 0.92])
+    runs[1]["metrics"]["test_acc"] = None
+    assert np.isnan(claims.metric_values(runs)[1])
+
+
+def test_table_has_one_row_per_comparison_with_scale_columns():
+    ledger = claims.adjust([claim([comparison(HIGH, LOW, label="vs B"), comparison(HIGH, LOW, label="vs C")]),
+                            claims.Claim("C12", "t", "derived", "–", SETTING, basis="derivation", holds=True,
+                                         note="algebra")])
+    frame = claims.table(ledger)
+    assert list(frame["comparison"]) == ["vs B", "vs C", "derivation"]
+    assert set(frame.columns) >= {"dataset", "model", "budget share", "effect [95 % CI]", "p", "p (Holm)", "MDE",
+                                  "verdict"}
+    assert frame.loc[0, "dataset"] == "Fashion-MNIST (stand-in for CIFAR-10)"
+    assert frame.loc[0, "budget share"] == "2.5%"
+    assert frame.loc[2, "verdict"] == "supported" and frame.loc[2, "p"] == "–"
+    p_raw = ledger[0].comparisons[0].p
+    assert frame.loc[0, "p"] == (f"{p_raw:.3f}" if p_raw >= 0.001 else "<0.001")
+
+
+def test_forest_plot_draws_every_accuracy_comparison():
+    ledger = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="x")]),
+                            claim([stats.welch([3.0, 3.1, 3.2], [4.0, 4.1, 4.3], "time", unit="minutes")],
+                                  expect="lower", claim_id="C9")])
+    ax = claims.forest_plot(ledger)
+    assert len(ax.get_yticklabels()) == 2  # minutes are not on the accuracy axis
+    assert math.isclose(ax.lines[0].get_xdata()[0], ledger[0].comparisons[0].ci[0])
+
+
+def test_the_book_ledger_adjusts_across_chapters(monkeypatch):
+    """Two chapters with one claim each: the ledger's Holm family is both, not each chapter alone."""
+    import types
+
+    from kdlib import chapters
+
+    def chapter(name, values):
+        def results(profile, train_missing=True, device=None):
+            return {"profile": profile, "values": values}
+
+        def chapter_claims(results):
+            return claims.adjust([claims.Claim(f"C-{name}", name, "A beats B", "–", SETTING, "higher",
+                                               (stats.welch(results["values"], LOW, name),))])
+        return types.SimpleNamespace(results=results, claims=chapter_claims)
+
+    fakes = {"one": chapter("one", HIGH), "two": chapter("two", [89.5, 89.4, 89.7, 89.3])}
+    monkeypatch.setattr(chapters, "get_chapter", fakes.__getitem__)
+    ledger = chapters.ledger("cpu", chapters=("one", "two"))
+    raw = [c.comparisons[0].p for c in ledger]
+    np.testing.assert_allclose([c.comparisons[0].p_holm for c in ledger], stats.holm(raw))
+    alone = fakes["one"].claims(fakes["one"].results("cpu"))[0]
+    assert alone.comparisons[0].p_holm == pytest.approx(raw[0])  # a chapter alone is a family of one
+    assert ledger[0].comparisons[0].p_holm > alone.comparisons[0].p_holm

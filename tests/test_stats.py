@@ -1,0 +1,134 @@
+"""The statistics layer against independent computations: scipy's tests, a simulation of power, a hand-worked Holm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from kdlib import stats
+
+OURS = [97.12, 97.48, 97.31]
+AGAINST = [96.80, 97.02, 96.51]
+
+
+def test_welch_matches_scipy():
+    result = stats.welch(OURS, AGAINST, "ours − against")
+    reference = scipy_stats.ttest_ind(OURS, AGAINST, equal_var=False)
+    low, high = reference.confidence_interval(0.95)
+    assert result.test == "welch" and result.n == (3, 3)
+    assert result.effect == pytest.approx(np.mean(OURS) - np.mean(AGAINST))
+    assert result.p == pytest.approx(reference.pvalue, rel=1e-10)
+    assert result.df == pytest.approx(reference.df, rel=1e-10)
+    assert result.ci == pytest.approx((low, high), rel=1e-10)
+
+
+def test_paired_matches_scipy():
+    result = stats.paired(OURS, AGAINST)
+    reference = scipy_stats.ttest_rel(OURS, AGAINST)
+    assert result.test == "paired" and result.df == 2
+    assert result.p == pytest.approx(reference.pvalue, rel=1e-10)
+    assert result.ci == pytest.approx(tuple(reference.confidence_interval(0.95)), rel=1e-10)
+
+
+def test_one_sample_against_a_papers_number_matches_scipy():
+    result = stats.against_value([1.32, 1.27, 1.37], 0.74)
+    reference = scipy_stats.ttest_1samp([1.32, 1.27, 1.37], 0.74)
+    assert result.effect == pytest.approx(0.58)
+    assert result.p == pytest.approx(reference.pvalue, rel=1e-10)
+    low, high = reference.confidence_interval(0.95)  # scipy's interval is for the mean itself
+    assert result.ci == pytest.approx((low - 0.74, high - 0.74), rel=1e-10)
+
+
+def test_pairing_removes_the_seeds_own_effect():
+    """Seeds that shift both methods alike: Welch sees noise, the paired test sees a constant +0.1."""
+    base = np.array([95.0, 97.0, 96.0, 98.0])
+    assert stats.welch(base + 0.1, base).p > 0.5
+    assert stats.paired(base + 0.1 + np.array([0.01, -0.01, 0.0, 0.0]), base).p < 1e-3
+
+
+def test_diverged_runs_are_left_out_and_counted():
+    result = stats.welch([97.0, float("nan"), 97.4, 97.2], AGAINST)
+    assert result.n == (3, 3) and result.excluded == 1
+    assert result.p == pytest.approx(scipy_stats.ttest_ind([97.0, 97.4, 97.2], AGAINST, equal_var=False).pvalue)
+    pair = stats.paired([1.0, float("nan"), 3.0, 4.0], [0.5, 1.0, 2.0, 3.9])
+    assert pair.n == (3, 3) and pair.excluded == 1
+
+
+def test_one_seed_or_no_spread_is_not_a_test():
+    for result in (stats.welch([97.0], AGAINST), stats.paired([1.0, 2.0], [0.0, 1.0]),
+                   stats.welch([1.0, 1.0], [1.0, 1.0])):
+        assert not result.testable
+        assert math.isnan(result.p) and math.isnan(result.mde)
+    assert stats.welch([97.0], AGAINST).text() == f"{97.0 - np.mean(AGAINST):+.2f} (no spread)"
+
+
+def test_paired_needs_one_value_per_seed_on_both_sides():
+    with pytest.raises(ValueError, match="one value per seed on both sides, got 3 and 2"):
+        stats.paired([1, 2, 3], [1, 2])
+
+
+@pytest.mark.parametrize("df", [2, 4, 12])
+def test_minimum_detectable_effect_has_80_percent_power(df):
+    """Simulated t tests with the true effect at the MDE reject about 80 % of the time (n = df + 1, paired)."""
+    n, sigma = df + 1, 0.7
+    se = sigma / math.sqrt(n)
+    mde = stats.minimum_detectable_effect(se, df)
+    rng = np.random.default_rng(0)
+    # per-seed differences with the true sigma behind ``se``; each row is one experiment's paired t test
+    draws = rng.normal(mde, sigma, size=(40_000, n))
+    t = draws.mean(axis=1) / (draws.std(axis=1, ddof=1) / math.sqrt(n))
+    rejected = np.abs(t) > scipy_stats.t.ppf(0.975, df)
+    assert rejected.mean() == pytest.approx(0.80, abs=0.01)
+    # and it exceeds the critical value times the standard error (what a 95 % band alone would suggest)
+    assert mde > scipy_stats.t.ppf(0.975, df) * se
+
+
+def test_equivalence_is_two_one_sided_tests():
+    a, b, margin = [97.30, 97.35, 97.25, 97.32], [97.28, 97.31, 97.29, 97.27], 0.2
+    result = stats.welch(a, b, margin=margin)
+    # TOST: both one-sided tests of H0 Δ <= −m and H0 Δ >= +m, done with scipy on shifted data
+    low = scipy_stats.ttest_ind(np.add(a, margin), b, equal_var=False, alternative="greater").pvalue
+    high = scipy_stats.ttest_ind(np.subtract(a, margin), b, equal_var=False, alternative="less").pvalue
+    assert result.p_equivalence == pytest.approx(max(low, high), rel=1e-9)
+    assert result.p_equivalence < 0.05
+    beyond = scipy_stats.ttest_ind(np.subtract(a, margin), b, equal_var=False, alternative="greater").pvalue
+    assert result.p_beyond == pytest.approx(beyond, rel=1e-9)  # observed Δ > 0, so the upper side
+
+
+def test_a_margin_must_be_positive():
+    with pytest.raises(ValueError, match="margin must be positive"):
+        stats.welch(OURS, AGAINST, margin=0)
+
+
+def test_holm_by_hand_and_nan_is_not_a_test():
+    # sorted: 0.005×4 = 0.02, 0.01×3 = 0.03, 0.03×2 = 0.06, 0.04×1 = 0.04 → raised to 0.06 (monotone)
+    adjusted = stats.holm([0.01, 0.04, 0.03, float("nan"), 0.005])
+    np.testing.assert_allclose(adjusted[[0, 1, 2, 4]], [0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(adjusted[3])
+    assert stats.holm([0.6, 0.9])[1] == 1.0  # capped at one
+    assert len(stats.holm([])) == 0
+
+
+def test_holm_matches_the_step_down_definition_on_random_families():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        p = rng.uniform(0, 0.2, size=rng.integers(1, 15))
+        order = np.argsort(p)
+        m = len(p)
+        expected = np.empty(m)
+        running = 0.0
+        for rank, index in enumerate(order):
+            running = max(running, min(1.0, (m - rank) * p[index]))
+            expected[index] = running
+        np.testing.assert_allclose(stats.holm(p), expected)
+        # Holm never adjusts below the raw p and never above Bonferroni
+        assert np.all(stats.holm(p) >= p) and np.all(stats.holm(p) <= np.minimum(1, m * p) + 1e-15)
+
+
+def test_text_shows_effect_and_interval():
+    result = stats.welch(OURS, AGAINST)
+    low, high = result.ci
+    assert result.text() == f"{result.effect:+.2f} [{low:+.2f}, {high:+.2f}]"
