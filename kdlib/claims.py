@@ -132,13 +132,12 @@ def _judge(claim: Claim) -> tuple[str, str]:
     untested = [c.label for c in claim.comparisons if not c.testable]
     if untested:
         return "inconclusive", f"no spread to test (one seed, or identical values): {', '.join(untested)}"
-    mde = max(c.mde for c in claim.comparisons)
-    unit = claim.comparisons[0].unit
+    detectable = ", ".join(f"{c.label} {c.mde:.2f} {c.unit}" for c in claim.comparisons)
     if claim.expect == "matches":
-        return "inconclusive", (f"neither within ±{claim.comparisons[0].margin:g} {unit} nor beyond it "
-                                f"significantly; this test detects differences of {mde:.2f} {unit} (MDE)")
-    return "inconclusive", (f"not significant after Holm's correction; the test could detect effects of "
-                            f"{mde:.2f} {unit} or more (MDE, 80 % power)")
+        return "inconclusive", (f"neither within ±{claim.comparisons[0].margin:g} {claim.comparisons[0].unit} nor "
+                                f"beyond it significantly; smallest detectable differences (MDE): {detectable}")
+    return "inconclusive", (f"not significant after Holm's correction; the smallest effects the tests could detect "
+                            f"(MDE, 80 % power): {detectable}")
 
 
 def _family(claims: list[Claim]) -> list[tuple[int, int, str]]:
@@ -199,6 +198,26 @@ def compare(label: str, ours: list[dict], against: list[dict], metric: str = "te
     return stats.welch(a, b, label, margin, unit)
 
 
+TIME_METRIC = "train_step_s"  # the metric of ``timed`` records
+
+
+def training_seconds(record: dict) -> float | None:
+    """Seconds a run spent in its training steps (the per-epoch ``train_time_s``; evaluation is left out, since a
+    joint run evaluates two networks); None for a run that diverged."""
+    if record["metrics"].get("diverged") or not record.get("history"):
+        return None
+    return float(sum(row["train_time_s"] for row in record["history"]))
+
+
+def timed(record: dict, seconds: float | None = None, model: str | None = None) -> dict:
+    """A record reduced to its spec and one time metric (``TIME_METRIC``: its own training seconds unless
+    ``seconds`` is given, e.g. a sum of several runs), for ``compare(..., metric=TIME_METRIC)``. ``model`` renames
+    the group, so that a sum of runs is compared as an independent group (Welch): run times share no seed effect."""
+    spec = dict(record["spec"], **({"model": model} if model else {}))
+    value = training_seconds(record) if seconds is None else seconds
+    return {"id": record.get("id"), "spec": spec, "metrics": {TIME_METRIC: value}}
+
+
 def control(statement: str, comparison: stats.Comparison) -> Precondition:
     """A positive control: holds when the comparison's 95 % interval lies wholly above zero."""
     holds = comparison.testable and comparison.ci[0] > 0
@@ -257,11 +276,15 @@ def forest_plot(claims: list[Claim], ax=None):
         ax.plot([low, high], [y, y], color=colour, lw=2)
         ax.plot([comparison.effect], [y], "o", color=colour, ms=4)
     ax.axvline(0, color="0.4", lw=0.8, ls="--")
+    ax.set_xscale("symlog", linthresh=1.0)  # linear within ±1 point, logarithmic beyond: small and large effects
     ax.set_yticks(range(len(points)))
-    ax.set_yticklabels([f"{claim.id} · {comparison.label} · {claim.setting.dataset.split(' (')[0]}"
-                        for claim, comparison in points], fontsize=7)
+    labels = [f"{claim.id} · {comparison.label} · {claim.setting.dataset.split(' (')[0]}" for claim, comparison in points]
+    # two settings that differ only in the model (e.g. two kinds of exit) get the model's last part, to tell them apart
+    labels = [label + (f" · {claim.setting.model.split(', ')[-1]}" if labels.count(label) > 1 else "")
+              for label, (claim, _) in zip(labels, points)]
+    ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("effect, accuracy points (ours − comparison), 95 % CI")
+    ax.set_xlabel("effect, accuracy points (ours − comparison), 95 % CI; linear within ±1, logarithmic beyond")
     ax.legend(handles=[Line2D([], [], color=COLOURS[v], lw=2, label=v) for v in VERDICTS], fontsize=7,
-              loc="lower right")
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(VERDICTS), frameon=False)
     return ax

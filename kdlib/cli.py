@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--profile", default="cpu")
     chapter.add_argument("--group", help="train only this group of the chapter's runs")
     chapter.add_argument("--device", choices=("cpu", "cuda"))
+
+    ledger = commands.add_parser("claims", help="the claims ledger (every verdict, Holm across the book) from the "
+                                                "stored records; trains nothing")
+    ledger.add_argument("--profile", default="cpu")
+    ledger.add_argument("--csv", help="also write the ledger table to this CSV file")
     return parser
 
 
@@ -191,6 +196,24 @@ def main(argv: list[str] | None = None) -> int:
                         outcome = _outcome(record["metrics"])
                         print(f"{group} {record['id']} {spec.model} {spec.method} seed {spec.seed}: {outcome}",
                               flush=True)
+        elif args.command == "claims":
+            from kdlib import chapters, claims
+            if args.profile not in chapters.PROFILES:
+                raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(chapters.PROFILES)}")
+            if args.csv and not Path(args.csv).resolve().parent.is_dir():
+                raise ValueError(f"cannot write --csv {args.csv}: its folder does not exist")
+            ledger = chapters.ledger(args.profile, train_missing=False)
+            table = claims.table(ledger)
+            for _, rows in table.groupby(["claim", "dataset", "statement"], sort=False):
+                first = rows.iloc[0]
+                print(f"{first['claim']:<4} {first['verdict']:<16} {first['dataset']}: {first['statement']}")
+                print(f"     {first['reason']}")
+                for _, row in rows[rows["test"] != "–"].iterrows():
+                    print(f"     - {row['comparison']}: {row['effect [95 % CI]']} ({row['test']}), p {row['p']}, "
+                          f"Holm {row['p (Holm)']}, MDE {row['MDE']}")
+            print(", ".join(f"{n} {verdict}" for verdict, n in claims.counts(ledger).items()))
+            if args.csv:
+                table.to_csv(args.csv, index=False)
     except (ValueError, FileNotFoundError, data.DataError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -34,50 +34,6 @@ def mean_std(values, scale: float = 100.0, digits: int = 2) -> str:
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}{note}"
 
 
-def verdict(ours: float, ours_std: float, paper: float, tolerance: float) -> str:
-    """Whether our mean lies within ``tolerance`` (plus two standard deviations) of the paper's number."""
-    gap = abs(ours - paper)
-    return "reproduced" if gap <= tolerance + 2 * ours_std else "not reproduced"
-
-
-def difference(ours, baseline) -> dict[str, float | str]:
-    """Mean difference of two groups of runs (in the values' unit) and whether it exceeds two standard errors.
-
-    The verdict is "higher", "lower" or "within noise": |Δ| > 2·sqrt(s₁²/n₁ + s₂²/n₂) (sample std), a rough 95 %
-    band that three seeds can only just resolve. Diverged runs (NaN) are left out and counted."""
-    ours, baseline = np.asarray(ours, dtype=float), np.asarray(baseline, dtype=float)
-    ours, baseline = ours[np.isfinite(ours)], baseline[np.isfinite(baseline)]
-    delta = float(ours.mean() - baseline.mean())
-    spread = [group.var(ddof=1) / len(group) if len(group) > 1 else np.nan for group in (ours, baseline)]
-    band = 2 * float(np.sqrt(sum(spread)))
-    outcome = "within noise" if not abs(delta) > band else ("higher" if delta > 0 else "lower")
-    return {"delta": delta, "band": band, "outcome": outcome}
-
-
-def compare_records(ours: list[dict], against: list[dict], metric: str = "test_acc",
-                    against_metric: str | None = None) -> tuple[dict, str]:
-    """``difference`` of two groups of runs' accuracy, in points, and its text "Δ (outcome)" for a claims table;
-    ``against_metric`` (default: ``metric``) reads another metric of the second group, e.g. one exit against a
-    whole network."""
-    diff = difference(metric_values(ours, metric) * 100, metric_values(against, against_metric or metric) * 100)
-    return diff, f"{diff['delta']:+.2f} ({diff['outcome']})"
-
-
-def labelled_comparison(label: str, ours: list[dict], against: list[dict], metric: str = "test_acc",
-                        against_metric: str | None = None) -> tuple[dict, str]:
-    """``compare_records`` with its text prefixed by what was compared."""
-    diff, text = compare_records(ours, against, metric, against_metric)
-    return diff, f"{label}: {text}"
-
-
-def claim_verdict(comparisons: list[tuple[dict, str]], holds) -> tuple[str, str]:
-    """A claim's verdict over several comparisons (each a ``difference`` result and its text): "confirmed" when
-    ``holds`` is true for every one, "not confirmed" when for none, "mixed" otherwise; and the texts as evidence."""
-    hits = [holds(diff) for diff, _ in comparisons]
-    verdict = "confirmed" if all(hits) else ("not confirmed" if not any(hits) else "mixed")
-    return verdict, "; ".join(text for _, text in comparisons)
-
-
 def collapsed(records: list[dict], n_classes: int = 10) -> int:
     """How many runs ended at chance level (final training accuracy below 1.5 / n_classes): a diverged run, which a
     mean over seeds would otherwise hide inside a large standard deviation."""
@@ -171,3 +127,14 @@ def learning_curves(records: dict[str, list[dict]], metric: str = "test_acc", ax
     sns.lineplot(pd.DataFrame(rows), x="epoch", y=metric, hue="run", errorbar="sd", ax=ax)
     ax.set_ylabel(metric.replace("_", " ") + " (%)")
     return ax
+
+
+def diverged_summary(records: list[dict]) -> str:
+    """Which kinds of run diverged, counted by dataset, model and method: "3 mnist mlp_2x100 noisy_teacher, ..."."""
+    counts: dict[str, int] = {}
+    for record in records:
+        if record["metrics"].get("diverged"):
+            spec = record["spec"]
+            key = f"{spec['dataset']} {spec['model']} {spec['method']}"
+            counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items())) or "none"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import matplotlib
 
@@ -54,7 +55,8 @@ def test_a_null_result_is_inconclusive_and_names_its_detectable_effect():
     result = comparison([90.0, 91.5, 90.4], [90.2, 90.9, 90.8])
     verdict = claims.adjust([claim([result])])[0]
     assert verdict.verdict == "inconclusive"
-    assert f"{result.mde:.2f} points or more (MDE, 80 % power)" in verdict.reason
+    assert verdict.reason == ("not significant after Holm's correction; the smallest effects the tests could "
+                              f"detect (MDE, 80 % power): A − B {result.mde:.2f} points")
 
 
 def test_no_difference_never_supports_a_directional_claim_nor_a_matches_claim_without_tost():
@@ -194,7 +196,11 @@ def test_forest_plot_draws_every_accuracy_comparison():
                             claim([stats.welch([3.0, 3.1, 3.2], [4.0, 4.1, 4.3], "time", unit="minutes")],
                                   expect="lower", claim_id="C9")])
     ax = claims.forest_plot(ledger)
-    assert len(ax.get_yticklabels()) == 2  # minutes are not on the accuracy axis
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["C0 · A − B · Fashion-MNIST",
+                                                                    "C0 · x · Fashion-MNIST"]  # minutes are not
+    other = replace(ledger[0], setting=replace(SETTING, model="ResNet, TPAMI exits"))
+    twice = claims.forest_plot([replace(ledger[0], setting=replace(SETTING, model="ResNet, ICCV exits")), other])
+    assert twice.get_yticklabels()[0].get_text() == "C0 · A − B · Fashion-MNIST · ICCV exits"
     assert math.isclose(ax.lines[0].get_xdata()[0], ledger[0].comparisons[0].ci[0])
 
 

@@ -102,3 +102,13 @@ def test_bench_ratios_and_goals():
 def test_bench_refuses_bad_arguments_before_measuring(capsys, argv, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_claims_refuses_a_bad_profile_and_a_missing_record_without_writing(tmp_path, capsys):
+    assert cli.main(["claims", "--profile", "laptop"]) == 2
+    assert "unknown profile 'laptop'; choose one of: smoke, cpu, paper" in capsys.readouterr().err
+    target = tmp_path / "ledger.csv"
+    assert cli.main(["claims", "--profile", "smoke", "--csv", str(target)]) == 2  # the test store is empty
+    assert "no run record" in capsys.readouterr().err and not target.exists()
+    assert cli.main(["claims", "--csv", str(tmp_path / "no" / "such" / "ledger.csv")]) == 2
+    assert "its folder does not exist" in capsys.readouterr().err

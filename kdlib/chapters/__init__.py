@@ -65,3 +65,18 @@ def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]
             raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: "
                              f"{', '.join(repr(c) for c in choices)}")
     return received
+
+
+CLAIM_CHAPTERS = ("noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
+
+
+def ledger(profile: str, train_missing: bool = True, device=None, chapters: tuple[str, ...] = CLAIM_CHAPTERS):
+    """Every claim of the book at ``profile``, from each chapter's ``claims(results(...))``, with Holm's correction
+    across all of them: the one family every page's verdicts come from (a chapter page filters it)."""
+    from kdlib import claims
+
+    found = []
+    for name in chapters:
+        chapter = get_chapter(name)
+        found += chapter.claims(chapter.results(profile, train_missing, device))
+    return claims.adjust(found)
