@@ -214,3 +214,207 @@ def test_every_profile_declares_its_teachers_and_grids():
     # the introduction's Fashion-MNIST teacher is reused, not trained again
     from kdlib.chapters import introduction
     assert noisy_teachers.teachers("cpu", "fashion_mnist")[0] == introduction.image_runs("cpu")["teacher"]
+
+
+# --- the chapter's claims, from synthetic records -------------------------------------------------------------------
+
+from kdlib.chapters import noisy_teachers as chapter  # noqa: E402
+
+JITTER = (0.0, 0.004, -0.004)  # per-seed wobble (points): small, so a one-point effect is clear after Holm
+
+
+def _turn(jitter, steps):
+    """The wobble moved on by ``steps`` seeds: two rows turned differently differ by more than a constant."""
+    return tuple(jitter[(i + steps) % len(jitter)] for i in range(len(jitter)))
+
+
+def _record(points, seed, dataset="mnist", model="mlp_2x100", method="ce", params=None, val=None):
+    """One synthetic run record: test accuracy ``points`` (None: the run diverged)."""
+    return {"id": f"{dataset}-{model}-{method}-{seed}-{points}",
+            "spec": {"seed": seed, "dataset": dataset, "model": model, "subset": None, "val_size": 5000,
+                     "batch_size": 128, "method": method, "method_params": dict(params or {}), "epochs": 20,
+                     "lr": 0.003},
+            "metrics": {"test_acc": None if points is None else points / 100,
+                        "val_acc": None if points is None else (points if val is None else val) / 100,
+                        "diverged": points is None},
+            "history": [{"train_acc": 0.9}]}
+
+
+def _row(base, shift, dataset, method="ce", model="mlp_2x100", params=None, jitter=JITTER):
+    return [_record(base + shift + j + 0.01 * seed, seed, dataset, model, method, params)
+            for seed, j in enumerate(jitter)]
+
+
+def _dataset(dataset="mnist", teacher=99.0, l2=1.0, noisy=1.0, noisy_student=0.0, dropout=0.0, several=0.0,
+             largest_sigma=-10.0, teacher_seeds=(99.0, 98.9, 99.1), noisy_jitter=JITTER, seeds=3,
+             costs=((61_706, 416_520), (89_610, 89_400))):
+    """One dataset's results: the student on labels at 90 points; every other row is given as a shift, in points,
+    from the row it is compared with (l2 from labels, noisy from l2, the controls from noisy, several teachers
+    from noisy). The seed-0 sweep has 3 α × 2 σ; ``largest_sigma`` shifts the larger σ from the smaller one."""
+    labels = 90.0
+    chosen = {"alpha": 0.6, "sigma": 0.1}
+    table = {"student on labels": _row(labels, 0, dataset, jitter=JITTER[:seeds]),
+             "logit regression": _row(labels, l2, dataset, "logit_regression", jitter=_turn(JITTER, 1)[:seeds]),
+             "noisy teacher": _row(labels, l2 + noisy, dataset, "noisy_teacher", params=chosen,
+                                   jitter=_turn(noisy_jitter, 2)[:seeds]),
+             "noisy student": _row(labels, l2 + noisy - noisy_student, dataset, "noisy_student",
+                                   jitter=JITTER[:seeds]),
+             "student dropout": _row(labels, l2 + noisy - dropout, dataset, "logit_regression",
+                                     "mlp_2x100_drop20", jitter=_turn(JITTER, 1)[:seeds]),
+             chapter.SEVERAL_TEACHERS: _row(labels, l2 + noisy - several, dataset, "logit_regression",
+                                            jitter=JITTER[:seeds])}
+    sweep = {}
+    for k, alpha in enumerate((0.2, 0.6, 1.0)):
+        sweep[(alpha, 0.1)] = _record(91.0 + 0.3 * k, 0, dataset, method="noisy_teacher")
+        shifted = None if largest_sigma is None else 91.0 + 0.3 * k + largest_sigma + 0.1 * k * k
+        sweep[(alpha, 1.6)] = _record(shifted, 0, dataset, method="noisy_teacher")
+    (teacher_params, teacher_macs), (student_params, student_macs) = costs
+    return {"dataset": dataset,
+            "teachers": [_record(value, seed, dataset, "lenet5") for seed, value in
+                         enumerate((teacher, *teacher_seeds[1:])[:seeds])],
+            "sweeps": {"noisy_teacher": sweep}, "table": table,
+            "costs": {"teacher": {"model": "lenet5", "parameters": teacher_params,
+                                  "multiply-accumulates": teacher_macs},
+                      "student": {"model": "mlp_2x100", "parameters": student_params,
+                                  "multiply-accumulates": student_macs}}}
+
+
+def _claims(**changes):
+    """The chapter's claims on MNIST and Fashion-MNIST, the MNIST records changed by ``changes``."""
+    results = {"profile": "cpu", "datasets": {"mnist": _dataset("mnist", **changes),
+                                              "fashion_mnist": _dataset("fashion_mnist")}}
+    return chapter.claims(results)
+
+
+def _claim(found, claim_id, dataset="MNIST", statement=""):
+    matches = [c for c in found if c.id == claim_id and c.setting.dataset == dataset
+               and c.statement.startswith(statement)]
+    assert len(matches) == 1, [(c.id, c.setting.dataset) for c in found]
+    return matches[0]
+
+
+def test_results_has_the_chapter_signature_and_never_trains_when_told_not_to():
+    import inspect
+
+    parameters = inspect.signature(chapter.results).parameters
+    assert list(parameters) == ["profile", "train_missing", "device"]
+    assert parameters["train_missing"].default is True and parameters["device"].default is None
+    with pytest.raises(FileNotFoundError, match="no run record"):
+        chapter.results("smoke", train_missing=False)
+
+
+def test_one_claim_per_dataset_never_mixing_them_and_holm_within_the_chapter():
+    found = _claims()
+    for claim_id in ("C1", "C3", "C5"):
+        assert sorted(c.setting.dataset for c in found if c.id == claim_id) == sorted(
+            ["MNIST", "Fashion-MNIST (stand-in for SVHN and CIFAR-10)"])
+    assert [c.basis for c in found if c.id == "C4"].count("derivation") == 1
+    for claim in found:
+        assert claim.chapter == "noisy_teachers"
+        for comparison in claim.comparisons:  # every comparison reads one dataset's records
+            assert comparison.n[0] in (3, 1)
+    tested = [c for claim in found if claim.basis == "test" for c in claim.comparisons]
+    assert tested and all(c.p_holm is not None for c in tested if c.margin is None)
+    c1 = _claim(found, "C1")
+    assert c1.comparisons[0].p_holm > c1.comparisons[0].p  # adjusted across the chapter's family
+
+
+def test_c1_supported_when_the_noisy_teacher_is_clearly_better():
+    claim = _claim(_claims(noisy=1.0), "C1")
+    assert claim.comparisons[0].test == "paired"  # same seeds, data order and model: seed-matched by design
+    assert claim.comparisons[0].effect == pytest.approx(1.0, abs=1e-6)
+    assert claim.verdict == "supported", claim.reason
+    assert "significant in the claimed direction" in claim.reason
+
+
+def test_c1_contradicted_when_the_noisy_teacher_is_clearly_worse():
+    claim = _claim(_claims(noisy=-1.0), "C1")
+    assert claim.verdict == "contradicted"
+    assert "opposite direction" in claim.reason and "noisy teacher − logit regression" in claim.reason
+
+
+def test_c1_inconclusive_within_the_noise_and_says_how_large_an_effect_it_could_see():
+    claim = _claim(_claims(noisy=0.05, noisy_jitter=(0.0, 0.4, -0.4)), "C1")
+    assert claim.verdict == "inconclusive"
+    assert "MDE" in claim.reason and claim.comparisons[0].mde > 0.05
+
+
+def test_c3_needs_both_controls_beaten():
+    assert _claim(_claims(noisy_student=1.0, dropout=1.0), "C3").verdict == "supported"
+    mixed = _claim(_claims(noisy_student=1.0, dropout=-1.0), "C3")
+    assert mixed.verdict == "contradicted" and "noisy teacher − student dropout" in mixed.reason
+    dropout = next(c for c in mixed.comparisons if "dropout" in c.label)
+    assert dropout.test == "welch"  # another model: not seed-matched by design
+    partial = _claim(_claims(noisy_student=1.0, dropout=0.0), "C3")
+    assert partial.verdict == "inconclusive"
+
+
+def test_c4_several_teachers_equivalent_within_the_margin():
+    claim = _claim(_claims(several=0.0), "C4", statement="one noisy teacher")
+    assert claim.expect == "matches" and claim.comparisons[0].margin == chapter.MATCH_MARGIN["mnist"]
+    assert claim.verdict == "equivalent", claim.reason
+    assert f"±{chapter.MATCH_MARGIN['mnist']:g} points (TOST)" in claim.reason
+
+
+def test_c4_contradicted_when_several_teachers_differ_beyond_the_margin():
+    claim = _claim(_claims(several=-1.0), "C4", statement="one noisy teacher")
+    assert claim.verdict == "contradicted" and "beyond the margin" in claim.reason
+
+
+def test_c4_inconclusive_when_neither_within_nor_beyond_the_margin():
+    claim = _claim(_claims(several=0.0, noisy_jitter=(0.0, 0.3, -0.3)), "C4", statement="one noisy teacher")
+    assert claim.verdict == "inconclusive" and "neither within" in claim.reason
+
+
+def test_c4_regulariser_is_a_derivation_that_does_not_hold():
+    claim = _claim(_claims(), "C4", dataset=chapter._c4_derivation().setting.dataset, statement="the perturbation")
+    assert claim.basis == "derivation" and not claim.comparisons
+    assert claim.verdict == "contradicted" and "does not depend on the student" in claim.reason
+
+
+@pytest.mark.parametrize("kind", ["C1", "C3", "C4"])
+def test_a_teacher_no_better_than_the_student_makes_the_kd_claims_untestable(kind):
+    found = _claims(teacher=89.0, noisy=1.0)
+    claim = _claim(found, kind, statement="" if kind != "C4" else "one noisy teacher")
+    assert claim.verdict == "untestable here"
+    assert "the teacher beats the student on labels" in claim.reason
+    assert "logit regression beats" not in claim.reason  # that control still holds
+    assert _claim(found, kind, "Fashion-MNIST (stand-in for SVHN and CIFAR-10)",
+                  "" if kind != "C4" else "one noisy teacher").verdict != "untestable here"
+
+
+@pytest.mark.parametrize("l2", [0.0, -1.0])
+def test_logit_regression_no_better_than_labels_makes_the_kd_claims_untestable(l2):
+    found = _claims(l2=l2, noisy=1.0)
+    for kind, statement in (("C1", ""), ("C3", ""), ("C4", "one noisy teacher")):
+        claim = _claim(found, kind, statement=statement)
+        assert claim.verdict == "untestable here"
+        assert "plain logit regression beats the student on labels" in claim.reason
+        assert all(c.p_holm is None for c in claim.comparisons)  # out of the Holm family
+    assert _claim(found, "C5").verdict == "contradicted"  # a count needs no control
+
+
+def test_one_seed_cannot_show_a_control_so_the_kd_claims_are_untestable():
+    claim = _claim(_claims(seeds=1), "C1")
+    assert claim.verdict == "untestable here" and "no spread" in claim.reason
+
+
+def test_c2_too_much_noise_supported_contradicted_and_a_diverged_cell_counts_at_chance():
+    assert _claim(_claims(largest_sigma=-10.0), "C2", statement="too much noise").verdict == "supported"
+    assert _claim(_claims(largest_sigma=+2.0), "C2", statement="too much noise").verdict == "contradicted"
+    diverged = _claim(_claims(largest_sigma=None), "C2", statement="too much noise")
+    assert diverged.comparisons[0].effect == pytest.approx(10.0 - (91.0 + 91.3 + 91.6) / 3)
+    assert diverged.comparisons[0].excluded == 0 and diverged.comparisons[0].test == "paired"
+
+
+def test_c2_best_alpha_and_the_gap_stays_inconclusive_and_names_what_was_chosen():
+    claim = _claim(_claims(), "C2", dataset="MNIST and Fashion-MNIST (stand-in for SVHN and CIFAR-10)")
+    assert claim.basis == "measurement" and claim.holds is None and claim.verdict == "inconclusive"
+    assert "2 datasets give 2 gaps" in claim.reason and "α = 0.6" in claim.reason
+
+
+def test_c5_is_decided_by_counts_not_by_timing():
+    smaller = _claim(_claims(costs=((272_186, 31_021_952), (89_610, 89_400))), "C5")
+    assert smaller.basis == "measurement" and smaller.verdict == "supported"
+    bigger = _claim(_claims(costs=((61_706, 416_520), (89_610, 89_400))), "C5")
+    assert bigger.verdict == "contradicted" and "1.5×" in bigger.reason and "0.21×" in bigger.reason
