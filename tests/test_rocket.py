@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from kdlib import runs
+from kdlib import claims, runs
 from kdlib.methods import get_method, resolve_params
 from kdlib.methods.rocket import HINTS, hint_loss
 from kdlib.models import RocketNet, build_model
@@ -168,3 +168,130 @@ def test_the_chapter_gradient_check_reports_zero_for_the_booster_only_under_grad
     assert on["booster"] == 0.0 and on["light"] > 0 and on["shared"] > 0
     assert off["booster"] > 0
     assert all(p.grad is None for p in model.parameters())  # leaves no gradient behind
+
+
+# --- the chapter's claims (C6-C9), from synthetic records --------------------------------------------------------
+
+from kdlib.chapters import rocket_launching as chapter  # noqa: E402
+
+LIGHT_MODEL, PAIR = "wrn_10_1", "rocket_10_16_1"
+ROWS = {  # label: (model, method), as the chapter declares them at the cpu profile
+    "light alone": (LIGHT_MODEL, "ce"), "booster alone": ("wrn_16_1", "ce"),
+    "KD from the booster": (LIGHT_MODEL, "kd"), "rocket (b)": (f"{PAIR}_interval", "rocket"),
+    "rocket (a)": (f"{PAIR}_bottom", "rocket"), "rocket + KD (b)": (f"{PAIR}_interval", "rocket_kd"),
+    "no gradient block (b)": (f"{PAIR}_interval", "rocket"), "no sharing": (f"{PAIR}_none", "rocket"),
+    "no joint training (b)": (LIGHT_MODEL, "mimic"), "hint L_MSE (b)": (f"{PAIR}_interval", "rocket"),
+    "hint L_KD (b)": (f"{PAIR}_interval", "rocket"),
+}
+
+
+def _records(label, accuracy, seconds, spread=0.05, time_spread=1.0, seeds=(0, 1, 2)):
+    """One record per seed: test accuracy (points) and training time (s) with a small seed-to-seed spread that
+    differs per row, so that paired differences vary too."""
+    model, method = ROWS[label]
+    rng = np.random.default_rng(sum(map(ord, label)))
+    return [{"id": f"{label}-{seed}",
+             "spec": {"seed": seed, "dataset": "fashion_mnist", "model": model, "method": method, "subset": 5000,
+                      "val_size": 5000, "batch_size": 128},
+             "metrics": {"test_acc": (accuracy + spread * rng.standard_normal()) / 100},
+             "history": [{"epoch": 1, "step": 120, "train_time_s": (seconds + time_spread * rng.standard_normal()) / 2},
+                         {"epoch": 2, "step": 240, "train_time_s": (seconds + time_spread * rng.standard_normal()) / 2}]}
+            for seed in seeds]
+
+
+def _results(accuracy=None, seconds=None, spread=None, time_spread=1.0):
+    """A chapter whose claims all hold, with the changes given (accuracy in points, training time in s, and the
+    seed-to-seed spread of the rows named in ``spread``)."""
+    acc = {"light alone": 80.0, "booster alone": 84.0, "KD from the booster": 81.0, "rocket (b)": 83.0,
+           "rocket (a)": 83.0, "rocket + KD (b)": 83.5, "no gradient block (b)": 82.0, "no sharing": 82.0,
+           "no joint training (b)": 82.0, "hint L_MSE (b)": 82.0, "hint L_KD (b)": 82.0, **(accuracy or {})}
+    time = {label: 60.0 for label in ROWS} | {"booster alone": 120.0, "rocket (b)": 120.0, "rocket (a)": 100.0}
+    time.update(seconds or {})
+    spread = {label: 0.05 for label in ROWS} | (spread or {})
+    return {"profile": "cpu", "table": {label: _records(label, acc[label], time[label], spread[label], time_spread)
+                                        for label in ROWS}}
+
+
+def _by_id(results):
+    return {claim.id: claim for claim in chapter.claims(results)}
+
+
+def test_rocket_claims_are_supported_when_every_comparison_goes_their_way():
+    found = _by_id(_results())
+    assert list(found) == ["C6", "C7", "C8", "C9"]
+    for claim in found.values():
+        assert claim.verdict == "supported", (claim.id, claim.reason)
+        assert claim.chapter == "rocket_launching"
+        assert claim.setting.dataset == "Fashion-MNIST (stand-in for CIFAR-10)"
+        assert claim.setting.budget_share == pytest.approx(240 / (200 * 391))
+    assert len(found["C6"].comparisons) == 4 and len(found["C7"].comparisons) == 3
+    assert found["C9"].expect == "lower" and found["C9"].comparisons[0].unit == "minutes"
+    assert all(c.p_holm is not None for claim in found.values() for c in claim.comparisons)  # adjusted
+
+
+def test_the_design_decides_the_test():
+    c7 = _by_id(_results())["C7"]
+    tests = {c.label: c.test for c in c7.comparisons}
+    assert tests["rocket (b) − no gradient block (b)"] == "paired"  # same pair, same seeds: only a switch differs
+    assert tests["rocket (b) − no sharing"] == "welch"  # another network
+    c9 = _by_id(_results())["C9"]
+    assert all(c.test == "welch" for c in c9.comparisons)  # run times of different runs share no seed effect
+
+
+def test_a_rocket_light_net_significantly_worse_contradicts_c6():
+    c6 = _by_id(_results({"rocket (b)": 78.0}))["C6"]
+    assert c6.verdict == "contradicted"
+    assert "rocket (b) − light alone" in c6.reason and "opposite direction" in c6.reason
+
+
+def test_a_noisy_difference_is_inconclusive_and_names_its_detectable_effect():
+    c8 = _by_id(_results({"hint L_MSE (b)": 82.8, "hint L_KD (b)": 82.8},
+                         spread={"hint L_MSE (b)": 1.0, "hint L_KD (b)": 1.0}))["C8"]
+    assert c8.verdict == "inconclusive" and "MDE" in c8.reason
+
+
+def test_kd_that_does_not_beat_the_light_net_makes_c6_to_c8_untestable_but_not_c9():
+    found = _by_id(_results({"KD from the booster": 77.0}))
+    for name in ("C6", "C7", "C8"):
+        assert found[name].verdict == "untestable here"
+        assert "KD from the separately trained booster beats the light net alone" in found[name].reason
+        assert all(c.p_holm is None for c in found[name].comparisons)  # out of the family
+    assert found["C9"].verdict == "supported"
+
+
+def test_a_booster_no_better_than_the_light_net_makes_c6_untestable():
+    c6 = _by_id(_results({"booster alone": 80.0}, spread={"booster alone": 0.5}))["C6"]
+    assert c6.verdict == "untestable here"
+    assert c6.reason.startswith("precondition failed: the booster alone beats the light net alone")
+    assert "KD from the separately" not in c6.reason
+
+
+def test_c9_compares_the_joint_run_with_booster_plus_light_net():
+    slower = _by_id(_results(seconds={"rocket (b)": 200.0, "rocket (a)": 200.0}))["C9"]
+    assert slower.verdict == "contradicted"
+    # the joint run's time against booster + light net: (200 − 180) s = +0.33 minutes
+    assert slower.comparisons[0].effect == pytest.approx(20 / 60, abs=0.05)
+    noisy = _by_id(_results(seconds={"rocket (b)": 175.0, "rocket (a)": 175.0}, time_spread=30.0))["C9"]
+    assert noisy.verdict == "inconclusive"
+
+
+def test_a_diverged_run_has_no_training_time():
+    results = _results()
+    record = results["table"]["booster alone"][1]
+    record["metrics"] = {"diverged": True, "test_acc": None}
+    assert claims.training_seconds(record) is None
+    separate = chapter.separate_training(results["table"])
+    assert separate[1]["metrics"][claims.TIME_METRIC] is None
+    assert separate[0]["metrics"][claims.TIME_METRIC] == pytest.approx(
+        claims.training_seconds(results["table"]["booster alone"][0])
+        + claims.training_seconds(results["table"]["light alone"][0]))
+    c9 = _by_id(results)["C9"]
+    assert c9.comparisons[0].n == (3, 2) and c9.comparisons[0].excluded == 1
+
+
+def test_one_seed_per_row_as_in_the_smoke_profile_tests_nothing():
+    results = _results()
+    results["table"] = {label: records[:1] for label, records in results["table"].items()}
+    found = _by_id(results)
+    assert found["C6"].verdict == "untestable here"  # a control with no spread does not hold
+    assert found["C9"].verdict == "inconclusive" and "no spread" in found["C9"].reason

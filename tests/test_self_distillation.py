@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from kdlib import runs
+from kdlib import claims, runs
 from kdlib.data import normalise
 from kdlib.benchmark import multiply_accumulates
 from kdlib.methods import get_method, resolve_params
@@ -170,3 +170,178 @@ def test_each_exit_costs_more_than_the_one_before():
     assert parameters[-1] == count_parameters(network) - sum(
         count_parameters(network.branches[f"exit{k}"]) + count_parameters(network.classifiers[f"exit{k}"])
         for k in (1, 2, 3))
+
+
+# --- the chapter's claims (C14-C16), from synthetic records -------------------------------------------------------
+
+from kdlib.chapters import self_distillation as chapter  # noqa: E402
+
+BACKBONE = "resnet10_narrow"
+SD_LABELS = ("SD, ICCV exits", "SD, ICCV exits, no hint", "SD, TPAMI exits", "SD, TPAMI exits, no hint",
+             "deep supervision (ICCV exits)")
+RISING = {variant: [{"exit": k, "parameters": 1000 * k, "multiply-accumulates": 10_000 * k} for k in (1, 2, 3, 4)]
+          for variant in ("ICCV", "TPAMI")}
+
+
+def _model(label):
+    if label == "plain network":
+        return BACKBONE, "ce"
+    if label.startswith("SD") or label.startswith("deep"):
+        return f"{BACKBONE}_sd_{'tpami' if 'TPAMI' in label else 'iccv'}", "self_distillation"
+    k = label.split()[1]
+    return f"{BACKBONE}_exit{k}_iccv", "kd" if "KD" in label else "ce"
+
+
+def _records(label, accuracy, seconds, spread, ensemble=None, seeds=(0, 1, 2)):
+    """One record per seed; ``accuracy`` is one number (points), or four, one per exit, for a multi-exit row."""
+    model, method = _model(label)
+    rng = np.random.default_rng(sum(map(ord, label)))
+    out = []
+    for seed in seeds:
+        if isinstance(accuracy, tuple):
+            metrics = {f"exit{k}_test_acc": (a + spread * rng.standard_normal()) / 100
+                       for k, a in enumerate(accuracy, start=1)}
+            metrics.update(test_acc=metrics["exit4_test_acc"],
+                           ensemble_test_acc=(ensemble + spread * rng.standard_normal()) / 100)
+        else:
+            metrics = {"test_acc": (accuracy + spread * rng.standard_normal()) / 100}
+        out.append({"id": f"{label}-{seed}", "metrics": metrics,
+                    "spec": {"seed": seed, "dataset": "fashion_mnist", "model": model, "method": method,
+                             "subset": 8000, "val_size": 5000, "batch_size": 128},
+                    "history": [{"epoch": 1, "step": 315, "train_time_s": seconds + rng.standard_normal()}]})
+    return out
+
+
+def _results(exits=(85.0, 86.0, 87.0, 89.0), ensemble=90.0, plain=88.0, alone=(84.0, 85.0, 86.0),
+             distilled=(85.0, 86.0, 87.0), spread=None, seconds=None, costs=None):
+    """A chapter where self-distillation works (every variant's exits ``exits``), with the changes given."""
+    spread = {"SD": 0.02, "plain": 0.02, "alone": 0.02, "kd": 0.02} | (spread or {})
+    seconds = {"SD": 150.0, "plain": 100.0, "student": 60.0} | (seconds or {})
+    table = {"plain network": _records("plain network", plain, seconds["plain"], spread["plain"])}
+    for label in SD_LABELS:
+        table[label] = _records(label, exits, seconds["SD"], spread["SD"], ensemble)
+    for k in (1, 2, 3):
+        table[f"exit {k} path alone"] = _records(f"exit {k} path alone", alone[k - 1], seconds["student"],
+                                                 spread["alone"])
+        label = f"exit {k} path, KD from the plain network"
+        table[label] = _records(label, distilled[k - 1], seconds["student"], spread["kd"])
+    return {"profile": "cpu", "table": table, "exit_costs": costs or RISING}
+
+
+def _claims(results, variant="ICCV"):
+    """This variant's claims by kind: C14, C15, C16 (accuracy) and C16 (cost)."""
+    found = [c for c in chapter.claims(results) if c.setting.model.endswith(f"{variant} exits")]
+    assert [c.id for c in found] == ["C14", "C15", "C16", "C16"]
+    return dict(zip(("C14", "C15", "C16", "C16 cost"), found))
+
+
+def test_self_distillation_claims_hold_when_it_works():
+    for variant in ("ICCV", "TPAMI"):
+        found = _claims(_results(), variant)
+        assert found["C14"].verdict == "supported", found["C14"].reason
+        assert found["C15"].verdict == "supported" and found["C15"].basis == "measurement"
+        assert found["C16"].verdict == "equivalent", found["C16"].reason
+        assert f"within ±{chapter.MATCH_MARGIN:g} points (TOST)" in found["C16"].reason
+        assert found["C16 cost"].verdict == "supported"
+        assert found["C16 cost"].comparisons[0].unit == "minutes"
+        assert all(c.chapter == "self_distillation" for c in found.values())
+        assert found["C14"].setting.dataset == "Fashion-MNIST (stand-in for CIFAR-100)"
+    iccv, tpami = _claims(_results(), "ICCV")["C14"], _claims(_results(), "TPAMI")["C14"]
+    assert iccv.setting.budget_share is None  # the conference paper's recipe is not known
+    assert tpami.setting.budget_share == pytest.approx(315 / (250 * 391))
+
+
+def test_exits_are_read_from_their_metrics_and_two_metrics_of_one_run_are_paired():
+    c14 = _claims(_results())["C14"]
+    by_label = {c.label: c for c in c14.comparisons}
+    assert by_label["exit 4/4 − plain network"].effect == pytest.approx(1.0, abs=0.2)
+    assert by_label["exit 1/4 − exit 1 path alone"].test == "welch"  # another network
+    assert by_label["ensemble − exit 4/4"].test == "paired"  # the same runs
+    assert by_label["ensemble − exit 4/4"].effect == pytest.approx(1.0, abs=0.1)
+
+
+def test_an_ensemble_worse_than_the_deepest_exit_contradicts_c14():
+    c14 = _claims(_results(ensemble=87.0))["C14"]
+    assert c14.verdict == "contradicted" and c14.reason.endswith("ensemble − exit 4/4")
+
+
+def test_noisy_exits_leave_c14_inconclusive():
+    c14 = _claims(_results(exits=(84.2, 85.2, 86.2, 88.2), ensemble=88.4, spread={"SD": 1.5}))["C14"]
+    assert c14.verdict == "inconclusive" and "MDE" in c14.reason
+
+
+def test_kd_that_does_not_help_the_paths_makes_c14_and_c16_untestable():
+    found = _claims(_results(distilled=(84.0, 85.0, 86.0)))
+    for name in ("C14", "C16"):
+        assert found[name].verdict == "untestable here"
+        assert "KD from the plain network into the exit-1 path beats that path alone" in found[name].reason
+    assert found["C16 cost"].verdict == "supported"  # cost rests on no precondition
+    assert found["C15"].verdict == "supported"
+
+
+def test_a_plain_network_no_better_than_a_path_makes_the_distillation_claims_untestable():
+    found = _claims(_results(plain=86.0, spread={"plain": 0.5}, alone=(84.0, 85.0, 86.0)))
+    assert found["C14"].verdict == "untestable here"
+    assert [c.statement for c in found["C14"].failed_preconditions] == [
+        "the plain network beats the exit-3 path alone"]
+    assert found["C14"].reason.startswith("precondition failed: the plain network beats the exit-3 path alone")
+    assert found["C16"].verdict == "untestable here"
+
+
+def test_one_stage_far_from_two_contradicts_c16_and_a_noisy_one_is_inconclusive():
+    far = _claims(_results(distilled=(86.5, 87.5, 88.5)))["C16"]  # 1.5 points above the exits
+    assert far.verdict == "contradicted" and "beyond the margin" in far.reason
+    noisy = _claims(_results(spread={"SD": 0.6}))
+    assert noisy["C16"].verdict == "inconclusive" and "neither within" in noisy["C16"].reason
+
+
+def test_c16_cost_adds_the_teacher_and_the_three_students_of_each_seed():
+    results = _results(seconds={"SD": 400.0})
+    two = chapter.two_stage_training(results["table"])
+    first = [results["table"]["plain network"][0]] + [results["table"][f"exit {k} path, KD from the plain network"][0]
+                                                       for k in (1, 2, 3)]
+    assert two[0]["metrics"][claims.TIME_METRIC] == pytest.approx(sum(map(claims.training_seconds, first)))
+    cost = _claims(results)["C16 cost"]
+    assert cost.verdict == "contradicted"  # 400 s against 100 + 3 × 60 s
+    assert cost.comparisons[0].effect == pytest.approx(120 / 60, abs=0.05) and cost.comparisons[0].test == "welch"
+
+
+def test_c15_is_a_count_that_fails_where_a_shallower_exit_costs_more():
+    costs = {**RISING, "ICCV": [{"exit": 1, "parameters": 5000, "multiply-accumulates": 10_000},
+                                *RISING["ICCV"][1:]]}
+    found = _claims(_results(costs=costs))
+    assert found["C15"].verdict == "contradicted"
+    assert "exit 1 has no fewer than exit 2" in found["C15"].reason
+    assert found["C15"].comparisons == () and found["C15"].holds is False
+    assert _claims(_results(costs=costs), "TPAMI")["C15"].verdict == "supported"
+
+
+def test_exit_costs_count_the_built_networks(monkeypatch):
+    from kdlib import data
+
+    fake = data.Dataset("fashion_mnist", torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long(),
+                        torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long(), 10, (0.3,), (0.3,))
+    monkeypatch.setattr(data, "load", lambda name, root=None: fake)
+    costs = chapter.exit_costs("cpu")
+    tpami = _net("tpami")
+    assert [c["parameters"] for c in costs["TPAMI"]] == [count_parameters(tpami.exit_network(k)) for k in (1, 2, 3, 4)]
+    assert [c["multiply-accumulates"] for c in costs["TPAMI"]] == [
+        multiply_accumulates(tpami.exit_network(k), (1, 28, 28)) for k in (1, 2, 3, 4)]
+
+
+def test_the_ablations_are_descriptive_comparisons_outside_the_ledger():
+    found = chapter.ablations(_results())
+    assert list(found) == ["exit 1/4", "exit 2/4", "exit 3/4", "exit 4/4"]
+    row = found["exit 4/4"]
+    assert set(row) == {"SD − deep supervision (ICCV exits)", "hint − no hint (ICCV exits)",
+                        "hint − no hint (TPAMI exits)"}
+    assert all(c.test == "paired" and c.p_holm is None for c in row.values())
+
+
+def test_one_seed_per_row_as_in_the_smoke_profile_tests_nothing():
+    results = _results()
+    results["table"] = {label: records[:1] for label, records in results["table"].items()}
+    found = _claims(results)
+    assert found["C14"].verdict == "untestable here" and found["C16"].verdict == "untestable here"
+    assert found["C16 cost"].verdict == "inconclusive" and "no spread" in found["C16 cost"].reason
+    assert found["C15"].verdict == "supported"  # a count needs no seeds

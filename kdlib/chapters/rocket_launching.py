@@ -7,13 +7,17 @@ light net and a WRN-16-1 booster (one and two blocks per group, where the paper'
 
 Stage 1 (seed 0, chosen on the validation split): the hint weight λ for each hint loss, on the interval scheme.
 Stage 2 (every seed): the rows of the paper's Tables 1-3 at those weights.
+
+``claims`` turns the records into the chapter's claims C6-C9, one per setting, with their preconditions.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 from kdlib.chapters import best_on_validation, forward_and_backward, profile_budget
+from kdlib.claims import TIME_METRIC, Claim, Setting, adjust, compare, control, timed, training_seconds
 from kdlib.methods.rocket import HINTS
 from kdlib.runs import RunSpec, get_or_train
 
@@ -111,8 +115,103 @@ def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
-    return {"grid": {hint: {lam: record(spec, train_missing, device) for lam, spec in cells.items()}
+    return {"profile": profile,
+            "grid": {hint: {lam: record(spec, train_missing, device) for lam, spec in cells.items()}
                      for hint, cells in lambda_grid(profile).items()},
             "lambdas": chosen_lambdas(profile, train_missing, device),
             "table": {label: [record(spec, train_missing, device) for spec in specs]
                       for label, specs in table_runs(profile, train_missing, device).items()}}
+
+
+# --- the claims ---------------------------------------------------------------------------------------------------
+
+CHAPTER = "rocket_launching"
+DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-10)", "cifar10": "CIFAR-10"}
+PAPER_SETTING = "CIFAR-10, WRN-16-1 light net, WRN-40-1 booster (Tables 1-3)"
+# The paper's CIFAR-10 budget in optimiser steps: 200 epochs (the paper) of the 50,000 training images at the
+# official code's batch of 128 (the paper gives no batch size).
+PAPER_EPOCHS, PAPER_IMAGES, PAPER_BATCH = 200, 50_000, 128
+PAPER_STEPS = PAPER_EPOCHS * math.ceil(PAPER_IMAGES / PAPER_BATCH)
+SCHEMES = ("b", "a")  # interval sharing (b) first, as in the paper's tables
+
+
+def steps(records: list[dict]) -> int | None:
+    """The optimiser steps a row's runs took (the largest over seeds; a diverged run stops early), from the records."""
+    found = [record["history"][-1]["step"] for record in records if record.get("history")]
+    return max(found) if found else None
+
+
+def setting(results: dict) -> Setting:
+    """Where the claims were tested: dataset, the pair, the budget and its share of the paper's steps."""
+    b = budget(results["profile"])
+    light, booster, width = b["pair"]
+    baseline = results["table"]["light alone"]
+    spec, taken = baseline[0]["spec"], steps(baseline)
+    images = f"{spec['subset']:,} training images" if spec.get("subset") else "the full training set"
+    text = (f"{b['epochs']} epochs on {images}, batch {spec['batch_size']}"
+            + (f", {taken:,} steps" if taken else "")
+            + f" (paper: {PAPER_EPOCHS} epochs on {PAPER_IMAGES:,} CIFAR-10 images, {PAPER_STEPS:,} steps at the "
+              f"official code's batch {PAPER_BATCH})")
+    return Setting(DATASET_NAMES.get(b["dataset"], b["dataset"]),
+                   f"WRN-{light}-{width} light net, WRN-{booster}-{width} booster", text,
+                   None if taken is None else taken / PAPER_STEPS)
+
+
+def preconditions(table: dict) -> tuple:
+    """What a claim about distilling from the booster rests on, checked at this scale: the booster is the stronger
+    network, and plain KD from the separately trained booster already helps the light net."""
+    return (control("the booster alone beats the light net alone",
+                    compare("booster alone − light alone", table["booster alone"], table["light alone"])),
+            control("KD from the separately trained booster beats the light net alone",
+                    compare("KD from the booster − light alone", table["KD from the booster"],
+                            table["light alone"])))
+
+
+
+
+
+
+def separate_training(table: dict) -> list[dict]:
+    """Per seed, the booster alone plus the light net alone: what training them one after the other costs. Its
+    own model name, so that ``compare`` treats it as an independent group (Welch): run times share no seed effect."""
+    light = {record["spec"]["seed"]: record for record in table["light alone"]}
+    out = []
+    for booster in table["booster alone"]:
+        partner = light.get(booster["spec"]["seed"])
+        times = [training_seconds(booster), None if partner is None else training_seconds(partner)]
+        out.append(timed(booster, None if None in times else sum(times), "booster + light net, trained separately"))
+    return out
+
+
+def claims(results: dict) -> list[Claim]:
+    """C6-C9 at this chapter's setting, Holm-adjusted within the chapter (``chapters.ledger`` adjusts the book)."""
+    table, where = results["table"], setting(results)
+    needs = preconditions(table)
+    base = dict(chapter=CHAPTER, paper=PAPER_SETTING, setting=where)
+    joint = {scheme: table[f"rocket ({scheme})"] for scheme in SCHEMES}
+    found = [
+        Claim("C6", statement="the light net trained beside its booster beats the light net alone and KD from a "
+                              "separately trained booster", **base,
+              comparisons=tuple([compare(f"rocket ({s}) − light alone", joint[s], table["light alone"])
+                                 for s in SCHEMES]
+                                + [compare(f"rocket ({s}) − KD from the booster", joint[s],
+                                           table["KD from the booster"]) for s in SCHEMES]),
+              preconditions=needs),
+        Claim("C7", statement="gradient block, parameter sharing and joint training each contribute "
+                              "(interval sharing)", **base,
+              comparisons=tuple(compare(f"rocket (b) − {row}", joint["b"], table[row])
+                                for row in ("no gradient block (b)", "no sharing", "no joint training (b)")),
+              preconditions=needs),
+        Claim("C8", statement="the logit hint L_mimic beats L_MSE and L_KD (interval sharing)", **base,
+              comparisons=tuple(compare(f"L_mimic − {name}", joint["b"], table[f"hint {name} (b)"])
+                                for name in ("L_MSE", "L_KD")),
+              preconditions=needs),
+        Claim("C9", statement="one joint run costs less training time than the booster and the light net trained "
+                              "separately (equal epochs)", **base, expect="lower",
+              comparisons=tuple(compare(f"rocket ({s}) − (booster + light net), training minutes",
+                                        [timed(r) for r in joint[s]],
+                                        separate_training(table), metric=TIME_METRIC, scale=1 / 60,
+                                        unit="minutes")
+                                for s in SCHEMES)),
+    ]
+    return adjust(found)
