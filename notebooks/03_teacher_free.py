@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from myst_nb import glue
 
-from kdlib import data, report, runs
+from kdlib import chapters, claims, data, report, runs
 from kdlib.losses import smoothed_cross_entropy, soften, virtual_teacher
 from kdlib.methods import get_method, resolve_params
 from kdlib.models import build_model, count_parameters
@@ -126,9 +126,12 @@ glue("weak_model", WEAK, display=False)
 glue("middle_model", MIDDLE, display=False)
 glue("strong_model", STRONG, display=False)
 dataset = data.load(budget["dataset"])
-_, val_idx = data.split_indices(len(dataset.train_images), chapter.teacher(profile, WEAK).val_size,
+train_idx, val_idx = data.split_indices(len(dataset.train_images), chapter.teacher(profile, WEAK).val_size,
                                 budget["subset"])
 batch_idx = val_idx[:512]
+glue("n_train", f"{len(train_idx):,}", display=False)
+glue("n_val", f"{len(val_idx):,}", display=False)
+glue("n_test", f"{len(dataset.test_images):,}", display=False)
 images = data.normalise(dataset.train_images[batch_idx], dataset.mean, dataset.std)
 labels = dataset.train_labels[batch_idx]
 for model_name in (WEAK, MIDDLE):
@@ -165,10 +168,10 @@ identity.style.format("{:.6g}")
 #
 # ## The virtual teacher, and what the released code computes instead
 #
-# The paper's Fig. 3 shows a 10-class virtual teacher at τ = 20 with about 0.150 on the correct class and 0.095 on
-# the others. With $a = 0.99$, softening the distribution as above gives 0.135 and 0.096. The figure's exact
-# construction is not stated, so the 0.150 cannot be checked. The released code
-# {cite}`yuan2020code` (`my_loss_function.py`) differs from Eq. 9 in four ways:
+# The paper's Fig. 3 shows a 10-class virtual teacher at τ = 20 with about 0.150 on the correct class and 0.095 on the
+# others. With $a = 0.99$, softening the distribution as above gives {glue:text}`kdlib_true_20:.3f` and
+# {glue:text}`kdlib_other_20:.3f`. The figure's exact construction is not stated, so the 0.150 cannot be checked. The
+# released code {cite}`yuan2020code` (`my_loss_function.py`) differs from Eq. 9 in four ways:
 # - it takes `softmax(p^d / τ)`, a softmax over *probabilities*;
 # - it does not soften the student (τ = 1 on its side);
 # - it averages the KL divergence over batch × classes;
@@ -199,8 +202,9 @@ grid.figure.suptitle("Virtual teacher: probability of the true class after softe
 plt.show()
 released_20 = F.softmax(virtual_teacher(torch.tensor([0]), 10, 0.99, torch.float64) / 20, dim=1)[0, 0].item()
 glue("released_true_20", released_20, display=False)
-glue("kdlib_true_20", soften(virtual_teacher(torch.tensor([0]), 10, 0.99, torch.float64), 20)[0, 0].item(),
-     display=False)
+softened_20 = soften(virtual_teacher(torch.tensor([0]), 10, 0.99, torch.float64), 20)[0]
+glue("kdlib_true_20", softened_20[0].item(), display=False)
+glue("kdlib_other_20", softened_20[1].item(), display=False)
 
 # %% [markdown]
 # At τ = 20 and K = 10, the released code's virtual teacher keeps {glue:text}`released_true_20:.3f` on the true
@@ -231,12 +235,12 @@ pd.DataFrame(mode_rows).set_index(["loss", "setting", "version"]).style.format("
 # %% [markdown]
 # ## Setup (the book's choices)
 #
-# - **Data.** {glue:text}`dataset_name`: 55,000 training images, 5,000 held out for validation, and the 10,000 test
-#   images, which are used only for reporting.
+# - **Data.** {glue:text}`dataset_name`: {glue:text}`n_train` training images, {glue:text}`n_val` held out for
+#   validation, and the {glue:text}`n_test` test images, which are used only for reporting.
 # - **Models**, weakest to strongest, stand in for the paper's students and teachers. The 784-100-100-10 MLP of
 #   the noisy-teachers chapter; LeNet-5 {cite}`lecun1998gradient`; the book's small CNN (the student of the
-#   introduction). There is no ResNet: a ResNet-20 epoch takes about 6 minutes on this CPU, and Re-KD would have to
-#   train the ResNet itself three times as a student.
+#   introduction). There is no ResNet: on this 2-core CPU it would cost far more than the three small models, and
+#   Re-KD would have to train the ResNet itself three times as a student.
 # - **Recipe.** {glue:text}`epochs` epochs for every model and method: SGD with Nesterov momentum 0.9, batch 128,
 #   learning rate 0.05, weight decay 5·10⁻⁴, a one-epoch linear warm-up, then cosine decay. No augmentation, so
 #   teacher logits are computed once and cached. The paper trains 200 epochs with a step schedule (÷5 at 60, 120,
@@ -310,9 +314,10 @@ pd.DataFrame({family: {"chosen": params_text(spec.to_dict()),
 # ## Re-KD: the student teaches the teacher (C10; Table 1 and 2 of the paper)
 #
 # For each pair, normal KD lets the stronger model teach the weaker one, and Re-KD lets the weaker model (its
-# seed-0 run) teach the stronger one. Δ is measured against the taught model's own baseline; "higher", "lower" or
-# "within noise" says whether |Δ| exceeds two standard errors over the seeds. Accuracies are test accuracy (%) at
-# the final epoch, mean ± std over {glue:text}`seeds` seeds.
+# seed-0 run) teach the stronger one. Δ is the difference from the taught model's own baseline, in points, with its
+# 95 % confidence interval (a paired t test: run s of both rows shares its seed, initialisation and data order).
+# Accuracies are test accuracy (%) at the final epoch, mean ± std over {glue:text}`seeds` seeds. Normal KD is this
+# chapter's positive control: the claims that rest on KD are testable only where its interval lies above zero.
 
 # %% tags=["hide-input"]
 re_rows = []
@@ -322,9 +327,9 @@ for stronger, weaker in chapter.pairs(profile):
     re_rows.append({"teacher: baseline": f"{stronger}: {report.mean_std(acc(base_strong), 1)}",
                     "student: baseline": f"{weaker}: {report.mean_std(acc(base_weak), 1)}",
                     "normal KD (T → S)": report.mean_std(acc(normal), 1),
-                    "Δ normal KD": report.compare_records(normal, base_weak)[1],
+                    "Δ normal KD [95 % CI]": claims.compare("normal KD", normal, base_weak).text(),
                     "Re-KD (S → T)": report.mean_std(acc(reverse), 1),
-                    "Δ Re-KD": report.compare_records(reverse, base_strong)[1]})
+                    "Δ Re-KD [95 % CI]": claims.compare("Re-KD", reverse, base_strong).text()})
 re_table = pd.DataFrame(re_rows)
 re_table
 
@@ -346,22 +351,34 @@ pd.DataFrame([{"teacher: baseline": f"{r.teacher}: {reverse.baseline:.2f}",
 #
 # The poorly trained teacher is the seed-0 run of the {glue:text}`strong_model`, stopped after
 # {glue:text}`poor_step` optimiser steps (its full run takes {glue:text}`full_steps`). The paper's ResNet18
-# after one epoch reached 15.48 % on CIFAR-100, against 68–76 % for its students.
+# after one epoch reached 15.48 % on CIFAR-100, against 68–76 % for its students. C11 counts a teacher as poorly
+# trained when it is above chance (validation accuracy at least {glue:text}`trained_factor` × chance) and errs at
+# least {glue:text}`poor_ratio` times as often as the student alone, as every teacher of the paper's Table 4 does
+# (both on validation; the test set decides nothing). The column "role in C11" says where each teacher falls.
 
 # %% tags=["hide-input"]
 poor = results["poor_teacher"]
 glue("poor_step", int(poor["spec"]["stop_step"]), display=False)
 glue("full_steps", int(results["teachers"][STRONG]["history"][-1]["step"]), display=False)
-de_rows = []
-for row, records in results["rows"]:
-    if row.method != "De-KD":
-        continue
-    base = records_of("baseline", row.model)
-    de_rows.append({"poorly trained teacher": f"{row.teacher}: {poor['metrics']['test_acc'] * 100:.2f}",
-                    "student: baseline": f"{row.model}: {report.mean_std(acc(base), 1)}",
-                    "De-KD": report.mean_std(acc(records), 1), "Δ De-KD": report.compare_records(records, base)[1]})
-de_table = pd.DataFrame(de_rows)
-de_table
+glue("trained_factor", f"{chapter.TRAINED_FACTOR:g}", display=False)
+glue("poor_ratio", f"{chapter.POOR_ERROR_RATIO:g}", display=False)
+ROLE = {"poorly trained": "poorly trained: in C11", "chance level": "chance level: label smoothing, not in C11",
+        "not poorly trained": "too close to the student: not in C11"}
+de_kd = chapter.de_kd_teachers(results)
+
+
+def de_kd_table(method):
+    return pd.DataFrame([{
+        "teacher": f"{t['teacher model']} after {t['step']} steps",
+        "teacher val / test acc (%)": f"{t['teacher val acc (%)']:.2f} / "
+                                      f"{t['teacher']['metrics']['test_acc'] * 100:.2f}",
+        "student: baseline": f"{t['row'].model}: {report.mean_std(acc(records_of('baseline', t['row'].model)), 1)}",
+        "De-KD": report.mean_std(acc(t["records"]), 1),
+        "Δ De-KD [95 % CI]": claims.compare("De-KD", t["records"], records_of("baseline", t["row"].model)).text(),
+        "role in C11": ROLE[t["role"]]} for t in de_kd if t["row"].method == method])
+
+
+de_kd_table("De-KD")
 
 # %% [markdown]
 # The paper's Table 4 (CIFAR-100 part; accuracies as printed, gains computed from them; the paper prints +3.09
@@ -379,15 +396,17 @@ pd.DataFrame({"poorly trained teacher": t4["teacher"], "student: baseline": t4["
 # Here the teacher is the {glue:text}`middle_model` (seed 0), checkpointed after the steps listed on the points.
 # The last point is the finished run, whose students are normal KD's. The student is the
 # {glue:text}`weak_model`; the dashed line and band are its baseline (mean ± std). A checkpoint at chance level
-# predicts a nearly uniform distribution, so distilling from it is close to label smoothing; a checkpoint that is
-# past chance but still poor also passes on its mistakes.
+# predicts a nearly uniform distribution, so distilling from it is close to label smoothing (C12), not De-KD: such
+# checkpoints are kept out of C11 and listed in their own rows below. A checkpoint that is past chance but still
+# poor also passes on its mistakes.
 
 # %% tags=["hide-input"]
 curve = []
-checkpoints = dict(results["checkpoints"])
-for step, teacher_record in checkpoints.items():
-    for record in records_of("De-KD curve", WEAK, f"{MIDDLE} after {step} steps"):
-        curve.append({"teacher test acc (%)": teacher_record["metrics"]["test_acc"] * 100, "step": str(step),
+for t in de_kd:
+    if t["row"].method != "De-KD curve":
+        continue
+    for record in t["records"]:
+        curve.append({"teacher test acc (%)": t["teacher"]["metrics"]["test_acc"] * 100, "step": str(t["step"]),
                       "student test acc (%)": record["metrics"]["test_acc"] * 100})
 for record in records_of("normal KD", WEAK, MIDDLE):
     curve.append({"teacher test acc (%)": results["teachers"][MIDDLE]["metrics"]["test_acc"] * 100,
@@ -406,7 +425,7 @@ ax.axhspan(baseline_weak.mean() - baseline_weak.std(ddof=1) if len(baseline_weak
 ax.set_title(f"{WEAK} taught by checkpoints of {MIDDLE}")
 ax.legend(loc="lower right")
 plt.show()
-curve.groupby(["step", "teacher test acc (%)"], sort=False)["student test acc (%)"].agg(["mean", "std", "count"])
+de_kd_table("De-KD curve")
 
 # %% [markdown]
 # ## Teacher-free KD against normal KD and label smoothing (C13; Tables 5 and 9 of the paper)
@@ -419,14 +438,15 @@ curve.groupby(["step", "teacher test acc (%)"], sort=False)["student test acc (%
 # - with label smoothing (LSR);
 # - taught by the stronger models (normal KD).
 #
-# Each cell is the mean ± std of the final-epoch test accuracy and its Δ against the baseline. The column "best
+# Each cell is the mean ± std of the final-epoch test accuracy, and Δ its difference from the baseline in points
+# with a 95 % confidence interval (paired t test over the seeds). The column "best
 # test epoch" is what the released code would report for the same runs: the highest test accuracy over epochs. It
 # is shown to size that optimism, not as a result.
 
 # %% tags=["hide-input"]
 def summary_row(label, records, base):
     return {"row": label, "test acc (%)": report.mean_std(acc(records), 1),
-            "Δ vs baseline": report.compare_records(records, base)[1] if records is not base else "–",
+            "Δ vs baseline [95 % CI]": claims.compare(label, records, base).text() if records is not base else "–",
             "best test epoch (%)": report.mean_std(acc(records, "test_acc_max_over_epochs"), 1),
             "setting": params_text(records[0]["spec"]), "runs": " ".join(r["id"] for r in records)}
 
@@ -471,84 +491,84 @@ plt.show()
 # %% [markdown]
 # ## The claims
 #
-# Each verdict is computed from the tables above. "Higher" means the difference exceeds two standard errors over
-# the seeds. "Matches" is read as "not lower". A claim is *confirmed* when every comparison shows the claimed
-# direction, *not confirmed* when none does, and *mixed* otherwise.
+# Each row is one comparison of one claim, computed by `kdlib.chapters.teacher_free.claims` from the records above
+# and corrected with Holm's method across every comparison of the book's ledger, so this table and the
+# {doc}`06_synthesis` page show the same p-values and verdicts. A claim is *supported* when each of its comparisons
+# is significant in the claimed direction, *contradicted* when one is significant the other way (for a claim that
+# two methods match: they differ by significantly more than its margin), *equivalent* when a "matches" claim lies
+# within its margin by two one-sided tests, *inconclusive* otherwise (MDE: the smallest effect that comparison
+# finds with 80 % power), and *untestable here* when a precondition it rests on fails at this scale; the reason
+# names it. The claims that rest on KD (C10, C11 and the two "matches normal KD") need normal KD from the fully
+# trained teacher to beat the student alone in that pair, and their teachers to be trained. "Matches" means within
+# ±{glue:text}`match_margin` points, a margin fixed before reading the runs: the paper calls Tf-KD and normal KD
+# comparable at gaps of up to 0.38 points (its Tables 5 and 9).
+
+# %% tags=["hide-output"]
+ledger = chapters.ledger(profile, train_missing, device)
 
 # %% tags=["hide-input"]
-higher = lambda diff: diff["outcome"] == "higher"  # noqa: E731
-not_lower = lambda diff: diff["outcome"] != "lower"  # noqa: E731
-claims = []
-claims.append(("C10", "Re-KD: a weaker model as teacher improves the stronger model", *report.claim_verdict(
-    [report.labelled_comparison(f"{s} → {t}", records_of("Re-KD", t, s), records_of("baseline", t)) for t, s in chapter.pairs(profile)],
-    higher)))
-def teacher_acc(row):
-    """Test accuracy (%) of a De-KD row's poorly trained teacher."""
-    step = int(row.teacher.split(" after ")[1].split()[0])
-    teacher_record = poor if row.method == "De-KD" else checkpoints[step]
-    return teacher_record["metrics"]["test_acc"] * 100
+ours = [claim for claim in ledger if claim.chapter == chapter.CHAPTER]
 
 
-weak_baseline = acc(records_of("baseline", WEAK)).mean()
-de_kd = [(row, records) for row, records in results["rows"] if row.method == "De-KD" or (
-    row.method == "De-KD curve" and teacher_acc(row) < weak_baseline)]  # checkpoints below the student
-claims.append(("C11", "De-KD: a poorly trained teacher improves the student", *report.claim_verdict(
-    [report.labelled_comparison(f"{row.teacher} ({teacher_acc(row):.1f} %) → {row.model}", records, records_of("baseline", row.model))
-     for row, records in de_kd], higher)))
-claims.append(("C12", "KD is label smoothing with a learned distribution", "confirmed (derivation)",
-               f"identity checked on a real batch to {identity.iloc[:, :2].diff(axis=1).abs().max().max():.1e}; "
-               "KD with a uniform teacher equals LSR, gradients included"))
-models = (WEAK, MIDDLE)
-claims.append(("C13", "Tf-KD_self improves on the baseline", *report.claim_verdict(
-    [report.labelled_comparison(m, records_of("Tf-KD_self", m), records_of("baseline", m)) for m in models], higher)))
-strongest_teacher = {WEAK: STRONG, MIDDLE: STRONG}
-claims.append(("C13", "Tf-KD_self matches normal KD", *report.claim_verdict(
-    [report.labelled_comparison(f"{m} vs KD [{strongest_teacher[m]}]", records_of("Tf-KD_self", m),
-              records_of("normal KD", m, strongest_teacher[m])) for m in models], not_lower)))
-claims.append(("C13", "Tf-KD_reg matches normal KD", *report.claim_verdict(
-    [report.labelled_comparison(f"{m} vs KD [{strongest_teacher[m]}]", records_of("Tf-KD_reg", m),
-              records_of("normal KD", m, strongest_teacher[m])) for m in models], not_lower)))
-claims.append(("C13", "Tf-KD_reg beats label smoothing", *report.claim_verdict(
-    [report.labelled_comparison(m, records_of("Tf-KD_reg", m), records_of("LSR", m)) for m in models], higher)))
-claims_table = pd.DataFrame(claims, columns=["claim", "statement", "verdict", "evidence"])
-for index, (claim, statement, verdict, _) in enumerate(claims):
-    glue(f"verdict_{index}", f"{verdict}", display=False)
+def find(claim_id, start=""):
+    return next(claim for claim in ours if claim.id == claim_id and claim.statement.startswith(start))
+
+
+for key, (claim_id, start) in {"c10": ("C10", ""), "c11": ("C11", ""), "c12": ("C12", ""),
+                               "c13_self": ("C13", "Tf-KD_self improves"),
+                               "c13_self_kd": ("C13", "Tf-KD_self matches"),
+                               "c13_reg_kd": ("C13", "Tf-KD_reg matches"),
+                               "c13_reg_lsr": ("C13", "Tf-KD_reg beats")}.items():
+    glue(f"verdict_{key}", find(claim_id, start).verdict, display=False)
+glue("match_margin", f"{chapter.MATCH_MARGIN:g}", display=False)
+excluded = find("C11").extra.get("excluded", [])
+glue("c11_excluded", "; ".join(f"{teacher} ({ROLE[role]})" for teacher, role in excluded) or "none", display=False)
+kd_controls = [chapter.kd_works(chapter.records_by_row(results), weaker, stronger)
+               for stronger, weaker in chapter.pairs(profile)]
+glue("kd_controls_holding", f"{sum(c.holds for c in kd_controls)} of the {len(kd_controls)}", display=False)
+mdes = [c.mde for claim in ours if not claim.failed_preconditions for c in claim.comparisons
+        if c.unit == "points" and np.isfinite(c.mde)]
+glue("mde_range", f"{min(mdes):.2f} to {max(mdes):.2f}" if mdes else "–", display=False)
 glue("reg_setting", params_text(results["chosen"]["Tf-KD_reg"].to_dict()), display=False)
+glue("kd_setting", params_text(results["chosen"]["normal KD"].to_dict()), display=False)
+glue("self_setting", params_text(results["chosen"]["Tf-KD_self"].to_dict()), display=False)
+glue("n_classes", K, display=False)
 chosen_tau = dict(results["chosen"]["Tf-KD_reg"].method_params)["temperature"]
 glue("reg_tau_note", "below the paper's advice of τ ≥ 20" if chosen_tau < 20 else "as the paper advises (τ ≥ 20)",
      display=False)
-glue("released_reg_delta", float(report.compare_records(records_of("Tf-KD_reg, released code", WEAK),
-                                         records_of("baseline", WEAK))[0]["delta"]), display=False)
-claims_table.assign(chapter="03_teacher_free", profile=profile, dataset=budget["dataset"]).to_json(
-    "claims_03_teacher_free.json", orient="records", indent=1, force_ascii=False)
+base_weak = records_of("baseline", WEAK)
+glue("released_reg_delta", claims.compare("released Tf-KD_reg", records_of("Tf-KD_reg, released code", WEAK),
+                                          base_weak).text(), display=False)
 for key, label in (("self", "Tf-KD_self"), ("reg", "Tf-KD_reg"), ("lsr", "LSR")):
-    glue(f"weak_{key}_delta", float(report.compare_records(records_of(label, WEAK), records_of("baseline", WEAK))[0]["delta"]),
-         display=False)
-glue("weak_kd_delta", float(report.compare_records(records_of("normal KD", WEAK, STRONG), records_of("baseline", WEAK))[0]["delta"]),
+    glue(f"weak_{key}_delta", claims.compare(label, records_of(label, WEAK), base_weak).text(), display=False)
+glue("weak_kd_delta", claims.compare("normal KD", records_of("normal KD", WEAK, STRONG), base_weak).text(),
      display=False)
-claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
 # %% [markdown]
-# The same table, machine-readable: {download}`claims_03_teacher_free.json <claims_03_teacher_free.json>`.
+# C11 leaves out these De-KD teachers: {glue:text}`c11_excluded`.
 #
-# **In short.** For the {glue:text}`weak_model`, Tf-KD_self moves the final test accuracy by
-# {glue:text}`weak_self_delta:+.2f` points, Tf-KD_reg by {glue:text}`weak_reg_delta:+.2f`, label smoothing by
-# {glue:text}`weak_lsr_delta:+.2f` and normal KD from the {glue:text}`strong_model` by
-# {glue:text}`weak_kd_delta:+.2f`. The verdicts, in the order of the table:
-# - Re-KD: {glue:text}`verdict_0`;
-# - De-KD: {glue:text}`verdict_1`;
-# - KD as learned smoothing: {glue:text}`verdict_2`;
-# - Tf-KD_self against the baseline and against normal KD: {glue:text}`verdict_3` and {glue:text}`verdict_4`;
-# - Tf-KD_reg against normal KD and against label smoothing: {glue:text}`verdict_5` and {glue:text}`verdict_6`.
+# **In short.** Against the {glue:text}`weak_model` trained alone (points, with 95 % intervals): Tf-KD_self
+# {glue:text}`weak_self_delta`, Tf-KD_reg {glue:text}`weak_reg_delta`, label smoothing {glue:text}`weak_lsr_delta`,
+# and normal KD from the {glue:text}`strong_model` {glue:text}`weak_kd_delta`. Normal KD beats the student alone in
+# {glue:text}`kd_controls_holding` teacher–student pairs; wherever it does not, the claims that rest on it are
+# untestable here, whatever their own comparisons say. The verdicts:
+# - Re-KD (C10): {glue:text}`verdict_c10`;
+# - De-KD (C11): {glue:text}`verdict_c11`;
+# - KD as learned label smoothing (C12): {glue:text}`verdict_c12`;
+# - Tf-KD_self against the model alone, and against normal KD (C13): {glue:text}`verdict_c13_self` and
+#   {glue:text}`verdict_c13_self_kd`;
+# - Tf-KD_reg against normal KD, and against label smoothing (C13): {glue:text}`verdict_c13_reg_kd` and
+#   {glue:text}`verdict_c13_reg_lsr`.
 #
 # Validation chose Tf-KD_reg at {glue:text}`reg_setting`, {glue:text}`reg_tau_note`. The released code's setting
-# for MobileNetV2 moves the same model by {glue:text}`released_reg_delta:+.2f` points. Its virtual teacher is nearly
+# for MobileNetV2 moves the same model by {glue:text}`released_reg_delta` points. Its virtual teacher is nearly
 # uniform, and with α = 0.95 the labels keep a weight of only 0.05.
 #
-# These models are close in accuracy, the problem has 10 classes and training lasts {glue:text}`epochs` epochs. In
-# that setting, three seeds resolve differences of a few tenths of a point. The paper's CIFAR-100 gains are one to
-# three points, on larger networks trained for 200 epochs. The claims table is a statement about this scale, not a
-# verdict on the paper's.
+# The problem has {glue:text}`n_classes` classes, the models are small and training lasts {glue:text}`epochs`
+# epochs. The testable comparisons above could detect effects of {glue:text}`mde_range` points (their MDE, 80 %
+# power); smaller effects would go unseen. The table is a statement about this setting, not a verdict on the
+# paper's CIFAR-100 results.
 #
 # ## Deviations
 #
@@ -567,6 +587,12 @@ claims_table.style.hide(axis="index").set_properties(**{"text-align": "left", "w
 #   the paper uses checkpoints after 1 or 50 of 200 epochs.
 # - Reported: the final-epoch test accuracy, with everything chosen on validation. The paper does not say which
 #   epoch it reports.
+# - **A suspect for why normal KD gains little here, not tested.** kdlib's `kd` loss takes the KL divergence per
+#   image, summed over classes, times τ². The released code averages it over batch × classes (PyTorch's default),
+#   so at the same α and τ kdlib's KD term is K = {glue:text}`n_classes` times the code's, and it outweighs the
+#   labels' term that much more. Validation chose {glue:text}`kd_setting` for normal KD (Re-KD and De-KD reuse it)
+#   and {glue:text}`self_setting` for Tf-KD_self, on kdlib's scale. No run at the code's scale was made for this
+#   book, so this is a candidate explanation, not a finding.
 # ```
 #
 # ```{admonition} From the released code (yuanli2333/Teacher-free-Knowledge-Distillation)

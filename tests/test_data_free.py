@@ -281,3 +281,166 @@ def test_the_cli_trains_a_generator_run_then_a_student_from_it(tiny, capsys):
     assert "generator loss" in listing and "rdskd " in listing
     assert main(["run", *common, "--model", "mlp_2x100", "--method", "rdskd"]) == 2  # no generator: refused
     assert "only 'rdskd' takes a generator, and it needs one" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The chapter's claims (C17–C19) on synthetic records: every verdict they can reach and every precondition failure
+
+DIVERSITY = {"generated_class_entropy": 2.29, "generated_pixel_diversity": 1.25, "generated_feature_diversity": 1.5}
+
+
+def _df_records(accuracies, method, dataset="mnist", steps=960, train_acc=0.9, diverged=(), **metrics):
+    out = []
+    for seed, accuracy in enumerate(accuracies):
+        values = {"test_acc": None if seed in diverged else accuracy / 100,
+                  **({"diverged": True} if seed in diverged else {}),
+                  **{key: value[seed] for key, value in metrics.items()}}
+        out.append({"id": f"{dataset}-{method}-{seed}", "metrics": values,
+                    "spec": {"seed": seed, "dataset": dataset, "model": "lenet5_half", "method": method,
+                             "subset": None, "val_size": 0, "batch_size": 128},
+                    "history": [{"epoch": 8, "step": steps, "train_acc": train_acc}]})
+    return out
+
+
+def _jitter(scale, *key):
+    import zlib
+
+    return scale * np.random.default_rng(zlib.crc32(repr(key).encode())).normal(size=3)
+
+
+def _df_results(rdskd=90.0, dafl=85.0, teacher=99.0, labels=98.0, real_kd=98.5, noise=0.1, diversity_gain=0.3,
+                dafl_spread=10.0, rdskd_spread=0.3, datasets=("mnist", "fashion_mnist")):
+    """Records of both datasets' main rows and the MNIST sweep: each value is the given level plus a per-row
+    jitter of ``noise`` (the data-free rows; 0.1 for the real-data controls); RDSKD's diversity measures are
+    ``diversity_gain`` above DAFL's; in the sweep, DAFL's runs alternate ±``dafl_spread`` around its level over
+    settings and seeds, RDSKD's jitter by ``rdskd_spread``."""
+    from kdlib.chapters import data_free
+
+    main, teachers, generators = {}, {}, {}
+    for dataset in datasets:
+        def row(level, method, **extra):  # the data-free rows get ``noise``, the real-data controls 0.1 points
+            scale = noise if method in ("dafl", "rdskd", "kd_noise") else 0.1
+            return _df_records(level + _jitter(scale, dataset, method), method, dataset, **extra)
+
+        diversity = {name: {key: value + (diversity_gain if name == "RDSKD" else 0.0)
+                            + _jitter(0.02, dataset, name, key) for key, value in DIVERSITY.items()}
+                     for name in ("DAFL", "RDSKD")}
+        main[dataset] = {"student on labels": row(labels, "ce"),
+                         "KD, real data": row(real_kd, "kd", train_acc=0.98),
+                         "KD, Gaussian noise": row(40.0, "kd_noise"), "DAFL": row(dafl, "dafl", **diversity["DAFL"]),
+                         "RDSKD": row(rdskd, "rdskd", **diversity["RDSKD"])}
+        teachers[dataset] = {"id": f"{dataset}-teacher", "metrics": {"test_acc": teacher / 100},
+                             "spec": {"seed": 0, "dataset": dataset, "model": "lenet5"}, "history": []}
+        generators[dataset] = _df_records([0.0] * 3, "rdskd_generator", dataset, steps=360)
+    sweep = {"DAFL": {}, "RDSKD": {}}
+    for i, setting in enumerate(("defaults", *data_free.budget("cpu")["sweep"])):
+        sweep["DAFL"][setting] = _df_records(
+            [dafl + dafl_spread * (-1) ** (i + seed) + _jitter(0.2, "sweep", setting)[seed] for seed in range(3)],
+            "dafl")
+        if "weights" not in setting:
+            sweep["RDSKD"][setting] = _df_records(rdskd + _jitter(rdskd_spread, "sweep", "RDSKD", setting), "rdskd")
+    return {"profile": "cpu", "teachers": teachers, "main": main, "generators": generators, "sweep": sweep}
+
+
+def _df_claims(results):
+    from kdlib.chapters import data_free
+
+    found = data_free.claims(results)
+    assert all(claim.chapter == "data_free" for claim in found)
+    return {(claim.id, claim.setting.dataset.split(" (")[0]): claim for claim in found}
+
+
+def test_rdskd_ahead_on_every_count_is_supported_in_each_dataset():
+    found = _df_claims(_df_results())
+    assert set(found) == {("C17", "MNIST"), ("C18", "MNIST"), ("C19", "MNIST"), ("C17", "Fashion-MNIST"),
+                          ("C19", "Fashion-MNIST")}  # one claim per dataset; the sweep runs on MNIST only
+    assert all(claim.verdict == "supported" for claim in found.values()), {k: c.reason for k, c in found.items()}
+    assert [c.label for c in found[("C18", "MNIST")].comparisons] == ["std across settings: RDSKD − DAFL",
+                                                                      "std across seeds: RDSKD − DAFL"]
+    assert found[("C18", "MNIST")].expect == "lower" and found[("C18", "MNIST")].comparisons[0].unit == "points of std"
+    assert len(found[("C19", "Fashion-MNIST")].comparisons) == 3
+    assert found[("C17", "MNIST")].comparisons[0].test == "paired"
+    setting = found[("C17", "Fashion-MNIST")].setting
+    assert setting.dataset == "Fashion-MNIST (stand-in for CIFAR-10)" and setting.budget_share == pytest.approx(0.008)
+
+
+def test_rdskd_behind_is_contradicted():
+    found = _df_claims(_df_results(rdskd=80.0, diversity_gain=-0.3, dafl_spread=0.3, rdskd_spread=0.05))
+    assert found[("C17", "MNIST")].verdict == found[("C17", "Fashion-MNIST")].verdict == "contradicted"
+    assert found[("C19", "MNIST")].verdict == "contradicted"
+
+
+def test_a_more_spread_rdskd_contradicts_c18():
+    results = _df_results(dafl_spread=0.0)
+    for setting, records in results["sweep"]["RDSKD"].items():
+        for seed, record in enumerate(records):
+            record["metrics"]["test_acc"] += 0.1 * (-1) ** (seed + len(setting))  # ±10 points
+    claim = _df_claims(results)[("C18", "MNIST")]
+    assert claim.verdict == "contradicted" and "opposite direction" in claim.reason
+
+
+def test_noisy_seeds_leave_the_data_free_claims_inconclusive():
+    found = _df_claims(_df_results(rdskd=86.0, dafl=85.0, noise=3.0, diversity_gain=0.01, dafl_spread=1.0,
+                                   rdskd_spread=1.0))
+    assert not any(claim.failed_preconditions for claim in found.values())
+    assert found[("C17", "MNIST")].verdict == "inconclusive" and "MDE" in found[("C17", "MNIST")].reason
+    assert found[("C18", "MNIST")].verdict == "inconclusive"
+    assert found[("C19", "Fashion-MNIST")].verdict == "inconclusive"
+
+
+def test_a_collapsed_real_data_seed_makes_every_data_free_claim_untestable():
+    results = _df_results()
+    results["main"]["mnist"]["KD, real data"][1]["history"][-1]["train_acc"] = 0.1  # ended at chance
+    found = _df_claims(results)
+    for claim_id in ("C17", "C18", "C19"):
+        claim = found[(claim_id, "MNIST")]
+        assert claim.verdict == "untestable here"
+        assert "KD with real data trains in every seed (none diverged or ended at chance) (1 of 3 runs failed)" \
+            in claim.reason
+    assert found[("C17", "Fashion-MNIST")].verdict == "supported"  # the other dataset's testbed is sound
+
+
+def test_real_data_kd_far_below_the_teacher_makes_the_claims_untestable():
+    found = _df_claims(_df_results(real_kd=94.0, teacher=99.0, labels=93.0))
+    claim = found[("C17", "Fashion-MNIST")]
+    assert claim.verdict == "untestable here"
+    assert "KD with real data comes within 3 points of the teacher" in claim.reason
+
+
+def test_a_teacher_no_better_than_the_student_on_labels_makes_the_claims_untestable():
+    found = _df_claims(_df_results(teacher=98.0, labels=98.5, real_kd=98.0))
+    claim = found[("C19", "MNIST")]
+    assert claim.verdict == "untestable here" and "the teacher beats the student on labels" in claim.reason
+    assert "KD with real data" not in claim.reason
+
+
+def test_a_diverged_sweep_run_counts_at_chance_in_the_spread():
+    from kdlib.chapters import data_free
+
+    records = _df_records([90.0, 91.0, 92.0], "dafl", diverged=(1,))
+    assert list(data_free.sweep_values(records, 10)) == pytest.approx([90.0, 10.0, 92.0])
+    results = _df_results(dafl_spread=0.0, rdskd_spread=0.5)
+    results["sweep"]["DAFL"]["lr ×10"] = _df_records([85.0, 85.0, 85.0], "dafl", diverged=(0, 1, 2))
+    spreads = data_free.spreads(results)
+    assert all(value > 30 for value in spreads["DAFL"]["across settings"])  # the diverged setting widens it
+    assert np.isfinite(spreads["DAFL"]["across seeds"]).all()
+
+
+def test_the_data_free_claims_read_only_the_records():
+    """The claims need no generator, model or retraining: records alone (here, plain dicts with no run store)."""
+    results = _df_results()
+    from kdlib.chapters import data_free
+    from kdlib.paths import results_dir
+
+    assert [(c.verdict, c.reason) for c in data_free.claims(results)] == [
+        (c.verdict, c.reason) for c in data_free.claims(results)]
+    assert not results_dir().exists()
+
+
+def test_a_diverged_real_data_run_is_counted_once():
+    results = _df_results()
+    record = results["main"]["fashion_mnist"]["KD, real data"][2]
+    record["metrics"].update(diverged=True, test_acc=None)
+    record["history"] = []  # diverged before its first epoch ended
+    claim = _df_claims(results)[("C17", "Fashion-MNIST")]
+    assert claim.verdict == "untestable here" and "(1 of 3 runs failed)" in claim.reason

@@ -227,3 +227,178 @@ def test_the_chapter_declares_every_role_in_every_profile():
     assert teacher_free.budget("paper")["dataset"] == "cifar100"
     assert teacher_free.budget("paper")["schedule"] == "step5" and teacher_free.budget("paper")["epochs"] == 200
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The chapter's claims (C10–C13) on synthetic records: every verdict they can reach and every precondition failure
+
+LEVEL = {"mlp_2x100": 88.0, "lenet5": 90.0, "small_cnn": 91.0}  # accuracy (%) of each model trained alone
+CHECKPOINTS = {10: 10.5, 30: 10.5, 100: 48.0, 300: 80.0, 1000: 87.4}  # validation accuracy of LeNet-5's checkpoints
+
+
+def _synthetic_record(spec, accuracy, val=None, train_acc=0.9):
+    return {"id": spec.id, "spec": spec.to_dict(), "history": [{"epoch": spec.epochs, "step": 3440,
+                                                               "train_acc": train_acc}],
+            "metrics": {"test_acc": accuracy / 100, "val_acc": (accuracy if val is None else val) / 100}}
+
+
+def _tf_results(monkeypatch, gains=None, noise=0.05, teachers=None, checkpoints=None, poor=75.0):
+    """Records for every row of the cpu profile's tables: each row's accuracy is its model's LEVEL plus the gain of
+    its method (``gains``: method → points, or a function of the row), with a per-row jitter of ``noise`` points
+    (or of ``noise[method]``, 0.05 for the methods it does not name)."""
+    import zlib
+
+    from kdlib.chapters import teacher_free
+
+    monkeypatch.setattr(teacher_free, "chosen", lambda profile, train_missing=True, device=None: {
+        family: next(iter(specs.values())) for family, specs in teacher_free.grids(profile).items()})
+    gains = {"normal KD": 2.0, "Re-KD": 1.0, "De-KD": 1.0, "De-KD curve": 1.0, "Tf-KD_self": 2.0, "Tf-KD_reg": 2.0,
+             "LSR": 0.5, **(gains or {})}
+    rows = []
+    for row in teacher_free.table_rows("cpu", train_missing=False):
+        gain = gains.get(row.method, 0.0)
+        gain = gain(row) if callable(gain) else gain
+        jitter = np.random.default_rng(zlib.crc32(f"{row.method}{row.model}{row.teacher}".encode())).normal(size=3)
+        scale = noise.get(row.method, 0.05) if isinstance(noise, dict) else noise
+        rows.append((row, [_synthetic_record(spec, LEVEL[row.model] + gain + scale * j)
+                           for spec, j in zip(row.specs, jitter)]))
+    levels = {**LEVEL, **(teachers or {})}
+    checkpoints = {**CHECKPOINTS, **(checkpoints or {})}
+    models = teacher_free.budget("cpu")["models"]
+    return {"profile": "cpu",
+            "teachers": {m: _synthetic_record(teacher_free.teacher("cpu", m), levels[m]) for m in models},
+            "checkpoints": {step: _synthetic_record(teacher_free.poor_teacher("cpu", models[1], step), val, val)
+                            for step, val in checkpoints.items()},
+            "poor_teacher": _synthetic_record(teacher_free.poor_teacher("cpu", models[2]), poor, poor),
+            "rows": rows}
+
+
+def _tf_claims(results):
+    from kdlib.chapters import teacher_free
+
+    found = teacher_free.claims(results)
+    named = {"C10": found[0], "C11": found[1], "C12": found[2]}
+    named.update({f"C13 {claim.statement.split(' ')[0]} {claim.statement.split(' ')[1]}": claim
+                  for claim in found[3:]})
+    assert [claim.id for claim in found] == ["C10", "C11", "C12", "C13", "C13", "C13", "C13"]
+    assert all(claim.chapter == "teacher_free" for claim in found)
+    assert {claim.setting.dataset for claim in found if claim.basis == "test"} == {
+        "Fashion-MNIST (stand-in for CIFAR-100)"}
+    return named
+
+
+def test_when_kd_works_every_teacher_free_claim_can_be_supported_or_equivalent(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch))
+    assert found["C10"].verdict == "supported" and len(found["C10"].comparisons) == 3
+    assert found["C11"].verdict == "supported"
+    assert found["C13 Tf-KD_self improves"].verdict == "supported"
+    assert found["C13 Tf-KD_self matches"].verdict == "equivalent"
+    assert found["C13 Tf-KD_reg matches"].verdict == "equivalent"
+    assert "within ±0.5 points (TOST)" in found["C13 Tf-KD_reg matches"].reason
+    assert found["C13 Tf-KD_reg beats"].verdict == "supported"
+    assert all(c.test == "paired" for claim in found.values() for c in claim.comparisons)
+    share = found["C10"].setting.budget_share
+    assert share == pytest.approx(3440 / (200 * 391)) and "78,200 steps" in found["C10"].setting.budget
+
+
+def test_the_paper_going_the_other_way_is_contradicted(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch, gains={"Re-KD": -1.0, "De-KD": -1.5, "De-KD curve": -1.5,
+                                                       "Tf-KD_reg": 0.0, "LSR": 1.0}))
+    assert found["C10"].verdict == "contradicted" and "opposite direction" in found["C10"].reason
+    assert found["C11"].verdict == "contradicted"
+    assert found["C13 Tf-KD_reg matches"].verdict == "contradicted"  # 2 points below KD: beyond the ±0.5 margin
+    assert "beyond the margin" in found["C13 Tf-KD_reg matches"].reason
+    assert found["C13 Tf-KD_reg beats"].verdict == "contradicted"
+
+
+def test_noisy_seeds_leave_the_claims_inconclusive_with_their_detectable_effect(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch, gains={"Re-KD": 0.0, "Tf-KD_reg": 2.3, "LSR": 2.0},
+                                   noise={"Re-KD": 0.6, "Tf-KD_reg": 0.6, "LSR": 0.6}))
+    assert not found["C10"].failed_preconditions and not found["C13 Tf-KD_reg matches"].failed_preconditions
+    assert found["C10"].verdict == "inconclusive" and "MDE" in found["C10"].reason
+    assert found["C13 Tf-KD_reg beats"].verdict == "inconclusive"
+    assert found["C13 Tf-KD_reg matches"].verdict == "inconclusive"
+    assert "neither within ±0.5 points nor beyond it" in found["C13 Tf-KD_reg matches"].reason
+
+
+def test_claims_resting_on_kd_are_untestable_where_normal_kd_does_not_beat_the_student(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch, gains={"normal KD": 0.0}))
+    for name in ("C10", "C11", "C13 Tf-KD_self matches", "C13 Tf-KD_reg matches"):
+        assert found[name].verdict == "untestable here", name
+        assert found[name].reason.startswith("precondition failed: normal KD from the trained ")
+        assert "normal KD from the trained small CNN beats LeNet-5 alone" in found[name].reason
+    # the claims that do not rest on KD are still judged
+    assert found["C13 Tf-KD_self improves"].verdict == "supported"
+    assert found["C13 Tf-KD_reg beats"].verdict == "supported"
+    assert found["C12"].verdict == "supported"
+
+
+def test_one_pair_without_a_kd_gain_is_enough_to_make_re_kd_untestable(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch, gains={
+        "normal KD": lambda row: 0.0 if (row.model, row.teacher) == ("lenet5", "small_cnn") else 2.0}))
+    assert found["C10"].verdict == "untestable here"
+    assert found["C10"].reason.count("normal KD from the trained") == 1
+    assert "beats LeNet-5 alone" in found["C10"].reason
+
+
+def test_re_kd_is_untestable_when_its_teacher_is_not_the_weaker_model_or_is_untrained(monkeypatch):
+    levels = dict(LEVEL)
+    monkeypatch.setitem(LEVEL, "lenet5", levels["small_cnn"])  # LeNet-5 as accurate as the small CNN
+    found = _tf_claims(_tf_results(monkeypatch))
+    assert found["C10"].verdict == "untestable here"
+    assert "small CNN alone beats LeNet-5 alone (the teacher is the weaker model)" in found["C10"].reason
+    monkeypatch.setitem(LEVEL, "lenet5", levels["lenet5"])
+    found = _tf_claims(_tf_results(monkeypatch, teachers={"mlp_2x100": 10.2}))
+    assert found["C10"].verdict == "untestable here"
+    assert "the MLP teacher is trained (validation accuracy ≥ 1.5 × chance = 15 %)" in found["C10"].reason
+
+
+def test_tf_kd_self_is_untestable_when_its_own_copy_is_at_chance(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch, teachers={"lenet5": 10.0}))
+    assert found["C13 Tf-KD_self improves"].verdict == "untestable here"
+    assert "LeNet-5's own pre-trained copy is trained" in found["C13 Tf-KD_self improves"].reason
+
+
+def test_chance_level_checkpoints_are_label_smoothing_and_stay_out_of_de_kd(monkeypatch):
+    """A checkpoint at chance predicts a near-uniform distribution: distilling from it is LSR (C12), not De-KD; one
+    close to the student is not poorly trained. Neither is a comparison of C11, and both are named."""
+    from kdlib.chapters import teacher_free
+
+    # chance-level teachers would pull C11 down; they must not decide it
+    results = _tf_results(monkeypatch, gains={
+        "De-KD curve": lambda row: -5.0 if row.specs[0].teacher.stop_step in (10, 30, 1000) else 1.0})
+    roles = {(t["row"].method, t["step"], t["row"].model): t["role"] for t in teacher_free.de_kd_teachers(results)}
+    assert roles[("De-KD curve", 10, "mlp_2x100")] == roles[("De-KD curve", 30, "mlp_2x100")] == "chance level"
+    assert roles[("De-KD curve", 1000, "mlp_2x100")] == "not poorly trained"  # errs 12.6 %, the student 12 %
+    assert roles[("De-KD curve", 100, "mlp_2x100")] == roles[("De-KD curve", 300, "mlp_2x100")] == "poorly trained"
+    assert roles[("De-KD", 30, "lenet5")] == "poorly trained"
+    found = _tf_claims(results)
+    labels = [c.label for c in found["C11"].comparisons]
+    assert len(labels) == 4 and not any("after 10 steps" in label or "after 1000 steps" in label for label in labels)
+    assert found["C11"].verdict == "supported"
+    assert [role for _, role in found["C11"].extra["excluded"]] == ["chance level", "chance level",
+                                                                    "not poorly trained"]
+
+
+def test_de_kd_is_untestable_when_every_teacher_is_at_chance(monkeypatch):
+    found = _tf_claims(_tf_results(monkeypatch, checkpoints={100: 10.0, 300: 11.0, 1000: 12.0}, poor=10.0))
+    assert found["C11"].verdict == "untestable here"
+    assert "a teacher is poorly trained but above chance" in found["C11"].reason
+
+
+def test_c12_is_a_derivation_checked_to_rounding():
+    from kdlib.chapters import teacher_free
+
+    gaps = teacher_free.identity_gaps()
+    assert set(gaps) == {"KD as smoothed-label cross-entropy", "KD with a uniform teacher − LSR", "gradients"}
+    assert max(gaps.values()) < 1e-12
+    assert max(teacher_free.identity_gaps(n_classes=100, alphas=(0.3,)).values()) < 1e-12
+
+
+def test_the_teacher_free_claims_are_a_pure_function_of_the_records(monkeypatch):
+    results = _tf_results(monkeypatch)
+    from kdlib.chapters import teacher_free
+
+    first, again = teacher_free.claims(results), teacher_free.claims(results)
+    assert [(c.verdict, c.reason) for c in first] == [(c.verdict, c.reason) for c in again]
+    assert not results_dir().exists()  # nothing was trained or written
