@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROFILE ?= cpu
-# sorted: the synthesis page reads the claims files the chapters before it wrote
+# sorted: the pages in book order (each computes the whole claims ledger from the records)
 NOTEBOOKS := $(sort $(wildcard notebooks/*.py))
 EXECUTED := $(patsubst notebooks/%.py,book/%.ipynb,$(NOTEBOOKS))
 
@@ -54,4 +54,4 @@ test: data browser
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build book/*.ipynb book/all_runs.csv book/all_runs.json book/claims_*.json
+	rm -rf _build book/*.ipynb book/all_runs.csv book/all_runs.json

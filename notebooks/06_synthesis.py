@@ -16,7 +16,7 @@
 # Each chapter tested one paper in that paper's own setting, scaled down to this CPU. The settings differ from chapter
 # to chapter, so their numbers cannot be compared across chapters. This page puts every method of the book on
 # **one common benchmark**: the same teacher, the same student, the same data, recipe and seeds. It then gathers
-# the verdicts of all nineteen claims, read from the files the chapters wrote when they were executed.
+# the verdicts of all nineteen claims, computed by each chapter's own `claims` function from its records.
 #
 # ```{admonition} The benchmark is the book's, not any paper's
 # :class: warning
@@ -45,25 +45,15 @@ device = None  # None: CUDA when available, else CPU
 # %% tags=["remove-cell"]
 configure(globals(), _names_before_parameters, chapter.PARAMETERS)
 
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from kdlib import report, runs
+from kdlib import claims, chapters, report, runs
 from kdlib.methods import resolve_params
 
-# The ledger reads what the chapters wrote when they ran: check it is there before training anything.
-CHAPTER_FILES = ["01_noisy_teachers", "02_rocket_launching", "03_teacher_free", "04_self_distillation",
-                 "05_data_free"]
-missing = [name for name in CHAPTER_FILES if not Path(f"claims_{name}.json").exists()]
-if missing:
-    raise FileNotFoundError(f"no claims file for {', '.join(missing)} in {Path.cwd()}: execute those chapters first "
-                            "(`make notebooks` runs them in order), then this page")
 budget = chapter.budget(profile)
 DATASETS = budget["datasets"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
@@ -111,7 +101,11 @@ pd.DataFrame(setup_rows).set_index("method")
 # ## Results
 #
 # Test accuracy (%) of the student after the last epoch, mean ± std over seeds. "Δ vs labels" is the difference
-# from the student trained on labels alone, with "higher" or "lower" when it exceeds two standard errors.
+# from the student trained on labels alone with its 95 % confidence interval ("test": paired where run s of the row
+# shares model, initialisation and data order with the student on labels of seed s, Welch's t where the model or
+# the data differ), and "p (Holm)" its
+# p-value corrected across the benchmark's own comparisons (every method on both datasets). These gains describe
+# the benchmark; they are not claims of any paper and are not part of the ledger below.
 # Training time is each run's wall time as its record measured it; "with what it needs first" adds the runs it
 # depends on (the teacher, RDSKD's generator), counted once. The runs shared two CPU cores with each other and,
 # at times, with other work, so differences in time of less than about a third mean little. The run ids identify
@@ -119,35 +113,14 @@ pd.DataFrame(setup_rows).set_index("method")
 # `python -m kdlib reproduce <id>` re-trains one.
 
 # %% tags=["hide-input"]
-def minutes(records):
-    return float(np.mean([r["provenance"]["wall_time_s"] for r in records]) / 60)
-
-
-def with_prerequisites(records, before):
-    return float(np.mean([(r["provenance"]["wall_time_s"] + sum(p["provenance"]["wall_time_s"] for p in needed)) / 60
-                          for r, needed in zip(records, before)]))
-
-
-tables, points = {}, []
-for dataset in DATASETS:
-    rows = results["table"][dataset]
-    baseline = rows["student on labels"]
-    table_rows = []
-    for label, records in rows.items():
-        diff = report.compare_records(records, baseline)[0] if label != "student on labels" else None
-        needs_teacher, real_data, second = chapter.NEEDS[label]
-        total = with_prerequisites(records, results["prerequisites"][dataset][label])
-        table_rows.append({"method": label, "test acc (%)": report.mean_std(report.metric_values(records)),
-                           "Δ vs labels": "–" if diff is None else f"{diff['delta']:+.2f} ({diff['outcome']})",
-                           "training (min)": minutes(records), "with what it needs first (min)": total,
-                           "pre-trained teacher": needs_teacher, "real training images": real_data,
-                           "second network": second, "run ids": " ".join(r["id"] for r in records)})
-        points.append({"dataset": DATASET_NAMES[dataset], "method": label,
-                       "data": "no data (generated images)" if label in chapter.DATA_FREE else "real data",
-                       "Δ test acc vs labels (points)": 0.0 if diff is None else diff["delta"],
-                       "training cost, with what it needs first (min)": total})
-    tables[dataset] = pd.DataFrame(table_rows).set_index("method")
-points = pd.DataFrame(points)
+tables = {dataset: chapter.benchmark_table(results, dataset) for dataset in DATASETS}
+gains = chapter.gains(results)
+points = pd.DataFrame([{"dataset": DATASET_NAMES[dataset], "method": label,
+                        "data": "no data (generated images)" if label in chapter.DATA_FREE else "real data",
+                        "Δ test acc vs labels (points)": gains[dataset][label].effect if label in gains[dataset]
+                        else 0.0,
+                        "training cost, with what it needs first (min)": row["with what it needs first (min)"]}
+                       for dataset in DATASETS for label, row in tables[dataset].iterrows()])
 
 
 def show(dataset):
@@ -179,15 +152,12 @@ for ax in grid.axes.flat:
 plt.show()
 
 # %% tags=["hide-input"]
-best = {dataset: tables[dataset].drop(index="student on labels") for dataset in DATASETS}
-higher = {dataset: [label for label, row in frame.iterrows() if "(higher)" in row["Δ vs labels"]]
-          for dataset, frame in best.items()}
-lower = {dataset: [label for label, row in frame.iterrows() if "(lower)" in row["Δ vs labels"]]
-         for dataset, frame in best.items()}
+significant = chapter.significant_gains(results)
 glue("summary", " ".join(
-    f"On {DATASET_NAMES[dataset]}, {len(higher[dataset])} of the {len(best[dataset])} methods beat the student on "
-    f"labels by more than two standard errors ({', '.join(higher[dataset]) or 'none'}) and {len(lower[dataset])} "
-    f"fall below it ({', '.join(lower[dataset]) or 'none'})." for dataset in DATASETS), display=False)
+    f"On {DATASET_NAMES[dataset]}, {len(significant[dataset]['higher'])} of the {len(gains[dataset])} methods are "
+    f"significantly above the student on labels after Holm's correction "
+    f"({', '.join(significant[dataset]['higher']) or 'none'}) and {len(significant[dataset]['lower'])} significantly "
+    f"below it ({', '.join(significant[dataset]['lower']) or 'none'})." for dataset in DATASETS), display=False)
 collapsed = {f"{label} on {DATASET_NAMES[dataset]}": report.collapsed(records)
              for dataset in DATASETS for label, records in results["table"][dataset].items()
              if label not in chapter.DATA_FREE and report.collapsed(records)}
@@ -201,35 +171,60 @@ glue("collapse_note", "No run on real data ended at chance level." if not collap
      display=False)
 
 # %% [markdown]
-# {glue:text}`summary` The other differences are within the seeds' noise. {glue:text}`collapse_note`
+# {glue:text}`summary` For the others the seeds cannot tell: their intervals are in the table. {glue:text}`collapse_note`
 #
 # ## The claims ledger
 #
-# Every claim the book tests, with the verdict its chapter reached, read from the file each chapter writes when it
-# runs (`claims_<chapter>.json`), never retyped. Each verdict holds for that chapter's own scale and stand-in data,
-# given on the chapter's page.
+# Every claim the book tests, one row per comparison, each computed by its chapter's `claims` function from the run
+# records (nothing is retyped or read back from a page). A claim is judged in one setting at a time: the dataset
+# (a stand-in is named as one), the model and the budget, with our training steps as a share of the paper's where
+# the paper or its code states them. The five verdicts, defined once in `kdlib.claims`:
+#
+# - **supported**: every comparison of the claim is significant in the claimed direction;
+# - **contradicted**: a comparison is significant in the opposite direction (for a claim that two things match:
+#   they differ by significantly more than the margin the claim states);
+# - **equivalent**: for a claim that two things match, every comparison lies within the stated margin by two
+#   one-sided tests;
+# - **inconclusive**: none of these; the MDE column gives the smallest effect the comparison would have found with
+#   80 % power, so a reader sees how large an effect the seeds could have missed;
+# - **untestable here**: a precondition the claim rests on failed at our scale (the teacher does not beat the
+#   student alone, standard KD does not beat the student on labels, KD with real data does not work), so the
+#   comparison says nothing about the paper.
+#
+# "Significant" means p < 0.05 after Holm's correction across every comparison of the ledger below (the
+# comparisons of untestable claims are left out of that family), two-sided; Welch's t test compares independent
+# groups and the paired t test runs that share seed, initialisation and data order. Preconditions are positive
+# controls, checked without correction: one holds when its 95 % interval lies above zero. With {glue:text}`seeds` seeds a side
+# a test has two to four degrees of freedom, so the intervals are wide; no verdict is ever drawn from the absence
+# of a difference.
+
+# %% tags=["hide-output"]
+ledger = chapters.ledger(profile, train_missing, device)
 
 # %% tags=["hide-input"]
-ledger = pd.concat([pd.DataFrame(json.loads(Path(f"claims_{name}.json").read_text())) for name in CHAPTER_FILES])
-stale = sorted(set(ledger["profile"]) - {profile})
-if stale:
-    raise ValueError(f"the claims files were written at profile {', '.join(stale)}, this page runs at {profile!r}: "
-                     "execute the chapters at the same profile first")
-ledger["number"] = ledger["claim"].str[1:].astype(int)
-ledger = ledger.sort_values("number", kind="stable").reset_index(drop=True)
-counts = ledger.groupby(["chapter", "verdict"]).size().unstack(fill_value=0)
-glue("n_claims", int(ledger["number"].nunique()), display=False)
-glue("n_statements", len(ledger), display=False)
-glue("n_confirmed", int((ledger["verdict"] == "confirmed").sum()), display=False)
-counts
+counts = claims.counts(ledger)
+glue("n_claims", len({claim.id for claim in ledger}), display=False)
+glue("n_settings", len(ledger), display=False)
+glue("n_comparisons", sum(len(claim.comparisons) for claim in ledger), display=False)
+glue("verdict_counts", ", ".join(f"{n} {verdict}" for verdict, n in counts.items()), display=False)
+pd.DataFrame([{"chapter": claim.chapter, "verdict": claim.verdict} for claim in ledger]).groupby(
+    ["chapter", "verdict"]).size().unstack(fill_value=0)
 
 # %% [markdown]
-# {glue:text}`n_statements` statements test the {glue:text}`n_claims` claims; {glue:text}`n_confirmed` of them are
-# confirmed at the book's scale. The whole ledger:
+# The {glue:text}`n_claims` claims are tested in {glue:text}`n_settings` settings by {glue:text}`n_comparisons`
+# comparisons; per setting: {glue:text}`verdict_counts`. Each effect with its 95 % interval, coloured by its
+# claim's verdict (comparisons of training time are in the table, not on this accuracy axis):
 
 # %% tags=["hide-input"]
-ledger[["claim", "chapter", "statement", "verdict", "evidence"]].style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+claims.forest_plot(ledger)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The whole ledger:
+
+# %% tags=["hide-input"]
+claims.table(ledger).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
 # %% [markdown]
 # ## Compute spent and how to reproduce

@@ -43,11 +43,12 @@ with open("all_runs.json", "w") as handle:
     json.dump(records, handle, indent=1, sort_keys=True)
 glue("n_records", len(table), display=False)
 glue("n_diverged", int(table["diverged"].sum()), display=False)
+glue("diverged_where", report.diverged_summary(records), display=False)
 glue("total_hours", float(table["minutes"].sum() / 60), display=False)
 
 # %% [markdown]
-# {glue:text}`n_records` records ({glue:text}`n_diverged` of them sweep cells that diverged and are kept as
-# results). Download them as {download}`CSV <all_runs.csv>` (one row per run, the columns below) or as
+# {glue:text}`n_records` records; {glue:text}`n_diverged` of them diverged and are kept as results
+# ({glue:text}`diverged_where`). Download them as {download}`CSV <all_runs.csv>` (one row per run, the columns below) or as
 # {download}`JSON <all_runs.json>` (the complete records: specification, metrics, per-epoch history and
 # provenance). Accuracies are fractions.
 #

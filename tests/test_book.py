@@ -58,15 +58,14 @@ def test_bad_parameters_stop_the_chapter_before_training(tmp_path, notebook, par
     assert not (tmp_path / "results").exists(), "a run was trained before the parameters were checked"
 
 
-@pytest.mark.slow
-def test_the_synthesis_stops_before_training_when_the_chapters_have_not_run(tmp_path):
-    source = tmp_path / "synthesis.ipynb"
-    _to_ipynb(ROOT / "notebooks" / "06_synthesis.py", source)
-    result = _papermill(source, tmp_path / "out.ipynb", "-p", "profile", "smoke")
-    assert result.returncode != 0
-    assert "no claims file for 01_noisy_teachers" in result.stderr + result.stdout
-    assert "execute those chapters first" in result.stderr + result.stdout
-    assert not (tmp_path / "results").exists(), "a run was trained before the claims files were checked"
+def test_notebooks_hold_no_verdict_logic_and_write_no_claims_files():
+    """Verdicts come from kdlib.claims alone: a notebook that words its own verdict, parses one back from text or
+    writes a claims file has grown its own statistics layer."""
+    forbidden = re.compile(r"\bconfirmed\b|claim_verdict|within noise|two standard errors|claims_\w*\.json|"
+                           r"\.to_json\(|report\.difference|compare_records|\.split\(\"; \"\)")
+    for notebook in NOTEBOOKS:
+        hits = [line for line in notebook.read_text().splitlines() if forbidden.search(line)]
+        assert not hits, f"{notebook.name}: {hits}"
 
 
 @pytest.fixture(scope="session")
@@ -103,19 +102,21 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert "C4" in noisy and "stand-in for SVHN and CIFAR-10" in noisy and "<img" in noisy
     teacher_free = (book / "_build" / "html" / "book" / "03_teacher_free.html").read_text()
     assert "C13" in teacher_free and "stand-in for CIFAR-100" in teacher_free and teacher_free.count("<img") >= 3
-    assert list((book / "_build" / "html").rglob("claims_03_teacher_free.json"))
     rocket = (book / "_build" / "html" / "book" / "02_rocket_launching.html").read_text()
     assert "C9" in rocket and "stand-in for CIFAR-10" in rocket and rocket.count("<img") >= 2  # diagram, curves
     self_distillation = (book / "_build" / "html" / "book" / "04_self_distillation.html").read_text()
     assert "C16" in self_distillation and "stand-in for CIFAR-100" in self_distillation
     assert self_distillation.count("<img") >= 2  # curves per exit, accuracy against latency
-    assert list((book / "_build" / "html").rglob("claims_04_self_distillation.json"))
     data_free = (book / "_build" / "html" / "book" / "05_data_free.html").read_text()
     assert "C19" in data_free and "stand-in for CIFAR-10" in data_free and "98.20" in data_free
     assert data_free.count("<img") >= 3  # robustness, class histograms, sample grids
-    assert list((book / "_build" / "html").rglob("claims_05_data_free.json"))
     synthesis = (book / "_build" / "html" / "book" / "06_synthesis.html").read_text()
     assert "claims ledger" in synthesis and "C19" in synthesis and "C1" in synthesis and "<img" in synthesis
+    assert "untestable here" in synthesis and "p (Holm)" in synthesis and "MDE" in synthesis
+    for page in (noisy, rocket, teacher_free, self_distillation, data_free):
+        assert "p (Holm)" in page  # every chapter shows its ledger rows
+    # no page writes files into the folder it is executed in (the book's own downloads aside)
+    assert not list((book / "book").glob("claims_*.json"))
     # MathJax is served from the book itself, not from a CDN, so equations render offline
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 

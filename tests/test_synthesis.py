@@ -1,9 +1,11 @@
 """The synthesis chapter's common benchmark: one recipe for every method on real data, the small networks it adds
-(LeNet-5-half with exits, a Rocket pair without sharing), and the claims ledger's refusal to run without them."""
+(LeNet-5-half with exits, a Rocket pair without sharing), and its gains with Holm's correction."""
 
+import numpy as np
 import pytest
 import torch
 
+from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
 from kdlib.chapters import synthesis
 from kdlib.methods import get_method, resolve_params
@@ -69,3 +71,43 @@ def test_the_rocket_pair_without_sharing_blocks_the_hint_from_the_booster():
     assert roles["shared"] == [] and all(p.grad is None for p in roles["booster"])
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in roles["light"])
     assert pair.light_parameter_count() == count_parameters(build_model("lenet5_half", (1, 28, 28), 10))
+
+
+def _benchmark_results(gain_of_kd: float):
+    """Synthetic results for the benchmark table: every method has three seeds; KD sits ``gain_of_kd`` above."""
+    def records(label, base):
+        return [{"id": f"{label}-{seed}", "metrics": {"test_acc": base + 0.001 * seed + (0.0002 if seed == 1 else 0)},
+                 "spec": {"seed": seed, "dataset": "mnist", "model": "lenet5_half", "subset": None, "val_size": 5000,
+                          "batch_size": 128}, "provenance": {"wall_time_s": 60.0 * (1 + seed)}}
+                for seed in range(3)]
+
+    table = {label: records(label, 0.97) for label in synthesis.NEEDS}
+    noise = np.random.default_rng(0).normal(0, 0.003, size=(len(table), 3))
+    for k, label in enumerate(list(synthesis.NEEDS)[2:]):  # the other methods: noise around the baseline
+        for seed, record in enumerate(table[label]):
+            record["metrics"] = {"test_acc": record["metrics"]["test_acc"] + noise[k, seed]}
+    table["Hinton KD"] = [{**r, "metrics": {"test_acc": r["metrics"]["test_acc"] + gain_of_kd / 100
+                                            + (0.0001 if r["spec"]["seed"] == 2 else 0)}}
+                          for r in table["Hinton KD"]]
+    return {"table": {"mnist": table}, "prerequisites": {"mnist": {label: [[], [], []] for label in table}}}
+
+
+def test_benchmark_gains_are_paired_and_holm_adjusted_across_the_benchmark():
+    from scipy import stats as scipy_stats
+
+    results = _benchmark_results(gain_of_kd=0.5)
+    gains = synthesis.gains(results)["mnist"]
+    kd = gains["Hinton KD"]
+    assert kd.test == "paired" and kd.effect == pytest.approx(0.5 + 0.01 / 3, abs=1e-9)
+    seeds = [r["metrics"]["test_acc"] * 100 for r in results["table"]["mnist"]["Hinton KD"]]
+    base = [r["metrics"]["test_acc"] * 100 for r in results["table"]["mnist"]["student on labels"]]
+    assert kd.p == pytest.approx(scipy_stats.ttest_rel(seeds, base).pvalue)
+    raw = [c.p for c in gains.values()]
+    assert all(np.isfinite(raw)) and len(raw) == len(synthesis.NEEDS) - 1
+    assert kd.p_holm == pytest.approx(stats.holm(raw)[list(gains).index("Hinton KD")])
+    assert kd.p_holm > kd.p  # ten comparisons in the family
+    assert synthesis.significant_gains(results) == {"mnist": {"higher": ["Hinton KD"], "lower": []}}
+    table = synthesis.benchmark_table(results, "mnist")
+    assert table.loc["student on labels", "Δ vs labels [95 % CI]"] == "–"
+    assert table.loc["Hinton KD", "Δ vs labels [95 % CI]"] == kd.text() and table.loc["Hinton KD", "test"] == "paired"
+    assert table.loc["DAFL", "training (min)"] == pytest.approx(2.0)  # mean of 1, 2 and 3 minutes

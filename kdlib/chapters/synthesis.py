@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
+import pandas as pd
+
+from kdlib import claims, report, stats
 from kdlib.chapters import data_free, forward_and_backward
 from kdlib.methods.noisy import NOISE_DEFAULTS
 from kdlib.runs import RunSpec
@@ -88,4 +92,57 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
         out["prerequisites"][dataset] = {
             label: [[data_free.record(run, train_missing, device) for run in prerequisites(spec)] for spec in specs]
             for label, specs in rows.items()}
+    return out
+
+
+BASELINE = "student on labels"
+
+
+def gains(results: dict) -> dict[str, dict[str, stats.Comparison]]:
+    """Per dataset, every method against the student on labels (paired where seed-matched), with Holm's correction
+    across the benchmark's own family (every method on every dataset): descriptive, not a claim of any paper."""
+    found = {dataset: {label: claims.compare(f"{label} − {BASELINE}", records, rows[BASELINE])
+                       for label, records in rows.items() if label != BASELINE}
+             for dataset, rows in results["table"].items()}
+    flat = [(dataset, label) for dataset, rows in found.items() for label in rows]
+    adjusted = stats.holm([found[d][label].p for d, label in flat])
+    for (dataset, label), p in zip(flat, adjusted):
+        found[dataset][label] = stats.with_holm(found[dataset][label], p_holm=None if np.isnan(p) else float(p))
+    return found
+
+
+def _minutes(records: list[dict], before: list[list[dict]] | None = None) -> float:
+    """Mean wall time per seed in minutes; with ``before``, each seed's run plus the runs it needed first."""
+    before = before or [[] for _ in records]
+    return float(np.mean([(r["provenance"]["wall_time_s"] + sum(p["provenance"]["wall_time_s"] for p in needed))
+                          / 60 for r, needed in zip(records, before)]))
+
+
+def benchmark_table(results: dict, dataset: str) -> pd.DataFrame:
+    """One row per method: accuracy over seeds, its gain over the student on labels with a 95 % interval and the
+    Holm-adjusted p of ``gains``, training time alone and with what it needs first, and the run ids."""
+    rows, gain = results["table"][dataset], gains(results)[dataset]
+    out = []
+    for label, records in rows.items():
+        comparison = gain.get(label)
+        needs_teacher, real_data, second = NEEDS[label]
+        out.append({"method": label, "test acc (%)": report.mean_std(report.metric_values(records)),
+                    "Δ vs labels [95 % CI]": "–" if comparison is None else comparison.text(),
+                    "test": "–" if comparison is None else comparison.test,
+                    "p (Holm)": "–" if comparison is None or comparison.p_holm is None
+                    else f"{comparison.p_holm:.3f}",
+                    "training (min)": _minutes(records),
+                    "with what it needs first (min)": _minutes(records, results["prerequisites"][dataset][label]),
+                    "pre-trained teacher": needs_teacher, "real training images": real_data,
+                    "second network": second, "run ids": " ".join(r["id"] for r in records)})
+    return pd.DataFrame(out).set_index("method")
+
+
+def significant_gains(results: dict) -> dict[str, dict[str, list[str]]]:
+    """Per dataset, the methods significantly above and below the student on labels after Holm's correction."""
+    out = {}
+    for dataset, rows in gains(results).items():
+        significant = {label: c for label, c in rows.items() if c.p_holm is not None and c.p_holm < stats.ALPHA}
+        out[dataset] = {"higher": [label for label, c in significant.items() if c.effect > 0],
+                        "lower": [label for label, c in significant.items() if c.effect < 0]}
     return out
