@@ -13,9 +13,12 @@ must go its way (a claim "A beats B and C" is two comparisons). Its verdict is o
   the student on labels, ...), so the comparison says nothing about the paper's claim at this scale.
 
 Preconditions are positive controls, not claims: one holds when its 95 % interval lies wholly on the required side
-of zero (unadjusted; they are not part of the family). The family Holm's correction runs over is every comparison
-that decides a verdict in the whole ledger (``adjust``), so a chapter page and the synthesis page show the same
-adjusted p. Nothing is ever supported by the absence of a difference.
+of zero (unadjusted; they are not part of the family). The family Holm's correction runs over is fixed by the
+claims, not by their outcomes: every comparison of every statistically tested claim in the whole ledger
+(``adjust``), untestable ones included, so a failed control cannot make the others easier to pass, and a chapter
+page and the synthesis page show the same adjusted p. Holm over single comparisons is conservative for a claim that
+needs all of its comparisons (an intersection–union test would need no correction within the claim). Nothing is
+ever supported by the absence of a difference.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ EXPECTS = ("higher", "lower", "matches")
 BASES = ("test", "derivation", "measurement")
 COLOURS = {"supported": "#1b7837", "contradicted": "#b2182b", "equivalent": "#2166ac", "inconclusive": "#969696",
            "untestable here": "#e08214"}
-_PAIRED_FIELDS = ("dataset", "model", "subset", "val_size", "batch_size")
+_PAIRED_FIELDS = ("dataset", "model", "subset", "val_size", "batch_size", "augment")
 
 
 @dataclass(frozen=True)
@@ -141,10 +144,11 @@ def _judge(claim: Claim) -> tuple[str, str]:
 
 
 def _family(claims: list[Claim]) -> list[tuple[int, int, str]]:
-    """(claim, comparison, p name) of every p-value that decides a verdict: untestable and untested claims are out."""
+    """(claim, comparison, p name) of every p-value a tested claim's verdict would rest on, whatever its
+    preconditions gave: the family is fixed by what the ledger tests, not by what the records show."""
     members = []
     for i, claim in enumerate(claims):
-        if claim.basis != "test" or claim.failed_preconditions:
+        if claim.basis != "test":
             continue
         names = ("p_equivalence", "p_beyond") if claim.expect == "matches" else ("p",)
         for j, comparison in enumerate(claim.comparisons):
@@ -173,8 +177,11 @@ def metric_values(records: list[dict], metric: str = "test_acc", scale: float = 
 
 
 def paired_by_design(ours: list[dict], against: list[dict]) -> bool:
-    """True when run s of each side starts from the same initialisation and data order: the same seeds, one run
-    each, on the same dataset, model, subset and batch size (only the method, its parameters or teacher differ)."""
+    """True when run s of each side shares its seed and so its initialisation (the same model) and the generator that
+    shuffles, augments and draws: the same seeds, one run each, on the same dataset, model, subset, batch size and
+    augmentation; only the method, its parameters or teacher differ. The data order itself can still part once a
+    method draws from that generator (noise, a teacher picked per row): the pairing is by seed, which is what makes
+    the pairs independent across seeds and the per-seed differences the unit of the test."""
     seeds = [[record["spec"]["seed"] for record in group] for group in (ours, against)]
     if sorted(seeds[0]) != sorted(seeds[1]) or len(set(seeds[0])) != len(seeds[0]) or len(seeds[0]) < 2:
         return False
@@ -243,12 +250,16 @@ def table(claims: list[Claim]) -> pd.DataFrame:
                 rows.append({**base, "comparison": claim.basis, "test": "–", "effect [95 % CI]": "–", "p": "–",
                              "p (Holm)": "–", "MDE": "–", "verdict": verdict, "reason": reason})
                 continue
-            name = "p_equivalence" if claim.expect == "matches" else "p"
             effect = comparison.text() + ("" if comparison.unit == "points" else f" {comparison.unit}")
-            rows.append({**base, "comparison": comparison.label + (f" (margin ±{comparison.margin:g})"
-                                                                   if claim.expect == "matches" else ""),
-                         "test": comparison.test, "effect [95 % CI]": effect, "p": _p(getattr(comparison, name)),
-                         "p (Holm)": _p(getattr(comparison, name + "_holm")),
+            label, p, p_holm = comparison.label, _p(comparison.p), _p(comparison.p_holm)
+            if claim.expect == "matches":  # TOST at 5 % is the 90 % interval inside ±margin
+                label += (f" (margin ±{comparison.margin:g}; 90 % CI "
+                          f"{comparison.text(level=0.90).split(' ', 1)[-1]})" if comparison.testable
+                          else f" (margin ±{comparison.margin:g})")
+                p = f"{_p(comparison.p_equivalence)} equiv. / {_p(comparison.p_beyond)} beyond"
+                p_holm = f"{_p(comparison.p_equivalence_holm)} / {_p(comparison.p_beyond_holm)}"
+            rows.append({**base, "comparison": label,
+                         "test": comparison.test, "effect [95 % CI]": effect, "p": p, "p (Holm)": p_holm,
                          "MDE": "–" if not math.isfinite(comparison.mde) else f"{comparison.mde:.2f}",
                          "verdict": verdict, "reason": reason})
     return pd.DataFrame(rows, columns=["claim", "statement", "dataset", "model", "budget", "budget share",

@@ -53,13 +53,20 @@ class Comparison:
         """False when a side has fewer than two values or the values do not vary: no spread, no test."""
         return math.isfinite(self.se) and self.se > 0
 
-    def text(self, digits: int = 2) -> str:
-        """"+0.42 [−0.10, +0.94]": the effect and its 95 % interval."""
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The two-sided confidence interval at ``level`` (0.90 is the one TOST at 5 % reads against a margin)."""
+        if not self.testable:
+            return (math.nan, math.nan)
+        half = float(_dist.t.ppf(0.5 + level / 2, self.df)) * self.se
+        return (self.effect - half, self.effect + half)
+
+    def text(self, digits: int = 2, level: float = 0.95) -> str:
+        """"+0.42 [−0.10, +0.94]": the effect and its interval (95 % unless ``level`` says otherwise)."""
         if not math.isfinite(self.effect):
             return "–"
         if not self.testable:
             return f"{self.effect:+.{digits}f} (no spread)"
-        low, high = self.ci
+        low, high = self.ci if level == 0.95 else self.interval(level)
         return f"{self.effect:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
@@ -151,11 +158,19 @@ def with_holm(comparison: Comparison, p_holm=None, p_equivalence_holm=None, p_be
 
 
 def against_value(values, reference: float, label: str = "", margin: float | None = None,
-                  unit: str = "points") -> Comparison:
+                  unit: str = "points", reference_se: float = 0.0) -> Comparison:
     """One-sample t test of per-seed values against a fixed number (a paper's published result): the effect is
-    mean − reference, and its interval says whether the paper's number is consistent with ours."""
+    mean − reference, and its interval says whether the paper's number is consistent with ours.
+
+    ``reference_se`` adds the reference's own sampling error (e.g. the binomial error of a published error count on
+    a finite test set) to the standard error; the degrees of freedom then follow Welch–Satterthwaite with the
+    reference's taken as infinite."""
     a, dropped = _finite(values)
     n = len(a)
     effect = float(a.mean() - reference) if n else math.nan
-    se = float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return _comparison(label, "one-sample", effect, se, n - 1 if n > 1 else math.nan, (n, 0), dropped, unit, margin)
+    if n < 2:
+        return _comparison(label, "one-sample", effect, math.nan, math.nan, (n, 0), dropped, unit, margin)
+    ours = float(a.var(ddof=1) / n)
+    se = math.sqrt(ours + reference_se ** 2)
+    df = (ours + reference_se ** 2) ** 2 / (ours ** 2 / (n - 1)) if ours > 0 else math.inf
+    return _comparison(label, "one-sample", effect, se, df, (n, 0), dropped, unit, margin)

@@ -146,8 +146,7 @@ gap_closed = (errors["student"] - errors["distilled"]) / (errors["student"] - er
 paper_errors = paper["test_errors"]
 paper_gap_closed = float((paper_errors["student"] - paper_errors["distilled"])
                          / (paper_errors["student"] - paper_errors["teacher"]))
-inside = [role for role, comparison in paper_comparisons.items()
-          if comparison.testable and comparison.ci[0] <= 0 <= comparison.ci[1]]
+inside = chapter.paper_inside(paper_comparisons)
 glue("mnist_inside", ", ".join(inside) if inside else "none", display=False)
 for role, value in errors.items():
     glue(f"mnist_{role}_errors", float(value), display=False)
@@ -160,7 +159,8 @@ mnist_table
 # %% [markdown]
 # Mean ± standard deviation over {glue:text}`mnist_seeds` seeds; errors are counted per 10,000 test images (the
 # smoke profile tests on fewer and is scaled up). *Ours − paper* is our mean count minus the paper's, with its 95 %
-# confidence interval (a one-sample t test over our seeds, the paper's count taken as fixed); the paper's count lies
+# confidence interval (a one-sample t test over our seeds; its standard error also holds the binomial error of the
+# paper's own count, one run on 10,000 test images, with Welch–Satterthwaite degrees of freedom); the paper's count lies
 # inside our interval exactly when that interval contains zero. Rows where it does: {glue:text}`mnist_inside`. An
 # interval that misses the paper's count says our recipe gives a different number, not why; with one seed there is
 # no interval.

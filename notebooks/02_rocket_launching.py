@@ -367,7 +367,7 @@ pd.DataFrame(inference_rows).T.style.format({"parameters": "{:,.0f}", "weights o
 # across every comparison of the book's ledger: the rows, adjusted p and verdicts below are the ones the
 # {doc}`06_synthesis` page shows, and that page defines the five verdicts. In short: *supported* or *contradicted*
 # means significant in or against the claimed direction after correction; *equivalent* (for claims that two things
-# match) means within a margin stated in advance; *inconclusive* means neither, and the MDE column gives the smallest
+# match) means within a margin the claim states (see its module); *inconclusive* means neither, and the MDE column gives the smallest
 # effect the comparison would have found with 80 % power; *untestable here* means a precondition the claim rests on
 # failed at this scale. An effect is ours minus the comparison, in accuracy points (C9: in minutes of training), with
 # its 95 % interval.

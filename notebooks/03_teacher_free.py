@@ -500,7 +500,7 @@ plt.show()
 # finds with 80 % power), and *untestable here* when a precondition it rests on fails at this scale; the reason
 # names it. The claims that rest on KD (C10, C11 and the two "matches normal KD") need normal KD from the fully
 # trained teacher to beat the student alone in that pair, and their teachers to be trained. "Matches" means within
-# ±{glue:text}`match_margin` points, a margin fixed before reading the runs: the paper calls Tf-KD and normal KD
+# ±{glue:text}`match_margin` points, a margin set in this book's code after the runs were recorded, from the paper's own numbers: the paper calls Tf-KD and normal KD
 # comparable at gaps of up to 0.38 points (its Tables 5 and 9).
 
 # %% tags=["hide-output"]

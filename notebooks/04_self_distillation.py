@@ -366,7 +366,7 @@ pd.DataFrame([{"exit": f"{k}/4", "self-distillation, ICCV exits": cell(TABLE["SD
 # across every comparison of the book's ledger: the rows, adjusted p and verdicts below are the ones the
 # {doc}`06_synthesis` page shows, and that page defines the five verdicts. In short: *supported* or *contradicted*
 # means significant in or against the claimed direction after correction; *equivalent* (for claims that two things
-# match) means within a margin stated in advance; *inconclusive* means neither, and the MDE column gives the smallest
+# match) means within a margin the claim states (see its module); *inconclusive* means neither, and the MDE column gives the smallest
 # effect the comparison would have found with 80 % power; *untestable here* means a precondition the claim rests on
 # failed at this scale. An effect is ours minus the comparison, in accuracy points (or minutes of training), with its
 # 95 % interval. The ICCV and TPAMI exits are two settings, after the two papers, and each claim is judged in each.
@@ -376,7 +376,7 @@ pd.DataFrame([{"exit": f"{k}/4", "self-distillation, ICCV exits": cell(TABLE["SD
 #   something to teach), and KD from the plain network into the exit-k path beats that path alone (distillation
 #   works here; for C16 this is also the two-stage procedure that one stage must match).
 # - **C16** "one stage matches two" is a claim of equivalence: each shallow exit must lie within
-#   ±{glue:text}`margin` points of its two-stage student, a margin fixed before looking at the results (under a
+#   ±{glue:text}`margin` points of its two-stage student, a margin set in this book's code after the runs were recorded, from the papers' numbers (under a
 #   fifth of the smallest average gain the papers report for self-distillation). A difference that is merely not
 #   significant is *inconclusive*, never a match.
 # - **C16** "one stage costs less" compares the per-seed training times of one self-distillation run and of the

@@ -78,7 +78,8 @@ def test_a_matches_claim_must_state_its_margin():
         claim([comparison(HIGH, LOW)], expect="matches")
 
 
-def test_a_failed_precondition_makes_the_claim_untestable_and_leaves_the_family():
+def test_a_failed_precondition_makes_the_claim_untestable_but_it_stays_in_the_family():
+    """The family is fixed by what the ledger tests: a failed control must not make the other claims easier."""
     failed = claims.control("KD beats the student on labels", comparison(LOW, HIGH, label="KD − labels"))
     passed = claims.control("the teacher beats the student", comparison(HIGH, LOW, label="teacher − student"))
     assert passed.holds and not failed.holds
@@ -87,8 +88,9 @@ def test_a_failed_precondition_makes_the_claim_untestable_and_leaves_the_family(
     assert untestable.reason.startswith("precondition failed: KD beats the student on labels (KD − labels: -")
     tested = claim([comparison(HIGH, LOW)], claim_id="C1")
     adjusted = claims.adjust([untestable, tested])
-    assert adjusted[0].comparisons[0].p_holm is None  # not in the family
-    assert adjusted[1].comparisons[0].p_holm == pytest.approx(tested.comparisons[0].p)  # a family of one
+    family = stats.holm([untestable.comparisons[0].p, tested.comparisons[0].p])
+    assert [c.comparisons[0].p_holm for c in adjusted] == pytest.approx(list(family))
+    assert adjusted[0].verdict == "untestable here" and adjusted[1].verdict == "supported"
 
 
 def test_a_control_with_no_spread_does_not_hold():
@@ -182,6 +184,11 @@ def test_table_has_one_row_per_comparison_with_scale_columns():
                                          note="algebra")])
     frame = claims.table(ledger)
     assert list(frame["comparison"]) == ["vs B", "vs C", "derivation"]
+    close = comparison([90.00, 90.02, 89.98, 90.01], [90.01, 89.99, 90.00, 90.02], margin=0.5)
+    matches = claims.table(claims.adjust([claim([close], expect="matches")]))
+    low, high = close.interval(0.90)
+    assert matches.loc[0, "comparison"] == f"A − B (margin ±0.5; 90 % CI [{low:+.2f}, {high:+.2f}])"
+    assert matches.loc[0, "p"].endswith(" beyond") and " equiv. / " in matches.loc[0, "p"]
     assert set(frame.columns) >= {"dataset", "model", "budget share", "effect [95 % CI]", "p", "p (Holm)", "MDE",
                                   "verdict"}
     assert frame.loc[0, "dataset"] == "Fashion-MNIST (stand-in for CIFAR-10)"
