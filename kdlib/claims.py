@@ -231,10 +231,13 @@ def control(statement: str, comparison: stats.Comparison) -> Precondition:
     return Precondition(statement, bool(holds), f"{comparison.label}: {comparison.text()}")
 
 
-def _p(value: float | None) -> str:
+def format_p(value: float | None) -> str:
+    """A p-value for a table: three decimals, "<0.001" below that, "–" where there is no test."""
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:.3f}" if value >= 0.001 else "<0.001"
+
+
 
 
 def table(claims: list[Claim]) -> pd.DataFrame:
@@ -251,13 +254,13 @@ def table(claims: list[Claim]) -> pd.DataFrame:
                              "p (Holm)": "–", "MDE": "–", "verdict": verdict, "reason": reason})
                 continue
             effect = comparison.text() + ("" if comparison.unit == "points" else f" {comparison.unit}")
-            label, p, p_holm = comparison.label, _p(comparison.p), _p(comparison.p_holm)
+            label, p, p_holm = comparison.label, format_p(comparison.p), format_p(comparison.p_holm)
             if claim.expect == "matches":  # TOST at 5 % is the 90 % interval inside ±margin
                 label += (f" (margin ±{comparison.margin:g}; 90 % CI "
                           f"{comparison.text(level=0.90).split(' ', 1)[-1]})" if comparison.testable
                           else f" (margin ±{comparison.margin:g})")
-                p = f"{_p(comparison.p_equivalence)} equiv. / {_p(comparison.p_beyond)} beyond"
-                p_holm = f"{_p(comparison.p_equivalence_holm)} / {_p(comparison.p_beyond_holm)}"
+                p = f"{format_p(comparison.p_equivalence)} equiv. / {format_p(comparison.p_beyond)} beyond"
+                p_holm = f"{format_p(comparison.p_equivalence_holm)} / {format_p(comparison.p_beyond_holm)}"
             rows.append({**base, "comparison": label,
                          "test": comparison.test, "effect [95 % CI]": effect, "p": p, "p (Holm)": p_holm,
                          "MDE": "–" if not math.isfinite(comparison.mde) else f"{comparison.mde:.2f}",
@@ -280,7 +283,7 @@ def forest_plot(claims: list[Claim], ax=None):
 
     points = [(claim, c) for claim in claims for c in claim.comparisons if c.unit == "points"]
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.28 * len(points) + 1.2))
+        _, ax = plt.subplots(figsize=(11, 0.28 * len(points) + 1.2))
     for y, (claim, comparison) in enumerate(points):
         colour = COLOURS[claim.verdict]
         low, high = comparison.ci if comparison.testable else (comparison.effect, comparison.effect)

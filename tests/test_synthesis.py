@@ -111,3 +111,4 @@ def test_benchmark_gains_are_paired_and_holm_adjusted_across_the_benchmark():
     assert table.loc["student on labels", "Δ vs labels [95 % CI]"] == "–"
     assert table.loc["Hinton KD", "Δ vs labels [95 % CI]"] == kd.text() and table.loc["Hinton KD", "test"] == "paired"
     assert table.loc["DAFL", "training (min)"] == pytest.approx(2.0)  # mean of 1, 2 and 3 minutes
+    assert table.loc["Hinton KD", "p (Holm)"] == ("<0.001" if kd.p_holm < 0.001 else f"{kd.p_holm:.3f}")

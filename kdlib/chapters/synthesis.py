@@ -129,8 +129,7 @@ def benchmark_table(results: dict, dataset: str) -> pd.DataFrame:
         out.append({"method": label, "test acc (%)": report.mean_std(report.metric_values(records)),
                     "Δ vs labels [95 % CI]": "–" if comparison is None else comparison.text(),
                     "test": "–" if comparison is None else comparison.test,
-                    "p (Holm)": "–" if comparison is None or comparison.p_holm is None
-                    else f"{comparison.p_holm:.3f}",
+                    "p (Holm)": "–" if comparison is None else claims.format_p(comparison.p_holm),
                     "training (min)": _minutes(records),
                     "with what it needs first (min)": _minutes(records, results["prerequisites"][dataset][label]),
                     "pre-trained teacher": needs_teacher, "real training images": real_data,
