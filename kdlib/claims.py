@@ -225,6 +225,12 @@ def timed(record: dict, seconds: float | None = None, model: str | None = None) 
     return {"id": record.get("id"), "spec": spec, "metrics": {TIME_METRIC: value}}
 
 
+def one_run_against(label: str, value: float, records: list[dict], metric: str = "test_acc") -> stats.Comparison:
+    """One run's value (a single teacher, in points) minus a group of runs: the one-sample t test over the group's
+    seeds with its sign turned, so the effect reads value − group, as a control "the teacher beats ..." needs."""
+    return stats.against_value(-metric_values(records, metric), -value, label)
+
+
 def control(statement: str, comparison: stats.Comparison) -> Precondition:
     """A positive control: holds when the comparison's 95 % interval lies wholly above zero."""
     holds = comparison.testable and comparison.ci[0] > 0

@@ -234,3 +234,12 @@ def test_the_book_ledger_adjusts_across_chapters(monkeypatch):
     alone = fakes["one"].claims(fakes["one"].results("cpu"))[0]
     assert alone.comparisons[0].p_holm == pytest.approx(raw[0])  # a chapter alone is a family of one
     assert ledger[0].comparisons[0].p_holm > alone.comparisons[0].p_holm
+
+
+def test_one_run_against_a_group_reads_value_minus_group():
+    group = records([0.90, 0.91, 0.92])
+    result = claims.one_run_against("teacher − student", 95.0, group)
+    reference = scipy_stats.ttest_1samp([90.0, 91.0, 92.0], 95.0)
+    assert result.effect == pytest.approx(4.0) and result.p == pytest.approx(reference.pvalue)
+    low, high = reference.confidence_interval(0.95)
+    assert result.ci == pytest.approx((95.0 - high, 95.0 - low))

@@ -253,13 +253,11 @@ def _setting(result: dict) -> claimlib.Setting:
 
 def controls(result: dict) -> dict[str, stats.Comparison]:
     """The two positive controls of a dataset: ``"teacher"`` (the seed-0 teacher, which teaches every student of C1
-    and C3, minus the student on labels: our seeds against its one number, one-sample t, the sign turned so that
-    the effect reads teacher − student) and ``"logit regression"`` (plain logit regression minus the student on
-    labels, seed-matched)."""
+    and C3, minus the student on labels: its one number against our seeds, ``claims.one_run_against``) and
+    ``"logit regression"`` (plain logit regression minus the student on labels, seed-matched)."""
     table = result["table"]
-    students = claimlib.metric_values(table["student on labels"])
-    return {"teacher": stats.against_value(-students, -_accuracy(result["teachers"][0]),
-                                           "teacher (seed 0) − student on labels"),
+    return {"teacher": claimlib.one_run_against("teacher (seed 0) − student on labels",
+                                                _accuracy(result["teachers"][0]), table["student on labels"]),
             "logit regression": claimlib.compare("logit regression − student on labels", table["logit regression"],
                                                  table["student on labels"])}
 
