@@ -262,8 +262,8 @@ def table(claims: list[Claim]) -> pd.DataFrame:
             effect = comparison.text() + ("" if comparison.unit == "points" else f" {comparison.unit}")
             label, p, p_holm = comparison.label, format_p(comparison.p), format_p(comparison.p_holm)
             if claim.expect == "matches":  # TOST at 5 % is the 90 % interval inside ±margin
-                label += (f" (margin ±{comparison.margin:g}; 90 % CI "
-                          f"{comparison.text(level=0.90).split(' ', 1)[-1]})" if comparison.testable
+                low, high = comparison.interval(0.90)
+                label += (f" (margin ±{comparison.margin:g}; 90 % CI [{low:+.2f}, {high:+.2f}])" if comparison.testable
                           else f" (margin ±{comparison.margin:g})")
                 p = f"{format_p(comparison.p_equivalence)} equiv. / {format_p(comparison.p_beyond)} beyond"
                 p_holm = f"{format_p(comparison.p_equivalence_holm)} / {format_p(comparison.p_beyond_holm)}"
