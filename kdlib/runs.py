@@ -37,8 +37,8 @@ from kdlib.paths import cache_dir, project_root, results_dir
 # Records made under another version are stale: they are reported, never shown as if they were current.
 RECIPE_VERSION = 1
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds")
+OPTIMIZERS = ("sgd", "adam", "hinton2012")
+SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds", "hinton2012")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,12 @@ class RunSpec:
                                      ("augment", self.augment, AUGMENTATIONS)):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+        if (self.optimizer == "hinton2012") != (self.schedule == "hinton2012"):
+            raise ValueError("optimizer 'hinton2012' and schedule 'hinton2012' are one recipe (Hinton et al. 2012's "
+                             "update, momentum ramp and learning-rate decay): set both or neither")
+        if self.optimizer == "hinton2012" and self.weight_decay:
+            raise ValueError("the hinton2012 recipe regularises by a max-norm bound, not weight decay; "
+                             f"set weight_decay=0 (got {self.weight_decay})")
         method = get_method(self.method)
         resolve_params(self.method, params, data_module.n_classes(self.dataset))
         if method.needs_teacher and self.teacher is None:

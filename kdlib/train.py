@@ -78,7 +78,8 @@ def exit_accuracies(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
     """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, ÷10 at 50 % and 75 % (``step``),
     or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.), or ÷10
-    at a third, two thirds and 96 % (``thirds``: epochs 83, 166 and 240 of 250, the official self-distillation code).
+    at a third, two thirds and 96 % (``thirds``: epochs 83, 166 and 240 of 250, the official self-distillation code),
+    or ×0.998 per epoch of Hinton et al. 2012's 3000 (``hinton2012``, compressed into the run's epochs).
 
     ``warmup_cosine`` ramps linearly from zero over the first ``warmup`` of training (the trainer passes one epoch),
     then follows the cosine: large soft-target gradients at high T can otherwise wreck a fresh student.
@@ -94,12 +95,78 @@ def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float
         return base_lr * (0.2 ** ((progress >= 0.3) + (progress >= 0.6) + (progress >= 0.8)))
     if schedule == "thirds":
         return base_lr * (0.1 ** ((progress >= 1 / 3) + (progress >= 2 / 3) + (progress >= 0.96)))
+    if schedule == "hinton2012":
+        return base_lr * HINTON2012_DECAY ** (progress * HINTON2012_EPOCHS)
     return base_lr
+
+
+# Hinton et al. 2012 (arXiv:1207.0580), appendix A, the recipe Hinton et al. 2015 §3 points to for its MNIST teacher:
+# 3000 epochs of 100-image batches; ε_t = ε_0 · 0.998^t; momentum rising linearly from 0.5 to 0.99 over the first
+# 500 epochs; Δw_t = p_t Δw_{t-1} − (1 − p_t) ε_t ∇w; after every update, each hidden unit's incoming weight vector
+# is scaled back to squared length at most 15. A run of E epochs follows this schedule compressed in time: epoch e
+# of the run stands for epoch e · 3000 / E of the recipe, so it ends with the recipe's final rate and momentum.
+HINTON2012_EPOCHS = 3000
+HINTON2012_DECAY = 0.998
+HINTON2012_MOMENTUM_EPOCHS = 500
+HINTON2012_INITIAL_MOMENTUM = 0.5
+HINTON2012_SQUARED_LENGTH = 15.0
+
+
+def _momentum(spec, progress: float) -> float:
+    """The momentum at ``progress`` of training: constant, except under the 2012 dropout recipe's linear ramp."""
+    if spec.schedule != "hinton2012":
+        return spec.momentum
+    ramp = min(1.0, progress * HINTON2012_EPOCHS / HINTON2012_MOMENTUM_EPOCHS)
+    return HINTON2012_INITIAL_MOMENTUM + ramp * (spec.momentum - HINTON2012_INITIAL_MOMENTUM)
+
+
+class DropoutPaperSGD(torch.optim.Optimizer):
+    """The update of Hinton et al. 2012: Δw = p·Δw − (1 − p)·ε·∇w, then a max-norm projection.
+
+    Not torch's SGD with dampening, whose velocity is multiplied by the current rate: here the rate in force when a
+    gradient arrived stays in its share of the velocity, as the paper writes the update. Groups with ``max_norm``
+    hold weight matrices (out × in) whose rows are each rescaled to L2 norm at most ``max_norm``.
+    """
+
+    def __init__(self, groups, lr: float, momentum: float):
+        super().__init__(groups, dict(lr=lr, momentum=momentum, max_norm=None))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(param)
+                velocity = state["velocity"]
+                velocity.mul_(group["momentum"]).add_(param.grad, alpha=-(1 - group["momentum"]) * group["lr"])
+                param.add_(velocity)
+                if group["max_norm"] is not None:
+                    norms = param.norm(dim=1, keepdim=True)
+                    param.mul_(torch.clamp(group["max_norm"] / norms.clamp_min(1e-12), max=1.0))
+
+
+def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
+    """The weight matrices of every fully connected layer but the last (the output layer): the hidden units whose
+    incoming weights the 2012 recipe bounds."""
+    linear = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    return [module.weight for module in linear[:-1]]
 
 
 def _optimizer(spec, model: nn.Module) -> torch.optim.Optimizer:
     if spec.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    if spec.optimizer == "hinton2012":
+        bounded = hidden_weights(model)
+        if not bounded:
+            raise ValueError(f"optimizer 'hinton2012' bounds the hidden units' incoming weights, but {spec.model!r} "
+                             f"has no hidden fully connected layer; use it with an MLP (e.g. mlp_2x1200_dropout)")
+        ids = {id(weight) for weight in bounded}
+        rest = [param for param in model.parameters() if id(param) not in ids]
+        return DropoutPaperSGD([{"params": bounded, "max_norm": math.sqrt(HINTON2012_SQUARED_LENGTH)},
+                                {"params": rest}], lr=spec.lr, momentum=_momentum(spec, 0.0))
     return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
                            weight_decay=spec.weight_decay, nesterov=spec.momentum > 0)
 
@@ -247,8 +314,11 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                 if step >= stop_step:  # a checkpoint of a longer run: stop mid-epoch, evaluate what was trained
                     break
                 lr = _learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
+                momentum = _momentum(spec, step / total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                    if spec.schedule == "hinton2012":
+                        group["momentum"] = momentum
                 if batches is None:
                     batch_idx = order[start:start + spec.batch_size]
                     batch = normalise(augment(images[batch_idx], spec.augment, generator), data.mean, data.std)
