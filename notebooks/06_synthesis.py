@@ -16,7 +16,8 @@
 # Each chapter tested one paper in that paper's own setting, scaled down to this CPU. The settings differ from chapter
 # to chapter, so their numbers cannot be compared across chapters. This page puts every method of the book on
 # **one common benchmark**: the same teacher, the same student, the same data, recipe and seeds. It then gathers
-# the verdicts of all nineteen claims, computed by each chapter's own `claims` function from its records.
+# the verdicts of every claim of the book (C1–C19 from the five papers' chapters, and H1–H4, the introduction's MNIST
+# positive controls at Hinton et al.'s recipe), computed by each chapter's own `claims` function from its records.
 #
 # ```{admonition} The benchmark is the book's, not any paper's
 # :class: warning

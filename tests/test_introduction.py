@@ -61,3 +61,72 @@ def test_the_table_says_whether_the_papers_count_lies_inside_our_interval():
 
 def test_errors_are_counted_per_ten_thousand_images():
     assert introduction.error_counts(_records([74, 80])) == pytest.approx([74, 80])
+
+
+# --- the recipe section: claims H1–H4 -----------------------------------------------------------------------------
+
+def _recipe(teacher, student, distilled):
+    recipe = {"teacher": _records(teacher, "mlp_2x1200_dropout"), "student": _records(student),
+              "distilled": _records(distilled)}
+    for role, records in recipe.items():
+        for record in records:
+            record["spec"]["epochs"] = 100 if role == "teacher" else 60
+    return {"profile": "cpu", "pilots": {}, "recipe": recipe}
+
+
+def test_counts_near_the_papers_are_equivalent_and_far_ones_contradicted():
+    """Within ±20 errors by TOST (equivalent), beyond it significantly (contradicted); H4 is supported when the
+    distilled student beats the student alone seed for seed."""
+    found = {c.id: c for c in introduction.claims(_recipe(teacher=(66, 68, 67, 66, 68), student=(200, 203, 201, 199,
+                                                                                                   202),
+                                                          distilled=(73, 75, 74, 74, 75)))}
+    assert found["H1"].verdict == "equivalent" and found["H3"].verdict == "equivalent"
+    assert found["H2"].verdict == "contradicted"  # 201 against 146, far beyond ±20 even with the paper's ±12
+    assert found["H4"].verdict == "supported"
+    assert found["H4"].comparisons[0].test == "paired"  # same seeds, model and data: seed-matched by design
+    assert found["H4"].comparisons[0].effect == pytest.approx((201 - 74.2) / 100, abs=1e-6)  # points of accuracy
+
+
+def test_distillation_is_untestable_when_the_teacher_does_not_beat_the_student():
+    found = {c.id: c for c in introduction.claims(_recipe(teacher=(150, 152, 151), student=(146, 147, 145),
+                                                          distilled=(120, 122, 121)))}
+    assert found["H4"].verdict == "untestable here"
+    assert "the teacher beats the student alone" in found["H4"].reason
+
+
+def test_the_recipe_table_gives_paper_ours_budget_share_and_the_ledgers_verdict():
+    results = _recipe(teacher=(66, 68, 67), student=(150, 152, 151), distilled=(74, 76, 75))
+    ledger = introduction.claims(results)
+    table = introduction.recipe_table(results["recipe"], ledger)
+    assert table["paper: test errors (of 10,000)"].tolist() == [67, 146, 74]
+    assert table["budget share"].tolist() == ["3.3%", "not stated by the paper", "not stated by the paper"]
+    assert table["verdict (matches within ±20)"].tolist() == [c.verdict for c in ledger if c.id in ("H1", "H2", "H3")]
+    assert table["ours: test errors per 10,000 (mean ± std)"].iloc[1] == "151 ± 1"
+
+
+def test_the_share_of_the_gap_closed_and_the_full_recipes_hours():
+    ours, paper = introduction.gap_closed(_mnist(teacher=(60,), student=(160,), distilled=(110,)))
+    assert ours == pytest.approx(50.0) and paper == pytest.approx(100 * (146 - 74) / (146 - 67))
+    teachers = [{"spec": {"epochs": 100}, "metrics": {"train_time_s": 1800.0}},
+                {"spec": {"epochs": 100}, "metrics": {"train_time_s": 2000.0}}]
+    assert introduction.full_recipe_hours(teachers) == pytest.approx(19.0 * 3000 / 3600)
+
+
+def test_the_pilots_choose_on_validation_and_the_recipe_runs_follow_the_choice(monkeypatch):
+    pilots = introduction.recipe_pilots("cpu")
+    assert sorted(pilots) == [0.1, 0.3, 1.0, 10.0]
+    assert {spec.stop_step for spec in pilots.values()} == {2 * 550}  # two epochs of 55,000 images in batches of 100
+    accuracy = {0.1: 0.95, 0.3: 0.96, 1.0: 0.52, 10.0: None}  # None: diverged
+    records = {spec.id: {"metrics": {"val_acc": accuracy[lr]}} for lr, spec in pilots.items()}
+    monkeypatch.setattr(introduction, "get_or_train", lambda spec, *args, **kwargs: records[spec.id])
+    assert introduction.recipe_learning_rate("cpu") == 0.3
+    table = introduction.pilot_table({lr: records[spec.id] for lr, spec in pilots.items()})
+    assert table["chosen"].tolist() == ["", "←", "", ""]
+    assert table.loc["10 (the paper's)", "validation accuracy after the pilot (%)"] == "diverged"
+    runs = introduction.recipe_runs("cpu")
+    assert [spec.lr for spec in runs["teacher"]] == [0.3, 0.3, 0.3]
+    teacher = runs["teacher"][0]
+    assert (teacher.optimizer, teacher.schedule, teacher.epochs, teacher.batch_size, teacher.augment) == \
+        ("hinton2012", "hinton2012", 100, 100, "shift2")
+    assert [spec.teacher for spec in runs["distilled"]] == runs["teacher"]  # student seed s learns from teacher s
+    assert dict(runs["distilled"][0].method_params) == {"temperature": 20.0, "alpha": 0.9}

@@ -204,8 +204,8 @@ def test_every_profile_declares_its_teachers_and_grids():
     from kdlib.chapters import noisy_teachers
 
     for profile in ("smoke", "cpu", "paper"):
-        b = noisy_teachers.budget(profile)
-        for dataset in b["datasets"]:
+        for dataset in noisy_teachers.budget(profile)["datasets"]:
+            b = noisy_teachers.budget(profile, dataset)
             teachers = noisy_teachers.teachers(profile, dataset)
             assert [t.seed for t in teachers] == list(b["seeds"]) and {t.dataset for t in teachers} == {dataset}
     assert noisy_teachers.budget("paper")["datasets"] == ("mnist", "svhn", "cifar10")
@@ -427,3 +427,17 @@ def test_c5_is_decided_by_counts_not_by_timing():
     assert smaller.basis == "measurement" and smaller.verdict == "supported"
     bigger = _claim(_claims(costs=((61_706, 416_520), (89_610, 89_400))), "C5")
     assert bigger.verdict == "contradicted" and "1.5×" in bigger.reason and "0.21×" in bigger.reason
+
+
+def test_mnist_has_five_seeds_and_a_grid_beyond_the_first_pilots_choice():
+    """The first MNIST pilots chose the top of (0.01, 0.03, 0.1) for CE and (0.001, 0.003, 0.01) for L2; the grid
+    now goes two steps further, so a choice at its old top is no longer at its edge. Fashion-MNIST keeps its own."""
+    from kdlib.chapters import noisy_teachers
+
+    mnist, other = noisy_teachers.budget("cpu", "mnist"), noisy_teachers.budget("cpu", "fashion_mnist")
+    assert mnist["seeds"] == (0, 1, 2, 3, 4) and other["seeds"] == (0, 1, 2)
+    assert mnist["learning_rates"]["ce"][-3:] == (0.1, 0.3, 1.0)
+    assert mnist["learning_rates"]["l2"][-3:] == (0.01, 0.03, 0.1)
+    assert other["learning_rates"] == noisy_teachers.LEARNING_RATES
+    assert sorted(noisy_teachers.lr_pilots("cpu", "mnist")["l2"]) == list(mnist["learning_rates"]["l2"])
+    assert "per_dataset" not in noisy_teachers.budget("cpu")

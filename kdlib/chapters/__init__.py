@@ -67,7 +67,7 @@ def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]
     return received
 
 
-CLAIM_CHAPTERS = ("noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
+CLAIM_CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
 
 
 def ledger(profile: str, train_missing: bool = True, device=None, chapters: tuple[str, ...] = CLAIM_CHAPTERS):
