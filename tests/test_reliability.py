@@ -163,6 +163,35 @@ def test_verify_passes_a_true_record_and_catches_an_altered_or_stale_one(tiny, m
         runs.verify(["000000000000"])
 
 
+def test_verify_demands_an_exact_match_only_on_the_recording_processor(tiny, monkeypatch):
+    """A record names its processor and torch build; on another processor (or for an older record that names none)
+    a re-run is held to the tolerance, and the detail says why."""
+    spec = small(epochs=1)
+    record = runs.get_or_train(spec, progress="off")
+    here = runs.cpu_environment()
+    assert {key: record["provenance"][key] for key in here} == here
+    assert here["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and here["cpu"]
+    (row,) = runs.verify([spec.id])
+    assert row["detail"].startswith("must match exactly")
+
+    record["metrics"]["test_acc"] += 0.001  # within the tolerance, but not bit for bit
+    record["provenance"]["cpu"] = "Some Other CPU"
+    runs.record_path(spec.id).write_text(json.dumps(record))
+    (row,) = runs.verify([spec.id])
+    assert row["outcome"] == "reproduced" and row["detail"] == f"cpu Some Other CPU here {here['cpu']}: tolerance 0.005"
+
+    for key in here:
+        del record["provenance"][key]
+    runs.record_path(spec.id).write_text(json.dumps(record))
+    (row,) = runs.verify([spec.id])
+    assert row["outcome"] == "reproduced" and row["detail"].startswith("the record does not name its processor")
+
+    record["provenance"].update(here)  # the recording processor again: now the 0.001 counts
+    runs.record_path(spec.id).write_text(json.dumps(record))
+    (row,) = runs.verify([spec.id])
+    assert row["outcome"] == "differs"
+
+
 def test_the_cli_verify_exits_non_zero_when_a_record_does_not_reproduce(tmp_path):
     results_dir().mkdir(parents=True)
     spec = RunSpec("mnist", "mlp_2x100", epochs=1, subset=300, val_size=50)
