@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from kdlib.paths import use_profile
+
 
 def _param(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
@@ -186,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 benchmark.write_json(result, args.json)
         elif args.command == "chapter":
+            use_profile(args.profile)
             groups = get_chapter(args.name).runs(args.profile)
             if args.group and args.group not in groups:
                 raise ValueError(f"unknown group {args.group!r}; groups: {', '.join(groups)}")
@@ -200,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             from kdlib import chapters, claims
             if args.profile not in chapters.PROFILES:
                 raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(chapters.PROFILES)}")
+            use_profile(args.profile)
             if args.csv and not Path(args.csv).resolve().parent.is_dir():
                 raise ValueError(f"cannot write --csv {args.csv}: its folder does not exist")
             ledger = chapters.ledger(args.profile, train_missing=False)

@@ -2,7 +2,8 @@
 
 Each location can be moved with an environment variable, so tests and CI never touch the published records:
 ``KDLIB_DATA`` (datasets), ``KDLIB_RESULTS`` (run records, committed), ``KDLIB_CACHE`` (checkpoints and
-teacher logits, never committed).
+teacher logits, never committed). The ``smoke`` profile's records mean nothing, so a smoke run keeps them in the
+cache (``use_profile``) unless ``KDLIB_RESULTS`` names a store: they never land beside the published ones.
 """
 
 from __future__ import annotations
@@ -26,7 +27,18 @@ def data_dir() -> Path:
     return _from_env("KDLIB_DATA", "data")
 
 
+_SMOKE = {"active": False}
+
+
+def use_profile(profile: str) -> None:
+    """Called by every entry point that takes a profile (a notebook's parameters, the CLI) before it reads or
+    writes a record: the smoke profile gets its own store, ``<cache>/smoke-results``."""
+    _SMOKE["active"] = profile == "smoke"
+
+
 def results_dir() -> Path:
+    if _SMOKE["active"] and not os.environ.get("KDLIB_RESULTS"):
+        return cache_dir() / "smoke-results"
     return _from_env("KDLIB_RESULTS", "results")
 
 

@@ -56,11 +56,13 @@ glue("total_hours", float(table["minutes"].sum() / 60), display=False)
 # in all (wall time per run; runs often shared the CPU two at a time).
 
 # %% tags=["hide-input"]
-environment = pd.DataFrame([{"device": r["provenance"]["device"], "threads": r["provenance"]["threads"],
+environment = pd.DataFrame([{"device": r["provenance"]["device"],
+                             "processor": r["provenance"].get("cpu", "not recorded"),
+                             "threads": r["provenance"]["threads"],
                              "torch": r["provenance"]["torch"], "python": r["provenance"]["python"],
                              "kdlib": r["provenance"]["kdlib"], "minutes": r["provenance"]["wall_time_s"] / 60}
                             for r in records])
-(environment.groupby(["device", "threads", "torch", "python", "kdlib"])["minutes"].agg(["count", "sum"])
+(environment.groupby(["device", "processor", "threads", "torch", "python", "kdlib"])["minutes"].agg(["count", "sum"])
  .rename(columns={"count": "runs", "sum": "minutes"}).round(1)) if len(environment) else environment
 
 # %% [markdown]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kdlib import data
+from kdlib import data, paths
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +13,8 @@ def isolated_store(tmp_path, monkeypatch):
     """Every test writes records and caches under its own tmp folder, never into the published results/."""
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("KDLIB_CACHE", str(tmp_path / "cache"))
-    return tmp_path
+    yield tmp_path
+    paths.use_profile("cpu")  # a test that selected the smoke store leaves it behind
 
 
 def make_dataset(n_train: int = 240, n_test: int = 80, seed: int = 0) -> data.Dataset:

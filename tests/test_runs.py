@@ -157,3 +157,39 @@ def test_reproduce_and_rebuilds_use_the_record_thread_count(tiny, monkeypatch):
         assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_smoke_records_go_to_the_cache_never_beside_the_published_ones(monkeypatch, tmp_path):
+    """A notebook or CLI run at the smoke profile, with no store named, writes its meaningless records under the
+    cache; the cpu profile (and an explicitly named store) keep results/."""
+    from kdlib import paths
+    from kdlib.chapters import configure
+
+    monkeypatch.delenv("KDLIB_RESULTS")
+    published = paths.project_root() / "results"
+    namespace = {"profile": "smoke", "train_missing": True, "device": None}
+    configure(namespace, set(), {"profile": ("smoke", "cpu"), "train_missing": (True,), "device": (None,)})
+    assert paths.results_dir() == tmp_path / "cache" / "smoke-results"
+    configure({**namespace, "profile": "cpu"}, set(), {"profile": ("smoke", "cpu"), "train_missing": (True,),
+                                                       "device": (None,)})
+    assert paths.results_dir() == published
+    monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "mine"))
+    paths.use_profile("smoke")
+    assert paths.results_dir() == tmp_path / "mine"  # a store the user named wins
+
+
+def test_the_cli_trains_a_smoke_chapter_into_the_cache(monkeypatch, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from kdlib import paths
+
+    published = sorted((paths.project_root() / "results").glob("*.json"))
+    env = {key: value for key, value in os.environ.items() if key != "KDLIB_RESULTS"}
+    result = subprocess.run([sys.executable, "-m", "kdlib", "chapter", "introduction", "--profile", "smoke",
+                             "--group", "mnist"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "cache" / "smoke-results").glob("*.json"))) == 3  # teacher, student, distilled
+    assert sorted((paths.project_root() / "results").glob("*.json")) == published
+    assert list(tmp_path.glob("*")) == [tmp_path / "cache"]  # nothing written in the working directory

@@ -64,6 +64,9 @@ def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]
         if not any(value is choice or (type(value) is type(choice) and value == choice) for choice in choices):
             raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: "
                              f"{', '.join(repr(c) for c in choices)}")
+    if "profile" in received:
+        from kdlib.paths import use_profile
+        use_profile(received["profile"])
     return received
 
 
