@@ -451,6 +451,33 @@ def _current_record(spec: RunSpec, train_missing: bool) -> dict | None:
     return None
 
 
+class RebuiltModelWarning(UserWarning):
+    """A model re-trained from its record (its checkpoint was not in the cache) ends with other metrics than the
+    record's: another processor or library build. Pages list these in one line (``rebuilt_note``)."""
+
+
+# spec id → {"model", "metric", "recorded", "rebuilt"} for every model this process rebuilt with other metrics
+REBUILT: dict[str, dict] = {}
+
+
+def _rebuild_progress(progress: str) -> str:
+    """A rebuild is a cache fill, not a result: it shows a progress bar in a terminal and nothing elsewhere, so no
+    training log lands in an executed page."""
+    return "bar" if progress != "off" and sys.stderr.isatty() else "off"
+
+
+def rebuilt_note() -> str:
+    """One line for a page: which models this execution had to rebuild with other numbers than their records',
+    so that the reader knows which of the page's numbers (those computed from these models) come from them."""
+    if not REBUILT:
+        return ""
+    items = "; ".join(f"{run_id} ({entry['model']}: {entry['metric']} {entry['rebuilt']:.4f} rebuilt, "
+                      f"{entry['recorded']:.4f} recorded)" for run_id, entry in sorted(REBUILT.items()))
+    return (f"Rebuilt on this machine from their records, with other numbers than the records': {items}. The "
+            f"numbers this page computes from these models themselves (their logits, samples and the runs trained "
+            f"from them in this execution) come from the rebuilt models; the records' numbers are shown as stored.")
+
+
 def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
     """The trained model of ``spec`` from the cache; re-trained deterministically when the checkpoint is missing
     or unreadable."""
@@ -470,11 +497,14 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
             warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}); re-training {spec.id}")
             path.unlink()
     with _record_threads(stored):
-        record, model = _train_and_store(spec, device, progress, write=False)
+        record, model = _train_and_store(spec, device, _rebuild_progress(progress), write=False)
     key = "test_acc" if "test_acc" in record["metrics"] else "generator_loss"  # a generator run has no accuracy
     if stored is not None and stored["metrics"][key] != record["metrics"][key]:
+        REBUILT[spec.id] = {"model": spec.model, "metric": key, "recorded": stored["metrics"][key],
+                            "rebuilt": record["metrics"][key]}
         warnings.warn(f"re-trained {spec.id} reaches {key} {record['metrics'][key]:.4f}, the "
-                      f"record says {stored['metrics'][key]:.4f} (other hardware or library versions?)")
+                      f"record says {stored['metrics'][key]:.4f} (other hardware or library versions?)",
+                      RebuiltModelWarning)
     _save_atomic(model.state_dict(), path)
     if stored is None:
         write_json_atomic(record_path(spec.id), record)
@@ -493,7 +523,7 @@ def load_generator(spec: RunSpec, device=None, progress: str = "auto") -> torch.
     path = generator_path(spec)
     if not path.exists():
         with _record_threads(load_record(spec.id)):
-            _train_and_store(spec, device, progress, write=False)  # leaves the generator in the cache
+            _train_and_store(spec, device, _rebuild_progress(progress), write=False)  # leaves it in the cache
     width = int(resolve_params(spec.method, dict(spec.method_params))["generator_width"])
     generator = Generator(data_module.load(spec.dataset).image_shape, width)
     generator.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -513,3 +513,9 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 # ```
 #
 # The works cited on this page are listed under {doc}`references`.
+
+# %% tags=["remove-input"]
+from IPython.display import Markdown as _Markdown
+from kdlib.runs import rebuilt_note as _rebuilt_note
+
+_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None

@@ -565,3 +565,9 @@ spent.groupby(["dataset", "method", "model", "threads"])["minutes"].agg(["count"
 # From Python, `kdlib.chapters.data_free.rdskd("cpu", "mnist", seed=0, lr_factor=10)` builds an RDSKD student's spec,
 # its generator run inside (`RunSpec.generator`), and `kdlib.runs.get_or_train(spec)` trains both stages. The works
 # cited on this page are listed under {doc}`references`.
+
+# %% tags=["remove-input"]
+from IPython.display import Markdown as _Markdown
+from kdlib.runs import rebuilt_note as _rebuilt_note
+
+_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None

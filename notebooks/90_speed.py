@@ -93,3 +93,9 @@ plt.show()
 # ratios are expected to be much larger (not measured for this book: it had no GPU). Faster CPU arithmetic exists,
 # for instance the `channels_last` memory format for convolutions, but it changes the order of floating-point sums,
 # so every stored record would stop reproducing bit for bit; kdlib uses it on CUDA only.
+
+# %% tags=["remove-input"]
+from IPython.display import Markdown as _Markdown
+from kdlib.runs import rebuilt_note as _rebuilt_note
+
+_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None

@@ -132,6 +132,26 @@ def test_a_corrupted_checkpoint_is_rebuilt_not_trusted(tiny):
         assert runs.teacher_train_logits(teacher, progress="off").shape == (len(tiny.train_images), 3)
 
 
+def test_a_rebuild_that_differs_from_its_record_is_named_in_one_line_and_logs_nothing(tiny, monkeypatch, capsys):
+    """Another processor gives other last digits: the rebuilt model is listed (id, metric rebuilt and recorded) for
+    the page's one-line note, and its training prints no per-epoch log into the page."""
+    teacher = small()
+    record = runs.get_or_train(teacher, progress="off")
+    assert runs.rebuilt_note() == "" or teacher.id not in runs.rebuilt_note()
+    record["metrics"]["test_acc"] -= 0.0123  # as if recorded on another processor
+    runs.record_path(teacher.id).write_text(json.dumps(record))
+    runs.checkpoint_path(teacher).unlink()
+    monkeypatch.setattr(runs, "REBUILT", {})
+    capsys.readouterr()
+    with pytest.warns(runs.RebuiltModelWarning, match=f"re-trained {teacher.id} reaches test_acc"):
+        runs.load_model(teacher, progress="line")  # what a chapter page passes
+    assert "epoch" not in capsys.readouterr().err  # not a tty: the rebuild is silent
+    note = runs.rebuilt_note()
+    assert f"{teacher.id} ({teacher.model}: test_acc {record['metrics']['test_acc'] + 0.0123:.4f} rebuilt, " \
+           f"{record['metrics']['test_acc']:.4f} recorded)" in note
+    assert note.count("recorded)") == 1
+
+
 def test_reproduce_and_rebuilds_use_the_record_thread_count(tiny, monkeypatch):
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

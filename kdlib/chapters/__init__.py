@@ -46,7 +46,9 @@ def forward_and_backward(stages: list) -> dict:
 
 
 def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
-    """Check the parameters a notebook received, before it trains anything.
+    """Check the parameters a notebook received, before it trains anything, and set the page up: the smoke
+    profile's own store, and rebuilt models reported in one line at the end (``runs.rebuilt_note``) rather than as
+    warnings under whichever cell loaded them.
 
     papermill only warns about a parameter the notebook does not declare and accepts any value; a typo would then
     silently run the default. ``names_before`` is the set of global names just before the parameters cell; every new
@@ -67,6 +69,10 @@ def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]
     if "profile" in received:
         from kdlib.paths import use_profile
         use_profile(received["profile"])
+    import warnings
+
+    from kdlib.runs import RebuiltModelWarning
+    warnings.simplefilter("ignore", RebuiltModelWarning)  # a page says it in one line instead (runs.rebuilt_note)
     return received
 
 
