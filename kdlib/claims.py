@@ -156,6 +156,11 @@ def _family(claims: list[Claim]) -> list[tuple[int, int, str]]:
     return members
 
 
+def family_size(claims: list[Claim]) -> int:
+    """How many p-values Holm's correction runs over (the smallest must be below 0.05 divided by this)."""
+    return len(_family(claims))
+
+
 def adjust(claims: list[Claim]) -> list[Claim]:
     """The claims with Holm-adjusted p-values over the family of all their deciding comparisons (see ``_family``)."""
     members = _family(claims)

@@ -2,8 +2,9 @@
 
 Each location can be moved with an environment variable, so tests and CI never touch the published records:
 ``KDLIB_DATA`` (datasets), ``KDLIB_RESULTS`` (run records, committed), ``KDLIB_CACHE`` (checkpoints and
-teacher logits, never committed). The ``smoke`` profile's records mean nothing, so a smoke run keeps them in the
-cache (``use_profile``) unless ``KDLIB_RESULTS`` names a store: they never land beside the published ones.
+teacher logits, never committed). The ``smoke`` profile's records mean nothing, so a notebook or CLI run at that
+profile keeps them in the cache (its entry point calls ``use_profile``) unless ``KDLIB_RESULTS`` names a store:
+they never land beside the published ones. Code that calls the chapter functions directly picks its store itself.
 """
 
 from __future__ import annotations

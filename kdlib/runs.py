@@ -88,6 +88,9 @@ class RunSpec:
         if (self.optimizer == "hinton2012") != (self.schedule == "hinton2012"):
             raise ValueError("optimizer 'hinton2012' and schedule 'hinton2012' are one recipe (Hinton et al. 2012's "
                              "update, momentum ramp and learning-rate decay): set both or neither")
+        if self.optimizer == "hinton2012" and not 0.5 <= self.momentum < 1:
+            raise ValueError(f"the hinton2012 recipe ramps momentum from 0.5 up to momentum=, so it must lie in "
+                             f"[0.5, 1) (the paper's is 0.99); got {self.momentum}")
         if self.optimizer == "hinton2012" and self.weight_decay:
             raise ValueError("the hinton2012 recipe regularises by a max-norm bound, not weight decay; "
                              f"set weight_decay=0 (got {self.weight_decay})")
@@ -275,7 +278,7 @@ def cpu_environment() -> dict:
     the processor (its model name and the vector instructions torch dispatches to) and torch's build (its BLAS and
     oneDNN versions, fingerprinted from ``torch.__config__.show()``). The same code differs in the third decimal
     between an Intel Xeon and an AMD EPYC."""
-    model = platform.processor() or platform.machine()
+    model = None  # unknown (no "model name" in /proc/cpuinfo, e.g. ARM, macOS): never demands an exact match
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -596,7 +599,8 @@ def _same_environment(record: dict, device) -> bool:
     stored = record["provenance"]
     here = cpu_environment()
     return (pick_device(device).type == "cpu" and stored["device"].startswith("cpu")
-            and stored["torch"] == torch.__version__ and all(stored.get(key) == here[key] for key in here))
+            and stored["torch"] == torch.__version__ and here["cpu"] is not None
+            and all(stored.get(key) == here[key] for key in here))
 
 
 def _environment_difference(record: dict, device) -> str:
@@ -608,8 +612,10 @@ def _environment_difference(record: dict, device) -> str:
         return f"recorded on {stored['device']}, re-run on {pick_device(device).type}"
     if stored["torch"] != torch.__version__:
         return f"recorded with torch {stored['torch']}, re-run with {torch.__version__}"
-    if "cpu" not in stored:
+    if not stored.get("cpu"):
         return "the record does not name its processor"
+    if cpu_environment()["cpu"] is None:
+        return "this machine does not name its processor"
     here = cpu_environment()
     return "; ".join(f"{key} {stored.get(key)} here {here[key]}" for key in here if stored.get(key) != here[key])
 

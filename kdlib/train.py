@@ -150,7 +150,8 @@ class DropoutPaperSGD(torch.optim.Optimizer):
 
 def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
     """The weight matrices of every fully connected layer but the last (the output layer): the hidden units whose
-    incoming weights the 2012 recipe bounds."""
+    incoming weights the 2012 recipe bounds. Relies on the layers being registered in forward order, as
+    ``kdlib.models``' MLPs are."""
     linear = [module for module in model.modules() if isinstance(module, nn.Linear)]
     return [module.weight for module in linear[:-1]]
 
@@ -160,9 +161,10 @@ def _optimizer(spec, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     if spec.optimizer == "hinton2012":
         bounded = hidden_weights(model)
-        if not bounded:
-            raise ValueError(f"optimizer 'hinton2012' bounds the hidden units' incoming weights, but {spec.model!r} "
-                             f"has no hidden fully connected layer; use it with an MLP (e.g. mlp_2x1200_dropout)")
+        if is_convolutional(model) or not bounded:
+            raise ValueError(f"optimizer 'hinton2012' bounds the hidden units' incoming weights of a fully connected "
+                             f"network, and {spec.model!r} is not one (convolutions, or no hidden layer); use it "
+                             f"with an MLP (e.g. mlp_2x1200_dropout)")
         ids = {id(weight) for weight in bounded}
         rest = [param for param in model.parameters() if id(param) not in ids]
         return DropoutPaperSGD([{"params": bounded, "max_norm": math.sqrt(HINTON2012_SQUARED_LENGTH)},

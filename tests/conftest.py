@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kdlib import data, paths
+from kdlib import data, paths, runs
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +15,7 @@ def isolated_store(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLIB_CACHE", str(tmp_path / "cache"))
     yield tmp_path
     paths.use_profile("cpu")  # a test that selected the smoke store leaves it behind
+    runs.REBUILT.clear()  # and one that rebuilt a model, its note
 
 
 def make_dataset(n_train: int = 240, n_test: int = 80, seed: int = 0) -> data.Dataset:

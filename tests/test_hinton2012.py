@@ -88,7 +88,15 @@ def test_the_recipe_is_refused_half_set_or_with_weight_decay():
         recipe(weight_decay=5e-4)
 
 
-def test_the_recipe_needs_a_hidden_fully_connected_layer():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
-    with pytest.raises(ValueError, match="no hidden fully connected layer"):
-        _optimizer(recipe(model="mlp_2x800"), model)
+def test_the_recipe_needs_a_fully_connected_network_with_a_hidden_layer():
+    for model in (nn.Sequential(nn.Flatten(), nn.Linear(64, 3)),  # no hidden layer to bound
+                  nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 20), nn.ReLU(), nn.Linear(20, 3))):
+        with pytest.raises(ValueError, match="is not one \\(convolutions, or no hidden layer\\); use it with an MLP"):
+            _optimizer(recipe(model="mlp_2x800"), model)
+
+
+def test_the_recipes_final_momentum_must_lie_above_its_initial_one():
+    for momentum in (0.4, 1.0):
+        with pytest.raises(ValueError, match=f"must lie in \\[0.5, 1\\) \\(the paper's is 0.99\\); got {momentum}"):
+            recipe(momentum=momentum)
+    assert recipe(momentum=0.5).momentum == 0.5  # a flat ramp is allowed

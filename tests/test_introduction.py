@@ -130,3 +130,15 @@ def test_the_pilots_choose_on_validation_and_the_recipe_runs_follow_the_choice(m
         ("hinton2012", "hinton2012", 100, 100, "shift2")
     assert [spec.teacher for spec in runs["distilled"]] == runs["teacher"]  # student seed s learns from teacher s
     assert dict(runs["distilled"][0].method_params) == {"temperature": 20.0, "alpha": 0.9}
+
+
+def test_the_equivalence_floor_is_the_papers_own_binomial_error():
+    """Seeds exactly on the paper's count, with no spread, reach this TOST p and no lower: the normal tail at
+    margin / (binomial standard error of the paper's count)."""
+    from scipy.stats import norm
+
+    floor = introduction.equivalence_floor()
+    assert floor["student"] == pytest.approx(norm.sf(20 / np.sqrt(146 * (1 - 0.0146))))
+    assert floor["teacher"] < floor["student"]  # fewer errors, smaller binomial error
+    near = introduction.paper_comparisons(_mnist(teacher=(67, 67.001, 66.999) * 20), margin=20)["teacher"]
+    assert near.p_equivalence == pytest.approx(floor["teacher"], rel=0.05)
