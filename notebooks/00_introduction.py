@@ -239,8 +239,9 @@ glue("recipe_gap_closed", recipe_gap, display=False)
 glue("recipe_paper_gap_closed", recipe_paper_gap, display=False)
 glue("recipe_margin", f"{chapter.RECIPE_MARGIN:g}", display=False)
 glue("recipe_floor", " / ".join(f"{p:.3f}" for p in chapter.equivalence_floor().values()), display=False)
-glue("recipe_family", claims.family_size(book_claims), display=False)
-glue("recipe_holm_first", f"{0.05 / claims.family_size(book_claims):.1g}", display=False)
+recipe_family = claims.family_size(book_claims)
+glue("recipe_family", recipe_family, display=False)
+glue("recipe_holm_first", f"{0.05 / recipe_family:.1g}" if recipe_family else "– (nothing testable)", display=False)
 recipe_claims = [claim for claim in book_claims if claim.chapter == chapter.CHAPTER]
 for claim in recipe_claims:
     glue(f"recipe_{claim.id}_verdict", claim.verdict, display=False)
