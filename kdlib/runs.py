@@ -221,6 +221,10 @@ def _atomic_write(path: Path, write) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
+        # mkstemp makes the file private (0600); a store a group shares needs the mode open() would give
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -212,3 +212,21 @@ def test_the_cli_trains_a_smoke_chapter_into_the_cache(monkeypatch, tmp_path):
     assert len(list((tmp_path / "cache" / "smoke-results").glob("*.json"))) == 3  # teacher, student, distilled
     assert sorted((paths.project_root() / "results").glob("*.json")) == published
     assert list(tmp_path.glob("*")) == [tmp_path / "cache"]  # nothing written in the working directory
+
+
+def test_records_are_written_with_the_mode_the_umask_gives(tmp_path):
+    """mkstemp's private 0600 would hide records from the rest of a group sharing the store."""
+    import os
+    import stat
+
+    previous = os.umask(0o002)
+    try:
+        runs.write_json_atomic(tmp_path / "shared.json", {"a": 1})
+        os.umask(0o077)
+        runs.write_json_atomic(tmp_path / "private.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o664
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+    assert json.loads((tmp_path / "shared.json").read_text()) == {"a": 1}
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
