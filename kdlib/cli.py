@@ -189,7 +189,17 @@ def main(argv: list[str] | None = None) -> int:
                 benchmark.write_json(result, args.json)
         elif args.command == "chapter":
             use_profile(args.profile)
-            groups = get_chapter(args.name).runs(args.profile)
+            chapter_module = get_chapter(args.name)
+            missing = []
+            for name in chapter_module.datasets(args.profile):  # all of them, before an hour of training
+                try:
+                    data.fetch(name)
+                except data.DataError as error:
+                    missing.append(str(error))
+            if missing:
+                raise data.DataError(f"chapter {args.name!r} at profile {args.profile!r} needs data that is not "
+                                     f"here; nothing was trained:\n" + "\n".join(missing))
+            groups = chapter_module.runs(args.profile)
             if args.group and args.group not in groups:
                 raise ValueError(f"unknown group {args.group!r}; groups: {', '.join(groups)}")
             for group, specs in groups.items():

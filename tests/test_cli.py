@@ -1,6 +1,9 @@
 """The CLI and the chapter parameter check: clear errors, non-zero exits, nothing written on bad input."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -117,3 +120,30 @@ def test_claims_refuses_a_bad_profile_and_a_missing_record_without_writing(tmp_p
     assert "no run record" in capsys.readouterr().err and not target.exists()
     assert cli.main(["claims", "--csv", str(tmp_path / "no" / "such" / "ledger.csv")]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
+
+
+def test_a_chapter_checks_every_dataset_before_the_first_run(tmp_path):
+    """Offline, `chapter noisy_teachers --profile paper` must not train the MNIST teacher for an hour before it
+    finds that SVHN and CIFAR-10 are missing: every missing dataset is named at once and nothing is trained."""
+    from kdlib.chapters import noisy_teachers
+
+    assert noisy_teachers.datasets("paper") == ("mnist", "svhn", "cifar10")
+    assert introduction.datasets("paper") == ("mnist", "cifar10")
+    env = {**os.environ, "KDLIB_DATA": str(tmp_path / "data"), "KDLIB_RESULTS": str(tmp_path / "results")}
+    result = subprocess.run([sys.executable, "-m", "kdlib", "chapter", "rocket_launching", "--profile", "paper"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "chapter 'rocket_launching' at profile 'paper' needs data that is not here; nothing was trained" in \
+        result.stderr
+    assert "cifar10: missing data_batch_1" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_every_chapter_names_its_datasets():
+    from kdlib.chapters import CHAPTERS
+    from kdlib.data import DATASETS
+
+    for name in CHAPTERS:
+        for profile in ("smoke", "cpu", "paper"):
+            names = get_chapter(name).datasets(profile)
+            assert names and set(names) <= set(DATASETS), (name, profile, names)

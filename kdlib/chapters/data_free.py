@@ -57,6 +57,11 @@ def budget(profile: str) -> dict:
     return profile_budget(_BUDGETS, profile)
 
 
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return tuple(budget(profile)["datasets"])
+
+
 def teacher(profile: str, dataset: str) -> RunSpec:
     b = budget(profile)
     settings = dict(_TEACHERS[dataset], subset=b["subset"])

@@ -61,6 +61,11 @@ def budget(profile: str) -> dict:
     return profile_budget(_BUDGETS, profile)
 
 
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return ("mnist", budget(profile)["image_dataset"])
+
+
 def mnist_runs(profile: str) -> dict[str, list[RunSpec]]:
     """Teacher, student alone and distilled student, one of each per seed (student seed s learns from teacher s)."""
     b = budget(profile)

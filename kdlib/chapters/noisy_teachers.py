@@ -65,6 +65,11 @@ def budget(profile: str, dataset: str | None = None) -> dict:
     return {**b, **overrides.get(dataset, {})} if dataset else b
 
 
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return tuple(budget(profile)["datasets"])
+
+
 def teachers(profile: str, dataset: str) -> list[RunSpec]:
     """One teacher per seed; seed 0 teaches every student, all of them teach the multiple-teacher students."""
     b = budget(profile, dataset)

@@ -40,6 +40,11 @@ def budget(profile: str) -> dict:
     return profile_budget(_BUDGETS, profile)
 
 
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return (budget(profile)["dataset"],)
+
+
 def names(profile: str) -> dict[str, str]:
     """Model names of the light net, the booster and each Rocket pair."""
     light, booster, width = budget(profile)["pair"]

@@ -46,6 +46,11 @@ def budget(profile: str) -> dict:
     return profile_budget(_BUDGETS, profile)
 
 
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return (budget(profile)["dataset"],)
+
+
 def model_run(profile: str, model: str, **changes) -> RunSpec:
     """``model`` (a registered name) with the chapter's recipe, seed 0; ``changes`` make it a variant."""
     b = budget(profile)

@@ -23,6 +23,11 @@ from kdlib.runs import RunSpec
 PARAMETERS = data_free.PARAMETERS
 budget = data_free.budget
 
+
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return tuple(budget(profile)["datasets"])
+
 # What each method needs besides the labelled training set: (a pre-trained teacher, real training images, a second
 # network during training, data-free). "a second network" counts the generator of the data-free methods.
 NEEDS = {

@@ -52,6 +52,11 @@ def budget(profile: str) -> dict:
     return profile_budget(_BUDGETS, profile)
 
 
+def datasets(profile: str) -> tuple[str, ...]:
+    """Every dataset the chapter's runs read (the CLI checks them all before the first run)."""
+    return (budget(profile)["dataset"],)
+
+
 def model_run(profile: str, model: str, **changes) -> RunSpec:
     """``model`` trained on labels, seed 0, with the chapter's recipe; ``changes`` make it a variant."""
     b = budget(profile)
