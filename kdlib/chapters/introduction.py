@@ -308,6 +308,18 @@ def equivalence_floor() -> dict[str, float]:
     return out
 
 
+def equivalence_reachable(family_size: int) -> str:
+    """Which roles could come out *equivalent* at all, in words: those whose floor (``equivalence_floor``) lies
+    below the threshold Holm's correction sets for the smallest p of a family of ``family_size``."""
+    if not family_size:
+        return "nothing in this ledger is testable"
+    reachable = [role for role, floor in equivalence_floor().items() if floor < 0.05 / family_size]
+    if not reachable:
+        return ("none of these rows can come out *equivalent*, only *contradicted* or *inconclusive*: that is what "
+                "one published run per row allows")
+    return f"only the {', '.join(reachable)} row{'s' if len(reachable) > 1 else ''} could come out *equivalent*"
+
+
 def report_counts() -> dict[str, int]:
     """The paper's test errors per role (of 10,000)."""
     from kdlib import report
