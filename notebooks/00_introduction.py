@@ -201,7 +201,7 @@ plt.show()
 # - **Budget.** 3000 epochs of the 2×1200 network would take about {glue:text}`recipe_full_hours:.0f` hours per
 #   seed at {glue:text}`recipe_threads` CPU thread(s) on the machine that made these records (their measured time
 #   per epoch × 3000); the teacher gets {glue:text}`recipe_teacher_epochs` epochs, {glue:text}`recipe_share` of
-#   the recipe, with the whole schedule compressed into them (epoch $e$ stands for epoch
+#   the recipe, with the whole schedule compressed into them (epoch $e$ plays the part of epoch
 #   $e \cdot 3000 / ${glue:text}`recipe_teacher_epochs` of the recipe, so the run ends at the recipe's final rate
 #   and momentum). The curves below show whether it had converged.
 # - **Initial learning rate.** The paper's $\varepsilon_0 = 10$ ends its pilot at
