@@ -130,6 +130,10 @@ def test_the_pilots_choose_on_validation_and_the_recipe_runs_follow_the_choice(m
         ("hinton2012", "hinton2012", 100, 100, "shift2")
     assert [spec.teacher for spec in runs["distilled"]] == runs["teacher"]  # student seed s learns from teacher s
     assert dict(runs["distilled"][0].method_params) == {"temperature": 20.0, "alpha": 0.9}
+    assert {spec.schedule for spec in runs["student"] + runs["distilled"]} == {"warmup_cosine"}
+    ablation = introduction.recipe_runs_without_warmup("cpu")
+    assert [spec.replace(schedule="warmup_cosine") for spec in ablation["distilled"]] == runs["distilled"]
+    assert {spec.schedule for spec in ablation["student"]} == {"cosine"}
 
 
 def test_the_equivalence_floor_is_the_papers_own_binomial_error():
