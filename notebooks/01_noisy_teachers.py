@@ -303,7 +303,14 @@ def sweep_heatmaps(result, name, title):
 # The learning rates the validation split chose (final-epoch validation accuracy, %, seed 0):
 
 # %% tags=["hide-input"]
+_edges = chapter.grid_edges(results["mnist"])
+glue("mnist_grid_edges", "none: both chosen rates lie inside their grids" if not _edges else
+     ", ".join({"ce": "cross-entropy", "l2": "L2"}[family] for family in _edges) + " (the best rate may lie beyond "
+     "the grid)", display=False)
 pilot_table(results["mnist"])
+
+# %% [markdown]
+# Chosen at an end of its grid: {glue:text}`mnist_grid_edges`.
 
 # %% [markdown]
 # The baseline table. Every row but the teacher is {glue:text}`mnist_seeds` students (mean ± std of the final test

@@ -441,3 +441,13 @@ def test_mnist_has_five_seeds_and_a_grid_beyond_the_first_pilots_choice():
     assert other["learning_rates"] == noisy_teachers.LEARNING_RATES
     assert sorted(noisy_teachers.lr_pilots("cpu", "mnist")["l2"]) == list(mnist["learning_rates"]["l2"])
     assert "per_dataset" not in noisy_teachers.budget("cpu")
+
+
+def test_a_choice_at_an_end_of_its_grid_is_flagged():
+    from kdlib.chapters import noisy_teachers
+
+    result = {"pilots": {"ce": {0.01: {}, 0.1: {}, 1.0: {}}, "l2": {0.001: {}, 0.01: {}, 0.1: {}}},
+              "learning_rates": {"ce": 0.1, "l2": 0.1}}
+    assert noisy_teachers.grid_edges(result) == ["l2"]
+    result["learning_rates"] = {"ce": 0.01, "l2": 0.01}
+    assert noisy_teachers.grid_edges(result) == ["ce"]

@@ -116,6 +116,13 @@ def learning_rates(profile: str, dataset: str, train_missing: bool = True, devic
     return {family: _best(specs, train_missing, device) for family, specs in lr_pilots(profile, dataset).items()}
 
 
+def grid_edges(result: dict) -> list[str]:
+    """The families (``"ce"``, ``"l2"``) whose chosen learning rate is the largest or the smallest of its grid: a
+    choice there says the best rate may lie beyond the grid."""
+    return [family for family, pilots in result["pilots"].items()
+            if result["learning_rates"][family] in (min(pilots), max(pilots))]
+
+
 def sweeps(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, dict]:
     """Stage 2 (seed 0): the noisy teacher on α × σ, the noisy student on its α values × σ, dropout rates ×
     learning rates."""
