@@ -151,7 +151,7 @@ def test_the_equivalence_floor_is_the_papers_own_binomial_error():
 def test_whether_equivalence_is_reachable_depends_on_the_family_size():
     """Floors 0.0071 (teacher), 0.048 (student), 0.0098 (distilled) against Holm's first threshold 0.05 / n."""
     assert introduction.equivalence_reachable(1) == "only the teacher, student, distilled rows could come out " \
-                                                    "*equivalent*"
-    assert introduction.equivalence_reachable(5) == "only the teacher, distilled rows could come out *equivalent*"
-    assert introduction.equivalence_reachable(70).startswith("none of these rows can come out *equivalent*")
+                                                    "equivalent"
+    assert introduction.equivalence_reachable(5) == "only the teacher, distilled rows could come out equivalent"
+    assert introduction.equivalence_reachable(70).startswith("none of these rows can come out equivalent")
     assert introduction.equivalence_reachable(0) == "nothing in this ledger is testable"

@@ -333,9 +333,9 @@ def equivalence_reachable(family_size: int) -> str:
         return "nothing in this ledger is testable"
     reachable = [role for role, floor in equivalence_floor().items() if floor < 0.05 / family_size]
     if not reachable:
-        return ("none of these rows can come out *equivalent*, only *contradicted* or *inconclusive*: that is what "
+        return ("none of these rows can come out equivalent, only contradicted or inconclusive: that is what "
                 "one published run per row allows")
-    return f"only the {', '.join(reachable)} row{'s' if len(reachable) > 1 else ''} could come out *equivalent*"
+    return f"only the {', '.join(reachable)} row{'s' if len(reachable) > 1 else ''} could come out equivalent"
 
 
 def report_counts() -> dict[str, int]:
