@@ -138,20 +138,16 @@ mnist = {role: [runs.get_or_train(spec, train_missing, device) for spec in specs
 report.setup_table({role: specs[0] for role, specs in mnist_specs.items()})
 
 # %% tags=["hide-input"]
-paper = report.reference_table("hinton2015").set_index("model")
 mnist_table = chapter.paper_table(mnist)
 paper_comparisons = chapter.paper_comparisons(mnist)
 errors = {role: float(np.nanmean(chapter.error_counts(records))) for role, records in mnist.items()}
-gap_closed = (errors["student"] - errors["distilled"]) / (errors["student"] - errors["teacher"])
-paper_errors = paper["test_errors"]
-paper_gap_closed = float((paper_errors["student"] - paper_errors["distilled"])
-                         / (paper_errors["student"] - paper_errors["teacher"]))
+gap_closed, paper_gap_closed = chapter.gap_closed(mnist)
 inside = chapter.paper_inside(paper_comparisons)
 glue("mnist_inside", ", ".join(inside) if inside else "none", display=False)
 for role, value in errors.items():
     glue(f"mnist_{role}_errors", float(value), display=False)
-glue("mnist_gap_closed", float(gap_closed * 100), display=False)
-glue("mnist_paper_gap_closed", paper_gap_closed * 100, display=False)
+glue("mnist_gap_closed", gap_closed, display=False)
+glue("mnist_paper_gap_closed", paper_gap_closed, display=False)
 glue("mnist_seeds", len(budget["seeds"]), display=False)
 glue("mnist_teacher_epochs", budget["mnist"][0], display=False)
 mnist_table

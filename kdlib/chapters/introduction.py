@@ -207,17 +207,9 @@ def paper_comparisons(mnist: dict[str, list[dict]], margin: float | None = None)
     §3, as ours − paper with its 95 % interval: a one-sample t over our seeds whose standard error also holds the
     paper's count's own binomial error (one run on a finite test set: about ±12 errors at 146 of 10,000).
     ``margin`` (errors per 10,000) makes them claims of "matches" (``RECIPE_MARGIN``)."""
-    from kdlib import report
-
-    paper = report.reference_table("hinton2015").set_index("model")
-    out = {}
-    for role in PAPER_ROLES:
-        count, n_test = float(paper.loc[role, "test_errors"]), float(paper.loc[role, "n_test"])
-        rate = count / n_test
-        out[role] = stats.against_value(error_counts(mnist[role]), rate * 10_000, f"{role}: ours − paper",
-                                        margin=margin, unit="errors per 10,000",
-                                        reference_se=math.sqrt(n_test * rate * (1 - rate)) * 10_000 / n_test)
-    return out
+    return {role: stats.against_value(error_counts(mnist[role]), count, f"{role}: ours − paper", margin=margin,
+                                      unit="errors per 10,000", reference_se=se)
+            for role, (count, se) in paper_counts().items()}
 
 
 def paper_inside(comparisons: dict[str, stats.Comparison]) -> list[str]:
@@ -232,14 +224,14 @@ def paper_table(mnist: dict[str, list[dict]]) -> pd.DataFrame:
 
     from kdlib import report
 
-    paper = report.reference_table("hinton2015").set_index("model")
+    paper = report_counts()
     rows = []
     comparisons = paper_comparisons(mnist)
     within = paper_inside(comparisons)
     for role, comparison in comparisons.items():
         inside = ("yes" if role in within else "no") if comparison.testable else "– (no spread: one seed)"
         rows.append({"model": role,
-                     "paper: test errors (of 10,000)": int(paper.loc[role, "test_errors"]),
+                     "paper: test errors (of 10,000)": paper[role],
                      "this book, MNIST: test errors per 10,000 (mean ± std)":
                          report.mean_std(error_counts(mnist[role]), scale=1, digits=0),
                      "seeds": comparison.n[0],
@@ -315,15 +307,7 @@ def equivalence_floor() -> dict[str, float]:
     shown only as far as that error allows."""
     from scipy.stats import norm
 
-    from kdlib import report
-
-    paper = report.reference_table("hinton2015").set_index("model")
-    out = {}
-    for role in PAPER_ROLES:
-        count, n_test = float(paper.loc[role, "test_errors"]), float(paper.loc[role, "n_test"])
-        se = math.sqrt(count * (1 - count / n_test)) * 10_000 / n_test
-        out[role] = float(norm.sf(RECIPE_MARGIN / se))
-    return out
+    return {role: float(norm.sf(RECIPE_MARGIN / se)) for role, (_, se) in paper_counts().items()}
 
 
 def equivalence_reachable(family_size: int) -> str:
@@ -338,12 +322,22 @@ def equivalence_reachable(family_size: int) -> str:
     return f"only the {', '.join(reachable)} row{'s' if len(reachable) > 1 else ''} could come out equivalent"
 
 
-def report_counts() -> dict[str, int]:
-    """The paper's test errors per role (of 10,000)."""
+def paper_counts() -> dict[str, tuple[int, float]]:
+    """Per role, the paper's test errors (of 10,000) and that count's binomial standard error (one run on a finite
+    test set: about ±12 errors at 146 of 10,000), from ``kdlib/reference/hinton2015.csv``."""
     from kdlib import report
 
     paper = report.reference_table("hinton2015").set_index("model")
-    return {role: int(paper.loc[role, "test_errors"]) for role in PAPER_ROLES}
+    out = {}
+    for role in PAPER_ROLES:
+        count, n_test = int(paper.loc[role, "test_errors"]), float(paper.loc[role, "n_test"])
+        out[role] = (count, math.sqrt(count * (1 - count / n_test)) * 10_000 / n_test)
+    return out
+
+
+def report_counts() -> dict[str, int]:
+    """The paper's test errors per role (of 10,000)."""
+    return {role: count for role, (count, _) in paper_counts().items()}
 
 
 def gap_closed(mnist: dict[str, list[dict]]) -> tuple[float, float]:
