@@ -1,28 +1,63 @@
-"""The teachers and students of the book, looked up by name.
+"""The generic teachers and students of the book, looked up by name, and the contract every model keeps with the
+trainer.
 
 Every builder takes the image shape ``(C, H, W)`` and the number of classes, so one name works on MNIST (1x28x28)
-and on CIFAR (3x32x32). The registered name is the function's name, so ``grep`` finds it.
+and on CIFAR (3x32x32). A paper's own networks (Rocket Launching's pairs, the self-distillation networks, the
+data-free generator) live with that paper's method in ``kdlib.methods``, and register themselves here.
+
+The contract (``training_outputs``, ``evaluation_heads``): a model's training step returns named tensors, the
+network's own logits under ``"logits"`` and anything else a loss reads under its name (a Rocket pair adds
+``booster_logits``; a network with exits adds ``exit_logits`` and ``exit_features``). For evaluation a model names
+its heads: ``""`` is the network itself, reported as ``val_acc``/``test_acc``; another head ``h`` is reported as
+``h_val_acc``/``h_test_acc``. A model with neither method is a plain classifier; a generator names no heads. Each
+registry entry has a ``kind`` (classifier, pair, exits, generator) that a method's declared kind must match.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
-MODELS: dict[str, Callable[..., nn.Module]] = {}
+KINDS = ("classifier", "pair", "exits", "generator")
 
 
-def register_model(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    MODELS[builder.__name__] = builder
-    return builder
+@dataclass(frozen=True)
+class ModelEntry:
+    build: Callable[..., nn.Module]
+    kind: str
+
+
+MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(builder: Callable[..., nn.Module] | None = None, *, name: str | None = None,
+                   kind: str = "classifier"):
+    """Register ``builder`` under ``name`` (default: the function's name, so ``grep`` finds it); usable as a bare
+    decorator, or called with ``kind=`` for the networks that are not plain classifiers."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(KINDS)}")
+
+    def register(build):
+        MODELS[name or build.__name__] = ModelEntry(build, kind)
+        return build
+    return register(builder) if builder is not None else register
 
 
 def build_model(name: str, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+    return MODELS[_known(name)].build(image_shape, n_classes)
+
+
+def model_kind(name: str) -> str:
+    return MODELS[_known(name)].kind
+
+
+def _known(name: str) -> str:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return MODELS[name](image_shape, n_classes)
+    return name
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -31,6 +66,30 @@ def count_parameters(model: nn.Module) -> int:
 
 def is_convolutional(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def training_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What one training forward pass of ``model`` gives its loss (see the module's docstring)."""
+    if hasattr(model, "training_outputs"):
+        return model.training_outputs(images)
+    return {"logits": model(images)}
+
+
+def evaluation_heads(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The logits of every head ``model`` is evaluated on, by name (``""``: the network itself)."""
+    if hasattr(model, "evaluation_heads"):
+        return model.evaluation_heads(images)
+    return {"": model(images)}
+
+
+def head_names(model: nn.Module) -> tuple[str, ...]:
+    """The heads ``evaluation_heads`` returns, without running the model; empty for a generator."""
+    return tuple(getattr(model, "heads", ("",)))
+
+
+def size_metrics(model: nn.Module) -> dict[str, int]:
+    """What a model reports about its size besides its parameter count (a Rocket pair: its light net's)."""
+    return model.size_metrics() if hasattr(model, "size_metrics") else {}
 
 
 # --- multilayer perceptrons (Hinton et al. 2015, §3) ------------------------------------------------------------
@@ -164,7 +223,7 @@ def resnet8(image_shape, n_classes):
     return CifarResNet(image_shape, n_classes, blocks_per_stage=1)
 
 
-# --- Wide ResNets (Zagoruyko & Komodakis 2016) and Rocket Launching's light/booster pairs (Zhou et al. 2018) -----
+# --- Wide ResNets (Zagoruyko & Komodakis 2016) ------------------------------------------------------------
 
 class PreActBlock(nn.Module):
     """A Wide-ResNet block: BN-ReLU-conv3×3-BN-ReLU-conv3×3 plus a shortcut (1×1 conv where the shape changes).
@@ -223,104 +282,6 @@ class WideResNet(nn.Module):
         return self.head(x)
 
 
-SHARING = ("interval", "bottom", "none")
-
-
-class RocketNet(nn.Module):
-    """A light net and a booster trained together (Zhou et al. 2018, Fig. 3). Calling it runs the light net alone,
-    which is what gets deployed; ``forward_both`` returns (light logits, booster logits) for training.
-
-    Sharing schemes:
-    - ``interval`` (Fig. 3b): the light net has the booster's depth pattern cut short. It runs the booster's stem
-      and the convolutions of the first (d_light − 4)/6 blocks of *each* group, with its own BatchNorm layers and
-      classifier (as the official code does);
-    - ``bottom`` (Fig. 3a): the light net branches off the booster after the stem and the first group (computed
-      once, shared outright) and has groups two and three of its own;
-    - ``none``: two separate networks, still trained jointly (the ablation of Table 2).
-    """
-
-    def __init__(self, image_shape, n_classes: int, light_depth: int, booster_depth: int, width: int, sharing: str):
-        super().__init__()
-        if sharing not in SHARING:
-            raise ValueError(f"unknown sharing scheme {sharing!r}; choose one of: {', '.join(SHARING)}")
-        self.sharing = sharing
-        self.booster = WideResNet(image_shape, n_classes, booster_depth, width)
-        light_blocks = (light_depth - 4) // 6
-        if sharing == "interval":
-            self.light_norms = nn.ModuleList(
-                nn.ModuleList(nn.ModuleList([nn.BatchNorm2d(block.bn1.num_features),
-                                             nn.BatchNorm2d(block.bn2.num_features)])
-                              for block in group[:light_blocks]) for group in self.booster.groups)
-        elif sharing == "bottom":
-            widths = (32 * width, 64 * width)
-            self.light_groups = nn.ModuleList([_group(16 * width, widths[0], light_blocks, 2),
-                                               _group(widths[0], widths[1], light_blocks, 2)])
-        else:
-            self.light = WideResNet(image_shape, n_classes, light_depth, width)
-        if sharing != "none":
-            self.light_bn = nn.BatchNorm2d(64 * width)
-            self.light_fc = nn.Linear(64 * width, n_classes)
-
-    def _light_from(self, stem: torch.Tensor, first_group: torch.Tensor | None) -> torch.Tensor:
-        if self.sharing == "interval":
-            x = stem
-            for group, norms in zip(self.booster.groups, self.light_norms):
-                for block, pair in zip(group, norms):
-                    x = block(x, norms=tuple(pair))
-        else:
-            x = first_group
-            for group in self.light_groups:
-                for block in group:
-                    x = block(x)
-        return self.booster.head(x, self.light_bn, self.light_fc)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.sharing == "none":
-            return self.light(x)
-        stem = self.booster.conv0(x)
-        first = None
-        if self.sharing == "bottom":
-            first = stem
-            for block in self.booster.groups[0]:
-                first = block(first)
-        return self._light_from(stem, first)
-
-    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.sharing == "none":
-            return self.light(x), self.booster(x)
-        stem = x = self.booster.conv0(x)
-        first = None
-        for index, group in enumerate(self.booster.groups):
-            for block in group:
-                x = block(x)
-            if index == 0:
-                first = x
-        return self._light_from(stem, first), self.booster.head(x)
-
-    def parameter_roles(self) -> dict[str, list[nn.Parameter]]:
-        """Each parameter once, as "shared" (used by both nets), "light" or "booster" (used by one net only)."""
-        light_ids = {id(p) for name, p in self.named_parameters() if not name.startswith("booster.")}
-        if self.sharing == "interval":
-            blocks = [block for group, norms in zip(self.booster.groups, self.light_norms)
-                      for block in group[:len(norms)]]
-            shared = [self.booster.conv0.weight] + [p for block in blocks for name, p in block.named_parameters()
-                                                    if not name.startswith("bn")]
-        elif self.sharing == "bottom":
-            shared = [self.booster.conv0.weight, *self.booster.groups[0].parameters()]
-        else:
-            shared = []
-        shared_ids = {id(p) for p in shared}
-        roles = {"shared": shared, "light": [], "booster": []}
-        for p in self.parameters():
-            if id(p) not in shared_ids:
-                roles["light" if id(p) in light_ids else "booster"].append(p)
-        return roles
-
-    def light_parameter_count(self) -> int:
-        roles = self.parameter_roles()
-        return sum(p.numel() for p in roles["shared"] + roles["light"])
-
-
 def _wrn(depth: int, width: int):
     def build(image_shape, n_classes):
         return WideResNet(image_shape, n_classes, depth, width)
@@ -328,242 +289,6 @@ def _wrn(depth: int, width: int):
     return build
 
 
-def _rocket(light: int, booster: int, width: int, sharing: str):
-    def build(image_shape, n_classes):
-        return RocketNet(image_shape, n_classes, light, booster, width, sharing)
-    build.__doc__ = f"Rocket pair: light WRN-{light}-{width}, booster WRN-{booster}-{width}, {sharing} sharing."
-    return build
-
-
-# The paper's pairs (WRN-16-1/40-1, WRN-16-2/40-2) and the book's CPU-sized pair (WRN-10-1/16-1).
-for _light, _booster, _width in ((16, 40, 1), (16, 40, 2), (10, 16, 1)):
-    for _depth in (_light, _booster):
-        MODELS[f"wrn_{_depth}_{_width}"] = _wrn(_depth, _width)
-    for _sharing in SHARING:
-        MODELS[f"rocket_{_light}_{_booster}_{_width}_{_sharing}"] = _rocket(_light, _booster, _width, _sharing)
-
-
-# --- Self-distillation networks (Zhang et al. 2019, "Be Your Own Teacher"; TPAMI 2021) --------------------------
-
-SD_VARIANTS = ("iccv", "tpami")
-
-
-def _separable(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
-    """Two depthwise-separable 3×3 convolutions (the first strided), each followed by BN and ReLU: TPAMI's SepConv."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, in_channels, 3, stride, 1, groups=in_channels, bias=False),
-        nn.Conv2d(in_channels, in_channels, 1, bias=False), nn.BatchNorm2d(in_channels), nn.ReLU(),
-        nn.Conv2d(in_channels, in_channels, 3, 1, 1, groups=in_channels, bias=False),
-        nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
-
-
-class Attention(nn.Module):
-    """TPAMI's attention module: a strided SepConv, upsampled back to the input's size, squashed by a sigmoid into a
-    mask in (0, 1) that is multiplied into the stage's output before the exit's branch."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.mask = _separable(channels, channels, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mask = nn.functional.interpolate(self.mask(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return x * torch.sigmoid(mask)
-
-
-def _branch(variant: str, widths: tuple[int, ...], stage: int) -> nn.Module:
-    """What brings stage ``stage``'s output (0-based) down to the deepest stage's width before pooling.
-
-    ``iccv``: a bottleneck, 1×1 conv → k×k conv of stride k (k = 2 per stage still to go) → 1×1 conv, each with BN
-    and ReLU, as the public ICCV re-implementation builds it. ``tpami``: the attention module, then one strided
-    SepConv per stage still to go, doubling the width each time, as the official journal code builds it.
-    """
-    remaining = len(widths) - 1 - stage
-    if remaining == 0:
-        return nn.Identity()
-    width_in, width_out = widths[stage], widths[-1]
-    if variant == "iccv":
-        middle, scale = width_out // 4, 2 ** remaining
-        return nn.Sequential(
-            nn.Conv2d(width_in, middle, 1, bias=False), nn.BatchNorm2d(middle), nn.ReLU(),
-            nn.Conv2d(middle, middle, scale, scale, bias=False), nn.BatchNorm2d(middle), nn.ReLU(),
-            nn.Conv2d(middle, width_out, 1, bias=False), nn.BatchNorm2d(width_out), nn.ReLU())
-    return nn.Sequential(Attention(width_in),
-                         *[_separable(widths[i], widths[i + 1], 2) for i in range(stage, len(widths) - 1)])
-
-
-class MultiExitNet(nn.Module):
-    """A network cut into stages with a classifier ("exit") after some of them, numbered from 1 (shallowest); the
-    deepest built stage's exit is the network's own head. Subclasses build ``stem``, ``stages`` (a ModuleList) and,
-    keyed ``exit<k>``, ``branches`` (what brings stage k's output to the deepest exit's feature width) and
-    ``classifiers``. Parameter names do not depend on which exits are built, so the parts of a network with every
-    exit and of a single exit's path map onto each other."""
-
-    exits: tuple[int, ...]
-
-    @staticmethod
-    def _check_exits(exits: tuple[int, ...], n_stages: int) -> tuple[int, ...]:
-        if not exits or sorted(set(exits)) != list(exits) or not 1 <= exits[0] <= exits[-1] <= n_stages:
-            raise ValueError(f"exits must be increasing stage numbers within 1..{n_stages}, got {exits}")
-        return tuple(exits)
-
-    @property
-    def n_exits(self) -> int:
-        return len(self.exits)
-
-    def _exit(self, k: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.branches[f"exit{k}"](x)
-        if features.dim() == 4:  # feature maps: global average pooling
-            features = torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)
-        return self.classifiers[f"exit{k}"](features), features
-
-    def forward_exits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Logits and pooled features of every exit, shallowest first, from one pass through the trunk."""
-        logits, features = [], []
-        x = self.stem(x)
-        for stage_number, stage in enumerate(self.stages, start=1):
-            x = stage(x)
-            if stage_number in self.exits:
-                out, feat = self._exit(stage_number, x)
-                logits.append(out)
-                features.append(feat)
-        return logits, features
-
-    def forward_exit(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """Early exit: the logits of exit ``k``, running only the stem, stages 1..k and that exit."""
-        if k not in self.exits:
-            raise ValueError(f"this network has exits {self.exits}, not {k}")
-        x = self.stem(x)
-        for stage in self.stages[:k]:
-            x = stage(x)
-        return self._exit(k, x)[0]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_exit(x, self.exits[-1])
-
-    def exit_network(self, k: int) -> nn.Module:
-        """Exit ``k`` as a module of its own (sharing this network's weights): what deploying that exit costs."""
-        return _ExitView(self, k)
-
-
-class SelfDistillationNet(MultiExitNet):
-    """A ResNet of four stages with exits after some of them, exit 4 being the network's own head.
-
-    ``exits=(1, 2, 3, 4)`` is the self-distillation network; ``(4,)`` the plain ResNet; ``(k,)`` for k < 4 the
-    exit-k path alone (stem, stages 1..k, exit k's branch and classifier), a small network with exactly the
-    parameters and cost of that exit, to train on its own for comparison. Only the stages up to the deepest exit are
-    built.
-    """
-
-    def __init__(self, image_shape, n_classes: int, widths: tuple[int, ...], blocks_per_stage: int, variant: str,
-                 exits: tuple[int, ...] = (1, 2, 3, 4)):
-        super().__init__()
-        if variant not in SD_VARIANTS:
-            raise ValueError(f"unknown self-distillation variant {variant!r}; choose one of: {', '.join(SD_VARIANTS)}")
-        self.variant, self.exits = variant, self._check_exits(exits, len(widths))
-        self.stem = nn.Sequential(nn.Conv2d(image_shape[0], widths[0], 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
-        stages, in_channels = [], widths[0]
-        for index, width in enumerate(widths[:exits[-1]]):
-            blocks = [BasicBlock(in_channels if b == 0 else width, width, 2 if index > 0 and b == 0 else 1)
-                      for b in range(blocks_per_stage)]
-            stages.append(nn.Sequential(*blocks))
-            in_channels = width
-        self.stages = nn.ModuleList(stages)
-        self.branches = nn.ModuleDict({f"exit{k}": _branch(variant, widths, k - 1) for k in exits})
-        self.classifiers = nn.ModuleDict({f"exit{k}": nn.Linear(widths[-1], n_classes) for k in exits})
-
-
-class LeNetWithExits(MultiExitNet):
-    """LeNet-5-half (``lenet5_half``) cut into three stages, with an exit after each: the synthesis chapter's
-    self-distilled student, whose deepest exit is exactly LeNet-5-half (same layers, same cost).
-
-    Stage 1: conv3-5×5, pool; stage 2: conv8-5×5, pool; stage 3: conv60-5×5, fc42 (the 42 features exit 3
-    classifies). Exit 1's branch is a conv8-5×5 and pool, then flatten and fc42; exit 2's is flatten and fc42, each
-    ending in ReLU so every exit hands 42 features to its classifier, as the feature hint needs."""
-
-    def __init__(self, image_shape, n_classes: int, exits: tuple[int, ...] = (1, 2, 3)):
-        super().__init__()
-        self.exits = self._check_exits(exits, 3)
-        channels, height, _ = image_shape
-        pad = 2 if height == 28 else 0  # 28×28 inputs are padded to LeNet's 32×32
-        self.stem = nn.Identity()
-        self.stages = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(channels, 3, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2)),
-            nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2)),
-            nn.Sequential(nn.Conv2d(8, 60, 5), nn.ReLU(), nn.Flatten(), nn.Linear(60, 42), nn.ReLU())][:exits[-1]])
-        branches = {1: lambda: nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                             nn.Linear(8 * 5 * 5, 42), nn.ReLU()),
-                    2: lambda: nn.Sequential(nn.Flatten(), nn.Linear(8 * 5 * 5, 42), nn.ReLU()),
-                    3: nn.Identity}
-        self.branches = nn.ModuleDict({f"exit{k}": branches[k]() for k in exits})
-        self.classifiers = nn.ModuleDict({f"exit{k}": nn.Linear(42, n_classes) for k in exits})
-
-
-class _ExitView(nn.Module):
-    def __init__(self, network: MultiExitNet, k: int):
-        super().__init__()
-        if k not in network.exits:
-            raise ValueError(f"this network has exits {network.exits}, not {k}")
-        self.k = k
-        self.stem, self.stages = network.stem, network.stages[:k]
-        self.branch, self.classifier = network.branches[f"exit{k}"], network.classifiers[f"exit{k}"]
-        self._network = [network]  # a list, so the whole network is not registered as a submodule
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._network[0].forward_exit(x, self.k)
-
-
-_SD_BACKBONES = {  # name: (widths, blocks per stage)
-    "resnet18": ((64, 128, 256, 512), 2),  # the papers' CIFAR ResNet-18 (3×3 stem, no max-pool)
-    "resnet10_narrow": ((16, 32, 64, 128), 1),  # the book's CPU-sized backbone: one block per stage, narrow
-}
-
-
-def _self_distillation(backbone: str, variant: str, exits: tuple[int, ...]):
-    widths, blocks = _SD_BACKBONES[backbone]
-
-    def build(image_shape, n_classes):
-        return SelfDistillationNet(image_shape, n_classes, widths, blocks, variant, exits)
-    what = ("with an exit after every stage" if len(exits) > 1 else
-            "alone (no shallow exits)" if exits == (4,) else f"cut at exit {exits[0]}: that exit's path alone")
-    build.__doc__ = f"{backbone} ({variant} exits) {what}."
-    return build
-
-
-for _backbone in _SD_BACKBONES:
-    MODELS[_backbone] = _self_distillation(_backbone, "iccv", (4,))
-    for _variant in SD_VARIANTS:
-        MODELS[f"{_backbone}_sd_{_variant}"] = _self_distillation(_backbone, _variant, (1, 2, 3, 4))
-        for _k in (1, 2, 3):
-            MODELS[f"{_backbone}_exit{_k}_{_variant}"] = _self_distillation(_backbone, _variant, (_k,))
-MODELS["lenet5_half_sd_exits"] = lambda image_shape, n_classes: LeNetWithExits(image_shape, n_classes)
-MODELS["lenet5_half_sd_exits"].__doc__ = "LeNet-5-half with an exit after each of its three stages."
-
-
-# --- a light net and a booster that share nothing, for small networks (the synthesis chapter) ---------------------
-
-class PairNet(nn.Module):
-    """Two separate networks trained together by a joint method (Rocket Launching without sharing), for networks
-    that ``RocketNet``'s Wide-ResNet sharing schemes do not cover. Calling it runs the light net alone."""
-
-    def __init__(self, light: nn.Module, booster: nn.Module):
-        super().__init__()
-        self.light, self.booster = light, booster
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.light(x)
-
-    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.light(x), self.booster(x)
-
-    def parameter_roles(self) -> dict[str, list[nn.Parameter]]:
-        return {"shared": [], "light": list(self.light.parameters()), "booster": list(self.booster.parameters())}
-
-    def light_parameter_count(self) -> int:
-        return count_parameters(self.light)
-
-
-@register_model
-def rocket_lenet5half_lenet5_none(image_shape, n_classes):
-    """Rocket pair without sharing: light LeNet-5-half, booster LeNet-5."""
-    return PairNet(lenet5_half(image_shape, n_classes), lenet5(image_shape, n_classes))
+# Rocket Launching's light nets and boosters (WRN-16-1/40-1, WRN-16-2/40-2) and the book's CPU-sized pair (10-1/16-1)
+for _depth, _width in ((16, 1), (40, 1), (16, 2), (40, 2), (10, 1)):
+    register_model(_wrn(_depth, _width), name=f"wrn_{_depth}_{_width}")

@@ -27,18 +27,20 @@ from pathlib import Path
 
 import torch
 
+import kdlib.train
 from kdlib import data as data_module
-from kdlib.data import AUGMENTATIONS, DATASETS
-from kdlib.methods import get_method, resolve_params
-from kdlib.models import MODELS
+from kdlib.data import AUGMENTATIONS, DATASETS, split_indices
+from kdlib.methods import get_method, parse_params
+from kdlib.models import MODELS, build_model, model_kind
 from kdlib.paths import cache_dir, project_root, results_dir
+from kdlib.train import OPTIMIZERS, SCHEDULES, pick_device, predict_logits
 
 # Bump when a change to kdlib alters what an existing spec trains (the trainer, a loss, a model, the data pipeline).
 # Records made under another version are stale: they are reported, never shown as if they were current.
 RECIPE_VERSION = 1
 
-OPTIMIZERS = ("sgd", "adam", "hinton2012")
-SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds", "hinton2012")
+KIND_WORDS = {"classifier": "a plain classifier", "pair": "a light net and booster pair (a rocket_* model)",
+              "exits": "a network with exits (a *_sd_* model)", "generator": "a generator (a dafl_generator_* model)"}
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ class RunSpec:
     generator: "RunSpec | None" = None
 
     def __post_init__(self):
-        params = dict(self.method_params)
-        object.__setattr__(self, "method_params", tuple(sorted((k, float(v)) for k, v in params.items())))
+        method = get_method(self.method)
+        canonical = method.params.canonical(dict(self.method_params))
+        object.__setattr__(self, "method_params", tuple(sorted(canonical.items())))
         for name, value, allowed in (("dataset", self.dataset, DATASETS), ("model", self.model, tuple(MODELS)),
                                      ("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
                                      ("augment", self.augment, AUGMENTATIONS)):
@@ -94,33 +97,38 @@ class RunSpec:
         if self.optimizer == "hinton2012" and self.weight_decay:
             raise ValueError("the hinton2012 recipe regularises by a max-norm bound, not weight decay; "
                              f"set weight_decay=0 (got {self.weight_decay})")
-        method = get_method(self.method)
-        resolve_params(self.method, params, data_module.n_classes(self.dataset))
+        parse_params(self.method, canonical, data_module.n_classes(self.dataset))
         if method.needs_teacher and self.teacher is None:
             raise ValueError(f"method {self.method!r} needs a teacher spec (teacher=RunSpec(...))")
         if not method.needs_teacher and self.teacher is not None:
             raise ValueError(f"method {self.method!r} takes no teacher; drop teacher= or use a distillation method")
+        kind = model_kind(self.model)
+        if kind != method.model_kind:
+            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: the method trains "
+                             f"{KIND_WORDS[method.model_kind]}, and {self.model!r} is {KIND_WORDS[kind]}")
         object.__setattr__(self, "extra_teachers", tuple(self.extra_teachers))
         if self.init_from_teacher and self.teacher is None:
             raise ValueError("init_from_teacher needs a teacher (teacher=RunSpec(...)) to copy weights from")
-        is_pair = self.model.startswith("rocket_")
-        if method.joint != is_pair:
-            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: the joint methods "
-                             f"(rocket, rocket_kd) need a rocket_* model and a rocket_* model needs one of them")
-        has_exits = "_sd_" in self.model
-        if method.exits != has_exits:
-            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: the self-distillation "
-                             f"method trains a *_sd_* model (a network with exits) and such a model needs it")
         if self.extra_teachers and self.teacher is None:
             raise ValueError("extra_teachers need a first teacher (teacher=RunSpec(...))")
         if self.extra_teachers and self.augment != "none":
             raise ValueError("several teachers are read from cached logits of un-augmented images; "
                              f"use augment='none' (got {self.augment!r})")
-        self._check_data_free(method)
+        if self.generator is not None and not isinstance(self.generator, RunSpec):
+            raise ValueError(f"generator must be the RunSpec of a generator run, got {type(self.generator).__name__}")
+        if (self.generator is not None) != method.takes_generator:
+            raise ValueError(f"method {self.method!r} " + ("needs a frozen generator (generator=RunSpec(...))"
+                                                           if method.takes_generator else
+                                                           "trains on no frozen generator; drop generator="))
+        if not method.reads_training_images and self.val_size != 0:
+            raise ValueError(f"method {self.method!r} is data-free: it may not validate on training images; "
+                             f"set val_size=0 (got {self.val_size})")
+        if method.check_spec is not None:
+            method.check_spec(self)
         for teacher in ([self.teacher] if self.teacher else []) + list(self.extra_teachers):
             if not isinstance(teacher, RunSpec):
                 raise ValueError(f"a teacher must be a RunSpec, got {type(teacher).__name__}")
-            if method.inputs != "data" and teacher.dataset == self.dataset:
+            if not method.reads_training_images and teacher.dataset == self.dataset:
                 continue  # a data-free run reads no training image, so the teacher's split cannot leak into it
             if (teacher.dataset, teacher.subset, teacher.val_size) != (self.dataset, self.subset, self.val_size):
                 raise ValueError("a teacher must be trained on the same dataset, subset and validation split as "
@@ -134,36 +142,6 @@ class RunSpec:
         for name, value in (("subset", self.subset), ("stop_step", self.stop_step)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-
-    def _check_data_free(self, method) -> None:
-        """Data-free runs (``kdlib.methods.data_free``) read no training image, not even to validate."""
-        from kdlib.methods.data_free import is_generator
-
-        if method.inputs == "data":
-            if self.generator is not None:
-                raise ValueError(f"method {self.method!r} trains on real images; generator= is only for a "
-                                 f"data-free student (method 'rdskd')")
-            if is_generator(self.model):
-                raise ValueError(f"{self.model!r} is a generator; train it with method 'rdskd_generator'")
-            return
-        if self.val_size != 0:
-            raise ValueError(f"method {self.method!r} is data-free: it may not validate on training images; "
-                             f"set val_size=0 (got {self.val_size})")
-        if (method.inputs == "latent") != is_generator(self.model):
-            raise ValueError(f"method {self.method!r} and model {self.model!r} do not fit: 'rdskd_generator' trains "
-                             f"a dafl_generator_* model, and a generator is trained only by it")
-        if method.inputs == "latent" and (self.batch_size < 2 or self.batch_size % 2):
-            raise ValueError(f"RDSKD's pairwise diversity term pairs the two halves of each batch, so batch_size "
-                             f"must be even and at least 2, got {self.batch_size}")
-        if (method.inputs == "generator") != (self.generator is not None):
-            raise ValueError(f"method {self.method!r}: only 'rdskd' takes a generator, and it needs one "
-                             f"(generator=RunSpec(..., method='rdskd_generator'))")
-        if self.generator is not None:
-            if not isinstance(self.generator, RunSpec) or get_method(self.generator.method).inputs != "latent":
-                raise ValueError("generator must be the RunSpec of a generator run (method 'rdskd_generator')")
-            if (self.generator.dataset, self.generator.teacher) != (self.dataset, self.teacher):
-                raise ValueError("the generator must have been trained against this student's teacher, on the "
-                                 "same dataset; give both specs the same teacher")
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -321,9 +299,10 @@ def logits_path(spec: RunSpec) -> Path:
     return cache_dir() / "teacher_logits" / f"{spec.id}.pt"
 
 
-def generator_path(spec: RunSpec) -> Path:
-    """The generator that a DAFL student's run trained alongside it."""
-    return cache_dir() / "generators" / f"{spec.id}.pt"
+def extra_path(spec: RunSpec, name: str) -> Path:
+    """A module that ``spec``'s run trained besides its model (``"generator"``: the one DAFL trains alongside its
+    student)."""
+    return cache_dir() / f"{name}s" / f"{spec.id}.pt"
 
 
 def resume_path(spec: RunSpec) -> Path:
@@ -365,14 +344,12 @@ def _save_atomic(obj, path: Path) -> None:
 
 def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
                      keep_divergence: bool = False) -> tuple[dict, torch.nn.Module | None]:
-    from kdlib.train import pick_device, train
-
     device = pick_device(device)
     dataset = data_module.load(spec.dataset)
-    inputs = get_method(spec.method).inputs
+    method = get_method(spec.method)
     teacher_logits = teacher_model = None
     if spec.teacher is not None:
-        if inputs != "data":  # data-free: the teacher labels generated images, never the training set
+        if not method.reads_training_images:  # data-free: the teacher labels generated images, not the training set
             teacher_model = load_model(spec.teacher, device=device, progress=progress)
         elif spec.extra_teachers:  # rows × teachers × classes: the trainer draws one teacher per row
             teacher_logits = torch.stack([teacher_train_logits(teacher, device=device, progress=progress)
@@ -383,19 +360,15 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             teacher_model = load_model(spec.teacher, device=device, progress=progress)
     init_state = load_model(spec.teacher, device=device, progress=progress).state_dict() \
         if spec.init_from_teacher else None
-    batches = None
-    if inputs not in ("data", "latent"):
-        from kdlib.methods.data_free import batch_source
-        generator = load_model(spec.generator, device=device, progress=progress) if spec.generator else None
-        batches = batch_source(spec, dataset, teacher_model, device, generator)
+    generator = load_model(spec.generator, device=device, progress=progress) if spec.generator else None
     code_version()
     started = time.perf_counter()
     resumable = {"checkpoint": lambda state: _save_atomic(state, resume_path(spec)),
                  "resume": _resume_state(spec)} if write else {}
     try:
-        result = train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits, device=device,
-                       progress=progress, label=f"{spec.model}/{spec.method} {spec.id}", init_state=init_state,
-                       batches=batches, **resumable)
+        result = kdlib.train.train(spec, dataset, teacher=teacher_model, teacher_logits=teacher_logits,
+                                   generator=generator, device=device, progress=progress,
+                                   label=f"{spec.model}/{spec.method} {spec.id}", init_state=init_state, **resumable)
     except FloatingPointError as error:
         if not keep_divergence:
             raise
@@ -406,11 +379,8 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             write_json_atomic(record_path(spec.id), record)
             resume_path(spec).unlink(missing_ok=True)
         return record, None
-    if batches is not None:  # what the student learned from, as the teacher sees it (kdlib.methods.data_free)
-        from kdlib.methods.data_free import source_statistics
-        result.metrics.update(source_statistics(batches, teacher_model))
-        if inputs == "joint_generator":
-            _save_atomic(batches.generator.state_dict(), generator_path(spec))
+    for name, module in result.extras.items():  # e.g. the generator DAFL trained alongside its student
+        _save_atomic(module.state_dict(), extra_path(spec, name))
     record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
               "provenance": provenance(device, time.perf_counter() - started)}
     if write:
@@ -488,8 +458,6 @@ def rebuilt_note() -> str:
 def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
     """The trained model of ``spec`` from the cache; re-trained deterministically when the checkpoint is missing
     or unreadable."""
-    from kdlib.models import build_model
-
     path = checkpoint_path(spec)
     stored = load_record(spec.id)
     if stored is not None and stored["metrics"].get("diverged"):
@@ -521,18 +489,19 @@ def load_model(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.M
 def load_generator(spec: RunSpec, device=None, progress: str = "auto") -> torch.nn.Module:
     """The generator a data-free student learned from: its generator run's (RDSKD), or the one trained alongside it
     (DAFL), re-trained deterministically when the cache lacks it."""
-    from kdlib.methods.data_free import Generator
-
     if spec.generator is not None:
         return load_model(spec.generator, device=device, progress=progress)
-    if get_method(spec.method).inputs != "joint_generator":
+    method = get_method(spec.method)
+    params = parse_params(spec.method, dict(spec.method_params))
+    extras = method.extra_models(params) if method.extra_models else {}
+    if "generator" not in extras:
         raise ValueError(f"run {spec.id} ({spec.method}) has no generator; only 'dafl' and 'rdskd' students do")
-    path = generator_path(spec)
+    path = extra_path(spec, "generator")
     if not path.exists():
         with _record_threads(load_record(spec.id)):
             _train_and_store(spec, device, _rebuild_progress(progress), write=False)  # leaves it in the cache
-    width = int(resolve_params(spec.method, dict(spec.method_params))["generator_width"])
-    generator = Generator(data_module.load(spec.dataset).image_shape, width)
+    dataset = data_module.load(spec.dataset)
+    generator = build_model(extras["generator"], dataset.image_shape, dataset.n_classes)
     generator.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return generator
 
@@ -543,9 +512,6 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
     One row per image of the original training set; rows the teacher did not train on (validation images, or
     beyond a smoke subset) are NaN, so a student that read them would stop with a non-finite loss.
     """
-    from kdlib.data import split_indices
-    from kdlib.train import pick_device, predict_logits
-
     path = logits_path(spec)
     if path.exists():
         try:
@@ -598,8 +564,6 @@ def _environment_difference(record: dict, device) -> str:
     """Why a re-run here may not match the record bit for bit, in words; empty when it must: CPU on both sides, the
     same torch, the same processor and torch build (``cpu_environment``; ``reproduce`` matches the thread count).
     A record or a machine that does not name its processor cannot be known to match, so it gets the tolerance."""
-    from kdlib.train import pick_device
-
     stored = record["provenance"]
     if pick_device(device).type != "cpu" or not stored["device"].startswith("cpu"):
         return f"recorded on {stored['device']}, re-run on {pick_device(device).type}"

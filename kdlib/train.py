@@ -1,8 +1,14 @@
 """The one training loop every method in the book goes through.
 
-Data stay on the device as uint8 tensors; each step slices a batch, augments and normalises it there, so there is no
-DataLoader and no worker process. A method only computes its loss from logits (``kdlib.methods``); this loop owns
-the model, the optimiser, the schedule, evaluation and the history.
+A run trains one or more phases (``kdlib.methods.Phase``): the run's model on its method's loss, and whatever else
+the method declares (DAFL's generator, updated before its student at every step; RDSKD's generator run, whose only
+phase is the generator). At every step the loop takes a batch from the feed (the training set, or for data-free KD
+the method's noise or latents), runs each phase's step on it and updates that phase's module; after every epoch it
+evaluates the model's heads (``kdlib.models.evaluation_heads``) on the validation and test splits. It knows no
+paper: the models say what they output, the methods what they train.
+
+Data stay on the device as uint8 tensors; each step slices a batch, augments and normalises it there, so there is
+no DataLoader and no worker process.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import torch
 from torch import nn
 
 from kdlib.data import Dataset, augment, normalise, split_indices
-from kdlib.methods import get_method, resolve_params
-from kdlib.models import build_model, count_parameters, is_convolutional
+from kdlib.methods import Context, Phase, get_method, parse_params
+from kdlib.models import (build_model, count_parameters, evaluation_heads, head_names, is_convolutional,
+                          size_metrics, training_outputs)
 
 
 def pick_device(requested: str | torch.device | None = None) -> torch.device:
@@ -35,6 +42,7 @@ class TrainResult:
     model: nn.Module
     metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
+    extras: dict[str, nn.Module] = field(default_factory=dict)  # modules trained besides the model (DAFL's generator)
 
 
 @torch.no_grad()
@@ -42,6 +50,17 @@ def predict_logits(model: nn.Module, images: torch.Tensor, data: Dataset, device
                    batch_size: int = 1000, forward: Callable | None = None) -> torch.Tensor:
     """Logits (float32, on the CPU) for uint8 images, in evaluation mode, in the given order; ``forward`` (default:
     the model itself) maps a normalised batch to its outputs."""
+    return _predict(model, images, data, device, batch_size, forward or model)
+
+
+@torch.no_grad()
+def predict_heads(model: nn.Module, images: torch.Tensor, data: Dataset, device: torch.device,
+                  batch_size: int = 1000) -> dict[str, torch.Tensor]:
+    """``predict_logits`` for every head of ``model`` (``kdlib.models.evaluation_heads``), by name."""
+    return _predict(model, images, data, device, batch_size, lambda batch: evaluation_heads(model, batch))
+
+
+def _predict(model, images, data, device, batch_size, forward):
     model.eval()
     channels_last = device.type == "cuda" and is_convolutional(model)
     outputs = []
@@ -50,8 +69,14 @@ def predict_logits(model: nn.Module, images: torch.Tensor, data: Dataset, device
         if channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            outputs.append((forward or model)(batch).float().cpu())
-    return torch.cat(outputs) if outputs else torch.empty(0, data.n_classes)
+            out = forward(batch)
+        outputs.append({name: value.float().cpu() for name, value in out.items()} if isinstance(out, dict)
+                       else out.float().cpu())
+    if not outputs:
+        return torch.empty(0, data.n_classes)
+    if isinstance(outputs[0], dict):
+        return {name: torch.cat([out[name] for out in outputs]) for name in outputs[0]}
+    return torch.cat(outputs)
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
@@ -61,18 +86,18 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data:
     return (predict_logits(model, images, data, device).argmax(1) == labels).float().mean().item()
 
 
-def exit_accuracies(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
+def head_accuracies(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
                     device: torch.device, split: str) -> dict[str, float]:
-    """Accuracy of every exit of a multi-exit network (``exit1`` the shallowest) and of their ensemble, the sum of
-    all exits' logits (as the official self-distillation code sums them), from one pass over the images."""
+    """The accuracy of every head on one split, from one pass: ``<split>_acc`` for the network itself, and
+    ``<head>_<split>_acc`` for each other head (a Rocket pair's booster, every exit and the exits' ensemble)."""
+    names = {head: f"{head}_{split}_acc" if head else f"{split}_acc" for head in head_names(model)}
     if len(images) == 0:
-        names = [f"exit{k + 1}_{split}_acc" for k in range(model.n_exits)] + [f"ensemble_{split}_acc"]
-        return dict.fromkeys(names, float("nan"))
-    logits = predict_logits(model, images, data, device,
-                            forward=lambda batch: torch.stack(model.forward_exits(batch)[0], 1))
-    correct = {f"exit{k + 1}_{split}_acc": logits[:, k].argmax(1) == labels for k in range(logits.shape[1])}
-    correct[f"ensemble_{split}_acc"] = logits.sum(1).argmax(1) == labels
-    return {name: value.float().mean().item() for name, value in correct.items()}
+        return dict.fromkeys(names.values(), float("nan"))
+    logits = predict_heads(model, images, data, device)
+    return {names[head]: (value.argmax(1) == labels).float().mean().item() for head, value in logits.items()}
+
+
+SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds", "hinton2012")
 
 
 def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
@@ -97,7 +122,9 @@ def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float
         return base_lr * (0.1 ** ((progress >= 1 / 3) + (progress >= 2 / 3) + (progress >= 0.96)))
     if schedule == "hinton2012":
         return base_lr * HINTON2012_DECAY ** (progress * HINTON2012_EPOCHS)
-    return base_lr
+    if schedule == "constant":
+        return base_lr
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
 
 
 # Hinton et al. 2012 (arXiv:1207.0580), appendix A, the recipe Hinton et al. 2015 §3 points to for its MNIST teacher:
@@ -156,7 +183,11 @@ def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
     return [module.weight for module in linear[:-1]]
 
 
+OPTIMIZERS = ("sgd", "adam", "hinton2012")
+
+
 def _optimizer(spec, model: nn.Module) -> torch.optim.Optimizer:
+    """The spec's optimiser for ``model``: SGD (Nesterov momentum when momentum > 0), Adam, or the 2012 recipe's."""
     if spec.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     if spec.optimizer == "hinton2012":
@@ -169,8 +200,10 @@ def _optimizer(spec, model: nn.Module) -> torch.optim.Optimizer:
         rest = [param for param in model.parameters() if id(param) not in ids]
         return DropoutPaperSGD([{"params": bounded, "max_norm": math.sqrt(HINTON2012_SQUARED_LENGTH)},
                                 {"params": rest}], lr=spec.lr, momentum=_momentum(spec, 0.0))
-    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
-                           weight_decay=spec.weight_decay, nesterov=spec.momentum > 0)
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
+                               weight_decay=spec.weight_decay, nesterov=spec.momentum > 0)
+    raise ValueError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
 class _Progress:
@@ -185,13 +218,15 @@ class _Progress:
         self.quiet = mode == "off"
 
     def epoch(self, row: dict[str, float]) -> None:
+        shown = {"loss": "train_loss", "val": "val_acc", "test": "test_acc"}
+        values = {short: row[key] for short, key in shown.items() if key in row}
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_acc']:.4f}")
+            self.bar.set_postfix({short: f"{value:.4f}" for short, value in values.items()})
             self.bar.update(1)
         elif not self.quiet:
-            print(f"[{self.label}] epoch {row['epoch']}/{self.epochs} loss {row['train_loss']:.4f} "
-                  f"val {row['val_acc']:.4f} test {row['test_acc']:.4f} ({row['epoch_time_s']:.1f}s)",
-                  file=sys.stderr, flush=True)
+            print(f"[{self.label}] epoch {row['epoch']}/{self.epochs} "
+                  + " ".join(f"{short} {value:.4f}" for short, value in values.items())
+                  + f" ({row['train_time_s']:.1f}s)", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -220,202 +255,229 @@ def inherit_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> list[st
     return copied
 
 
+class _TrainingSet:
+    """The feed of a run on real data: the training split on the device, shuffled every epoch by the loop's stream
+    (``rng``), each batch augmented and normalised there; ``{"images", "labels", "index"}`` (rows of the split)."""
+
+    def __init__(self, spec, data: Dataset, device: torch.device, rng: torch.Generator):
+        train_idx, self.val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
+        self.train_idx = train_idx
+        self.images, self.labels = data.train_images[train_idx].to(device), data.train_labels[train_idx].to(device)
+        self.spec, self.data, self.device, self.rng = spec, data, device, rng
+        self.steps_per_epoch = math.ceil(len(self.images) / spec.batch_size)
+
+    def start_epoch(self) -> None:
+        self.order, self.cursor = torch.randperm(len(self.images), generator=self.rng).to(self.device), 0
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        index = self.order[self.cursor:self.cursor + self.spec.batch_size]
+        self.cursor += self.spec.batch_size
+        images = normalise(augment(self.images[index], self.spec.augment, self.rng), self.data.mean, self.data.std)
+        return {"images": images, "labels": self.labels[index], "index": index}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        return None
+
+
+def _model_phase(ctx: Context, method, teacher_logits: torch.Tensor | None, rng: torch.Generator) -> Phase:
+    """The run's model on its method's loss. The loss gets the model's training outputs by name (``logits`` as
+    ``student_logits``), the labels (on generated images, the teacher's top class: the only label there is), the
+    teacher's logits when the method has a teacher (from the teacher model on the same batch, or from cached logits
+    of un-augmented images; with several teachers, one drawn per row) and the method's parameters."""
+    model, teacher, device = ctx.model, ctx.teacher, ctx.device
+    channels_last = device.type == "cuda" and is_convolutional(model)
+    params = ctx.params.as_dict()
+
+    def step(batch):
+        images = batch["images"]
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs = training_outputs(model, images)
+            if teacher is not None:
+                with torch.no_grad():
+                    targets = teacher(images)
+            else:
+                targets = teacher_logits[batch["index"]] if teacher_logits is not None else None
+        if targets is not None and targets.dim() == 3:  # several teachers: one per row
+            pick = torch.randint(targets.shape[1], (len(images),), generator=rng)
+            targets = targets[torch.arange(len(images), device=device), pick.to(device)]
+        labels = batch["labels"] if "labels" in batch else targets.argmax(1)
+        batch["logits"], batch["labels"] = outputs["logits"], labels  # for the training accuracy
+        extra = {"teacher_logits": targets.float()} if method.needs_teacher else {}
+        floats = {name: [v.float() for v in value] if isinstance(value, list) else value.float()
+                  for name, value in outputs.items()}
+        return method.loss(floats.pop("logits"), labels, **extra, **floats, **params)
+    return Phase("model", model, None, step)
+
+
 @torch.enable_grad()  # a caller inside torch.no_grad() (a notebook loading a teacher) must still train
 def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
-          device: torch.device | None = None, progress: str = "auto", label: str = "run",
-          checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None,
-          init_state: dict[str, torch.Tensor] | None = None, batches=None) -> TrainResult:
-    """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes and evaluate it after every epoch.
+          generator: nn.Module | None = None, device: torch.device | None = None, progress: str = "auto",
+          label: str = "run", checkpoint: Callable[[dict], None] | None = None, resume: dict | None = None,
+          init_state: dict[str, torch.Tensor] | None = None) -> TrainResult:
+    """Train the model that ``spec`` (a ``kdlib.runs.RunSpec``) describes, with every phase its method declares, and
+    evaluate the model's heads after every epoch.
 
     ``teacher_logits`` (one row per image of the original training set, un-augmented; or rows × teachers × classes
-    for several teachers, one drawn per row at every step) let a student distil without running its teacher; a
-    student trained with augmentation needs the ``teacher`` model itself, which then sees the same augmented batch.
-    Model selection uses the validation split carved out of the training set; the test accuracy of every epoch is
-    recorded but never used to choose anything.
+    for several teachers) let a student distil without running its teacher; a student trained with augmentation, or
+    on generated images, needs the ``teacher`` model itself, which then sees the same batch. ``generator`` is the
+    frozen generator a data-free student learns from (RDSKD). Model selection uses the validation split carved out
+    of the training set; the test accuracy of every epoch is recorded but never used to choose anything. A run that
+    does not read the training set reads no training image at all, not even to validate.
 
-    ``checkpoint`` is called after every epoch but the last with the complete training state (weights, optimiser,
-    random-number generators, history); passing that state back as ``resume`` continues the run where it stopped,
-    and on the CPU ends exactly where an uninterrupted run would.
-
-    ``batches`` replaces the training set for data-free KD (``kdlib.methods.data_free``): ``steps_per_epoch``,
-    ``next_batch()`` (normalised images, no gradient attached) and ``epoch_summary()``. Its images have no labels;
-    the teacher's top class stands in for them in the training accuracy. No training image is read, not even for
-    validation. A generator run (RDSKD's first stage) is trained by ``kdlib.methods.data_free.train_generator``.
+    ``checkpoint`` is called after every epoch but the last with the complete training state (every phase's
+    weights and optimiser, the feed, the random-number generators, the history); passing that state back as
+    ``resume`` continues the run where it stopped, and on the CPU ends exactly where an uninterrupted run would.
     """
     device = device or pick_device()
     method = get_method(spec.method)
-    if method.inputs == "latent":  # the generator is the model; the student is trained by a later run
-        from kdlib.methods.data_free import train_generator
-        return train_generator(spec, data, teacher, device or pick_device(), progress, label, checkpoint, resume)
-    if (method.inputs == "data") != (batches is None):
-        raise ValueError(f"method {spec.method!r} reads {method.inputs!r} inputs: pass batches= exactly when the "
-                         f"method is data-free (kdlib.methods.data_free.batch_source builds them)")
-    params = resolve_params(spec.method, dict(spec.method_params))
+    params = parse_params(spec.method, dict(spec.method_params), data.n_classes)
     if method.needs_teacher and teacher is None and teacher_logits is None:
         raise ValueError(f"method {spec.method!r} needs a teacher: pass teacher or teacher_logits")
     if teacher_logits is not None and teacher is None and spec.augment != "none":
         raise ValueError(f"cached teacher logits belong to un-augmented images, but this run uses "
                          f"augment={spec.augment!r}; pass the teacher model instead")
+    if teacher_logits is not None and not method.reads_training_images:
+        raise ValueError(f"method {spec.method!r} is data-free: its teacher labels generated images, so pass the "
+                         f"teacher model, not cached logits of training images")
 
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, data.image_shape, data.n_classes).to(device)
-    if method.joint and not hasattr(model, "forward_both"):
-        raise ValueError(f"method {spec.method!r} trains a light net and a booster together; {spec.model!r} is "
-                         f"not such a pair (use a rocket_* model)")
-    if method.exits and not hasattr(model, "forward_exits"):
-        raise ValueError(f"method {spec.method!r} trains every exit of a multi-exit network; {spec.model!r} has no "
-                         f"exits (use a *_sd_* model)")
     if init_state is not None:
         inherit_weights(model, init_state)
-    channels_last = device.type == "cuda" and is_convolutional(model)
-    if channels_last:
+    if device.type == "cuda" and is_convolutional(model):
         model = model.to(memory_format=torch.channels_last)
     if teacher is not None:
         teacher = teacher.to(device).eval()
-    optimizer = _optimizer(spec, model)
-    generator = torch.Generator().manual_seed(spec.seed + 1)
-
-    if batches is None:
-        train_idx, val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
-        images = data.train_images[train_idx].to(device)
-        labels = data.train_labels[train_idx].to(device)
-        targets = teacher_logits[train_idx].to(device) if teacher_logits is not None and teacher is None else None
-        val_images, val_labels = data.train_images[val_idx], data.train_labels[val_idx]
-        steps_per_epoch = math.ceil(len(images) / spec.batch_size)
-    else:  # data-free: generated batches, and no validation split (it would be real training images)
-        targets, steps_per_epoch = None, batches.steps_per_epoch
+    ctx = Context(spec, params, data, device, model, teacher, generator)
+    rng = torch.Generator().manual_seed(spec.seed + 1)
+    if method.reads_training_images:
+        feed = _TrainingSet(spec, data, device, rng)
+        val_images, val_labels = data.train_images[feed.val_idx], data.train_labels[feed.val_idx]
+    else:  # no validation split either: it would be real training images
+        feed = method.feed(ctx)
         val_images, val_labels = data.test_images[:0], data.test_labels[:0]
     test_images, test_labels = data.test_images, data.test_labels
     if spec.subset is not None:
         test_images, test_labels = test_images[: spec.subset], test_labels[: spec.subset]
+    phases = method.phases(ctx) if method.phases else []
+    if method.loss is not None:
+        cached = teacher_logits[feed.train_idx].to(device) if teacher_logits is not None and teacher is None else None
+        phases.append(_model_phase(ctx, method, cached, rng))
+    for phase in phases:
+        if phase.optimizer is None:  # the spec's optimiser, learning rate and schedule
+            phase.optimizer = _optimizer(spec, phase.module)
+    heads = head_names(model)
 
-    total_steps = spec.epochs * steps_per_epoch
+    total_steps = spec.epochs * feed.steps_per_epoch
     stop_step = getattr(spec, "stop_step", None) or total_steps
     if stop_step > total_steps:
         raise ValueError(f"stop_step={stop_step} is beyond the run's {total_steps} steps "
-                         f"({spec.epochs} epochs of {steps_per_epoch}); lower it or add epochs")
+                         f"({spec.epochs} epochs of {feed.steps_per_epoch}); lower it or add epochs")
     history: list[dict[str, float]] = []
     step, done, elapsed_before = 0, 0, 0.0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        _set_rng_state(resume["rng"], generator, device)
+        for phase in phases:
+            saved = resume["phases"][phase.name]
+            phase.module.load_state_dict(saved["module"])
+            phase.optimizer.load_state_dict(saved["optimizer"])
+            if phase.state is not None:
+                phase.state.load_state_dict(saved["state"])
+        feed.load_state_dict(resume["feed"])
+        _set_rng_state(resume["rng"], rng, device)
         history, step, done, elapsed_before = resume["history"], resume["step"], resume["epoch"], resume["elapsed"]
-        if batches is not None:
-            batches.load_state_dict(resume["batches"])
     bar = _Progress(label, spec.epochs, progress)
     started = time.perf_counter()
     try:
         for epoch in range(done + 1, spec.epochs + 1):
             epoch_start = time.perf_counter()
-            model.train()
-            order = torch.randperm(len(images), generator=generator).to(device) if batches is None else None
+            for phase in phases:
+                phase.module.train()
+            feed.start_epoch()
             sums: dict[str, float] = {}
             correct = seen = 0
-            for start in range(0, steps_per_epoch * spec.batch_size, spec.batch_size):
+            for iteration in range(feed.steps_per_epoch):
                 if step >= stop_step:  # a checkpoint of a longer run: stop mid-epoch, evaluate what was trained
                     break
                 lr = _learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
                 momentum = _momentum(spec, step / total_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                    if spec.schedule == "hinton2012":
-                        group["momentum"] = momentum
-                if batches is None:
-                    batch_idx = order[start:start + spec.batch_size]
-                    batch = normalise(augment(images[batch_idx], spec.augment, generator), data.mean, data.std)
-                    batch_labels = labels[batch_idx]
-                else:
-                    batch, batch_labels = batches.next_batch(), None
-                if channels_last:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    if method.joint:
-                        logits, booster_logits = model.forward_both(batch)
-                    elif method.exits:
-                        exit_logits, exit_features = model.forward_exits(batch)
-                        logits = exit_logits[-1]
-                    else:
-                        logits = model(batch)
-                    if teacher is not None:
-                        with torch.no_grad():
-                            batch_targets = teacher(batch)
-                    else:
-                        batch_targets = targets[batch_idx] if targets is not None else None
-                if batch_targets is not None and batch_targets.dim() == 3:  # several teachers: one per row
-                    pick = torch.randint(batch_targets.shape[1], (len(batch),), generator=generator)
-                    batch_targets = batch_targets[torch.arange(len(batch), device=device), pick.to(device)]
-                if batch_labels is None:  # generated images: the teacher's top class is the only label there is
-                    batch_labels = batch_targets.argmax(1)
-                extra = {"teacher_logits": batch_targets.float()} if method.needs_teacher else {}
-                if method.joint:
-                    extra["booster_logits"] = booster_logits.float()
-                if method.exits:
-                    extra.update(exit_logits=[value.float() for value in exit_logits],
-                                 exit_features=[value.float() for value in exit_features])
-                terms = method.loss(logits.float(), batch_labels, **extra, **params)
-                loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    bad = [f"{name}={value.item()}" for name, value in terms.items()
-                           if name != "loss" and not torch.isfinite(value)]
-                    error = FloatingPointError(
-                        f"{label}: the loss became {loss.item()} at epoch {epoch}, step {step} (learning rate "
-                        f"{lr:.4g}; non-finite terms: {', '.join(bad)}). Lower the learning rate or check the "
-                        f"method's parameters {params}.")
-                    error.history = history  # the epochs completed before it diverged
-                    raise error
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                batch = {**feed.next_batch(), "iteration": iteration}
+                size = len(batch["images"] if "images" in batch else batch["latents"])
+                for phase in phases:
+                    if phase.scheduled:
+                        for group in phase.optimizer.param_groups:
+                            group["lr"] = lr
+                            if spec.schedule == "hinton2012":
+                                group["momentum"] = momentum
+                    terms = phase.step(batch)
+                    _check_finite(terms, label, phase, epoch, step, lr, params, history)
+                    phase.optimizer.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
+                    phase.optimizer.step()
+                    for name, value in terms.items():
+                        key = f"{phase.log}_{name}"
+                        sums[key] = sums.get(key, 0.0) + value.item() * size
                 step += 1
-                for name, value in terms.items():
-                    sums[name] = sums.get(name, 0.0) + value.item() * len(batch)
-                correct += (logits.argmax(1) == batch_labels).sum().item()
-                seen += len(batch)
-            train_seconds = time.perf_counter() - epoch_start
-            row = {"epoch": epoch, "step": step, "lr": lr,
-                   **{f"train_{name}": total / seen for name, total in sums.items()},
-                   "train_acc": correct / seen, "train_time_s": train_seconds,
-                   **(batches.epoch_summary() if batches is not None else {})}
-            if method.exits:  # every exit from one pass; the network's own accuracy is its deepest exit's
+                seen += size
+                if "logits" in batch:
+                    correct += (batch["logits"].argmax(1) == batch["labels"]).sum().item()
+            row = {"epoch": epoch, "step": step, **{key: total / seen for key, total in sums.items()},
+                   "train_time_s": time.perf_counter() - epoch_start}
+            if heads:  # a classifier: evaluate every head on both splits (a generator has none)
+                row.update(lr=lr, train_acc=correct / seen)
                 for split, split_images, split_labels in (("val", val_images, val_labels),
                                                           ("test", test_images, test_labels)):
-                    row.update(exit_accuracies(model, split_images, split_labels, data, device, split))
-                    row[f"{split}_acc"] = row[f"exit{model.n_exits}_{split}_acc"]
-            else:
-                row["val_acc"] = accuracy(model, val_images, val_labels, data, device)
-                row["test_acc"] = accuracy(model, test_images, test_labels, data, device)
-            if method.joint:
-                row["booster_val_acc"] = accuracy(model.booster, val_images, val_labels, data, device)
-                row["booster_test_acc"] = accuracy(model.booster, test_images, test_labels, data, device)
-            row["epoch_time_s"] = time.perf_counter() - epoch_start
+                    row.update(head_accuracies(model, split_images, split_labels, data, device, split))
+                row["epoch_time_s"] = time.perf_counter() - epoch_start
             history.append(row)
             bar.epoch(row)
             if step >= stop_step:
                 break
             if checkpoint is not None and epoch < spec.epochs:
-                checkpoint({"epoch": epoch, "step": step, "history": history, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "rng": _rng_state(generator, device),
-                            "elapsed": elapsed_before + time.perf_counter() - started,
-                            **({"batches": batches.state_dict()} if batches is not None else {})})
+                checkpoint({"epoch": epoch, "step": step, "history": history, "rng": _rng_state(rng, device),
+                            "elapsed": elapsed_before + time.perf_counter() - started, "feed": feed.state_dict(),
+                            "phases": {phase.name: {"module": phase.module.state_dict(),
+                                                    "optimizer": phase.optimizer.state_dict(),
+                                                    "state": phase.state.state_dict() if phase.state else None}
+                                       for phase in phases}})
     finally:
         bar.close()
 
-    best = max(history, key=lambda r: (r["val_acc"], r["epoch"])) if spec.val_size else history[-1]
-    metrics = {
-        "test_acc": history[-1]["test_acc"],
-        "test_errors": round((1.0 - history[-1]["test_acc"]) * len(test_labels)),
-        "test_acc_at_best_val": best["test_acc"],
-        "best_val_epoch": best["epoch"],
-        "val_acc": history[-1]["val_acc"],
-        "test_acc_max_over_epochs": max(r["test_acc"] for r in history),
-        "n_params": count_parameters(model),
-        "n_test": len(test_labels),
-        "train_time_s": elapsed_before + time.perf_counter() - started,
-    }
-    if method.joint:
-        metrics.update(booster_test_acc=history[-1]["booster_test_acc"], booster_val_acc=history[-1]["booster_val_acc"],
-                       n_params_light=model.light_parameter_count())
-    if method.exits:
-        metrics.update({name: value for name, value in history[-1].items() if name.startswith(("exit", "ensemble"))})
-    return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history)
+    metrics = {"n_params": count_parameters(model), "train_time_s": elapsed_before + time.perf_counter() - started}
+    if heads:
+        best = max(history, key=lambda r: (r["val_acc"], r["epoch"])) if spec.val_size else history[-1]
+        metrics.update({
+            "test_acc": history[-1]["test_acc"],
+            "test_errors": round((1.0 - history[-1]["test_acc"]) * len(test_labels)),
+            "test_acc_at_best_val": best["test_acc"],
+            "best_val_epoch": best["epoch"],
+            "val_acc": history[-1]["val_acc"],
+            "test_acc_max_over_epochs": max(r["test_acc"] for r in history),
+            "n_test": len(test_labels),
+            **{f"{head}_{split}_acc": history[-1][f"{head}_{split}_acc"] for head in heads if head
+               for split in ("val", "test")},
+            **size_metrics(model)})
+    if method.report is not None:
+        metrics.update(method.report(ctx, history))
+    return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history,
+                       {name: module.cpu() for name, module in ctx.extras.items()})
+
+
+def _check_finite(terms: dict[str, torch.Tensor], label: str, phase: Phase, epoch: int, step: int, lr: float,
+                  params, history: list[dict]) -> None:
+    """A non-finite loss stops the run with what diverged, where, and the epochs completed before it."""
+    loss = terms["loss"]
+    if torch.isfinite(loss):
+        return
+    bad = [f"{name}={value.item()}" for name, value in terms.items() if name != "loss" and not torch.isfinite(value)]
+    what = "the loss" if phase.name == "model" else f"the {phase.name}'s loss"
+    rate = f"learning rate {lr:.4g}" if phase.scheduled else "its own learning rate"
+    error = FloatingPointError(f"{label}: {what} became {loss.item()} at epoch {epoch}, step {step} ({rate}; "
+                               f"non-finite terms: {', '.join(bad)}). Lower the learning rate or check the "
+                               f"method's parameters {params.as_dict()}.")
+    error.history = history  # the epochs completed before it diverged
+    raise error

@@ -63,7 +63,7 @@ from myst_nb import glue
 
 from kdlib import claims, data, report, runs
 from kdlib.benchmark import inference_cost
-from kdlib.losses import logit_regression_loss, perturb_logits
+from kdlib.methods.noisy import logit_regression_loss, perturb_logits
 from kdlib.models import build_model
 
 budget = chapter.budget(profile)

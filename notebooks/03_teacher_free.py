@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from myst_nb import glue
 
 from kdlib import chapters, claims, data, report, runs
-from kdlib.losses import smoothed_cross_entropy, soften, virtual_teacher
+from kdlib.methods.teacher_free import smoothed_cross_entropy, soften, virtual_teacher
 from kdlib.methods import get_method, resolve_params
 from kdlib.models import build_model, count_parameters
 

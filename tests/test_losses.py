@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kdlib.losses import hinton_kd_loss, kd_divergence, soft_gradient_norm, soft_targets
+from kdlib.losses import kd_divergence, soft_gradient_norm, soft_targets
+from kdlib.methods.hinton import hinton_kd_loss
 from kdlib.methods import get_method, resolve_params
 
 

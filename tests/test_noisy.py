@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kdlib import methods, runs
-from kdlib.losses import logit_regression_loss, perturb_logits
+from kdlib.methods.noisy import logit_regression_loss, perturb_logits
 from kdlib.methods import get_method, resolve_params
 from kdlib.paths import results_dir
 from kdlib.runs import RunSpec

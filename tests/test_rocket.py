@@ -7,7 +7,8 @@ import torch
 from kdlib import claims, runs
 from kdlib.methods import get_method, resolve_params
 from kdlib.methods.rocket import HINTS, hint_loss
-from kdlib.models import RocketNet, build_model
+from kdlib.methods.rocket import RocketNet
+from kdlib.models import build_model
 from kdlib.runs import RunSpec
 from kdlib.train import inherit_weights, train
 

@@ -10,7 +10,8 @@ from kdlib.data import normalise
 from kdlib.benchmark import multiply_accumulates
 from kdlib.methods import get_method, resolve_params
 from kdlib.methods.self_distillation import shallow_term_gradients
-from kdlib.models import SD_VARIANTS, SelfDistillationNet, build_model, count_parameters
+from kdlib.methods.self_distillation import SD_VARIANTS, SelfDistillationNet
+from kdlib.models import build_model, count_parameters
 from kdlib.runs import RunSpec
 from kdlib.train import inherit_weights
 

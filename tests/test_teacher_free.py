@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from kdlib import runs
-from kdlib.losses import smoothed_cross_entropy, soften, virtual_teacher
+from kdlib.methods.teacher_free import smoothed_cross_entropy, soften, virtual_teacher
 from kdlib.methods import get_method, resolve_params
 from kdlib.paths import results_dir
 from kdlib.runs import RunSpec

@@ -265,7 +265,7 @@ def identity_gaps(n_classes: int = 10, alphas=(0.1, 0.5, 0.9), seed: int = 0) ->
     import torch
     import torch.nn.functional as F
 
-    from kdlib.losses import smoothed_cross_entropy
+    from kdlib.methods.teacher_free import smoothed_cross_entropy
     from kdlib.methods import get_method, resolve_params
 
     generator = torch.Generator().manual_seed(seed)

@@ -13,14 +13,15 @@ Generator losses on the teacher's logits t = T(G(z)) for a batch, p = softmax(t)
   differ more than the teacher's outputs on them do.
 
 DAFL: L_G = w_oh·L_oh + w_ie·L_ie + w_a·L_a (hand-set weights; the code's MNIST values 1, 5, 0.1), G and S updated
-on the same batch at every step (``JointGeneratorBatches``).
+on the same batch at every step: the generator is a phase of the student's run (``dafl_phases``), updated first.
 
 RDSKD, as the official code computes it (the paper's equations could not be read, only its abstract: "exponentially
 penalizing loss increments"): L_G = exp(L_oh − L_oh_prev) + exp(L_ie − L_ie_prev) + L_ds, no weights. The
 previous values start at 0 and are refreshed once per epoch, after the step of the epoch's second iteration
 (``i == 1``), so from the third iteration on each increment is measured against that iteration's value
-(``ExponentialPenalty``). G is trained first (``train_generator``), then frozen, and the student distils from the
-teacher on G(z) with T²·KL at T = 10 (``FrozenGeneratorBatches``).
+(``ExponentialPenalty``). G is trained first, by a run of its own whose one phase is the generator's
+(``rdskd_generator_phases``), then frozen, and the student distils from the teacher on G(z) with T²·KL at T = 10
+(``FrozenGeneratorFeed``).
 
 Deviations (stated in the chapter): MNIST stays 28×28 (the codes resize it to 32×32; kdlib's LeNet-5 pads by 2),
 so the generator starts at 7×7, not 8×8; the ``cpu`` profile narrows the generator and shortens both phases;
@@ -31,8 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
-import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib.losses import kd_divergence
-from kdlib.methods import register_method
-from kdlib.models import MODELS
+from kdlib.methods import Context, Params, Phase, choice, get_method, number, register_method
+from kdlib.models import register_model
 
 LATENT_DIM = 100  # the codes' MNIST latent size
 GENERATOR_WIDTHS = (16, 32, 64, 128, 256)  # 128: the codes' generator; the narrower ones fit a CPU
@@ -56,6 +56,8 @@ class Generator(nn.Module):
 
     The intermediate BatchNorms get eps = 0.8: the codes pass 0.8 as BatchNorm2d's second positional argument,
     which is eps, not momentum."""
+
+    heads = ()  # not a classifier: the trainer evaluates no head of it
 
     def __init__(self, image_shape: tuple[int, int, int], width: int = 128, latent_dim: int = LATENT_DIM):
         super().__init__()
@@ -86,12 +88,12 @@ def _generator(width: int):
     return build
 
 
+def generator_name(width: int) -> str:
+    return f"dafl_generator_{width}"
+
+
 for _width in GENERATOR_WIDTHS:
-    MODELS[f"dafl_generator_{_width}"] = _generator(_width)
-
-
-def is_generator(model_name: str) -> bool:
-    return model_name.startswith("dafl_generator_")
+    register_model(_generator(_width), name=generator_name(_width), kind="generator")
 
 
 # --- the generator's loss terms -----------------------------------------------------------------------------------
@@ -186,81 +188,61 @@ def teacher_outputs(teacher: nn.Module, images: torch.Tensor) -> tuple[torch.Ten
     return logits, captured[-1]
 
 
-# --- methods: the student's loss (the trainer runs it) and the generator's (the batch sources run it) ------------
+# --- parameters ------------------------------------------------------------------------------------------------
 
-def _check(params: dict[str, float], n_classes: int | None = None) -> None:
-    if not params["temperature"] > 0:
-        raise ValueError(f"temperature must be > 0, got {params['temperature']}")
-    if params["iterations"] < 1 or params["iterations"] != int(params["iterations"]):
-        raise ValueError(f"iterations (steps per epoch) must be a positive integer, got {params['iterations']}")
-    for name in ("one_hot", "entropy", "activation"):
-        if name in params and not params[name] >= 0:
-            raise ValueError(f"{name} (a DAFL loss weight) must be >= 0, got {params[name]}; a negative weight "
-                             f"would reward the opposite of what the term asks for")
-    if "lr_generator" in params and not params["lr_generator"] > 0:
-        raise ValueError(f"lr_generator must be > 0, got {params['lr_generator']}")
-    if "generator_width" in params and params["generator_width"] not in GENERATOR_WIDTHS:
-        raise ValueError(f"generator_width must be one of {GENERATOR_WIDTHS}, got {params['generator_width']}")
+ITERATIONS = "steps per epoch"
 
 
-def _student_kd(student_logits, teacher_logits, temperature):
-    """T²·KL(softmax(t/T) ‖ softmax(s/T)), summed over classes and averaged over the batch, as both codes do."""
-    kd = kd_divergence(student_logits, teacher_logits, temperature)
-    return {"loss": kd, "kd": kd}
+@dataclass(frozen=True)
+class GeneratorParams(Params):
+    iterations: int = number(120, ITERATIONS, low=1, integer=True)
 
 
-STUDENT_DEFAULTS = {"temperature": 10.0, "iterations": 120.0}  # RDSKD's student: T = 10, 120 iterations per epoch
-DAFL_DEFAULTS = {"temperature": 1.0, "iterations": 120.0, "one_hot": 1.0, "entropy": 5.0, "activation": 0.1,
-                 "lr_generator": 0.2, "generator_width": 128.0}  # DAFL's MNIST command
+@dataclass(frozen=True)
+class StudentParams(Params):
+    temperature: float = number(10.0, "the KD temperature (RDSKD's student: 10)", low=0.0, low_open=True)
+    iterations: int = number(120, ITERATIONS, low=1, integer=True)
 
 
-@register_method("rdskd", defaults=STUDENT_DEFAULTS, needs_teacher=True, check=_check, inputs="generator")
-def rdskd_student(student_logits, labels, teacher_logits, temperature, iterations):
-    """RDSKD's student: KD from the teacher on images of a frozen, pre-trained generator (``RunSpec.generator``)."""
-    return _student_kd(student_logits, teacher_logits, temperature)
+WEIGHT = "a DAFL loss weight; a negative one would reward the opposite of what the term asks for"
 
 
-@register_method("kd_noise", defaults=STUDENT_DEFAULTS, needs_teacher=True, check=_check, inputs="noise")
-def noise_student(student_logits, labels, teacher_logits, temperature, iterations):
-    """The lower bound: RDSKD's student phase with the generator replaced by Gaussian noise images."""
-    return _student_kd(student_logits, teacher_logits, temperature)
+@dataclass(frozen=True)
+class DAFLParams(StudentParams):  # DAFL's MNIST command
+    temperature: float = number(1.0, "the KD temperature (DAFL's: 1)", low=0.0, low_open=True)
+    one_hot: float = number(1.0, f"w_oh, {WEIGHT}", low=0.0)
+    entropy: float = number(5.0, f"w_ie, {WEIGHT}", low=0.0)
+    activation: float = number(0.1, f"w_a, {WEIGHT}", low=0.0)
+    lr_generator: float = number(0.2, "the generator's Adam learning rate", low=0.0, low_open=True)
+    generator_width: int = choice(128, "the generator's width (the codes': 128)", GENERATOR_WIDTHS)
 
 
-@register_method("dafl", defaults=DAFL_DEFAULTS, needs_teacher=True, check=_check, inputs="joint_generator")
-def dafl_student(student_logits, labels, teacher_logits, temperature, iterations, **generator_settings):
-    """DAFL's student: KD at T = 1 on the batch its generator has just been updated on; ``generator_settings``
-    (loss weights, learning rate, width) drive that generator (``JointGeneratorBatches``), not this loss."""
-    return _student_kd(student_logits, teacher_logits, temperature)
+# --- feeds: what each step of a data-free run starts from ---------------------------------------------------------
 
+# The feeds' random streams: a generator run draws its latents from seed + 1, a student's feed from seed + 2 and
+# DAFL's generator starts from seed + 3 (the loop's own stream, seed + 1, shuffles and augments real data).
+GENERATOR_RUN_SEED, STUDENT_FEED_SEED, DAFL_GENERATOR_SEED = 1, 2, 3
 
-@register_method("rdskd_generator", defaults={"iterations": 120.0}, needs_teacher=True, inputs="latent",
-                 check=lambda params, n_classes=None: _check({**STUDENT_DEFAULTS, **params}))
-def rdskd_generator(images, teacher_logits, penalty, iterations=120.0):
-    """RDSKD stage 1: the generator's loss (``train_generator`` runs it; the spec's lr, batch and epochs apply)."""
-    return rdskd_generator_loss(images, teacher_logits, penalty)
-
-
-# --- batch sources: what a data-free student trains on ------------------------------------------------------------
 
 def _latents(batch_size: int, rng: torch.Generator, device) -> torch.Tensor:
     return torch.randn(batch_size, LATENT_DIM, generator=rng).to(device)
 
 
-class NoiseBatches:
-    """Images of independent N(0, 1) pixels: the scale of normalised images, nothing of their content."""
+class LatentFeed:
+    """Gaussian latents z ~ N(0, I) for a generator (``{"latents": z}``); ``iterations`` steps an epoch."""
 
-    def __init__(self, image_shape, batch_size: int, steps_per_epoch: int, seed: int, device):
-        self.image_shape, self.batch_size, self.steps_per_epoch = tuple(image_shape), batch_size, steps_per_epoch
-        self.rng, self.device = torch.Generator().manual_seed(seed + 2), device
+    def __init__(self, ctx: Context, seed_offset: int):
+        self.batch_size, self.steps_per_epoch = ctx.spec.batch_size, ctx.params.iterations
+        self.rng, self.device = torch.Generator().manual_seed(ctx.spec.seed + seed_offset), ctx.device
 
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, *self.image_shape, generator=rng).to(self.device)
+        return _latents(n, rng, self.device)
 
-    def next_batch(self) -> torch.Tensor:
-        return self.sample(self.batch_size, self.rng)
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        return {"latents": self.sample(self.batch_size, self.rng)}
 
-    def epoch_summary(self) -> dict[str, float]:
-        return {}
+    def start_epoch(self) -> None:
+        return None
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.get_state()}
@@ -269,139 +251,152 @@ class NoiseBatches:
         self.rng.set_state(state["rng"])
 
 
-class FrozenGeneratorBatches(NoiseBatches):
+class NoiseFeed(LatentFeed):
+    """Images of independent N(0, 1) pixels: the scale of normalised images, nothing of their content."""
+
+    def __init__(self, ctx: Context):
+        super().__init__(ctx, STUDENT_FEED_SEED)
+        self.image_shape = tuple(ctx.data.image_shape)
+
+    def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, *self.image_shape, generator=rng).to(self.device)
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        return {"images": self.sample(self.batch_size, self.rng)}
+
+
+class FrozenGeneratorFeed(NoiseFeed):
     """G(z) from a trained generator in evaluation mode (RDSKD's ``generator.eval()``), without gradients."""
 
-    def __init__(self, generator: nn.Module, batch_size: int, steps_per_epoch: int, seed: int, device):
-        super().__init__((), batch_size, steps_per_epoch, seed, device)
-        self.generator = generator.to(device).eval()
+    def __init__(self, ctx: Context):
+        super().__init__(ctx)
+        if ctx.generator is None:
+            raise ValueError(f"run {ctx.spec.id} needs its frozen generator (generator=...)")
+        self.generator = ctx.generator.to(ctx.device).eval()
 
     @torch.no_grad()
     def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
         return self.generator(_latents(n, rng, self.device))
 
 
-class JointGeneratorBatches(NoiseBatches):
-    """DAFL's step: each batch first updates the generator on its own loss against the fixed teacher, then the
-    same images (detached, as generated before that update) go to the student. The student's KD loss never reaches
-    G, so this equals DAFL's joint update of G and S on one batch."""
+# --- phases: the generators' updates -------------------------------------------------------------------------------
 
-    def __init__(self, teacher: nn.Module, batch_size: int, seed: int, device, image_shape, params: dict):
-        super().__init__(image_shape, batch_size, int(params["iterations"]), seed, device)
-        torch.manual_seed(seed + 3)  # the generator's initial weights
-        self.generator = Generator(image_shape, int(params["generator_width"])).to(device).train()
-        self.teacher = teacher.to(device).eval().requires_grad_(False)  # fixed: gradients flow through it to G only
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=params["lr_generator"])
-        self.weights = {name: params[name] for name in ("one_hot", "entropy", "activation")}
-        self.sums: dict[str, float] = {}
-        self.count = 0
-
-    def sample(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        with torch.no_grad():
-            return copy.deepcopy(self.generator).train()(_latents(n, rng, self.device))
-
-    def next_batch(self) -> torch.Tensor:
-        images = self.generator(_latents(self.batch_size, self.rng, self.device))
-        terms = dafl_generator_loss(*teacher_outputs(self.teacher, images), **self.weights)
-        _generator_step(self.optimizer, terms["loss"], "DAFL generator")
-        for name, value in terms.items():
-            self.sums[name] = self.sums.get(name, 0.0) + value.item()
-        self.count += 1
-        return images.detach()
-
-    def epoch_summary(self) -> dict[str, float]:
-        summary = {f"generator_{name}": total / self.count for name, total in self.sums.items()}
-        self.sums, self.count = {}, 0
-        return summary
-
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.get_state(), "generator": self.generator.state_dict(),
-                "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.set_state(state["rng"])
-        self.generator.load_state_dict(state["generator"])
-        self.optimizer.load_state_dict(state["optimizer"])
+def _fixed_teacher(ctx: Context) -> nn.Module:
+    if ctx.teacher is None:
+        raise ValueError(f"run {ctx.spec.id} ({ctx.spec.method}) needs its teacher model (teacher=...)")
+    return ctx.teacher.to(ctx.device).eval().requires_grad_(False)  # fixed: gradients flow through it to G only
 
 
-def _generator_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, what: str) -> None:
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"the {what}'s loss became {loss.item()}; lower its learning rate")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def rdskd_generator_phases(ctx: Context) -> list[Phase]:
+    """RDSKD stage 1, a run of its own: the run's model is the generator, updated by the spec's optimiser on
+    RDSKD's loss against the fixed teacher, ``iterations`` steps an epoch."""
+    teacher, penalty, generator = _fixed_teacher(ctx), ExponentialPenalty(), ctx.model
+
+    def step(batch):
+        images = generator(batch["latents"])
+        terms = rdskd_generator_loss(images, teacher(images), penalty)
+        penalty.after_step(batch["iteration"], terms)  # the values of this step, whatever the update does next
+        return terms
+    return [Phase("model", generator, None, step, state=penalty)]
 
 
-def batch_source(spec, data, teacher: nn.Module, device, generator: nn.Module | None = None):
-    """The batches a data-free student spec trains on; None for a spec that reads real images."""
-    from kdlib.methods import get_method, resolve_params
+def dafl_phases(ctx: Context) -> list[Phase]:
+    """DAFL's generator, updated first at every step on its own loss against the fixed teacher; the images it made
+    before that update (detached) are the student's batch, so the student's KD loss never reaches G and this equals
+    DAFL's joint update of G and S on one batch. The generator starts from seed + 3 (reseeding the global stream
+    after the student was built) and is kept with the run (``ctx.extras``)."""
+    params, teacher = ctx.params, _fixed_teacher(ctx)
+    torch.manual_seed(ctx.spec.seed + DAFL_GENERATOR_SEED)
+    generator = Generator(ctx.data.image_shape, params.generator_width).to(ctx.device).train()
+    ctx.extras["generator"] = generator
+    weights = {"one_hot": params.one_hot, "entropy": params.entropy, "activation": params.activation}
 
-    method = get_method(spec.method)
-    params = resolve_params(spec.method, dict(spec.method_params))
-    steps = int(params["iterations"])
-    if method.inputs == "noise":
-        return NoiseBatches(data.image_shape, spec.batch_size, steps, spec.seed, device)
-    if method.inputs == "generator":
-        return FrozenGeneratorBatches(generator, spec.batch_size, steps, spec.seed, device)
-    if method.inputs == "joint_generator":
-        return JointGeneratorBatches(teacher, spec.batch_size, spec.seed, device, data.image_shape, params)
-    return None
+    def step(batch):
+        images = generator(batch["latents"])
+        batch["images"] = images.detach()
+        return dafl_generator_loss(*teacher_outputs(teacher, images), **weights)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=params.lr_generator)
+    return [Phase("generator", generator, optimizer, step, log="generator", scheduled=False)]
 
 
-# --- RDSKD stage 1: the generator alone against the fixed teacher -------------------------------------------------
+# --- the methods ---------------------------------------------------------------------------------------------------
 
-def train_generator(spec, data, teacher: nn.Module, device, progress: str = "auto", label: str = "generator",
-                    checkpoint=None, resume: dict | None = None):
-    """Train ``spec.model`` (a generator) on RDSKD's loss for ``epochs`` × ``iterations`` steps of Adam (the
-    spec's lr and batch), the teacher fixed in evaluation mode. Returns a ``TrainResult`` whose metrics describe
-    what the generator makes (``sample_statistics``); the history holds each epoch's mean loss terms."""
-    from kdlib.methods import resolve_params
-    from kdlib.models import build_model, count_parameters
-    from kdlib.train import TrainResult
+def _student_kd(student_logits, teacher_logits, temperature):
+    """T²·KL(softmax(t/T) ‖ softmax(s/T)), summed over classes and averaged over the batch, as both codes do."""
+    kd = kd_divergence(student_logits, teacher_logits, temperature)
+    return {"loss": kd, "kd": kd}
 
-    iterations = int(resolve_params(spec.method, dict(spec.method_params))["iterations"])
-    torch.manual_seed(spec.seed)
-    if teacher is None:
-        raise ValueError(f"the generator run {spec.id} needs its teacher model (teacher=...)")
-    generator = build_model(spec.model, data.image_shape, data.n_classes).to(device).train()
-    teacher = teacher.to(device).eval().requires_grad_(False)  # fixed: gradients flow through it to G only
-    optimizer = torch.optim.Adam(generator.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    rng, penalty = torch.Generator().manual_seed(spec.seed + 1), ExponentialPenalty()
-    history, done, elapsed_before = [], 0, 0.0
-    if resume is not None:
-        generator.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        rng.set_state(resume["rng"])
-        penalty.load_state_dict(resume["penalty"])
-        history, done, elapsed_before = resume["history"], resume["epoch"], resume["elapsed"]
-    started = time.perf_counter()
-    for epoch in range(done + 1, spec.epochs + 1):
-        epoch_start, sums = time.perf_counter(), {}
-        for iteration in range(iterations):
-            images = generator(_latents(spec.batch_size, rng, device))
-            terms = rdskd_generator_loss(images, teacher(images), penalty)
-            _generator_step(optimizer, terms["loss"], f"{label} generator")
-            penalty.after_step(iteration, terms)
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + value.item()
-        row = {"epoch": epoch, "step": epoch * iterations, **{f"train_{k}": v / iterations for k, v in sums.items()},
-               "train_time_s": time.perf_counter() - epoch_start}
-        history.append(row)
-        if progress != "off":
-            print(f"[{label}] epoch {epoch}/{spec.epochs} loss {row['train_loss']:.4f} one-hot "
-                  f"{row['train_one_hot']:.4f} entropy {row['train_entropy']:.4f} diversity "
-                  f"{row['train_diversity']:.4f} ({row['train_time_s']:.1f}s)", file=sys.stderr, flush=True)
-        if checkpoint is not None and epoch < spec.epochs:
-            checkpoint({"epoch": epoch, "history": history, "model": generator.state_dict(),
-                        "optimizer": optimizer.state_dict(), "rng": rng.get_state(), "penalty": penalty.state_dict(),
-                        "elapsed": elapsed_before + time.perf_counter() - started})
-    generator.eval()
+
+def _feed_statistics(images_of):
+    """A report: ``sample_statistics`` of what the student learned from, from the fixed draw every source is
+    described by."""
+    def report(ctx: Context, history: list[dict]) -> dict:
+        images = images_of(ctx, STATISTICS_SAMPLES, torch.Generator().manual_seed(STATISTICS_SEED))
+        return sample_statistics(images, ctx.teacher)
+    return report
+
+
+def _frozen_images(ctx, n, rng):
+    return FrozenGeneratorFeed(ctx).sample(n, rng)
+
+
+def _noise_images(ctx, n, rng):
+    return NoiseFeed(ctx).sample(n, rng)
+
+
+@torch.no_grad()
+def _dafl_images(ctx, n, rng):  # as DAFL's generator made the student's batches: on the draw's own statistics
+    return copy.deepcopy(ctx.extras["generator"]).train()(_latents(n, rng, ctx.device))
+
+
+def _generator_report(ctx: Context, history: list[dict]) -> dict:
+    """What a trained generator makes, in evaluation mode, as the student of a later run will see it."""
+    ctx.model.eval()
     with torch.no_grad():
-        images = generator(_latents(STATISTICS_SAMPLES, torch.Generator().manual_seed(STATISTICS_SEED), device))
-    metrics = {"generator_loss": history[-1]["train_loss"], **sample_statistics(images, teacher),
-               "n_params": count_parameters(generator),
-               "train_time_s": elapsed_before + time.perf_counter() - started}
-    return TrainResult(generator.cpu(), metrics, history)
+        images = ctx.model(_latents(STATISTICS_SAMPLES, torch.Generator().manual_seed(STATISTICS_SEED), ctx.device))
+    return {"generator_loss": history[-1]["train_loss"], **sample_statistics(images, ctx.teacher)}
+
+
+def _check_generator_spec(spec) -> None:
+    """A student of a frozen generator: the generator is a generator run against this student's teacher."""
+    if get_method(spec.generator.method).model_kind != "generator":
+        raise ValueError("generator must be the RunSpec of a generator run (method 'rdskd_generator')")
+    if (spec.generator.dataset, spec.generator.teacher) != (spec.dataset, spec.teacher):
+        raise ValueError("the generator must have been trained against this student's teacher, on the same "
+                         "dataset; give both specs the same teacher")
+
+
+def _check_even_batch(spec) -> None:
+    if spec.batch_size < 2 or spec.batch_size % 2:
+        raise ValueError(f"RDSKD's pairwise diversity term pairs the two halves of each batch, so batch_size must be "
+                         f"even and at least 2, got {spec.batch_size}")
+
+
+@register_method("rdskd", StudentParams, needs_teacher=True, feed=FrozenGeneratorFeed,
+                 report=_feed_statistics(_frozen_images), takes_generator=True, check_spec=_check_generator_spec)
+def rdskd_student(student_logits, labels, teacher_logits, temperature, iterations):
+    """RDSKD's student: KD from the teacher on images of a frozen, pre-trained generator (``RunSpec.generator``)."""
+    return _student_kd(student_logits, teacher_logits, temperature)
+
+
+@register_method("kd_noise", StudentParams, needs_teacher=True, feed=NoiseFeed, report=_feed_statistics(_noise_images))
+def noise_student(student_logits, labels, teacher_logits, temperature, iterations):
+    """The lower bound: RDSKD's student phase with the generator replaced by Gaussian noise images."""
+    return _student_kd(student_logits, teacher_logits, temperature)
+
+
+@register_method("dafl", DAFLParams, needs_teacher=True, feed=lambda ctx: LatentFeed(ctx, STUDENT_FEED_SEED),
+                 phases=dafl_phases, report=_feed_statistics(_dafl_images),
+                 extra_models=lambda params: {"generator": generator_name(params.generator_width)})
+def dafl_student(student_logits, labels, teacher_logits, temperature, iterations, **generator_settings):
+    """DAFL's student: KD at T = 1 on the batch its generator has just been updated on; ``generator_settings``
+    (loss weights, learning rate, width) drive that generator (``dafl_phases``), not this loss."""
+    return _student_kd(student_logits, teacher_logits, temperature)
+
+
+register_method("rdskd_generator", GeneratorParams, needs_teacher=True, model_kind="generator",
+                feed=lambda ctx: LatentFeed(ctx, GENERATOR_RUN_SEED), phases=rdskd_generator_phases,
+                report=_generator_report, check_spec=_check_even_batch)(None)
 
 
 # --- what the generated images look like to the teacher -----------------------------------------------------------
@@ -442,12 +437,6 @@ def sample_statistics(images: torch.Tensor, teacher: nn.Module) -> dict:
             "generated_confidence": float(probs.max(1).values.mean()),
             "generated_pixel_diversity": float(np.mean(pixel)) if pixel else float("nan"),
             "generated_feature_diversity": float(np.mean(feature)) if feature else float("nan")}
-
-
-def source_statistics(source, teacher: nn.Module) -> dict:
-    """``sample_statistics`` of a batch source's images, from the fixed draw every generator is described by."""
-    images = source.sample(STATISTICS_SAMPLES, torch.Generator().manual_seed(STATISTICS_SEED))
-    return sample_statistics(images, teacher)
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network" (arXiv 1503.02531).
 
 The student matches the teacher's temperature-softened distribution (Eq. 1) as well as the labels; the soft term is
-scaled by T² (§2). Equation and reduction: ``kdlib.losses.hinton_kd_loss``.
+scaled by T² (§2); the KD term and its reduction are ``kdlib.losses.kd_divergence``.
 
 Deviations: the paper trains for far longer and (for the teacher) with max-norm constraints and a decaying learning
 rate; the book's budgets and schedule are in the introduction chapter's setup table.
@@ -9,18 +9,34 @@ rate; the book's budgets and schedule are in the introduction chapter's setup ta
 
 from __future__ import annotations
 
-from kdlib.losses import hinton_kd_loss
-from kdlib.methods import register_method
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from kdlib.losses import kd_divergence
+from kdlib.methods import Params, number, register_method
 
 
-def _check(params: dict[str, float], n_classes: int | None = None) -> None:
-    if params["temperature"] <= 0:
-        raise ValueError(f"temperature must be > 0, got {params['temperature']}")
-    if not 0.0 <= params["alpha"] <= 1.0:
-        raise ValueError(f"alpha (the weight of the soft term) must lie in [0, 1], got {params['alpha']}")
+def hinton_kd_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                   temperature: float, alpha: float) -> dict[str, torch.Tensor]:
+    """(1 − α) · CE(y, p) + α · T² · KL(p_T^teacher ‖ p_T^student); named terms, the total under ``"loss"``.
+
+    α weighs the soft term, as in most later papers; Hinton et al. describe a weighted average with a "considerably
+    lower weight" on the hard term, i.e. α close to 1.
+    """
+    ce = F.cross_entropy(student_logits, labels)
+    kd = kd_divergence(student_logits, teacher_logits, temperature)
+    return {"loss": (1.0 - alpha) * ce + alpha * kd, "ce": ce, "kd": kd}
 
 
-@register_method("kd", defaults={"temperature": 4.0, "alpha": 0.9}, needs_teacher=True, check=_check)
+@dataclass(frozen=True)
+class KDParams(Params):
+    temperature: float = number(4.0, "the softening temperature T", low=0.0, low_open=True)
+    alpha: float = number(0.9, "the weight of the soft term", low=0.0, high=1.0)
+
+
+@register_method("kd", KDParams, needs_teacher=True)
 def knowledge_distillation(student_logits, labels, teacher_logits, temperature, alpha):
     """(1 − α)·CE + α·T²·KL(teacher_T ‖ student_T)."""
     return hinton_kd_loss(student_logits, labels, teacher_logits, temperature, alpha)

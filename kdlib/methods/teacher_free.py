@@ -16,50 +16,86 @@ over batch × classes (PyTorch's default reduction) and scaled by a per-model ``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
 import torch.nn.functional as F
 
-from kdlib.losses import label_smoothing_loss, soften, virtual_teacher
-from kdlib.methods import register_method
+from kdlib.methods import Params, flag, number, register_method
 
 
-def _check_mode(params: dict[str, float]) -> None:
-    if params["official"] not in (0.0, 1.0):
-        raise ValueError(f"official must be 0 (the paper's equations) or 1 (the released code), "
-                         f"got {params['official']}")
+def virtual_teacher(labels: torch.Tensor, n_classes: int, a: float, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Yuan et al. (2020) Eq. 8: probability ``a`` on the true class and (1 − a)/(K − 1) on each other class."""
+    probs = torch.full((len(labels), n_classes), (1.0 - a) / (n_classes - 1), device=labels.device, dtype=dtype)
+    return probs.scatter(1, labels[:, None], a)
 
 
-def _check_lsr(params: dict[str, float], n_classes: int | None = None) -> None:
-    _check_mode(params)
-    if not 0.0 <= params["epsilon"] <= 1.0:
-        raise ValueError(f"epsilon (the weight of the uniform distribution) must lie in [0, 1], "
-                         f"got {params['epsilon']}")
+def soften(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A distribution softened by a temperature: p^(1/τ), renormalised.
+
+    This is softmax(log p / τ), i.e. softmax(z / τ) for any logits z of p, so a virtual teacher is softened exactly
+    as a real teacher's logits are. (Yuan et al.'s released code takes softmax(p / τ) of the probabilities instead.)
+    """
+    return F.softmax(torch.log(probs) / temperature, dim=1)
 
 
-def _check_reg(params: dict[str, float], n_classes: int | None = None) -> None:
-    _check_mode(params)
-    if not 0.0 <= params["alpha"] <= 1.0:
-        raise ValueError(f"alpha (the weight of the virtual teacher's term) must lie in [0, 1], got {params['alpha']}")
-    if not params["temperature"] > 0:
-        raise ValueError(f"temperature must be > 0, got {params['temperature']}")
-    low = 1.0 / n_classes if n_classes else 0.0
-    if not low < params["a"] <= 1.0:
-        raise ValueError(f"a (the virtual teacher's probability of the true class) must lie in ({low:g}, 1] so that "
-                         f"the true class stays the most likely one, got {params['a']}")
-    if not params["multiplier"] > 0:
-        raise ValueError(f"multiplier must be > 0, got {params['multiplier']}")
-    if params["multiplier"] != 1.0 and not params["official"]:
-        raise ValueError("multiplier exists only in the released code; set official=1 or leave multiplier at 1")
+def label_smoothing_loss(student_logits: torch.Tensor, labels: torch.Tensor, epsilon: float,
+                         official: bool = False) -> torch.Tensor:
+    """Label smoothing as a loss, batch mean.
+
+    Yuan et al. Eq. 3 (the default): (1 − ε)·H(q, p) + ε·KL(u ‖ p), with u uniform over all K classes. Their code
+    (``official``): cross-entropy with 1 − ε on the true class and ε/(K − 1) on each other class. Both pull p towards
+    the same kind of target; they differ by how much mass the true class keeps and by the constant H(u).
+    """
+    log_probs = F.log_softmax(student_logits, dim=1)
+    classes = student_logits.shape[1]
+    if official:
+        targets = torch.full_like(log_probs, epsilon / (classes - 1)).scatter(1, labels[:, None], 1.0 - epsilon)
+        return -(targets * log_probs).sum(dim=1).mean()
+    uniform = torch.full_like(log_probs, 1.0 / classes)
+    return ((1.0 - epsilon) * F.nll_loss(log_probs, labels)
+            + epsilon * F.kl_div(log_probs, uniform, reduction="batchmean"))
 
 
-@register_method("lsr", defaults={"epsilon": 0.1, "official": 0.0}, needs_teacher=False, check=_check_lsr)
+def smoothed_cross_entropy(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """H(targets, p) = −Σ_k targets_k · log p_k, batch mean: cross-entropy against a whole distribution."""
+    return -(targets * F.log_softmax(student_logits, dim=1)).sum(dim=1).mean()
+
+
+OFFICIAL = "compute what the released code computes instead of the paper's equations"
+
+
+@dataclass(frozen=True)
+class LabelSmoothingParams(Params):
+    epsilon: float = number(0.1, "the weight of the uniform distribution", low=0.0, high=1.0)
+    official: bool = flag(False, OFFICIAL)
+
+
+@dataclass(frozen=True)
+class TeacherFreeParams(Params):
+    alpha: float = number(0.1, "the weight of the virtual teacher's term", low=0.0, high=1.0)
+    temperature: float = number(20.0, "the softening temperature τ", low=0.0, low_open=True)
+    a: float = number(0.99, "the virtual teacher's probability of the true class", low=0.0, high=1.0)
+    official: bool = flag(False, OFFICIAL)
+    multiplier: float = number(1.0, "the released code's per-model factor on the KL term", low=0.0, low_open=True)
+
+    def check(self, n_classes: int | None) -> None:
+        low = 1.0 / n_classes if n_classes else 0.0
+        if not low < self.a:
+            raise ValueError(f"a (the virtual teacher's probability of the true class) must lie in ({low:g}, 1] so "
+                             f"that the true class stays the most likely one, got {self.a}")
+        if self.multiplier != 1.0 and not self.official:
+            raise ValueError("multiplier exists only in the released code; set official=1 or leave multiplier at 1")
+
+
+@register_method("lsr", LabelSmoothingParams)
 def label_smoothing(student_logits, labels, epsilon, official):
     """(1 − ε)·H(q, p) + ε·KL(u ‖ p), Eq. 3 (or the released code's smoothed labels)."""
-    loss = label_smoothing_loss(student_logits, labels, epsilon, bool(official))
+    loss = label_smoothing_loss(student_logits, labels, epsilon, official)
     return {"loss": loss, "lsr": loss}
 
 
-@register_method("tf_reg", defaults={"alpha": 0.1, "temperature": 20.0, "a": 0.99, "official": 0.0,
-                                     "multiplier": 1.0}, needs_teacher=False, check=_check_reg)
+@register_method("tf_reg", TeacherFreeParams)
 def teacher_free_regularisation(student_logits, labels, alpha, temperature, a, official, multiplier):
     """(1 − α)·H(q, p) + α·KL(p^d_τ ‖ p_τ), Eq. 9, with p^d the virtual teacher of Eq. 8."""
     ce = F.cross_entropy(student_logits, labels)
