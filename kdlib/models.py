@@ -249,7 +249,7 @@ class PreActBlock(nn.Module):
         return out + shortcut
 
 
-def _group(in_channels: int, width: int, blocks: int, stride: int) -> nn.ModuleList:
+def wide_group(in_channels: int, width: int, blocks: int, stride: int) -> nn.ModuleList:
     return nn.ModuleList(PreActBlock(in_channels if i == 0 else width, width, stride if i == 0 else 1)
                          for i in range(blocks))
 
@@ -265,7 +265,7 @@ class WideResNet(nn.Module):
         blocks = (depth - 4) // 6
         widths = (16 * width, 32 * width, 64 * width)
         self.conv0 = nn.Conv2d(image_shape[0], 16, 3, 1, 1, bias=False)
-        self.groups = nn.ModuleList(_group(c_in, c_out, blocks, stride) for c_in, c_out, stride in
+        self.groups = nn.ModuleList(wide_group(c_in, c_out, blocks, stride) for c_in, c_out, stride in
                                     zip((16, *widths[:2]), widths, (1, 2, 2)))
         self.bn = nn.BatchNorm2d(widths[-1])
         self.fc = nn.Linear(widths[-1], n_classes)

@@ -117,7 +117,8 @@ class RunSpec:
         if self.generator is not None and not isinstance(self.generator, RunSpec):
             raise ValueError(f"generator must be the RunSpec of a generator run, got {type(self.generator).__name__}")
         if (self.generator is not None) != method.takes_generator:
-            raise ValueError(f"method {self.method!r} " + ("needs a frozen generator (generator=RunSpec(...))"
+            raise ValueError(f"method {self.method!r} " + ("needs a frozen generator, the spec of its generator run "
+                                                           "(generator=RunSpec(...); on the command line --generator ID)"
                                                            if method.takes_generator else
                                                            "trains on no frozen generator; drop generator="))
         if not method.reads_training_images and self.val_size != 0:

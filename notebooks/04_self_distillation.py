@@ -66,7 +66,7 @@ from myst_nb import glue
 from kdlib import claims, data, report, runs
 from kdlib.benchmark import inference_cost, multiply_accumulates
 from kdlib.chapters import ledger
-from kdlib.methods.self_distillation import SD_DEFAULTS, shallow_term_gradients
+from kdlib.methods.self_distillation import SelfDistillationParams, shallow_term_gradients
 from kdlib.models import build_model, count_parameters
 
 budget = chapter.budget(profile)
@@ -78,9 +78,9 @@ glue("profile", profile, display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("epochs", budget["epochs"], display=False)
 glue("dataset_name", DATASET_NAME, display=False)
-glue("alpha", SD_DEFAULTS["alpha"], display=False)
-glue("temperature", SD_DEFAULTS["temperature"], display=False)
-glue("lam", SD_DEFAULTS["lam"], display=False)
+glue("alpha", SelfDistillationParams().alpha, display=False)
+glue("temperature", SelfDistillationParams().temperature, display=False)
+glue("lam", SelfDistillationParams().lam, display=False)
 glue("subset", "the full training set" if budget["subset"] is None else f"{budget['subset']:,} training images",
      display=False)
 

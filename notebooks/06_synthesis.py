@@ -53,7 +53,7 @@ import seaborn as sns
 from myst_nb import glue
 
 from kdlib import claims, chapters, report, runs
-from kdlib.methods import resolve_params
+from kdlib.methods import parse_params
 
 budget = chapter.budget(profile)
 DATASETS = budget["datasets"]
@@ -80,7 +80,7 @@ first = DATASETS[0]
 setup_rows = []
 for label, records in results["table"][first].items():
     spec = runs.RunSpec.from_dict(records[0]["spec"])
-    params = ", ".join(f"{k}={v:g}" for k, v in resolve_params(spec.method, dict(spec.method_params)).items()) or "–"
+    params = parse_params(spec.method, dict(spec.method_params)).describe()
     teacher = f"{spec.teacher.model} ({spec.teacher.method}, {spec.teacher.epochs} epochs)" if spec.teacher else "–"
     setup_rows.append({"method": label, "model": spec.model, "loss (kdlib method)": spec.method,
                        "its settings": params, "teacher": teacher, "epochs": spec.epochs,

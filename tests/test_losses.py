@@ -88,7 +88,7 @@ def test_method_parameters_are_checked():
         resolve_params("kd", {"temp": 4})
     with pytest.raises(ValueError, match="alpha .* must lie in \\[0, 1\\], got 1.5"):
         resolve_params("kd", {"alpha": 1.5})
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match=r"temperature \(the softening temperature T\) must be > 0"):
         resolve_params("kd", {"temperature": 0})
     with pytest.raises(ValueError, match="unknown method 'kdd'; known methods: ce, (.*, )?kd, "):
         get_method("kdd")

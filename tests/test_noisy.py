@@ -94,7 +94,7 @@ def test_teacher_noise_leaves_the_expected_gradient_unchanged_student_noise_adds
     ({"alpha": 1.5}, r"alpha \(the probability that a row is perturbed\) must lie in \[0, 1\], got 1.5"),
     ({"alpha": -0.1}, r"must lie in \[0, 1\], got -0.1"),
     ({"sigma": -0.2}, r"sigma \(the noise's standard deviation\) must be >= 0, got -0.2"),
-    ({"per_sample": 2}, r"per_sample must be 0 \(one ξ per logit, the paper\) or 1"),
+    ({"per_sample": 2}, r"per_sample \(one ξ per row instead of one per logit \(the paper\)\) is a flag: 0 \(off\) or 1 \(on\), got 2"),
     ({"sigmma": 0.1}, "method 'noisy_teacher' has no parameter sigmma; its parameters: alpha, per_sample, sigma"),
 ])
 def test_bad_noise_parameters_are_refused_before_training(params, message):
@@ -146,7 +146,7 @@ def test_each_row_learns_from_one_teacher_drawn_at_random(tiny, monkeypatch):
         seen.append(teacher_logits.detach().clone())
         return methods.METHODS["logit_regression"].loss(student_logits, labels, teacher_logits)
 
-    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", spy, {}, True, lambda p, k=None: None))
+    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", methods.NoParams, "classifier", True, loss=spy))
     teacher = RunSpec("mnist", "mlp_2x100", epochs=1, batch_size=16, val_size=40)
     spec = RunSpec("mnist", "mlp_2x100", method="spy", teacher=teacher, epochs=1, batch_size=16, val_size=40,
                    extra_teachers=(teacher.replace(seed=1),))

@@ -62,7 +62,7 @@ def test_a_non_finite_loss_stops_the_run(monkeypatch):
         soft = student_logits.sum() * float("inf")
         return {"loss": ce + soft, "ce": ce, "soft": soft}
 
-    monkeypatch.setitem(methods.METHODS, "ce", methods.Method("ce", exploding, {}, False, lambda p, k=None: None))
+    monkeypatch.setitem(methods.METHODS, "ce", methods.Method("ce", methods.NoParams, "classifier", False, loss=exploding))
     message = r"loss became inf at epoch 1, step 0 \(learning rate 0.05; non-finite terms: soft=inf\)"
     with pytest.raises(FloatingPointError, match=message):
         train(spec(), make_dataset(), progress="off")

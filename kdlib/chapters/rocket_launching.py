@@ -18,7 +18,6 @@ from typing import Iterator
 
 from kdlib.chapters import best_on_validation, forward_and_backward, profile_budget
 from kdlib.claims import TIME_METRIC, Claim, Setting, adjust, compare, control, timed, training_seconds
-from kdlib.methods.rocket import HINTS
 from kdlib.runs import RunSpec, get_or_train
 
 PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
@@ -66,7 +65,7 @@ def booster_teacher(profile: str) -> RunSpec:
 
 def rocket_run(profile: str, sharing: str = "interval", hint: str = "mimic", lam: float = 0.03,
                **params) -> RunSpec:
-    values = {"lam": lam, "hint": float(HINTS.index(hint)), **params}
+    values = {"lam": lam, "hint": hint, **params}
     return _run(profile, names(profile)[sharing], method="rocket", method_params=tuple(values.items()))
 
 

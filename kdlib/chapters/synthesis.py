@@ -17,7 +17,7 @@ import pandas as pd
 
 from kdlib import claims, report, stats
 from kdlib.chapters import data_free, forward_and_backward
-from kdlib.methods.noisy import NOISE_DEFAULTS
+from kdlib.methods.noisy import NoiseParams
 from kdlib.runs import RunSpec
 
 PARAMETERS = data_free.PARAMETERS
@@ -56,7 +56,7 @@ def benchmark_runs(profile: str, dataset: str) -> dict[str, list[RunSpec]]:
     own_copy = labels[0]  # Tf-KD_self: the student's own seed-0 run teaches every seed
     variants = {
         "logit regression": dict(method="logit_regression", teacher=teacher),
-        "noisy teacher": dict(method="noisy_teacher", teacher=teacher, method_params=tuple(NOISE_DEFAULTS.items())),
+        "noisy teacher": dict(method="noisy_teacher", teacher=teacher, method_params=tuple(NoiseParams().as_dict().items())),
         "Rocket (joint, no sharing)": dict(model="rocket_lenet5half_lenet5_none", method="rocket"),
         "Tf-KD_self": dict(method="kd", teacher=own_copy, method_params=data_free.KD_PARAMS),
         "Tf-KD_reg": dict(method="tf_reg"),

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib.losses import kd_divergence
-from kdlib.methods import Context, Params, Phase, choice, get_method, number, register_method
+from kdlib.methods.base import Context, Params, Phase, choice, get_method, number, register_method
 from kdlib.models import register_model
 
 LATENT_DIM = 100  # the codes' MNIST latent size

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from kdlib.losses import kd_divergence
-from kdlib.methods import Params, number, register_method
+from kdlib.methods.base import Params, number, register_method
 
 
 def hinton_kd_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,

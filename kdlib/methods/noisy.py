@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kdlib.methods import Params, flag, number, register_method
+from kdlib.methods.base import Params, flag, number, register_method
 
 
 def logit_regression_loss(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

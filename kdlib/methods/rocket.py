@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib.losses import kd_divergence
-from kdlib.methods import Params, choice, flag, number, register_method
-from kdlib.models import WideResNet, _group, count_parameters, lenet5, lenet5_half, register_model
+from kdlib.methods.base import Params, choice, flag, number, register_method
+from kdlib.models import WideResNet, count_parameters, lenet5, lenet5_half, register_model, wide_group
 
 HINTS = ("mimic", "mse", "kd")
 
@@ -86,8 +86,8 @@ class RocketNet(_Pair):
                               for block in group[:light_blocks]) for group in self.booster.groups)
         elif sharing == "bottom":
             widths = (32 * width, 64 * width)
-            self.light_groups = nn.ModuleList([_group(16 * width, widths[0], light_blocks, 2),
-                                               _group(widths[0], widths[1], light_blocks, 2)])
+            self.light_groups = nn.ModuleList([wide_group(16 * width, widths[0], light_blocks, 2),
+                                               wide_group(widths[0], widths[1], light_blocks, 2)])
         else:
             self.light = WideResNet(image_shape, n_classes, light_depth, width)
         if sharing != "none":

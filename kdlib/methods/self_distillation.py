@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib.losses import kd_divergence
-from kdlib.methods import Params, number, register_method
+from kdlib.methods.base import Params, number, register_method
 from kdlib.models import BasicBlock, register_model
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from kdlib.methods import Params, flag, number, register_method
+from kdlib.methods.base import Params, flag, number, register_method
 
 
 def virtual_teacher(labels: torch.Tensor, n_classes: int, a: float, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -75,13 +75,13 @@ class LabelSmoothingParams(Params):
 class TeacherFreeParams(Params):
     alpha: float = number(0.1, "the weight of the virtual teacher's term", low=0.0, high=1.0)
     temperature: float = number(20.0, "the softening temperature τ", low=0.0, low_open=True)
-    a: float = number(0.99, "the virtual teacher's probability of the true class", low=0.0, high=1.0)
+    a: float = number(0.99, "the virtual teacher's probability of the true class")  # range: check()
     official: bool = flag(False, OFFICIAL)
     multiplier: float = number(1.0, "the released code's per-model factor on the KL term", low=0.0, low_open=True)
 
     def check(self, n_classes: int | None) -> None:
         low = 1.0 / n_classes if n_classes else 0.0
-        if not low < self.a:
+        if not low < self.a <= 1.0:
             raise ValueError(f"a (the virtual teacher's probability of the true class) must lie in ({low:g}, 1] so "
                              f"that the true class stays the most likely one, got {self.a}")
         if self.multiplier != 1.0 and not self.official:
