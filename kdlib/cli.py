@@ -13,12 +13,15 @@ import torch
 from kdlib.paths import use_profile
 
 
-def _param(text: str) -> tuple[str, float]:
+def _param(text: str) -> tuple[str, float | str]:
+    """NAME=NUMBER, or NAME=WORD for a choice (hint=kd); the method's parameters check the value."""
     name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. temperature=4 or hint=kd), got {text!r}")
     try:
         return name, float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER (e.g. temperature=4), got {text!r}") from None
+        return name, value
 
 
 def _parser() -> argparse.ArgumentParser:

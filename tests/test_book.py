@@ -121,6 +121,45 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 
 
+PAGES = {"introduction": "00_introduction", "noisy_teachers": "01_noisy_teachers",
+         "rocket_launching": "02_rocket_launching", "teacher_free": "03_teacher_free",
+         "self_distillation": "04_self_distillation", "data_free": "05_data_free"}
+
+
+def _table_rows(html: str) -> list[str]:
+    """The text of every table row of a page, tags stripped and entities decoded, cells separated by " | "."""
+    import html as html_module
+
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html, flags=re.S)
+    return [" | ".join(html_module.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+                       for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, flags=re.S)) for row in rows]
+
+
+@pytest.mark.slow
+def test_every_page_shows_the_verdicts_of_the_books_ledger(built_book, monkeypatch):
+    """Each chapter page (and the synthesis) shows, row for row, the claim, comparison, Holm-adjusted p and verdict
+    that ``kdlib.chapters.ledger`` computes from the same records: the pages' verdicts are the statistics layer's."""
+    from kdlib import claims, paths
+    from kdlib.chapters import get_chapter, ledger
+
+    monkeypatch.setenv("KDLIB_RESULTS", str(built_book.parent / "results"))
+    monkeypatch.setenv("KDLIB_CACHE", str(built_book.parent / "cache"))
+    paths.use_profile("smoke")
+    book_claims = ledger("smoke", train_missing=False)
+    table = claims.table(book_claims)
+    assert len(table) >= len(PAGES) and set(table["verdict"]) <= set(claims.VERDICTS)
+    synthesis = _table_rows((built_book / "_build" / "html" / "book" / "06_synthesis.html").read_text())
+    for name, page in PAGES.items():
+        chapter = get_chapter(name)
+        ids = {claim.id for claim in chapter.claims(chapter.results("smoke", train_missing=False))}
+        rows = _table_rows((built_book / "_build" / "html" / "book" / f"{page}.html").read_text())
+        for wanted in table[table["claim"].isin(ids)][["claim", "comparison", "p (Holm)", "verdict"]].itertuples(
+                index=False, name=None):
+            for shown in (rows, synthesis):
+                assert any(all(f"| {cell} |" in f"| {line} |" for cell in wanted) for line in shown), \
+                    f"{page}: no row shows {wanted}"
+
+
 def test_every_chapter_cites_its_paper_and_the_book_is_citable():
     import yaml
 

@@ -10,6 +10,7 @@ import pytest
 from kdlib import cli
 from kdlib.chapters import configure, get_chapter, introduction
 from kdlib.paths import results_dir
+from kdlib.runs import RunSpec
 
 ALLOWED = introduction.PARAMETERS
 
@@ -91,7 +92,18 @@ def test_cli_rejects_a_malformed_parameter(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["run", "--dataset", "mnist", "--model", "lenet5", "--param", "temperature"])
     assert exit_info.value.code == 2
-    assert "expected NAME=NUMBER" in capsys.readouterr().err
+    assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_cli_takes_a_choice_by_name_and_refuses_an_unknown_one(capsys):
+    common = ["run", "--dataset", "mnist", "--model", "rocket_lenet5half_lenet5_none", "--method", "rocket"]
+    assert cli.main([*common, "--param", "hint=l1"]) == 2
+    assert "hint (the hint loss: mimic ‖l − z‖², mse ‖p − q‖² or kd) must be one of mimic, mse, kd" in \
+        capsys.readouterr().err
+    assert not results_dir().exists() or not list(results_dir().glob("*.json"))
+    by_name = RunSpec("mnist", "rocket_lenet5half_lenet5_none", "rocket", {"hint": "kd"})
+    assert by_name.id == RunSpec("mnist", "rocket_lenet5half_lenet5_none", "rocket", {"hint": 2}).id
+    assert dict(by_name.method_params) == {"hint": 2.0}  # a choice is stored as its index: ids never change
 
 
 def test_bench_ratios_and_goals():

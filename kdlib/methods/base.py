@@ -74,8 +74,15 @@ class Params:
     def canonical(cls, values: dict) -> dict[str, float]:
         """How a spec stores ``values``: every knob as a float (a choice of strings as its index, a flag as 0/1)."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        return {name: _encode(fields[name], _decode(fields[name], value)) if name in fields else float(value)
-                for name, value in values.items()}
+        canonical = {}
+        for name, value in values.items():
+            if name not in fields:  # parse() names the unknown knob
+                canonical[name] = value
+                continue
+            typed = _decode(fields[name], value)
+            _check_field(fields[name], typed)
+            canonical[name] = _encode(fields[name], typed)
+        return canonical
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
