@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from kdlib.methods import describe_params
+
 
 def reference_table(name: str) -> pd.DataFrame:
     """A paper's published numbers, shipped with kdlib (``kdlib/reference/<name>.csv``, each row with its source)."""
@@ -77,7 +79,7 @@ def records_table(records: list[dict]) -> pd.DataFrame:
         teachers = [spec["teacher"]] + spec.get("extra_teachers", []) if spec.get("teacher") else []
         rows.append({"id": record["id"], "dataset": spec["dataset"], "model": spec["model"],
                      "method": spec["method"],
-                     "params": ", ".join(f"{k}={v:g}" for k, v in sorted(spec["method_params"].items())),
+                     "params": describe_params(spec["method"], spec["method_params"]),
                      "teacher": " ".join(f"{t['model']}/seed {t['seed']}" for t in teachers),
                      "seed": spec["seed"], "epochs": spec["epochs"], "lr": spec["lr"],
                      "test_acc": metrics.get("test_acc"), "val_acc": metrics.get("val_acc"),
@@ -94,7 +96,7 @@ def setup_table(specs: dict) -> pd.DataFrame:
     """One row per role (label → RunSpec): the settings a reader needs to judge the budget."""
     rows = []
     for role, spec in specs.items():
-        params = ", ".join(f"{k}={v:g}" for k, v in spec.method_params) or "–"
+        params = describe_params(spec.method, dict(spec.method_params)) or "–"
         rows.append({"role": role, "dataset": spec.dataset, "model": spec.model, "method": spec.method,
                      "method params": params, "epochs": spec.epochs, "optimiser": spec.optimizer, "lr": spec.lr,
                      "weight decay": spec.weight_decay, "batch": spec.batch_size, "schedule": spec.schedule,

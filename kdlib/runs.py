@@ -321,6 +321,10 @@ def _resume_state(spec: RunSpec) -> dict | None:
         warnings.warn(f"resume state {path} is unreadable ({type(error).__name__}); starting {spec.id} afresh")
         path.unlink()
         return None
+    if "phases" not in state:  # written by the trainer before phases: its layout cannot be restored
+        warnings.warn(f"resume state {path} was written by an older kdlib; starting {spec.id} afresh")
+        path.unlink()
+        return None
     print(f"[{spec.id}] resuming after epoch {state['epoch']} of {spec.epochs}", file=sys.stderr, flush=True)
     return state
 

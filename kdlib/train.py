@@ -349,7 +349,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     model = build_model(spec.model, data.image_shape, data.n_classes).to(device)
     if init_state is not None:
         inherit_weights(model, init_state)
-    if device.type == "cuda" and is_convolutional(model):
+    if device.type == "cuda" and is_convolutional(model) and head_names(model):  # a generator keeps its layout
         model = model.to(memory_format=torch.channels_last)
     if teacher is not None:
         teacher = teacher.to(device).eval()

@@ -63,6 +63,7 @@ from myst_nb import glue
 
 from kdlib import claims, data, report, runs
 from kdlib.benchmark import inference_cost
+from kdlib.methods import describe_params
 from kdlib.methods.noisy import logit_regression_loss, perturb_logits
 from kdlib.models import build_model
 
@@ -225,7 +226,7 @@ def test_acc(records):
 
 
 def setting(spec: dict) -> str:
-    params = ", ".join(f"{k}={v:g}" for k, v in spec["method_params"].items())
+    params = describe_params(spec["method"], spec["method_params"])
     extra = f"{1 + len(spec.get('extra_teachers', []))} teachers" if spec.get("extra_teachers") else ""
     return "; ".join(part for part in (spec["model"], params, extra, f"lr={spec['lr']:g}") if part)
 

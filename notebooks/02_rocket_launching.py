@@ -480,7 +480,7 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 # python -m kdlib --threads 1 chapter rocket_launching --group forward &     # or two processes sharing the work
 # python -m kdlib --threads 1 chapter rocket_launching --group backward
 # # one joint run of your own: bottom sharing, the KD hint at λ = 1, gradient block off
-# python -m kdlib run --dataset fashion_mnist --model rocket_10_16_1_bottom --method rocket --param hint=2 \
+# python -m kdlib run --dataset fashion_mnist --model rocket_10_16_1_bottom --method rocket --param hint=kd \
 #     --param lam=1 --param grad_block=0 --subset 5000 --epochs 6 --schedule warmup_cosine
 # papermill notebooks/02_rocket_launching.ipynb out.ipynb -p profile paper   # the GPU profile (CIFAR-10)
 # ```

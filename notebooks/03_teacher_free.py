@@ -62,7 +62,7 @@ from myst_nb import glue
 
 from kdlib import chapters, claims, data, report, runs
 from kdlib.methods.teacher_free import smoothed_cross_entropy, soften, virtual_teacher
-from kdlib.methods import get_method, resolve_params
+from kdlib.methods import describe_params, get_method, resolve_params
 from kdlib.models import build_model, count_parameters
 
 budget = chapter.budget(profile)
@@ -276,7 +276,7 @@ def acc(records, metric="test_acc"):
 
 
 def params_text(spec):
-    return ", ".join(f"{k} {v:g}" for k, v in sorted(spec["method_params"].items())) or "–"
+    return describe_params(spec["method"], spec["method_params"]) or "–"
 
 
 setup = {f"{model} (teacher and baseline)": chapter.teacher(profile, model) for model in budget["models"]}

@@ -131,7 +131,9 @@ def test_dafls_student_loss_never_reaches_the_generator(tiny):
     spec, teacher = students["dafl"], build_model("small_cnn", (1, 8, 8), 3)
     ctx = Context(spec, parse_params("dafl", dict(spec.method_params)), tiny, torch.device("cpu"),
                   build_model(spec.model, (1, 8, 8), 3), teacher)
+    stream = torch.get_rng_state()
     (phase,) = df.dafl_phases(ctx)
+    assert torch.equal(torch.get_rng_state(), stream), "building G must not move the stream the student draws from"
     generator = ctx.extras["generator"]
     assert phase.module is generator and not phase.scheduled and phase.log == "generator"
     before = [p.detach().clone() for p in generator.parameters()]
@@ -254,6 +256,9 @@ def test_bad_rdskd_specs_are_refused_before_training(tiny):
     for batch in (1, 7):
         with pytest.raises(ValueError, match=f"batch_size must be even and at least 2, got {batch}"):
             generator.replace(batch_size=batch)
+    for changes in ({"optimizer": "sgd"}, {"schedule": "cosine"}):  # never silently replaced by Adam, constant
+        with pytest.raises(ValueError, match="a generator run trains with Adam at a constant learning rate"):
+            generator.replace(**changes)
     with pytest.raises(ValueError, match="method 'rdskd' needs a frozen generator, the spec of its generator run"):
         students["rdskd"].replace(generator=None)
     with pytest.raises(ValueError, match="trained against this student's teacher"):

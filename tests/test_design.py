@@ -153,6 +153,24 @@ def test_every_method_trains_one_step_on_cuda(method):
     assert changed and result.history[-1]["train_loss"] == result.history[-1]["train_loss"]
 
 
+def test_typed_parameters_read_names_numbers_and_flags_and_refuse_the_rest():
+    from kdlib.methods import parse_params
+
+    assert parse_params("rocket", {"hint": "kd", "grad_block": "off", "lam": "0.5"}).as_dict() == \
+        {"lam": 0.5, "hint": "kd", "temperature": 4.0, "grad_block": False}
+    assert parse_params("rocket", {"hint": 1.0, "grad_block": 1.0}).hint == "mse"  # what a spec stores
+    for params, message in (({"hint": float("inf")}, "hint .* must be a finite number"),
+                            ({"hint": 1.5}, "must be one of mimic, mse, kd"),
+                            ({"lam": True}, r"lam \(λ, the weight of the hint loss\) is a number, got True"),
+                            ({"lam": float("nan")}, "must be >= 0, got nan"),
+                            ({"lam": "much"}, "is a number, got the string 'much'"),
+                            ({"grad_block": "yes"}, "is a flag, got the string 'yes'")):
+        with pytest.raises(ValueError, match=message):
+            parse_params("rocket", params)
+    with pytest.raises(ValueError, match=r"iterations \(steps per epoch\) must be a whole number, got 2.5"):
+        parse_params("dafl", {"iterations": 2.5})
+
+
 def test_perturbation_draws_from_the_generator_it_is_given():
     logits = torch.randn(6, 10)
     first = perturb_logits(logits, 0.5, 0.3, generator=torch.Generator().manual_seed(3))

@@ -130,6 +130,16 @@ def test_an_unreadable_resume_state_is_dropped_not_trusted(tiny):
     assert not runs.resume_path(spec).exists()
 
 
+def test_a_resume_state_of_the_trainer_before_phases_is_dropped(tiny):
+    spec = small()
+    runs.resume_path(spec).parent.mkdir(parents=True)
+    torch.save({"epoch": 1, "model": {}, "optimizer": {}}, runs.resume_path(spec))  # the old layout
+    with pytest.warns(UserWarning, match="written by an older kdlib; starting .* afresh"):
+        record = runs.get_or_train(spec, progress="off")
+    assert len(record["history"]) == spec.epochs and record["history"][0]["epoch"] == 1
+    assert not runs.resume_path(spec).exists()
+
+
 def test_a_stale_record_is_reported_not_shown(tiny, monkeypatch):
     spec = small()
     first = runs.get_or_train(spec, progress="off")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from kdlib.methods.base import (METHODS, Context, Method, NoParams, Params, Phase, get_method, parse_params,  # noqa: F401
-                                register_method, resolve_params)
+from kdlib.methods.base import (METHODS, Context, Method, NoParams, Params, Phase, describe_params,  # noqa: F401
+                                get_method, parse_params, register_method, resolve_params)
 
 
 @register_method("ce")

@@ -6,7 +6,7 @@ A method declares:
   written;
 - ``model_kind``: the kind of registered model it trains (``kdlib.models.MODELS``: classifier, pair, exits,
   generator);
-- ``loss``: for a classifier's run, its loss on the model's training outputs (``kdlib.models.training_outputs``):
+- ``loss``: its loss on the run's model's training outputs (a classifier, pair or network with exits) (``kdlib.models.training_outputs``):
   ``loss(student_logits, labels, [teacher_logits], [the model's other outputs by name], **params)`` returning named
   terms with the total under ``"loss"``. A method never calls ``backward()`` or builds an optimiser;
 - ``feed``: what each step starts from when it is not the training set (data-free KD: noise or latents);
@@ -89,14 +89,22 @@ class Params:
 
     def describe(self) -> str:
         """``name=value, ...`` as a reader would write them (``hint=mimic, grad_block=on``); "–" when none."""
-        def show(value):
-            return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" \
-                if isinstance(value, (int, float)) else str(value)
-        return ", ".join(f"{name}={show(value)}" for name, value in self.as_dict().items()) or "–"
+        return ", ".join(f"{name}={_show(value)}" for name, value in self.as_dict().items()) or "–"
 
 
 def _decode(spec_field, value):
     meta = spec_field.metadata
+    if isinstance(value, str) and not ("options" in meta and isinstance(meta["options"][0], str)):
+        if meta.get("flag") and value in ("on", "off"):
+            return value == "on"
+        try:
+            value = float(value)  # "0.5" as 0.5
+        except ValueError:
+            raise ValueError(f"{spec_field.name} ({meta['doc']}) is a {'flag' if meta.get('flag') else 'number'}, "
+                             f"got the string {value!r}") from None
+    if not isinstance(value, str) and not isinstance(value, bool) and not math.isfinite(value) \
+            and ("options" in meta or meta.get("integer") or meta.get("flag")):
+        raise ValueError(f"{spec_field.name} ({meta['doc']}) must be a finite number, got {value!r}")
     if "options" in meta and isinstance(meta["options"][0], str):
         if isinstance(value, str):
             return value  # checked against the options by _check_field
@@ -108,8 +116,8 @@ def _decode(spec_field, value):
         if value in (0, 1) or isinstance(value, bool):
             return bool(value)
         raise ValueError(f"{spec_field.name} ({meta['doc']}) is a flag: 0 (off) or 1 (on), got {value!r}")
-    if isinstance(value, str):
-        raise ValueError(f"{spec_field.name} ({meta['doc']}) is a number, got the string {value!r}")
+    if isinstance(value, bool):
+        raise ValueError(f"{spec_field.name} ({meta['doc']}) is a number, got {value!r}")
     if meta.get("integer") or ("options" in meta and isinstance(meta["options"][0], int)):
         if float(value) != int(value):
             raise ValueError(f"{spec_field.name} ({meta['doc']}) must be a whole number, got {value!r}")
@@ -208,7 +216,8 @@ METHODS: dict[str, Method] = {}
 
 def register_method(name: str, params: type[Params] = NoParams, needs_teacher: bool = False,
                     model_kind: str = "classifier", **declaration):
-    """Register the decorated loss (or, with ``loss=None`` in ``declaration``, a method without one) under ``name``."""
+    """Register the decorated loss under ``name``; a method without a loss of its model (a generator run, whose
+    phases say what it trains) registers ``None``: ``register_method(name, ...)(None)``."""
     def decorate(loss):
         METHODS[name] = Method(name, params, model_kind, needs_teacher, loss=loss, **declaration)
         return loss
@@ -219,6 +228,22 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
     return METHODS[name]
+
+
+def describe_params(name: str, params: dict) -> str:
+    """The knobs a spec sets (not the defaults), as a reader would write them: ``hint=kd, lam=0.1``."""
+    fields = {f.name: f for f in dataclasses.fields(get_method(name).params)}
+    shown = []
+    for key, value in sorted(params.items()):
+        typed = _decode(fields[key], value) if key in fields else value
+        shown.append(f"{key}={_show(typed)}")
+    return ", ".join(shown)
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def parse_params(name: str, params: dict, n_classes: int | None = None) -> Params:

@@ -288,8 +288,9 @@ def _fixed_teacher(ctx: Context) -> nn.Module:
 
 
 def rdskd_generator_phases(ctx: Context) -> list[Phase]:
-    """RDSKD stage 1, a run of its own: the run's model is the generator, updated by the spec's optimiser on
-    RDSKD's loss against the fixed teacher, ``iterations`` steps an epoch."""
+    """RDSKD stage 1, a run of its own: the run's model is the generator, updated by Adam at the spec's constant
+    learning rate (``_check_generator_run``) on RDSKD's loss against the fixed teacher, ``iterations`` steps an
+    epoch."""
     teacher, penalty, generator = _fixed_teacher(ctx), ExponentialPenalty(), ctx.model
 
     def step(batch):
@@ -303,11 +304,13 @@ def rdskd_generator_phases(ctx: Context) -> list[Phase]:
 def dafl_phases(ctx: Context) -> list[Phase]:
     """DAFL's generator, updated first at every step on its own loss against the fixed teacher; the images it made
     before that update (detached) are the student's batch, so the student's KD loss never reaches G and this equals
-    DAFL's joint update of G and S on one batch. The generator starts from seed + 3 (reseeding the global stream
-    after the student was built) and is kept with the run (``ctx.extras``)."""
+    DAFL's joint update of G and S on one batch. The generator starts from seed + 3, drawn from a forked stream so
+    that the student's training (its dropout) draws what it drew before, and is kept with the run
+    (``ctx.extras``)."""
     params, teacher = ctx.params, _fixed_teacher(ctx)
-    torch.manual_seed(ctx.spec.seed + DAFL_GENERATOR_SEED)
-    generator = Generator(ctx.data.image_shape, params.generator_width).to(ctx.device).train()
+    with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
+        torch.manual_seed(ctx.spec.seed + DAFL_GENERATOR_SEED)  # the global stream the loop uses is left untouched
+        generator = Generator(ctx.data.image_shape, params.generator_width).to(ctx.device).train()
     ctx.extras["generator"] = generator
     weights = {"one_hot": params.one_hot, "entropy": params.entropy, "activation": params.activation}
 
@@ -366,7 +369,12 @@ def _check_generator_spec(spec) -> None:
                          "dataset; give both specs the same teacher")
 
 
-def _check_even_batch(spec) -> None:
+def _check_generator_run(spec) -> None:
+    """RDSKD's code trains its generator with Adam at a constant rate; kdlib does the same and says so."""
+    if (spec.optimizer, spec.schedule) != ("adam", "constant"):
+        raise ValueError(f"a generator run trains with Adam at a constant learning rate, as RDSKD's code does; set "
+                         f"optimizer='adam' and schedule='constant' (got {spec.optimizer!r}, {spec.schedule!r}; on "
+                         f"the command line --optimizer adam --schedule constant)")
     if spec.batch_size < 2 or spec.batch_size % 2:
         raise ValueError(f"RDSKD's pairwise diversity term pairs the two halves of each batch, so batch_size must be "
                          f"even and at least 2, got {spec.batch_size}")
@@ -396,7 +404,7 @@ def dafl_student(student_logits, labels, teacher_logits, temperature, iterations
 
 register_method("rdskd_generator", GeneratorParams, needs_teacher=True, model_kind="generator",
                 feed=lambda ctx: LatentFeed(ctx, GENERATOR_RUN_SEED), phases=rdskd_generator_phases,
-                report=_generator_report, check_spec=_check_even_batch)(None)
+                report=_generator_report, check_spec=_check_generator_run)(None)
 
 
 # --- what the generated images look like to the teacher -----------------------------------------------------------
