@@ -58,7 +58,7 @@ class Params:
     def parse(cls, values: dict, n_classes: int | None = None, method: str = "") -> "Params":
         """The defaults updated with ``values`` (typed values, or the canonical numbers a spec stores); an unknown
         knob or a bad value raises ValueError naming it and what is allowed."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = _fields(cls)
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ValueError(f"method {method!r} has no parameter {', '.join(unknown)}; its parameters: "
@@ -73,7 +73,7 @@ class Params:
     @classmethod
     def canonical(cls, values: dict) -> dict[str, float]:
         """How a spec stores ``values``: every knob as a float (a choice of strings as its index, a flag as 0/1)."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = _fields(cls)
         canonical = {}
         for name, value in values.items():
             if name not in fields:  # parse() names the unknown knob
@@ -92,9 +92,18 @@ class Params:
         return ", ".join(f"{name}={_show(value)}" for name, value in self.as_dict().items()) or "–"
 
 
+def _fields(params: type[Params]) -> dict:
+    return {f.name: f for f in dataclasses.fields(params)}
+
+
+def _named_choice(meta) -> bool:
+    """A choice among strings: stored in a spec as its index."""
+    return "options" in meta and isinstance(meta["options"][0], str)
+
+
 def _decode(spec_field, value):
     meta = spec_field.metadata
-    if isinstance(value, str) and not ("options" in meta and isinstance(meta["options"][0], str)):
+    if isinstance(value, str) and not _named_choice(meta):
         if meta.get("flag") and value in ("on", "off"):
             return value == "on"
         try:
@@ -105,7 +114,7 @@ def _decode(spec_field, value):
     if not isinstance(value, str) and not isinstance(value, bool) and not math.isfinite(value) \
             and ("options" in meta or meta.get("integer") or meta.get("flag")):
         raise ValueError(f"{spec_field.name} ({meta['doc']}) must be a finite number, got {value!r}")
-    if "options" in meta and isinstance(meta["options"][0], str):
+    if _named_choice(meta):
         if isinstance(value, str):
             return value  # checked against the options by _check_field
         if not isinstance(value, bool) and float(value) == int(value) and 0 <= int(value) < len(meta["options"]):
@@ -126,9 +135,8 @@ def _decode(spec_field, value):
 
 
 def _encode(spec_field, value) -> float:
-    options = spec_field.metadata.get("options")
-    if options and isinstance(options[0], str):
-        return float(options.index(value))
+    if _named_choice(spec_field.metadata):
+        return float(spec_field.metadata["options"].index(value))
     return float(value)
 
 
@@ -232,7 +240,7 @@ def get_method(name: str) -> Method:
 
 def describe_params(name: str, params: dict) -> str:
     """The knobs a spec sets (not the defaults), as a reader would write them: ``hint=kd, lam=0.1``."""
-    fields = {f.name: f for f in dataclasses.fields(get_method(name).params)}
+    fields = _fields(get_method(name).params)
     shown = []
     for key, value in sorted(params.items()):
         typed = _decode(fields[key], value) if key in fields else value

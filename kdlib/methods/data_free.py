@@ -41,7 +41,7 @@ from torch import nn
 
 from kdlib.losses import kd_divergence
 from kdlib.methods.base import Context, Params, Phase, choice, get_method, number, register_method
-from kdlib.models import register_model
+from kdlib.models import build_model, register_model
 
 LATENT_DIM = 100  # the codes' MNIST latent size
 GENERATOR_WIDTHS = (16, 32, 64, 128, 256)  # 128: the codes' generator; the narrower ones fit a CPU
@@ -310,7 +310,8 @@ def dafl_phases(ctx: Context) -> list[Phase]:
     params, teacher = ctx.params, _fixed_teacher(ctx)
     with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
         torch.manual_seed(ctx.spec.seed + DAFL_GENERATOR_SEED)  # the global stream the loop uses is left untouched
-        generator = Generator(ctx.data.image_shape, params.generator_width).to(ctx.device).train()
+        generator = build_model(generator_name(params.generator_width), ctx.data.image_shape,
+                                ctx.data.n_classes).to(ctx.device).train()
     ctx.extras["generator"] = generator
     weights = {"one_hot": params.one_hot, "entropy": params.entropy, "activation": params.activation}
 
