@@ -16,7 +16,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[book,test]'
+	$(BIN)/pip install --quiet -e '.[book,test,ray,slurm]'
 	touch $@
 
 data: $(INSTALLED)
@@ -27,10 +27,7 @@ notebooks: data
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb .py); \
 	  echo "executing $$nb (profile $(PROFILE))"; \
-	  $(BIN)/jupytext --quiet --to ipynb --output book/$$name.src.ipynb $$nb && \
-	  $(BIN)/papermill --log-level WARNING --cwd book book/$$name.src.ipynb book/$$name.ipynb \
-	    -p profile $(PROFILE) || { rm -f book/$$name.src.ipynb book/$$name.ipynb; exit 1; }; \
-	  rm -f book/$$name.src.ipynb; \
+	  $(BIN)/python -m kdlib page $$name --profile $(PROFILE) --published || exit 1; \
 	done
 
 html: $(INSTALLED)
@@ -54,4 +51,4 @@ test: data browser
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build book/*.ipynb book/all_runs.csv book/all_runs.json
+	rm -rf _build _pages book/*.ipynb book/all_runs.csv book/all_runs.json

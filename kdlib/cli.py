@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from kdlib.paths import use_profile
+from kdlib.paths import project_root, use_profile
 
 
 def _param(text: str) -> tuple[str, float | str]:
@@ -80,9 +80,24 @@ def _parser() -> argparse.ArgumentParser:
 
     chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
     chapter.add_argument("name")
-    chapter.add_argument("--profile", default="cpu")
-    chapter.add_argument("--group", help="train only this group of the chapter's runs")
-    chapter.add_argument("--device", choices=("cpu", "cuda"))
+    page = commands.add_parser("page", help="train a page's missing runs, execute it with papermill into its own "
+                                            "folder and build a book around it")
+    page.add_argument("name", help="a chapter (noisy_teachers, ...), speed or results")
+    for command in (chapter, page):
+        command.add_argument("--profile", default="cpu")
+        command.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                             help="a chapter parameter, e.g. -p seeds '[0,1,2,3,4]' (the page lists them)")
+        command.add_argument("--device", choices=("cpu", "cuda"))
+        command.add_argument("--workers", type=int, default=1, help="runs trained at once (default 1)")
+        command.add_argument("--executor", default="local", choices=("local", "ray", "slurm"))
+        command.add_argument("--address", help="ray: the address of an existing cluster (default: a local one)")
+        command.add_argument("--gpus-per-run", type=float,
+                             help="ray/slurm: GPUs per run (a fraction packs small runs on one GPU)")
+    page.add_argument("--out", help="the folder of the executed page and its book (default _pages/<page>)")
+    page.add_argument("--published", action="store_true",
+                      help="execute into book/, over the published page (what `make book` does); builds nothing")
+    page.add_argument("--no-train", action="store_true", help="train nothing; the page stops at a missing record")
+    page.add_argument("--no-build", action="store_true", help="execute the page, build no book")
 
     ledger = commands.add_parser("claims", help="the claims ledger (every verdict, Holm across the book) from the "
                                                 "stored records; trains nothing")
@@ -128,6 +143,68 @@ def _outcome(metrics: dict) -> str:
 def _stop_on_sigterm(signum, frame):
     """SIGTERM unwinds like Ctrl-C: temporary files are removed and the last epoch's resume state is kept."""
     raise SystemExit(128 + signum)
+
+
+def _train(chapter_module, profile, args) -> int:
+    """Every missing run of the chapter at ``profile``, by the executor asked for; lists the failures and returns 1
+    when any run failed (re-running trains only what is still missing)."""
+    from kdlib.executors import run_stages
+    options = {key: value for key, value in (("address", args.address), ("gpus_per_run", args.gpus_per_run))
+               if value is not None and not (key == "address" and args.executor != "ray")}
+    failures = run_stages(chapter_module.stages(profile, args.device), args.executor, args.workers, args.threads,
+                          args.device, report=lambda line: print(line, flush=True), **options)
+    if failures:
+        print(f"{len(failures)} run(s) failed; run the command again to retry them:", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure.spec_id} {failure.what}: {failure.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _chapter_or_page(args) -> int:
+    """``chapter``: train a chapter's runs. ``page``: that, then execute the page into its own folder and build."""
+    from kdlib import chapters, pages
+    from kdlib.pages import parse_value
+    changes = {}
+    for key, text in args.parameter:
+        if key in changes:
+            raise ValueError(f"parameter {key} is given twice")
+        changes[key] = parse_value(text)
+    name = args.name
+    if args.command == "page":
+        stem = pages.page_stem(name)
+        name = next(key for key, value in pages.PAGES.items() if value == stem)
+    chapter_module = chapters.get_chapter(name) if name in chapters.CHAPTERS else None
+    train = not getattr(args, "no_train", False)
+    if chapter_module is None:
+        if changes:
+            raise ValueError(f"page {name!r} takes no parameters besides --profile")
+        if args.profile not in chapters.PROFILES:
+            raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(chapters.PROFILES)}")
+        profile = args.profile
+    else:
+        profile = chapters.chapter_profile(chapter_module, args.profile, changes, train)
+    use_profile(chapters.profile_name(profile))
+    if chapter_module is not None and train:
+        status = _train(chapter_module, profile, args)
+        if status or args.command == "chapter":
+            return status
+    parameters = {"profile": chapters.profile_name(profile)}
+    if chapter_module is not None:
+        parameters.update(train_missing=train, device=args.device,
+                          **{key: list(value) if isinstance(value, tuple) else value for key, value in changes.items()})
+    if args.published:
+        if args.out:
+            raise ValueError("--published executes into book/; it takes no --out")
+        output = pages.execute(name, parameters, project_root() / "book")
+        print(f"executed {output}")
+        return 0
+    folder = Path(args.out) if args.out else project_root() / "_pages" / pages.page_stem(name)
+    output = pages.execute(name, parameters, folder / "book")
+    print(f"executed {output}")
+    if not args.no_build:
+        print(f"the book is in {pages.build_book(folder, [pages.page_stem(name)])}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,28 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             benchmark.print_report(result)
             if args.json:
                 benchmark.write_json(result, args.json)
-        elif args.command == "chapter":
-            use_profile(args.profile)
-            chapter_module = get_chapter(args.name)
-            missing = []
-            for name in chapter_module.datasets(args.profile):  # all of them, before an hour of training
-                try:
-                    data.fetch(name)
-                except data.DataError as error:
-                    missing.append(str(error))
-            if missing:
-                raise data.DataError(f"chapter {args.name!r} at profile {args.profile!r} needs data that is not "
-                                     f"here; nothing was trained:\n" + "\n".join(missing))
-            groups = chapter_module.runs(args.profile)
-            if args.group and args.group not in groups:
-                raise ValueError(f"unknown group {args.group!r}; groups: {', '.join(groups)}")
-            for group, specs in groups.items():
-                if args.group in (None, group):
-                    for spec in specs:  # a sweep cell that diverges is a result, stored as such
-                        record = runs.get_or_train(spec, device=args.device, keep_divergence=True)
-                        outcome = _outcome(record["metrics"])
-                        print(f"{group} {record['id']} {spec.model} {spec.method} seed {spec.seed}: {outcome}",
-                              flush=True)
+        elif args.command in ("chapter", "page"):
+            return _chapter_or_page(args)
         elif args.command == "claims":
             from kdlib import chapters, claims
             if args.profile not in chapters.PROFILES:
@@ -231,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             print(", ".join(f"{n} {verdict}" for verdict, n in claims.counts(ledger).items()))
             if args.csv:
                 table.to_csv(args.csv, index=False)
-    except (ValueError, FileNotFoundError, data.DataError, FloatingPointError) as error:
+    except (ValueError, FileNotFoundError, data.DataError, FloatingPointError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

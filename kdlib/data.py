@@ -195,12 +195,13 @@ def _fashion_from_debian(raw: Path) -> None:
                 shutil.copyfileobj(source, target)
 
 
-def _missing_message(name: str, folder: Path, missing: list[str]) -> str:
+def _missing_message(name: str, folder: Path, missing: list[str], tried: bool = True) -> str:
     where = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract it)",
              "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract it)",
              "svhn": "http://ufldl.stanford.edu/housenumbers/ (train_32x32.mat, test_32x32.mat)"}
     source = where.get(name, "the original IDX files (uncompressed)")
-    return (f"{name}: missing {', '.join(missing)} in {folder}, and the download failed (offline?). "
+    failed = ", and the download failed (offline?)" if tried else " (`python -m kdlib fetch` downloads it, online)"
+    return (f"{name}: missing {', '.join(missing)} in {folder}{failed}. "
             f"Put the files there from {source}, or point KDLIB_DATA (or --data-root) at a folder that holds "
             f"{_info(name).folder}/; then `python -m kdlib fetch {name}` checks them.")
 
@@ -228,6 +229,14 @@ def fetch(name: str, root: Path | None = None) -> Path:
     if missing:
         raise DataError(_missing_message(name, folder, missing))
     return folder
+
+
+def absent(name: str, root: Path | None = None) -> str | None:
+    """Why ``name`` cannot be read here without a download (its files are not all present), or None."""
+    info = _info(name)
+    folder = (Path(root) if root else data_dir()) / info.folder
+    missing = verify_files(folder, info.files)
+    return _missing_message(name, folder, missing, tried=False) if missing else None
 
 
 # --- reading the on-disk formats --------------------------------------------------------------------------------

@@ -140,3 +140,41 @@ def diverged_summary(records: list[dict]) -> str:
             key = f"{spec['dataset']} {spec['model']} {spec['method']}"
             counts[key] = counts.get(key, 0) + 1
     return ", ".join(f"{n} {key}" for key, n in sorted(counts.items())) or "none"
+
+
+def _box(title: str, kind: str, body: str):
+    """An admonition as HTML: myst-nb renders a cell's Markdown output as CommonMark, without MyST directives."""
+    from IPython.display import HTML
+    return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p></div>')
+
+
+def executed_with(profile, train_missing: bool = True, device=None):
+    """The one box at the top of a chapter page that says what it was executed with; a page with changes to the
+    published profile says so and lists them, so that no reader takes its numbers for the book's."""
+    import html
+
+    from kdlib.chapters import profile_name
+    name = profile_name(profile)
+    extra = f"; device <code>{html.escape(device)}</code>" if device else ""
+    extra += "; nothing trained (train_missing False)" if not train_missing else ""
+    changes = getattr(profile, "changes", ())
+    if not changes:
+        published = "the published book" if name == "cpu" else \
+            ("CI's tiny smoke runs: its numbers mean nothing" if name == "smoke" else "the papers' recipes")
+        return _box("Executed with", "note", f"profile <code>{name}</code> ({published}){extra}.")
+    listed = "; ".join(f"<code>{key}</code> = <code>{html.escape(value)}</code>" for key, value in profile.shown())
+    return _box("Executed with changes to the published profile", "warning",
+                f"This page was executed at profile <code>{name}</code> with: {listed}{extra}. Its numbers and "
+                f"verdicts are not the published book's.")
+
+
+def rerun_command(page: str, profile):
+    """The last lines of a chapter page: the command that re-executes it as it is."""
+    import html
+
+    from kdlib.pages import reproduce_command
+    return _box("Re-execute this page", "tip",
+                f"This page, as it is, comes from <code>{html.escape(reproduce_command(page, profile))}</code>. Add "
+                f"<code>--workers 2</code> (or <code>--executor ray</code>, <code>--executor slurm</code>) to train "
+                f"its missing runs in parallel, and <code>-p NAME VALUE</code> to change a parameter (the page "
+                f"<em>Reproduce</em> lists them).")

@@ -28,17 +28,30 @@
 # `kdlib/reference/hinton2015.csv`); the last section gives the commands that re-create each one.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, introduction as chapter, ledger
+from kdlib.chapters import configure_page, introduction as chapter, ledger
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+seeds = None  # the seeds of the short-budget MNIST runs and of the image students; None: the profile's
+mnist_teacher_epochs = None  # epochs of the short-budget MNIST teacher; None: the profile's
+mnist_student_epochs = None  # epochs of the short-budget MNIST students; None: the profile's
+image_dataset = None  # the image dataset (Fashion-MNIST stands in for CIFAR-10 offline); None: the profile's
+image_teacher_epochs = None  # epochs of the ResNet-20 teacher; None: the profile's
+image_student_epochs = None  # epochs of the small-CNN students; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+temperatures = None  # the T grid of the image students; None: the profile's
+alphas = None  # the α grid of the image students (weight of the KD term); None: the profile's
+recipe_seeds = None  # the seeds of the runs at the 2012 recipe; None: the profile's
+recipe_teacher_epochs = None  # epochs of the recipe's teacher (the recipe's own: 3000); None: the profile's
+recipe_student_epochs = None  # epochs of the recipe's students; None: the profile's
+recipe_learning_rates = None  # the ε_0 grid the recipe's pilots choose from on validation; None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -50,9 +63,15 @@ from kdlib import claims, report, runs
 from kdlib.losses import soft_gradient_norm, soft_targets
 
 budget = chapter.budget(profile)
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 glue("image_seeds", len(budget["seeds"]), display=False)
 glue("image_seed_list", ", ".join(str(seed) for seed in budget["seeds"]), display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -149,7 +168,7 @@ for role, value in errors.items():
 glue("mnist_gap_closed", gap_closed, display=False)
 glue("mnist_paper_gap_closed", paper_gap_closed, display=False)
 glue("mnist_seeds", len(budget["seeds"]), display=False)
-glue("mnist_teacher_epochs", budget["mnist"][0], display=False)
+glue("mnist_teacher_epochs", budget["mnist_teacher_epochs"], display=False)
 mnist_table
 
 # %% [markdown]
@@ -440,7 +459,7 @@ spent.groupby(["dataset", "model", "method", "schedule", "device", "threads"])["
 # To re-execute this page with other parameters, for example the papers' budgets on a GPU:
 #
 # ```bash
-# papermill notebooks/00_introduction.ipynb out.ipynb -p profile paper
+# python -m kdlib page introduction --profile paper
 # ```
 #
 # The works cited on this page are listed under {doc}`references`.
@@ -450,3 +469,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("introduction", profile)

@@ -42,17 +42,25 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, ledger, noisy_teachers as chapter
+from kdlib.chapters import configure_page, ledger, noisy_teachers as chapter
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+datasets = None  # MNIST first, then the dataset beyond it; None: the profile's
+seeds = None  # the seeds of every table row (and of the several teachers); None: the profile's
+teacher_epochs = None  # epochs of the MNIST LeNet-5 teacher; None: the profile's
+student_epochs = None  # epochs of every student; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+alphas = None  # the α grid of the noisy teacher (share of perturbed samples); None: the profile's
+sigmas = None  # the σ grid of the noise; None: the profile's
+student_alphas = None  # the α grid of the noisy student; None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -73,11 +81,17 @@ SHORT = {dataset: name.split(" (")[0] for dataset, name in NAMES.items()}
 SEVERAL = chapter.SEVERAL_TEACHERS
 OTHER = budget["datasets"][1]  # the dataset beyond MNIST that the prose names (Fashion-MNIST in the cpu profile)
 glue("other_name", SHORT[OTHER], display=False)
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 for _dataset, _key in ((budget["datasets"][0], "mnist"), (OTHER, "other")):
     glue(f"{_key}_seeds", len(chapter.budget(profile, _dataset)["seeds"]), display=False)
 glue("student_epochs", budget["student_epochs"], display=False)
 glue("extra_teachers", len(chapter.budget(profile, OTHER)["seeds"]) - 1, display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -561,13 +575,13 @@ spent.groupby(["dataset", "model", "method", "device", "threads"])["minutes"].ag
 #
 # ```bash
 # python -m kdlib chapter noisy_teachers --profile cpu            # every missing run, stage by stage
-# python -m kdlib chapter noisy_teachers --profile cpu --group mnist
+# python -m kdlib chapter noisy_teachers --profile cpu -p datasets "['mnist', 'fashion_mnist']" --workers 2
 # python -m kdlib list                                            # ids of the stored records
 # # one student at another α, σ and noise form (teacher: a stored run id from the baseline table)
 # python -m kdlib run --dataset mnist --model mlp_2x100 --method noisy_teacher --teacher <teacher id> \
 #     --param alpha=0.5 --param sigma=0.3 --param per_sample=1 --lr 0.003 --schedule warmup_cosine --epochs 20
 # # several teachers: add --extra-teacher <id> once per further teacher
-# papermill notebooks/01_noisy_teachers.ipynb out.ipynb -p profile paper   # the GPU profile
+# python -m kdlib page noisy_teachers --profile paper   # the GPU profile
 # ```
 #
 # The works cited on this page are listed under {doc}`references`.
@@ -577,3 +591,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("noisy_teachers", profile)

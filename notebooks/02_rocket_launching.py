@@ -43,17 +43,22 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, rocket_launching as chapter
+from kdlib.chapters import configure_page, rocket_launching as chapter
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+dataset = None  # the dataset (Fashion-MNIST stands in for CIFAR-10 offline); None: the profile's
+seeds = None  # the seeds of every seeded row; None: the profile's
+epochs = None  # epochs of every run; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+lr = None  # the initial learning rate (SGD); None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -74,7 +79,7 @@ MODELS = chapter.names(profile)
 LIGHT_DEPTH, BOOSTER_DEPTH, WIDTH = budget["pair"]
 DATASET_NAME = chapter.DATASET_NAMES[budget["dataset"]]
 OURS = f"this book, {DATASET_NAME.split(' (')[0]}"  # the label of our rows beside the paper's
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("epochs", budget["epochs"], display=False)
 glue("dataset_name", DATASET_NAME, display=False)
@@ -82,6 +87,12 @@ glue("light_name", f"WRN-{LIGHT_DEPTH}-{WIDTH}", display=False)
 glue("booster_name", f"WRN-{BOOSTER_DEPTH}-{WIDTH}", display=False)
 glue("subset", "the full training set" if budget["subset"] is None else f"{budget['subset']:,} training images",
      display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -477,12 +488,11 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 #
 # ```bash
 # python -m kdlib chapter rocket_launching --profile cpu                      # every missing run, stage by stage
-# python -m kdlib --threads 1 chapter rocket_launching --group forward &     # or two processes sharing the work
-# python -m kdlib --threads 1 chapter rocket_launching --group backward
+# python -m kdlib chapter rocket_launching --profile cpu --workers 2      # two runs at a time, one thread each
 # # one joint run of your own: bottom sharing, the KD hint at λ = 1, gradient block off
 # python -m kdlib run --dataset fashion_mnist --model rocket_10_16_1_bottom --method rocket --param hint=kd \
 #     --param lam=1 --param grad_block=0 --subset 5000 --epochs 6 --schedule warmup_cosine
-# papermill notebooks/02_rocket_launching.ipynb out.ipynb -p profile paper   # the GPU profile (CIFAR-10)
+# python -m kdlib page rocket_launching --profile paper   # the GPU profile (CIFAR-10)
 # ```
 #
 # The works cited on this page are listed under {doc}`references`.
@@ -492,3 +502,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("rocket_launching", profile)

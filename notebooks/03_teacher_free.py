@@ -40,17 +40,23 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, teacher_free as chapter
+from kdlib.chapters import configure_page, teacher_free as chapter
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+dataset = None  # the dataset (Fashion-MNIST stands in for CIFAR-100 offline); None: the profile's
+seeds = None  # the seeds of every seeded row; None: the profile's
+epochs = None  # epochs of every run; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+lr = None  # the initial learning rate (SGD); None: the profile's
+epsilons = None  # the ε grid of label smoothing; None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -68,10 +74,16 @@ from kdlib.models import build_model, count_parameters
 budget = chapter.budget(profile)
 WEAK, MIDDLE, STRONG = budget["models"]
 DATASET_NAME = {"fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-100)", "cifar100": "CIFAR-100"}[budget["dataset"]]
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("epochs", budget["epochs"], display=False)
 glue("dataset_name", DATASET_NAME, display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -649,12 +661,11 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 #
 # ```bash
 # python -m kdlib chapter teacher_free --profile cpu                      # every missing run, stage by stage
-# python -m kdlib --threads 1 chapter teacher_free --group forward &     # or two processes that share the work
-# python -m kdlib --threads 1 chapter teacher_free --group backward
+# python -m kdlib chapter teacher_free --profile cpu --workers 2      # two runs at a time, one thread each
 # # one run of your own: Tf-KD_reg in the released code's form on LeNet-5
 # python -m kdlib run --dataset fashion_mnist --model lenet5 --method tf_reg --param alpha=0.1 \
 #     --param temperature=20 --param official=1 --param multiplier=100 --lr 0.05 --schedule warmup_cosine --epochs 8
-# papermill notebooks/03_teacher_free.ipynb out.ipynb -p profile paper   # the GPU profile (CIFAR-100)
+# python -m kdlib page teacher_free --profile paper   # the GPU profile (CIFAR-100)
 # ```
 #
 # The works cited on this page are listed under {doc}`references`.
@@ -664,3 +675,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("teacher_free", profile)

@@ -44,17 +44,22 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, self_distillation as chapter
+from kdlib.chapters import configure_page, self_distillation as chapter
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+dataset = None  # the dataset (Fashion-MNIST stands in for CIFAR-100 offline); None: the profile's
+seeds = None  # the seeds of every seeded row; None: the profile's
+epochs = None  # epochs of every run; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+lr = None  # the initial learning rate (SGD); None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -74,7 +79,7 @@ BACKBONE = budget["backbone"]
 DATASET_NAME = chapter.DATASET_NAMES[budget["dataset"]]
 DATA = DATASET_NAME.split(" (")[0]  # our rows beside the papers' are labelled with it
 EXITS = chapter.EXITS
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("epochs", budget["epochs"], display=False)
 glue("dataset_name", DATASET_NAME, display=False)
@@ -83,6 +88,12 @@ glue("temperature", SelfDistillationParams().temperature, display=False)
 glue("lam", SelfDistillationParams().lam, display=False)
 glue("subset", "the full training set" if budget["subset"] is None else f"{budget['subset']:,} training images",
      display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -504,12 +515,11 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 #
 # ```bash
 # python -m kdlib chapter self_distillation --profile cpu                    # every missing run
-# python -m kdlib --threads 1 chapter self_distillation --group forward &   # or two processes sharing the work
-# python -m kdlib --threads 1 chapter self_distillation --group backward
+# python -m kdlib chapter self_distillation --profile cpu --workers 2      # two runs at a time, one thread each
 # # one run of your own: TPAMI exits, a stronger KD pull and no hint
 # python -m kdlib run --dataset fashion_mnist --model resnet10_narrow_sd_tpami --method self_distillation \
 #     --param alpha=0.7 --param lam=0 --subset 8000 --epochs 5 --schedule warmup_cosine
-# papermill notebooks/04_self_distillation.ipynb out.ipynb -p profile paper  # the GPU profile (CIFAR-100)
+# python -m kdlib page self_distillation --profile paper  # the GPU profile (CIFAR-100)
 # ```
 #
 # The works cited on this page are listed under {doc}`references`.
@@ -519,3 +529,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("self_distillation", profile)

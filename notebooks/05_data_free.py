@@ -47,17 +47,25 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, data_free as chapter
+from kdlib.chapters import configure_page, data_free as chapter
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, a few steps), "cpu" (the published book), "paper" (the codes' sizes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+datasets = None  # MNIST first (its sweep is the page's), then Fashion-MNIST if wanted; None: the profile's
+seeds = None  # the seeds of every main row; None: the profile's
+sweep_seeds = None  # the seeds of the MNIST robustness sweep; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+real_epochs = None  # epochs of the students trained on real images; None: the profile's
+generator_epochs = None  # epochs of RDSKD's generator runs; None: the profile's
+student_epochs = None  # epochs of the data-free students; None: the profile's
+iterations = None  # steps per data-free epoch; None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import math
 
@@ -75,7 +83,7 @@ from kdlib.models import build_model, count_parameters
 budget = chapter.budget(profile)
 DATASETS = budget["datasets"]
 NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-10)"}
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("width", budget["width"], display=False)
 glue("batch", budget["batch"], display=False)
@@ -98,6 +106,12 @@ glue("student_params", f"{count_parameters(build_model('lenet5_half', (1, 28, 28
 for name in DATASETS:
     glue(f"teacher_epochs_{name}", chapter.teacher(profile, name).epochs, display=False)
 glue("n_samples", f"{df.STATISTICS_SAMPLES:,}", display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -549,8 +563,7 @@ spent.groupby(["dataset", "method", "model", "threads"])["minutes"].agg(["count"
 #
 # ```bash
 # python -m kdlib chapter data_free --profile cpu                          # every missing run, stage by stage
-# python -m kdlib --threads 1 chapter data_free --group forward &          # or two processes sharing the work
-# python -m kdlib --threads 1 chapter data_free --group backward
+# python -m kdlib chapter data_free --profile cpu --workers 2      # two runs at a time, one thread each
 # # one run of each kind by hand (MNIST; bf87c7583756 is the MNIST teacher's record)
 # DATA_FREE="--dataset mnist --teacher bf87c7583756 --optimizer adam --weight-decay 0 --batch-size 128 \
 #     --schedule constant --val-size 0"
@@ -559,7 +572,7 @@ spent.groupby(["dataset", "method", "model", "threads"])["minutes"].agg(["count"
 #     --epochs 8
 # python -m kdlib run $DATA_FREE --model lenet5_half --method dafl --param generator_width=16 \
 #     --param lr_generator=0.02 --lr 0.002 --epochs 8   # DAFL with its generator's learning rate ÷10
-# papermill notebooks/05_data_free.ipynb out.ipynb -p profile paper       # the codes' sizes (a GPU)
+# python -m kdlib page data_free --profile paper       # the codes' sizes (a GPU)
 # ```
 #
 # From Python, `kdlib.chapters.data_free.rdskd("cpu", "mnist", seed=0, lr_factor=10)` builds an RDSKD student's spec,
@@ -571,3 +584,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("data_free", profile)

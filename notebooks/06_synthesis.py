@@ -34,17 +34,25 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure, synthesis as chapter
+from kdlib.chapters import configure_page, synthesis as chapter
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published book), "paper" (GPU recipes)
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
+datasets = None  # MNIST first (its sweep is the page's), then Fashion-MNIST if wanted; None: the profile's
+seeds = None  # the seeds of every main row; None: the profile's
+sweep_seeds = None  # the seeds of the MNIST robustness sweep; None: the profile's
+subset = None  # training images used (None: all of them); None: the profile's
+real_epochs = None  # epochs of the students trained on real images; None: the profile's
+generator_epochs = None  # epochs of RDSKD's generator runs; None: the profile's
+student_epochs = None  # epochs of the data-free students; None: the profile's
+iterations = None  # steps per data-free epoch; None: the profile's
 
 # %% tags=["remove-cell"]
-configure(globals(), _names_before_parameters, chapter.PARAMETERS)
+profile = configure_page(globals(), _names_before_parameters, chapter)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,9 +66,15 @@ from kdlib.methods import parse_params
 budget = chapter.budget(profile)
 DATASETS = budget["datasets"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
-glue("profile", profile, display=False)
+glue("profile", str(profile), display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("n_methods", len(chapter.NEEDS), display=False)
+
+
+# %% tags=["remove-input"]
+from kdlib.report import executed_with as _executed_with
+
+_executed_with(profile, train_missing, device)
 
 # %% [markdown]
 # ```{note}
@@ -256,8 +270,7 @@ spent.groupby(["dataset", "method"])["minutes"].agg(["count", "sum"]).round(2)
 #
 # ```bash
 # python -m kdlib chapter synthesis --profile cpu                     # every missing run of the benchmark
-# python -m kdlib --threads 1 chapter synthesis --group forward &    # or two processes sharing the work
-# python -m kdlib --threads 1 chapter synthesis --group backward
+# python -m kdlib chapter synthesis --profile cpu --workers 2      # two runs at a time, one thread each
 # make book                                                          # every chapter, then this page
 # ```
 #
@@ -268,3 +281,8 @@ from IPython.display import Markdown as _Markdown
 from kdlib.runs import rebuilt_note as _rebuilt_note
 
 _Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
+
+# %% tags=["remove-input"]
+from kdlib.report import rerun_command as _rerun_command
+
+_rerun_command("synthesis", profile)

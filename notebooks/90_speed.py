@@ -30,7 +30,7 @@ from kdlib.chapters import configure
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # "smoke" (CI: a few hundred images, one repeat), "cpu" (the published book), "paper"
 train_missing = True  # measure when no stored benchmark exists; False: stop with an error instead
 

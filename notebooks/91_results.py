@@ -23,7 +23,7 @@ from kdlib.chapters import configure
 
 _names_before_parameters = set(globals())
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "cpu"  # accepted for symmetry with the chapters; this page lists whatever records are stored
 
 # %% tags=["remove-cell"]

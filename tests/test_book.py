@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,6 +27,12 @@ def _papermill(source: Path, target: Path, *parameters: str, env: dict | None = 
                            *parameters], capture_output=True, text=True, env=env)
 
 
+def _page(name: str, *options, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m kdlib page`` at the smoke profile: what `make book` and a reader run."""
+    return subprocess.run([sys.executable, "-m", "kdlib", "--threads", "2", "page", name, "--profile", "smoke",
+                           *map(str, options)], capture_output=True, text=True, env=env, cwd=ROOT)
+
+
 def test_notebooks_hold_no_training_loops():
     """Training lives in kdlib; a notebook that steps an optimiser has grown its own trainer."""
     forbidden = re.compile(r"\.backward\(|\.step\(\)|torch\.optim|for epoch\b|zero_grad")
@@ -37,7 +44,7 @@ def test_notebooks_hold_no_training_loops():
 def test_every_notebook_has_a_profile_parameter():
     for notebook in NOTEBOOKS:
         text = notebook.read_text()
-        cell = text.split('# %% tags=["parameters"]', 1)
+        cell = re.split(r'# %% tags=\["parameters"[^\]]*\]\n', text, maxsplit=1)
         assert len(cell) == 2, f"{notebook.name} has no papermill parameters cell"
         assert re.search(r"^profile = ", cell[1].split("# %%", 1)[0], re.M), f"{notebook.name}: no profile"
 
@@ -79,11 +86,12 @@ def built_book(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "book", book / "book", ignore=shutil.ignore_patterns("*.ipynb"))
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, book / name)
-    for notebook in NOTEBOOKS:
-        source = tmp_path / f"{notebook.stem}.src.ipynb"
-        _to_ipynb(notebook, source)
-        result = _papermill(source, book / "book" / f"{notebook.stem}.ipynb", "-p", "profile", "smoke", env=env)
+    for notebook in NOTEBOOKS:  # as `make book` does, into the test's own book
+        result = _page(notebook.stem, "--out", book, "--no-build", env=env)
         assert result.returncode == 0, f"{notebook.name} failed:\n{result.stderr[-3000:]}"
+        cells = json.loads((book / "book" / f"{notebook.stem}.ipynb").read_text())["cells"]
+        injected = [cell for cell in cells if "injected-parameters" in cell["metadata"].get("tags", [])]
+        assert injected and all("remove-cell" in cell["metadata"]["tags"] for cell in injected)  # shown once
     assert list((tmp_path / "results").glob("*.json")), "the smoke chapters wrote no run records"
     build = subprocess.run([BIN / "jupyter-book", "build", book, "--warningiserror", "--nitpick"],
                            capture_output=True, text=True)
@@ -184,3 +192,47 @@ def test_every_chapter_cites_its_paper_and_the_book_is_citable():
     assert "Data-Free Learning of Student Networks" in titles
     toc = (ROOT / "_toc.yml").read_text()
     assert all(f"book/{notebook.stem}" in toc for notebook in NOTEBOOKS), "a chapter is missing from _toc.yml"
+
+
+# per chapter page: one changed parameter, its value as the box shows it, and what else the page must then show
+CHANGED = {
+    "introduction": ("temperatures", "[2.0, 8.0]", "[2, 8]", "T=8"),
+    "noisy_teachers": ("sigmas", "[0.2, 0.4, 0.8]", "[0.2, 0.4, 0.8]", "σ = 0.2"),
+    "rocket_launching": ("lr", "0.05", "0.05", None),
+    "teacher_free": ("epsilons", "[0.2]", "[0.2]", "epsilon=0.2"),
+    "self_distillation": ("seeds", "[1]", "[1]", None),
+    "data_free": ("sweep_seeds", "[1]", "[1]", "seed 1"),
+    "synthesis": ("sweep_seeds", "[1]", "[1]", None),
+}
+
+
+def _outputs(notebook: Path) -> str:
+    """Every output of an executed notebook as text (HTML tags stripped), and every cell's source."""
+    cells = json.loads(notebook.read_text())["cells"]
+    texts = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            for value in output.get("data", {}).values():
+                texts.append("".join(value) if isinstance(value, list) else str(value))
+            texts.append("".join(output.get("text", "")))
+    return re.sub(r"<[^>]+>", "", "\n".join(texts)).replace("&#x27;", "'")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHANGED)
+def test_a_page_follows_its_parameters(built_book, tmp_path, name):
+    """Executed by the re-run command with one parameter changed, a page says so at the top, lists the change,
+    ends with the command that reproduces it, and computes from the changed setting."""
+    key, value, shown, content = CHANGED[name]
+    env = {**os.environ, "KDLIB_RESULTS": str(built_book.parent / "results"),
+           "KDLIB_CACHE": str(built_book.parent / "cache")}  # the smoke book's records: only what changed trains
+    result = _page(name, "-p", key, value, "--out", tmp_path / "page", "--no-build", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    notebook = next((tmp_path / "page" / "book").glob("*.ipynb"))
+    text = _outputs(notebook)
+    assert "Executed with changes to the published profile" in text
+    assert f"{key} = {shown}" in text
+    assert f"python -m kdlib page {name} --profile smoke -p {key} '{value}'" in text
+    if content:
+        assert content in text, f"{name}: the page does not show {content!r}"
+    assert not list(tmp_path.glob("*.json")) and not list(ROOT.glob("claims_*.json"))

@@ -6,7 +6,10 @@ A chapter notebook holds the narrative; its runs are declared here so that the C
 
 from __future__ import annotations
 
+import ast
 import importlib
+import math
+from dataclasses import dataclass
 
 CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free",
             "synthesis")
@@ -19,11 +22,175 @@ def get_chapter(name: str):
     return importlib.import_module(f"kdlib.chapters.{name}")
 
 
-def profile_budget(budgets: dict, profile: str) -> dict:
-    """A chapter's budget for ``profile``; an unknown profile names the ones the chapter has."""
-    if profile not in budgets:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(budgets)}")
-    return budgets[profile]
+@dataclass(frozen=True)
+class Profile:
+    """A published profile (``name``), with a reader's changes to one chapter's parameters (``changes``: sorted
+    (name, value) pairs). Every chapter function takes it where it takes a profile's name; the changes apply only
+    to the budgets of ``chapter`` (and of the chapters it shares its budget with), so the other chapters of the
+    ledger a page computes stay at the published profile."""
+
+    name: str
+    chapter: str = ""
+    changes: tuple = ()
+
+    def __str__(self) -> str:
+        return self.name
+
+    def describe(self) -> str:
+        """``cpu`` or ``cpu with seeds=[0, 1], sigmas=[0.1]``: the setting a page was executed with."""
+        return f"{self.name} with " + ", ".join(f"{key}={value}" for key, value in self.shown()) if self.changes \
+            else self.name
+
+    def shown(self) -> list[tuple[str, str]]:
+        """Each change as (name, value as the reader writes it: ``[0.1, 0.2]``, ``'cifar10'``)."""
+        return [(key, _shown(value)) for key, value in self.changes]
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _shown(value) -> str:
+    return "[" + ", ".join(_shown(item) for item in value) + "]" if isinstance(value, tuple) else \
+        (f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value))
+
+
+def profile_name(profile) -> str:
+    return profile.name if isinstance(profile, Profile) else profile
+
+
+def profile_budget(budgets: dict, profile, chapters: tuple[str, ...] = (), dataset: str | None = None,
+                   prefix: str = "") -> dict:
+    """A chapter's budget for ``profile`` (a name or a ``Profile``); an unknown profile names the ones the chapter
+    has. ``per_dataset`` entries apply for ``dataset``; a reader's changes (to any of ``chapters``) apply last,
+    ``prefix + key`` setting ``key`` (the introduction's ``recipe_seeds`` sets its recipe's ``seeds``)."""
+    name = profile_name(profile)
+    if name not in budgets:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(budgets)}")
+    budget = dict(budgets[name])
+    per_dataset = budget.pop("per_dataset", {})
+    if dataset is not None:
+        budget.update(per_dataset.get(dataset, {}))
+    if isinstance(profile, Profile) and profile.chapter in chapters:
+        for key, value in profile.changes:
+            if key.startswith(prefix) and key[len(prefix):] in budget:
+                budget[key[len(prefix):]] = value
+    return budget
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One parameter of a chapter page beyond ``profile``, ``train_missing`` and ``device``: the budget entry of the
+    same name (None in the parameters cell: the profile's value). ``kind``: ``int``, ``float``, ``ints``
+    (distinct, e.g. seeds), ``floats`` (a grid of distinct values), ``name`` or ``names`` (among ``options``),
+    ``subset`` (None or an int)."""
+
+    kind: str
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    options: tuple = ()
+
+    def allowed(self) -> str:
+        span = f" in [{_number(self.low)}, {_number(self.high)}]" if self.low is not None and self.high is not None \
+            else ""
+        return {"int": f"an integer{span}", "float": f"a number{span}",
+                "ints": f"a non-empty list of distinct integers{span}",
+                "floats": f"a non-empty list of distinct numbers{span}",
+                "name": "one of " + ", ".join(map(repr, self.options)),
+                "names": "a non-empty list of distinct names among " + ", ".join(map(repr, self.options)),
+                "subset": f"None (every training image) or an integer{span}"}[self.kind]
+
+    def parse(self, name: str, value):
+        """The value in the form a budget holds (tuples, floats), or a ValueError that names the parameter and
+        what it takes."""
+        given = value
+
+        def refuse(problem: str):
+            raise ValueError(f"parameter {name}={given!r} {problem}; {name} takes {self.allowed()}: {self.doc}")
+
+        def scalar(item, kind: str):
+            if kind in ("int", "ints", "subset"):
+                if isinstance(item, bool) or not isinstance(item, int):
+                    refuse("is not an integer" if kind != "ints" else f"holds {item!r}, not an integer")
+            elif kind in ("float", "floats"):
+                if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+                    refuse("is not a finite number" if kind == "float" else f"holds {item!r}, not a finite number")
+                item = float(item)
+            else:
+                if item not in self.options:
+                    refuse("is not allowed" if kind == "name" else f"holds {item!r}, which is not allowed")
+                return item
+            if (self.low is not None and item < self.low) or (self.high is not None and item > self.high):
+                refuse("is out of range" if kind in ("int", "float", "subset") else f"holds {item!r}, out of range")
+            return item
+
+        if self.kind == "subset" and value is None:
+            return None
+        if self.kind in ("ints", "floats", "names"):
+            if isinstance(value, str):  # papermill's -p passes "[0, 1]" as text
+                try:
+                    value = ast.literal_eval(value)
+                except (ValueError, SyntaxError):
+                    refuse("is not a list")
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                refuse("is not a list")
+            if not value:
+                refuse("is empty")
+            items = tuple(scalar(item, self.kind) for item in value)
+            if len(set(items)) != len(items):
+                refuse("repeats a value")
+            return items
+        return scalar(value, self.kind)
+
+
+def seeds_knob(doc: str = "the seeds of every seeded row") -> Knob:
+    return Knob("ints", doc, 0, 2**31 - 1)
+
+
+def epochs_knob(doc: str, high: int = 3000) -> Knob:
+    return Knob("int", doc, 1, high)
+
+
+def subset_knob(doc: str = "training images used (None: all of them)") -> Knob:
+    return Knob("subset", doc, 100, 1_000_000)
+
+
+def lr_knob(doc: str = "the initial learning rate (SGD)") -> Knob:
+    return Knob("float", doc, 1e-6, 100.0)
+
+
+BASE_PARAMETERS = {"profile": PROFILES, "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+
+
+def parse_changes(chapter, values: dict) -> tuple:
+    """A reader's values of ``chapter``'s knobs (``chapter.KNOBS``), checked, as a ``Profile``'s changes; None
+    means the profile's value. An unknown name lists the parameters the chapter takes."""
+    knobs = chapter.KNOBS
+    unknown = sorted(set(values) - set(knobs))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for chapter {chapter.CHAPTER!r}; it takes: "
+                         f"{', '.join([*BASE_PARAMETERS, *knobs])}")
+    return tuple(sorted((name, knobs[name].parse(name, value)) for name, value in values.items()
+                        if value is not None))
+
+
+def chapter_profile(chapter, profile: str, changes: dict, train_missing: bool = True) -> Profile:
+    """The checked ``Profile`` of a page or a CLI run: the knobs' values, then the chapter's own check of their
+    combination (``chapter.check(budget)``, when it has one), then the datasets it would read, before any run
+    starts: a dataset whose files are not here is refused while missing runs may be trained."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    setting = Profile(profile, chapter.CHAPTER, parse_changes(chapter, changes))
+    if setting.changes and hasattr(chapter, "check"):
+        chapter.check(setting)
+    if train_missing:
+        from kdlib import data
+        absent = [message for name in chapter.datasets(setting) if (message := data.absent(name))]
+        if absent:
+            raise ValueError(f"chapter {chapter.CHAPTER!r} at profile {setting.describe()} reads data that is not "
+                             f"here; nothing was trained:\n" + "\n".join(absent))
+    return setting
 
 
 def best_on_validation(scores: dict):
@@ -33,32 +200,14 @@ def best_on_validation(scores: dict):
     return max(keys, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -keys.index(key)))
 
 
-def forward_and_backward(stages: list) -> dict:
-    """Two groups for two processes that share a chapter's runs: each walks the stages in order (a stage is a
-    function returning its specs, called only when the one before has been trained), one front to back, the other
-    back to front; the per-run lock in the run store stops them training the same run twice."""
-    def walk(reverse: bool):
-        for stage in stages:
-            specs = list(stage())
-            yield from (specs[::-1] if reverse else specs)
-
-    return {"forward": walk(False), "backward": walk(True)}
+def _received(namespace: dict, names_before: set[str]) -> dict:
+    """The parameters a notebook received: every new public name since ``names_before`` (the global names just
+    before its parameters cell), papermill's injected ones included."""
+    return {name: namespace[name] for name in set(namespace) - set(names_before)
+            if not name.startswith("_") and name not in ("In", "Out", "get_ipython", "exit", "quit")}
 
 
-def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
-    """Check the parameters a notebook received, before it trains anything, and set the page up: the smoke
-    profile's own store, and rebuilt models reported in one line at the end (``runs.rebuilt_note``) rather than as
-    warnings under whichever cell loaded them.
-
-    papermill only warns about a parameter the notebook does not declare and accepts any value; a typo would then
-    silently run the default. ``names_before`` is the set of global names just before the parameters cell; every new
-    public name since then is a parameter. Returns the parameters as a dict.
-    """
-    received = {name: namespace[name] for name in set(namespace) - set(names_before)
-                if not name.startswith("_") and name not in ("In", "Out", "get_ipython", "exit", "quit")}
-    unknown = sorted(set(received) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this chapter takes: {', '.join(allowed)}")
+def _check_choices(received: dict, allowed: dict[str, tuple]) -> None:
     for name, choices in allowed.items():
         if name not in received:
             raise ValueError(f"parameter {name!r} is missing from the parameters cell")
@@ -66,14 +215,43 @@ def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]
         if not any(value is choice or (type(value) is type(choice) and value == choice) for choice in choices):
             raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: "
                              f"{', '.join(repr(c) for c in choices)}")
-    if "profile" in received:
-        from kdlib.paths import use_profile
-        use_profile(received["profile"])
+
+
+def _set_up_page(profile: str) -> None:
+    """The smoke profile's own store, and rebuilt models reported in one line at the end of a page
+    (``runs.rebuilt_note``) rather than as warnings under whichever cell loaded them."""
     import warnings
 
+    from kdlib.paths import use_profile
     from kdlib.runs import RebuiltModelWarning
-    warnings.simplefilter("ignore", RebuiltModelWarning)  # a page says it in one line instead (runs.rebuilt_note)
+    use_profile(profile)
+    warnings.simplefilter("ignore", RebuiltModelWarning)
+
+
+def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
+    """Check the parameters of a page that has no chapter knobs (each one of a few ``allowed`` values), before it
+    does anything, and set the page up. papermill only warns about a parameter the notebook does not declare and
+    accepts any value; a typo would then silently run the default. Returns the parameters as a dict."""
+    received = _received(namespace, names_before)
+    unknown = sorted(set(received) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this chapter takes: {', '.join(allowed)}")
+    _check_choices(received, allowed)
+    if "profile" in received:
+        _set_up_page(received["profile"])
     return received
+
+
+def configure_page(namespace: dict, names_before: set[str], chapter) -> Profile:
+    """Check a chapter page's parameters before it trains anything (``profile``, ``train_missing``, ``device``,
+    then the chapter's knobs, ``chapter_profile``) and set the page up; returns the ``Profile`` its cells pass to
+    the chapter's functions."""
+    received = _received(namespace, names_before)
+    base = {name: received.pop(name) for name in BASE_PARAMETERS if name in received}
+    _check_choices(base, BASE_PARAMETERS)
+    profile = chapter_profile(chapter, base["profile"], received, base["train_missing"])
+    _set_up_page(profile.name)
+    return profile
 
 
 CLAIM_CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")

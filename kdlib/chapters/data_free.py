@@ -19,16 +19,32 @@ Groups of runs, every one for every seed:
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data, report, stats
-from kdlib.chapters import forward_and_backward, profile_budget
+from kdlib.chapters import Knob, epochs_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.runs import RunSpec, get_or_train
 
-PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+KNOBS = {
+    "datasets": Knob("names", "MNIST first (its sweep is the page's), then Fashion-MNIST if wanted",
+                     options=("mnist", "fashion_mnist")),
+    "seeds": seeds_knob("the seeds of every main row"),
+    "sweep_seeds": seeds_knob("the seeds of the MNIST robustness sweep"),
+    "subset": subset_knob(),
+    "real_epochs": epochs_knob("epochs of the students trained on real images"),
+    "generator_epochs": epochs_knob("epochs of RDSKD's generator runs"),
+    "student_epochs": epochs_knob("epochs of the data-free students"),
+    "iterations": Knob("int", "steps per data-free epoch", 1, 100_000),
+}
+
+
+def check(profile) -> None:
+    """The page's sweep and its DAFL/RDSKD comparison are on MNIST."""
+    if budget(profile)["datasets"][0] != "mnist":
+        raise ValueError(f"parameter datasets={list(budget(profile)['datasets'])!r} is not allowed; the page takes "
+                         f"MNIST first, e.g. ['mnist'] or ['mnist', 'fashion_mnist']")
 
 # the teachers: the MNIST LeNet-5 of the noisy-teachers chapter and the Fashion-MNIST one of the teacher-free chapter
 _TEACHERS = {"mnist": dict(epochs=20, lr=0.05), "fashion_mnist": dict(epochs=8, lr=0.05, schedule="warmup_cosine")}
@@ -53,8 +69,9 @@ KD_PARAMS = (("alpha", 0.9), ("temperature", 4.0))  # the book's KD with real da
 METHODS = ("student on labels", "KD, real data", "KD, Gaussian noise", "DAFL", "RDSKD")
 
 
-def budget(profile: str) -> dict:
-    return profile_budget(_BUDGETS, profile)
+def budget(profile) -> dict:
+    """The profile's budget; the synthesis chapter shares it, so a reader's changes to either apply."""
+    return profile_budget(_BUDGETS, profile, (CHAPTER, "synthesis"))
 
 
 def datasets(profile: str) -> tuple[str, ...]:
@@ -140,16 +157,17 @@ def sweep_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
     return out
 
 
-def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    """Teachers, then RDSKD's generator runs (which its students need), then every dataset's main runs, then the
-    MNIST sweep and KD without its warm-up."""
-    b = budget(profile)
-    main = [spec for dataset in b["datasets"] for specs in main_runs(profile, dataset).values() for spec in specs]
-    sweep = [spec for settings in sweep_runs(profile).values() for setting, specs in settings.items()
-             if setting != "defaults" for spec in specs]
-    return forward_and_backward([lambda: [teacher(profile, dataset) for dataset in b["datasets"]],
-                                 lambda: [spec.generator for spec in main + sweep if spec.generator],
-                                 lambda: main, lambda: sweep + without_warmup(profile)])
+def stages(profile: str, device=None) -> list:
+    """Every dataset's main runs, the MNIST sweep and KD without its warm-up, in one stage: teachers and RDSKD's
+    generator runs train first, as the prerequisites of the runs that read them."""
+    def every_run():
+        main = [spec for dataset in budget(profile)["datasets"] for specs in main_runs(profile, dataset).values()
+                for spec in specs]
+        sweep = [spec for settings in sweep_runs(profile).values() for setting, specs in settings.items()
+                 if setting != "defaults" for spec in specs]
+        return main + sweep + without_warmup(profile)
+
+    return [every_run]
 
 
 def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:

@@ -17,22 +17,40 @@ import numpy as np
 
 from kdlib import claims as claimlib
 from kdlib import stats
-from kdlib.chapters import best_on_validation, profile_budget
+from kdlib.chapters import Knob, best_on_validation, epochs_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import metric_values
 from kdlib.runs import RunSpec, get_or_train
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+KNOBS = {
+    "seeds": seeds_knob("the seeds of the short-budget MNIST runs and of the image students"),
+    "mnist_teacher_epochs": epochs_knob("epochs of the short-budget MNIST teacher"),
+    "mnist_student_epochs": epochs_knob("epochs of the short-budget MNIST students"),
+    "image_dataset": Knob("name", "the image dataset (Fashion-MNIST stands in for CIFAR-10 offline)",
+                          options=("fashion_mnist", "cifar10")),
+    "image_teacher_epochs": epochs_knob("epochs of the ResNet-20 teacher"),
+    "image_student_epochs": epochs_knob("epochs of the small-CNN students"),
+    "subset": subset_knob(),
+    "temperatures": Knob("floats", "the T grid of the image students", 0.1, 100.0),
+    "alphas": Knob("floats", "the α grid of the image students (weight of the KD term)", 0.0, 1.0),
+    "recipe_seeds": seeds_knob("the seeds of the runs at the 2012 recipe"),
+    "recipe_teacher_epochs": epochs_knob("epochs of the recipe's teacher (the recipe's own: 3000)"),
+    "recipe_student_epochs": epochs_knob("epochs of the recipe's students"),
+    "recipe_learning_rates": Knob("floats", "the ε_0 grid the recipe's pilots choose from on validation", 1e-4,
+                                  100.0),
+}
 
 _BUDGETS = {
-    #          seeds      mnist teacher/student  image teacher/student  subset  grid T       grid α
-    "smoke": dict(seeds=(0,), mnist=(1, 1), image=(1, 1), subset=512, temperatures=(4.0,), alphas=(0.9,),
+        "smoke": dict(seeds=(0,), mnist_teacher_epochs=1, mnist_student_epochs=1,
+                  image_teacher_epochs=1, image_student_epochs=1, subset=512, temperatures=(4.0,), alphas=(0.9,),
                   image_dataset="fashion_mnist", image_schedule="cosine", image_weight_decay=5e-4),
-    "cpu": dict(seeds=(0, 1, 2), mnist=(20, 20), image=(10, 8), subset=None, temperatures=(2.0, 4.0, 8.0),
+    "cpu": dict(seeds=(0, 1, 2), mnist_teacher_epochs=20, mnist_student_epochs=20,
+                image_teacher_epochs=10, image_student_epochs=8, subset=None, temperatures=(2.0, 4.0, 8.0),
                 alphas=(0.5, 0.9), image_dataset="fashion_mnist", image_schedule="cosine", image_weight_decay=5e-4),
-    "paper": dict(seeds=(0, 1, 2), mnist=(60, 60), image=(164, 164), subset=None, temperatures=(2.0, 4.0, 8.0),
+    "paper": dict(seeds=(0, 1, 2), mnist_teacher_epochs=60, mnist_student_epochs=60,
+                  image_teacher_epochs=164, image_student_epochs=164, subset=None, temperatures=(2.0, 4.0, 8.0),
                   alphas=(0.5, 0.9), image_dataset="cifar10", image_schedule="step", image_weight_decay=1e-4),
 }
 MNIST_TEMPERATURE = 20.0
@@ -60,8 +78,8 @@ _RECIPES = {
 }
 
 
-def budget(profile: str) -> dict:
-    return profile_budget(_BUDGETS, profile)
+def budget(profile) -> dict:
+    return profile_budget(_BUDGETS, profile, (CHAPTER,))
 
 
 def datasets(profile: str) -> tuple[str, ...]:
@@ -72,7 +90,7 @@ def datasets(profile: str) -> tuple[str, ...]:
 def mnist_runs(profile: str) -> dict[str, list[RunSpec]]:
     """Teacher, student alone and distilled student, one of each per seed (student seed s learns from teacher s)."""
     b = budget(profile)
-    teacher_epochs, student_epochs = b["mnist"]
+    teacher_epochs, student_epochs = b["mnist_teacher_epochs"], b["mnist_student_epochs"]
     runs: dict[str, list[RunSpec]] = {"teacher": [], "student": [], "distilled": []}
     for seed in b["seeds"]:
         teacher = RunSpec("mnist", "mlp_2x1200_dropout", epochs=teacher_epochs, seed=seed, lr=0.05,
@@ -86,8 +104,8 @@ def mnist_runs(profile: str) -> dict[str, list[RunSpec]]:
     return runs
 
 
-def recipe(profile: str) -> dict:
-    return profile_budget(_RECIPES, profile)
+def recipe(profile) -> dict:
+    return profile_budget(_RECIPES, profile, (CHAPTER,), prefix="recipe_")
 
 
 def recipe_teacher(profile: str, lr: float, seed: int = 0) -> RunSpec:
@@ -138,21 +156,10 @@ def _recipe_runs(profile: str, schedule: str, train_missing: bool, device) -> di
     return out
 
 
-def _recipe_stages(profile: str, device=None):
-    """The pilots, then the runs at the ε_0 they chose: the CLI trains each spec as it is yielded, so the second
-    stage only reads the pilots' records (listing the group trains nothing)."""
-    yield from recipe_pilots(profile).values()
-    found = recipe_runs(profile, False, device)
-    for role in ("teacher", "student", "distilled"):
-        yield from found[role]
-    ablation = recipe_runs_without_warmup(profile, False, device)
-    yield from ablation["student"] + ablation["distilled"]
-
-
 def image_runs(profile: str) -> dict:
     """One ResNet-20 teacher; small-CNN students with CE and with KD at every (T, α) of the grid, per seed."""
     b = budget(profile)
-    teacher_epochs, student_epochs = b["image"]
+    teacher_epochs, student_epochs = b["image_teacher_epochs"], b["image_student_epochs"]
     # He et al. 2016's CIFAR recipe in the paper profile: lr 0.1 ÷10 at 50 % and 75 % of 164 epochs, wd 1e-4
     teacher = RunSpec(b["image_dataset"], "resnet20", epochs=teacher_epochs, seed=0, augment="crop_flip",
                       schedule=b["image_schedule"], weight_decay=b["image_weight_decay"], subset=b["subset"])
@@ -181,17 +188,22 @@ def image_runs_without_warmup(profile: str) -> dict:
             "distilled": {key: [spec.replace(schedule="cosine") for spec in specs] for key, specs in cells.items()}}
 
 
-def runs(profile: str) -> dict[str, list[RunSpec]]:
-    """Every run of the chapter in training order (teachers first), grouped so groups can train in parallel."""
-    mnist = mnist_runs(profile)
-    image = image_runs(profile)
-    ablation = image_runs_without_warmup(profile)
-    return {"mnist": mnist["teacher"] + mnist["student"] + mnist["distilled"],
-            "image": [image["teacher"], *image["student"],
-                      *[spec for specs in image["distilled"].values() for spec in specs]],
-            "image_no_warmup": [*ablation["student"],
-                                *[spec for specs in ablation["distilled"].values() for spec in specs]],
-            "mnist_recipe": _recipe_stages(profile)}
+def stages(profile: str, device=None) -> list:
+    """Every run of the chapter (``kdlib.executors``): the short-budget runs and the recipe's pilots, then the
+    recipe's runs at the ε_0 the pilots chose on validation (reading their records)."""
+    def first():
+        mnist, image, ablation = mnist_runs(profile), image_runs(profile), image_runs_without_warmup(profile)
+        return [*mnist["teacher"], *mnist["student"], *mnist["distilled"], image["teacher"], *image["student"],
+                *[spec for specs in image["distilled"].values() for spec in specs], *ablation["student"],
+                *[spec for specs in ablation["distilled"].values() for spec in specs],
+                *recipe_pilots(profile).values()]
+
+    def second():
+        found, ablation = recipe_runs(profile, False, device), recipe_runs_without_warmup(profile, False, device)
+        return [*found["teacher"], *found["student"], *found["distilled"], *ablation["student"],
+                *ablation["distilled"]]
+
+    return [first, second]
 
 
 PAPER_ROLES = ("teacher", "student", "distilled")

@@ -18,21 +18,38 @@ claims C1–C5, one per dataset, with their preconditions (see ``kdlib.claims`` 
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
 from kdlib import claims as claimlib
 from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
-from kdlib.chapters import best_on_validation, introduction, profile_budget
+from kdlib.chapters import Knob, best_on_validation, epochs_knob, introduction, profile_budget, seeds_knob, \
+    subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
 from kdlib.runs import RunSpec, get_or_train
 
 CHAPTER = "noisy_teachers"
 
-PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+KNOBS = {
+    "datasets": Knob("names", "MNIST first, then the dataset beyond it", options=("mnist", "fashion_mnist", "svhn",
+                                                                                 "cifar10")),
+    "seeds": seeds_knob("the seeds of every table row (and of the several teachers)"),
+    "teacher_epochs": epochs_knob("epochs of the MNIST LeNet-5 teacher"),
+    "student_epochs": epochs_knob("epochs of every student"),
+    "subset": subset_knob(),
+    "alphas": Knob("floats", "the α grid of the noisy teacher (share of perturbed samples)", 0.0, 1.0),
+    "sigmas": Knob("floats", "the σ grid of the noise", 1e-6, 10.0),
+    "student_alphas": Knob("floats", "the α grid of the noisy student", 0.0, 1.0),
+}
+
+
+def check(profile) -> None:
+    """The page reads MNIST, the paper's dataset, and one dataset beyond it."""
+    names = budget(profile)["datasets"]
+    if len(names) != 2 or names[0] != "mnist" or names[1] == "mnist":
+        raise ValueError(f"parameter datasets={list(names)!r} is not allowed; the page takes MNIST first, then one "
+                         f"other dataset, e.g. ['mnist', 'fashion_mnist']")
 
 # The L2 loss on logits has gradients about ‖z‖ times larger than CE's, so its rates are ten times smaller.
 LEARNING_RATES = {"ce": (0.01, 0.03, 0.1), "l2": (0.001, 0.003, 0.01)}
@@ -58,11 +75,10 @@ DROPOUT_STUDENTS = ("mlp_2x100_drop20", "mlp_2x100_drop50")
 SEVERAL_TEACHERS = "several teachers"  # the table row whose students learn from every seed's teacher
 
 
-def budget(profile: str, dataset: str | None = None) -> dict:
-    """The profile's budget; for ``dataset``, with that dataset's own settings (``per_dataset``) applied."""
-    b = dict(profile_budget(_BUDGETS, profile))
-    overrides = b.pop("per_dataset", {})
-    return {**b, **overrides.get(dataset, {})} if dataset else b
+def budget(profile, dataset: str | None = None) -> dict:
+    """The profile's budget; for ``dataset``, with that dataset's own settings (``per_dataset``) applied, and a
+    reader's changes over both."""
+    return profile_budget(_BUDGETS, profile, (CHAPTER,), dataset)
 
 
 def datasets(profile: str) -> tuple[str, ...]:
@@ -161,25 +177,24 @@ def table_runs(profile: str, dataset: str, train_missing: bool = True, device=No
     return {label: [spec.replace(seed=seed) for seed in seeds] for label, spec in rows.items()}
 
 
-def _dataset_runs(profile: str, dataset: str, device=None) -> Iterator[RunSpec]:
-    """Every run of one dataset in the order it can be trained; the CLI trains each as it is yielded."""
-    first, *others = teachers(profile, dataset)
-    yield first
-    for specs in lr_pilots(profile, dataset).values():
-        yield from specs.values()
-    for specs in sweeps(profile, dataset, train_missing=False, device=device).values():
-        yield from specs.values()
-    table = table_runs(profile, dataset, train_missing=False, device=device)
-    for label, specs in table.items():
-        if label != SEVERAL_TEACHERS:
-            yield from specs
-    yield from others  # only the several-teachers row needs them: train it last
-    yield from table[SEVERAL_TEACHERS]
+def stages(profile: str, device=None) -> list:
+    """Every run of the chapter (``kdlib.executors``), all datasets together: teachers and learning-rate pilots,
+    then the sweeps at the rates chosen on validation, then the table at the sweeps' choices."""
+    names = budget(profile)["datasets"]
 
+    def pilots():
+        return [spec for dataset in names for spec in (*teachers(profile, dataset), *[
+            run for specs in lr_pilots(profile, dataset).values() for run in specs.values()])]
 
-def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    """One group per dataset (they can train in parallel); each yields its runs stage by stage."""
-    return {dataset: _dataset_runs(profile, dataset, device) for dataset in budget(profile)["datasets"]}
+    def sweep():
+        return [run for dataset in names for specs in sweeps(profile, dataset, False, device).values()
+                for run in specs.values()]
+
+    def table():
+        return [run for dataset in names for specs in table_runs(profile, dataset, False, device).values()
+                for run in specs]
+
+    return [pilots, sweep, table]
 
 
 

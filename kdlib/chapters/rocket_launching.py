@@ -14,13 +14,16 @@ Stage 2 (every seed): the rows of the paper's Tables 1-3 at those weights.
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
-from kdlib.chapters import best_on_validation, forward_and_backward, profile_budget
+from kdlib.chapters import Knob, best_on_validation, epochs_knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import TIME_METRIC, Claim, Setting, adjust, compare, control, timed, training_seconds
 from kdlib.runs import RunSpec, get_or_train
 
-PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+KNOBS = {
+    "dataset": Knob("name", "the dataset (Fashion-MNIST stands in for CIFAR-10 offline)",
+                    options=("fashion_mnist", "cifar10")),
+    "seeds": seeds_knob(), "epochs": epochs_knob("epochs of every run"), "subset": subset_knob(), "lr": lr_knob(),
+}
 
 _LAMBDAS = {"mimic": (0.003, 0.03, 0.3), "mse": (0.3, 3.0, 30.0), "kd": (0.1, 1.0, 10.0)}
 _BUDGETS = {
@@ -35,8 +38,8 @@ _BUDGETS = {
 KD_PARAMS = (("alpha", 0.9), ("temperature", 4.0))  # the official code's KD baseline settings
 
 
-def budget(profile: str) -> dict:
-    return profile_budget(_BUDGETS, profile)
+def budget(profile) -> dict:
+    return profile_budget(_BUDGETS, profile, (CHAPTER,))
 
 
 def datasets(profile: str) -> tuple[str, ...]:
@@ -111,11 +114,11 @@ def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[st
     return {label: [spec.replace(seed=seed) for seed in budget(profile)["seeds"]] for label, spec in rows.items()}
 
 
-def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    """The booster, the λ grid, then every table row (which needs the grid's choice)."""
-    return forward_and_backward([
-        lambda: [booster_teacher(profile), *[spec for cells in lambda_grid(profile).values() for spec in cells.values()]],
-        lambda: [spec for specs in table_runs(profile, True, device).values() for spec in specs]])
+def stages(profile: str, device=None) -> list:
+    """The booster and the λ grid, then every table row (which reads the grid's choice on validation)."""
+    return [lambda: [booster_teacher(profile),
+                     *[spec for cells in lambda_grid(profile).values() for spec in cells.values()]],
+            lambda: [spec for specs in table_runs(profile, False, device).values() for spec in specs]]
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:

@@ -18,13 +18,16 @@ settings, after the two papers), with their preconditions.
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
-from kdlib.chapters import forward_and_backward, profile_budget
+from kdlib.chapters import Knob, epochs_knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import TIME_METRIC, Claim, Setting, adjust, compare, control, timed, training_seconds
 from kdlib.runs import RunSpec, get_or_train
 
-PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+KNOBS = {
+    "dataset": Knob("name", "the dataset (Fashion-MNIST stands in for CIFAR-100 offline)",
+                    options=("fashion_mnist", "cifar100")),
+    "seeds": seeds_knob(), "epochs": epochs_knob("epochs of every run"), "subset": subset_knob(), "lr": lr_knob(),
+}
 
 _BUDGETS = {
     "smoke": dict(dataset="fashion_mnist", backbone="resnet10_narrow", seeds=(0,), epochs=1, subset=512, lr=0.1,
@@ -42,8 +45,8 @@ KD_PARAMS = (("alpha", 0.3), ("temperature", 3.0))  # two-stage KD at the self-d
 SHALLOW_EXITS = (1, 2, 3)
 
 
-def budget(profile: str) -> dict:
-    return profile_budget(_BUDGETS, profile)
+def budget(profile) -> dict:
+    return profile_budget(_BUDGETS, profile, (CHAPTER,))
 
 
 def datasets(profile: str) -> tuple[str, ...]:
@@ -92,10 +95,9 @@ def table_runs(profile: str) -> dict[str, list[RunSpec]]:
     return {label: [spec.replace(seed=seed) for seed in budget(profile)["seeds"]] for label, spec in rows.items()}
 
 
-def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    """The plain network first (it teaches the two-stage rows), then every row."""
-    return forward_and_backward([lambda: [plain(profile)],
-                                 lambda: [spec for specs in table_runs(profile).values() for spec in specs]])
+def stages(profile: str, device=None) -> list:
+    """Every row (the plain network that teaches the two-stage rows trains first, as their prerequisite)."""
+    return [lambda: [plain(profile), *[spec for specs in table_runs(profile).values() for spec in specs]]]
 
 
 def exit_costs(profile: str) -> dict[str, list[dict]]:

@@ -10,17 +10,18 @@ or the book's defaults); none is tuned here.
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
 from kdlib import claims, report, stats
-from kdlib.chapters import data_free, forward_and_backward
+from kdlib.chapters import data_free
 from kdlib.methods.noisy import NoiseParams
 from kdlib.runs import RunSpec
 
-PARAMETERS = data_free.PARAMETERS
+CHAPTER = "synthesis"
+KNOBS = data_free.KNOBS  # the benchmark runs at the data-free chapter's budget
+check = data_free.check
 budget = data_free.budget
 
 
@@ -77,13 +78,11 @@ def prerequisites(spec: RunSpec) -> list[RunSpec]:
     return list({run.id: run for run in found}.values())  # RDSKD's student and generator share one teacher
 
 
-def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    """What the benchmark adds to the data-free chapter's runs (those are trained there, or here if missing)."""
-    datasets = budget(profile)["datasets"]
-    return forward_and_backward([
-        lambda: [data_free.teacher(profile, dataset) for dataset in datasets],
-        lambda: [spec for dataset in datasets for specs in benchmark_runs(profile, dataset).values()
-                 for spec in specs]])
+def stages(profile: str, device=None) -> list:
+    """Every row of the benchmark (teachers and generators train first, as prerequisites); the rows it shares
+    with the data-free chapter are trained there, or here if missing."""
+    return [lambda: [spec for dataset in budget(profile)["datasets"]
+                     for specs in benchmark_runs(profile, dataset).values() for spec in specs]]
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:

@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import best_on_validation, forward_and_backward, profile_budget
+from kdlib.chapters import Knob, best_on_validation, epochs_knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.runs import RunSpec, get_or_train
 
-PARAMETERS = {"profile": ("smoke", "cpu", "paper"), "train_missing": (True, False), "device": (None, "cpu", "cuda")}
+KNOBS = {
+    "dataset": Knob("name", "the dataset (Fashion-MNIST stands in for CIFAR-100 offline)",
+                    options=("fashion_mnist", "cifar100")),
+    "seeds": seeds_knob(), "epochs": epochs_knob("epochs of every run"), "subset": subset_knob(), "lr": lr_knob(),
+    "epsilons": Knob("floats", "the ε grid of label smoothing", 1e-6, 0.999),
+}
 
 _CPU_GRID = dict(kd=((0.1, 0.5, 0.9), (1.0, 4.0, 20.0)), reg=((0.1, 0.5, 0.9), (1.0, 4.0, 20.0)),
                  epsilons=(0.05, 0.1, 0.2, 0.3))
@@ -48,8 +52,8 @@ OFFICIAL_REG = (("alpha", 0.95), ("temperature", 40.0), ("multiplier", 1.0), ("o
 OFFICIAL_LSR = (("epsilon", 0.1), ("official", 1.0))  # the released code's fixed smoothing
 
 
-def budget(profile: str) -> dict:
-    return profile_budget(_BUDGETS, profile)
+def budget(profile) -> dict:
+    return profile_budget(_BUDGETS, profile, (CHAPTER,))
 
 
 def datasets(profile: str) -> tuple[str, ...]:
@@ -169,10 +173,10 @@ def stage_one(profile: str) -> list[RunSpec]:
     return first + [spec for specs in grids(profile).values() for spec in specs.values()]
 
 
-def runs(profile: str, device=None) -> dict[str, Iterator[RunSpec]]:
-    """Teachers and grids first, then every table row (which needs the grids' choice)."""
-    return forward_and_backward([lambda: stage_one(profile),
-                                 lambda: [spec for row in table_rows(profile, True, device) for spec in row.specs]])
+def stages(profile: str, device=None) -> list:
+    """Teachers and grids, then every table row (which reads the grids' choice on validation)."""
+    return [lambda: stage_one(profile),
+            lambda: [spec for row in table_rows(profile, False, device) for spec in row.specs]]
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
