@@ -254,3 +254,43 @@ def stored_or_run(profile: str, run_missing: bool = True) -> dict:
     result = run_benchmark(**BENCH_SETTINGS[profile])
     write_json(result, path)
     return result
+
+
+def executor_benchmark(n_runs: int = 8, epochs: int = 2, executors: tuple[str, ...] = ("local", "ray"),
+                       workers: int = 2) -> dict:
+    """One stage of ``n_runs`` independent single-thread LeNet-5 runs on MNIST (seeds 0..n-1), each trained
+    from scratch into its own temporary store: ``workers=1`` (in this process), then ``workers`` processes through
+    each executor. Wall times of the whole stage; the speed-up and, for every executor beyond local, its overhead
+    per run against local at the same worker count."""
+    import tempfile
+
+    from kdlib.executors import run_stages
+    specs = [RunSpec("mnist", "lenet5", epochs=epochs, seed=seed, lr=0.05) for seed in range(n_runs)]
+    data.fetch("mnist")
+
+    def timed(executor: str, n_workers: int) -> float:
+        with tempfile.TemporaryDirectory() as store:
+            saved = {key: os.environ.get(key) for key in ("KDLIB_RESULTS", "KDLIB_CACHE")}
+            os.environ.update(KDLIB_RESULTS=f"{store}/results", KDLIB_CACHE=f"{store}/cache")
+            try:
+                started = time.perf_counter()
+                failures = run_stages([lambda: specs], executor, n_workers, 1, "cpu", report=lambda line: None)
+                seconds = time.perf_counter() - started
+            finally:
+                for key, value in saved.items():
+                    os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        if failures:
+            raise RuntimeError(f"the {executor} benchmark had failures: {failures}")
+        return seconds
+
+    torch.set_num_threads(1)
+    one = timed("local", 1)
+    result = {"machine": machine(), "runs": n_runs, "epochs": epochs, "threads_per_run": 1, "workers": workers,
+              "seconds": {"local, 1 worker": one}}
+    for executor in executors:
+        result["seconds"][f"{executor}, {workers} workers"] = timed(executor, workers)
+    local = result["seconds"][f"local, {workers} workers"]
+    result["speedup"] = one / local
+    result["overhead_per_run_s"] = {executor: (result["seconds"][f"{executor}, {workers} workers"] - local) / n_runs
+                                    for executor in executors if executor != "local"}
+    return result

@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     bench.add_argument("--profile", action="store_true",
                        help="instead of the measures, profile one kdlib LeNet-5 epoch (ops by self CPU time)")
+    bench.add_argument("--executors", action="store_true",
+                       help="instead, time a stage of 8 single-thread runs: 1 worker, 2 local workers, 2 on Ray")
 
     chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
     chapter.add_argument("name")
@@ -262,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"cannot write --json {args.json}: its folder does not exist")
             if args.profile:
                 print(benchmark.profile_lenet_epoch())
+                return 0
+            if args.executors:
+                result = benchmark.executor_benchmark()
+                print(json.dumps(result, indent=1))
+                if args.json:
+                    benchmark.write_json(result, args.json)
                 return 0
             result = benchmark.run_benchmark(args.repeats, args.resnet_images, args.subset)
             benchmark.print_report(result)
