@@ -264,21 +264,16 @@ def executor_benchmark(n_runs: int = 8, epochs: int = 2, executors: tuple[str, .
     per run against local at the same worker count."""
     import tempfile
 
-    from kdlib.executors import run_stages
+    from kdlib.executors import run_stages, set_environment
     specs = [RunSpec("mnist", "lenet5", epochs=epochs, seed=seed, lr=0.05) for seed in range(n_runs)]
     data.fetch("mnist")
 
     def timed(executor: str, n_workers: int) -> float:
-        with tempfile.TemporaryDirectory() as store:
-            saved = {key: os.environ.get(key) for key in ("KDLIB_RESULTS", "KDLIB_CACHE")}
-            os.environ.update(KDLIB_RESULTS=f"{store}/results", KDLIB_CACHE=f"{store}/cache")
-            try:
-                started = time.perf_counter()
-                failures = run_stages([lambda: specs], executor, n_workers, 1, "cpu", report=lambda line: None)
-                seconds = time.perf_counter() - started
-            finally:
-                for key, value in saved.items():
-                    os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        with tempfile.TemporaryDirectory() as store, \
+                set_environment({"KDLIB_RESULTS": f"{store}/results", "KDLIB_CACHE": f"{store}/cache"}):
+            started = time.perf_counter()
+            failures = run_stages([lambda: specs], executor, n_workers, 1, "cpu", report=lambda line: None)
+            seconds = time.perf_counter() - started
         if failures:
             raise RuntimeError(f"the {executor} benchmark had failures: {failures}")
         return seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -147,14 +148,23 @@ def _stop_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _train(chapter_module, profile, args) -> int:
-    """Every missing run of the chapter at ``profile``, by the executor asked for; lists the failures and returns 1
-    when any run failed (re-running trains only what is still missing)."""
+def _executor_options(args) -> dict:
+    """What the executor asked for takes besides workers and threads; a flag another executor takes is refused."""
+    if args.address is not None and args.executor != "ray":
+        raise ValueError("--address names a Ray cluster; it needs --executor ray")
+    if args.gpus_per_run is not None and args.executor == "local":
+        raise ValueError("--gpus-per-run is for --executor ray or slurm; local workers take GPU i mod G (--workers "
+                         "G×K packs K runs per GPU)")
+    return {key: value for key, value in (("address", args.address), ("gpus_per_run", args.gpus_per_run))
+            if value is not None}
+
+
+def _train(stages, args) -> int:
+    """Every missing run of ``stages``, by the executor asked for; lists the failures and returns 1 when any run
+    failed (re-running trains only what is still missing)."""
     from kdlib.executors import run_stages
-    options = {key: value for key, value in (("address", args.address), ("gpus_per_run", args.gpus_per_run))
-               if value is not None and not (key == "address" and args.executor != "ray")}
-    failures = run_stages(chapter_module.stages(profile, args.device), args.executor, args.workers, args.threads,
-                          args.device, report=lambda line: print(line, flush=True), **options)
+    failures = run_stages(stages, args.executor, args.workers, args.threads, args.device,
+                          report=lambda line: print(line, flush=True), **_executor_options(args))
     if failures:
         print(f"{len(failures)} run(s) failed; run the command again to retry them:", file=sys.stderr)
         for failure in failures:
@@ -169,15 +179,24 @@ def _chapter_or_page(args) -> int:
     from kdlib.pages import parse_value
     changes = {}
     for key, text in args.parameter:
+        if key in chapters.BASE_PARAMETERS:
+            raise ValueError(f"{key} is not a -p parameter here; use --profile, --device or --no-train")
         if key in changes:
             raise ValueError(f"parameter {key} is given twice")
         changes[key] = parse_value(text)
-    name = args.name
-    if args.command == "page":
-        stem = pages.page_stem(name)
-        name = next(key for key, value in pages.PAGES.items() if value == stem)
+    _executor_options(args)
+    if args.command == "chapter":
+        chapter_module = chapters.get_chapter(args.name)
+        profile = chapters.chapter_profile(chapter_module, args.profile, changes)
+        use_profile(profile.name)
+        return _train(chapter_module.stages(profile, args.device), args)
+    stem = pages.page_stem(args.name)
+    name = next(key for key, value in pages.PAGES.items() if value == stem)
+    if args.published and (args.out or changes):
+        raise ValueError("--published executes a published profile into book/; it takes no --out and no -p "
+                         "(a page with other parameters goes to its own folder)")
     chapter_module = chapters.get_chapter(name) if name in chapters.CHAPTERS else None
-    train = not getattr(args, "no_train", False)
+    train = not args.no_train
     if chapter_module is None:
         if changes:
             raise ValueError(f"page {name!r} takes no parameters besides --profile")
@@ -187,17 +206,17 @@ def _chapter_or_page(args) -> int:
     else:
         profile = chapters.chapter_profile(chapter_module, args.profile, changes, train)
     use_profile(chapters.profile_name(profile))
-    if chapter_module is not None and train:
-        status = _train(chapter_module, profile, args)
-        if status or args.command == "chapter":
+    if chapter_module is not None and train:  # the page's runs and the rest of the ledger it computes
+        status = _train(chapters.page_stages(name, profile, args.device), args)
+        if status:
             return status
     parameters = {"profile": chapters.profile_name(profile)}
     if chapter_module is not None:
         parameters.update(train_missing=train, device=args.device,
                           **{key: list(value) if isinstance(value, tuple) else value for key, value in changes.items()})
+    elif name == "speed":
+        parameters["train_missing"] = train
     if args.published:
-        if args.out:
-            raise ValueError("--published executes into book/; it takes no --out")
         output = pages.execute(name, parameters, project_root() / "book")
         print(f"executed {output}")
         return 0
@@ -296,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             print(", ".join(f"{n} {verdict}" for verdict, n in claims.counts(ledger).items()))
             if args.csv:
                 table.to_csv(args.csv, index=False)
-    except (ValueError, FileNotFoundError, data.DataError, FloatingPointError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError, data.DataError, FloatingPointError, RuntimeError,
+            subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -18,6 +18,7 @@ training one spec, and a re-run trains only what has no record, so it picks up w
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -35,7 +36,7 @@ class Failure:
     error: str
 
 
-def store_environment() -> dict[str, str]:
+def storeset_environment() -> dict[str, str]:
     """The store this process reads and writes, as the environment a worker elsewhere needs to use the same one
     (the smoke profile's own store included)."""
     from kdlib.paths import cache_dir, data_dir, results_dir
@@ -64,13 +65,12 @@ def waves(specs: Iterable[RunSpec], has_record: Callable[[RunSpec], bool]) -> li
     depth: dict[str, int] = {}
     chosen: dict[str, RunSpec] = {}
 
-    def visit(spec: RunSpec) -> int:  # -1: has a record
+    def visit(spec: RunSpec) -> int:  # -1: has a record (its own prerequisites are then not needed)
         if spec.id not in depth:
-            before = [visit(run) for run in prerequisites(spec)]
             if has_record(spec):
                 depth[spec.id] = -1
             else:
-                depth[spec.id] = 1 + max(before, default=-1)
+                depth[spec.id] = 1 + max((visit(run) for run in prerequisites(spec)), default=-1)
                 chosen[spec.id] = spec
         return depth[spec.id]
 
@@ -100,12 +100,15 @@ def split_threads(workers: int, threads: int | None = None) -> int:
     """Threads per run: what was asked, else the cores shared evenly between the workers (at least one)."""
     if threads is not None:
         return threads
-    return max(1, (os.cpu_count() or 1) // workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // workers)
 
 
-def gpu_slots(workers: int, n_gpus: int) -> list[int | None]:
-    """The GPU each local worker uses: worker i gets GPU i mod G, so ``workers = G × K`` packs K runs per GPU."""
-    return [index % n_gpus if n_gpus else None for index in range(workers)]
+def gpu_slots(workers: int, n_gpus: int, visible: str | None = None) -> list[str | None]:
+    """The GPU each local worker uses: worker i gets the (i mod G)-th visible GPU, so ``workers = G × K`` packs K
+    runs per GPU; ``visible`` is this process's ``CUDA_VISIBLE_DEVICES``, which the slots stay inside."""
+    names = visible.split(",") if visible else [str(index) for index in range(n_gpus)]
+    return [names[index % n_gpus] if n_gpus else None for index in range(workers)]
 
 
 _WORKER_GPU = {"index": None}
@@ -116,19 +119,24 @@ def _start_worker(slots, environment: dict[str, str]) -> None:
     os.environ.update(environment)
     slot = slots.get()
     if slot is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)
+        os.environ["CUDA_VISIBLE_DEVICES"] = slot
 
 
 def _run_local(specs, device, workers, threads, environment, report) -> list[Failure]:
     """``workers`` processes; with one, the runs train in this process (no pool to start)."""
     failures = []
     if workers == 1:
-        for spec in specs:
-            try:
-                report(_done(spec, train_spec(spec, device, threads, environment)))
-            except Exception as error:  # noqa: BLE001 - a crash is reported, the stage goes on
-                failures.append(Failure(spec.id, _what(spec), _error(error)))
-                report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+        import torch
+        previous = torch.get_num_threads()
+        try:
+            for spec in specs:
+                try:
+                    report(_done(spec, train_spec(spec, device, threads, {})))  # this process's store already
+                except Exception as error:  # noqa: BLE001 - a crash is reported, the stage goes on
+                    failures.append(Failure(spec.id, _what(spec), _error(error)))
+                    report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+        finally:
+            torch.set_num_threads(previous)
         return failures
     import concurrent.futures
     import multiprocessing
@@ -136,11 +144,14 @@ def _run_local(specs, device, workers, threads, environment, report) -> list[Fai
     context = multiprocessing.get_context("spawn")  # a forked torch (threads, CUDA) is not safe
     n_gpus = _visible_gpus(device)
     slots = context.Queue()
-    for slot in gpu_slots(workers, n_gpus):
+    for slot in gpu_slots(workers, n_gpus, os.environ.get("CUDA_VISIBLE_DEVICES")):
         slots.put(slot)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                                initargs=(slots, environment)) as pool:
-        futures = {pool.submit(train_spec, spec, device, threads, environment): spec for spec in specs}
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                                  initargs=(slots, environment))
+    try:
+        # workers start during the first submits and size their OpenMP pools from the environment they inherit
+        with set_environment({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}):
+            futures = {pool.submit(train_spec, spec, device, threads, environment): spec for spec in specs}
         for future in concurrent.futures.as_completed(futures):
             spec = futures[future]
             try:
@@ -148,7 +159,27 @@ def _run_local(specs, device, workers, threads, environment, report) -> list[Fai
             except Exception as error:  # noqa: BLE001
                 failures.append(Failure(spec.id, _what(spec), _error(error)))
                 report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+    except BaseException:  # Ctrl-C, SIGTERM: stop the workers now, not after every queued run
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return failures
+
+
+@contextlib.contextmanager
+def set_environment(values: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _visible_gpus(device: str | None) -> int:
@@ -201,6 +232,11 @@ def _run_slurm(specs, device, workers, threads, environment, report, cluster=Non
     from pathlib import Path
     if cluster is None and shutil.which("sbatch") is None:
         raise ValueError("the slurm executor needs Slurm (no sbatch on PATH); use --executor local or ray here")
+    if gpus_per_run is None:
+        gpus_per_run = 1 if device == "cuda" else 0
+    if gpus_per_run != int(gpus_per_run):
+        raise ValueError(f"--gpus-per-run {gpus_per_run} is not a whole number; a Slurm job takes whole GPUs (Ray "
+                         f"packs fractions)")
     folder = Path(folder or Path(environment["KDLIB_CACHE"]) / "submitit") / "%j"
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster or "slurm")
     executor.update_parameters(name="kdlib", timeout_min=timeout_min, cpus_per_task=threads,
@@ -212,7 +248,8 @@ def _run_slurm(specs, device, workers, threads, environment, report, cluster=Non
         try:
             report(_done(spec, job.result()))
         except Exception as error:  # noqa: BLE001 - submitit's FailedJobError carries the worker's traceback
-            failures.append(Failure(spec.id, _what(spec), _error(error)))
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            failures.append(Failure(spec.id, _what(spec), lines[-1].strip() if lines else _error(error)))
             report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
     return failures
 
@@ -240,7 +277,7 @@ def run_stages(stages: Iterable[Callable[[], Iterable[RunSpec]]], executor: str 
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     run = {"local": _run_local, "ray": _run_ray, "slurm": _run_slurm}[executor]
     threads = split_threads(workers, threads)
-    environment = store_environment()
+    environment = storeset_environment()
     failures: list[Failure] = []
     for number, stage in enumerate(stages, 1):
         if failures:

@@ -47,8 +47,10 @@ def reproduce_command(name: str, profile) -> str:
     """The command that re-executes this page with these parameters (shown at the end of every chapter page)."""
     from kdlib.chapters import profile_name
     changes = getattr(profile, "changes", ())
-    extra = "".join(f" -p {key} '{json.dumps(list(value) if isinstance(value, tuple) else value)}'"
-                    for key, value in changes)
+    def written(value) -> str:  # as -p reads it back (parse_value); subset's every-image None is 'all'
+        return "all" if value is None else json.dumps(list(value) if isinstance(value, tuple) else value)
+
+    extra = "".join(f" -p {key} '{written(value)}'" for key, value in changes)
     return f"python -m kdlib page {name} --profile {profile_name(profile)}{extra}"
 
 
@@ -68,7 +70,8 @@ def execute(name: str, parameters: dict, target: Path) -> Path:
     import papermill
     stem = page_stem(name)
     source = project_root() / "notebooks" / f"{stem}.py"
-    target.mkdir(parents=True, exist_ok=True)
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)  # papermill runs the page in it (where it writes its downloads)
     output = target / f"{stem}.ipynb"
     with tempfile.TemporaryDirectory() as scratch:
         converted = Path(scratch) / f"{stem}.ipynb"
@@ -79,6 +82,8 @@ def execute(name: str, parameters: dict, target: Path) -> Path:
             papermill.execute_notebook(str(converted), str(partial), parameters=parameters, cwd=str(target),
                                        log_output=False, progress_bar=False)
         except papermill.PapermillExecutionError as error:
+            if created:
+                shutil.rmtree(target, ignore_errors=True)
             raise RuntimeError(f"page {name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}") \
                 from None
         _tidy(partial)
@@ -96,6 +101,9 @@ def build_book(folder: Path, stems: list[str]) -> Path:
     chapters = "".join(f"  - file: book/{stem}\n" for stem in stems)
     (folder / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n{chapters}"
                                      f"  - file: book/reproduce\n  - file: book/references\n")
-    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(folder), "--quiet"],
-                   check=True, capture_output=True, text=True)
+    build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(folder), "--quiet"],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        raise RuntimeError(f"the book around {', '.join(stems)} did not build:\n"
+                           f"{(build.stdout + build.stderr)[-2000:]}")
     return folder / "_build" / "html" / "index.html"

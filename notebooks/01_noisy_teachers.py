@@ -452,7 +452,7 @@ for dataset in budget["datasets"]:
     for role in ("teacher", "student"):
         counted = results[dataset]["costs"][role]
         cost = inference_cost(build_model(counted["model"], shape, images.n_classes), shape,
-                              repeats=3 if profile == "smoke" else 30)
+                              repeats=3 if profile.name == "smoke" else 30)
         cost_rows.append({"dataset": SHORT[dataset], "role": role, "model": counted["model"],
                           "multiply-accumulates": counted["multiply-accumulates"], **cost})
 costs = pd.DataFrame(cost_rows).set_index(["dataset", "role"])

@@ -226,6 +226,7 @@ def test_a_page_follows_its_parameters(built_book, tmp_path, name):
     key, value, shown, content = CHANGED[name]
     env = {**os.environ, "KDLIB_RESULTS": str(built_book.parent / "results"),
            "KDLIB_CACHE": str(built_book.parent / "cache")}  # the smoke book's records: only what changed trains
+    published = {path: path.stat().st_mtime for path in [*ROOT.glob("book/*"), *ROOT.glob("results/*")]}
     result = _page(name, "-p", key, value, "--out", tmp_path / "page", "--no-build", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     notebook = next((tmp_path / "page" / "book").glob("*.ipynb"))
@@ -235,4 +236,5 @@ def test_a_page_follows_its_parameters(built_book, tmp_path, name):
     assert f"python -m kdlib page {name} --profile smoke -p {key} '{value}'" in text
     if content:
         assert content in text, f"{name}: the page does not show {content!r}"
-    assert not list(tmp_path.glob("*.json")) and not list(ROOT.glob("claims_*.json"))
+    assert {path: path.stat().st_mtime for path in [*ROOT.glob("book/*"), *ROOT.glob("results/*")]} == published
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["page"]  # nothing beside the page's own folder

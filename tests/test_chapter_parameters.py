@@ -47,7 +47,8 @@ def test_every_chapter_declares_its_knobs():
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_each_kind_of_bad_value_is_refused_with_what_the_parameter_takes(name, isolated_store):
+def test_each_kind_of_bad_value_is_refused_with_what_the_parameter_takes(name, isolated_store, monkeypatch):
+    monkeypatch.setenv("KDLIB_DATA", str(isolated_store / "no-data"))  # CIFAR is absent here, whatever the machine
     chapter = get_chapter(name)
     grid, count, option, not_allowed = _KINDS[name]
     cases = [
@@ -68,6 +69,7 @@ def test_each_kind_of_bad_value_is_refused_with_what_the_parameter_takes(name, i
             configure_page(namespace, before, chapter)
         assert message in str(error.value), (knobs, str(error.value))
     assert not (isolated_store / "results").exists() and not (isolated_store / "cache").exists()
+    assert not (isolated_store / "no-data").exists()
 
 
 def test_a_value_out_of_a_grid_range_names_the_range():
@@ -77,7 +79,7 @@ def test_a_value_out_of_a_grid_range_names_the_range():
 
 
 def test_changes_apply_to_their_chapter_only_and_win_over_per_dataset_settings():
-    profile = chapter_profile(noisy_teachers, "cpu", {"seeds": [0, 1], "sigmas": "[0.1, 0.3]", "subset": None})
+    profile = chapter_profile(noisy_teachers, "cpu", {"seeds": [0, 1], "sigmas": "[0.1, 0.3]", "alphas": None})
     assert profile == Profile("cpu", "noisy_teachers", (("seeds", (0, 1)), ("sigmas", (0.1, 0.3))))
     assert profile.describe() == "cpu with seeds=[0, 1], sigmas=[0.1, 0.3]"
     assert noisy_teachers.budget(profile, "mnist")["seeds"] == (0, 1)  # MNIST's own five seeds give way
@@ -89,6 +91,25 @@ def test_changes_apply_to_their_chapter_only_and_win_over_per_dataset_settings()
     assert introduction.recipe(recipe)["seeds"] == (4,) and introduction.budget(recipe)["seeds"] == (7,)
     with pytest.raises(ValueError, match="unknown profile .gpu.; choose one of: smoke, cpu$"):
         profile_budget({"smoke": {}, "cpu": {}}, "gpu")
+
+
+def test_subset_all_means_every_training_image_and_none_the_profiles_value():
+    from kdlib.chapters import rocket_launching
+    from kdlib.pages import reproduce_command
+    assert rocket_launching.budget(chapter_profile(rocket_launching, "cpu", {"subset": None}))["subset"] == 5_000
+    every = chapter_profile(rocket_launching, "cpu", {"subset": "all"})
+    assert rocket_launching.budget(every)["subset"] is None and every.describe() == "cpu with subset='all'"
+    assert reproduce_command("rocket_launching", every) == "python -m kdlib page rocket_launching --profile cpu " \
+                                                          "-p subset 'all'"
+    with pytest.raises(ValueError, match="subset takes 'all' \\(every training image\\) or an integer in \\[100, "):
+        chapter_profile(rocket_launching, "cpu", {"subset": "half"})
+
+
+def test_a_noisy_teachers_dataset_needs_a_teacher_at_the_profile():
+    with pytest.raises(ValueError, match="profile 'smoke' has no cifar10 teacher .the introduction's is on "
+                                         "fashion_mnist.; choose fashion_mnist or svhn"):
+        chapter_profile(noisy_teachers, "smoke", {"datasets": ["mnist", "cifar10"]}, train_missing=False)
+    assert len(noisy_teachers.budget(chapter_profile(noisy_teachers, "paper", {"seeds": [0]}))["datasets"]) == 3
 
 
 def test_a_changed_grid_changes_the_runs_and_the_profile_alone_keeps_the_published_ones():

@@ -16,6 +16,15 @@ def _spec(seed: int = 0, **changes) -> RunSpec:
                    lr=0.05).replace(**changes)
 
 
+def _broken_teacher() -> RunSpec:
+    """A teacher whose stored record says it diverged: a student of it fails in its worker, on any machine."""
+    teacher = _spec(seed=9)
+    runs.write_json_atomic(runs.record_path(teacher.id), {
+        "id": teacher.id, "spec": teacher.to_dict(), "history": [], "provenance": {"recipe_version": runs.RECIPE_VERSION},
+        "metrics": {"diverged": True, "error": "loss is nan", **{key: None for key in runs.DIVERGED_METRICS}}})
+    return teacher
+
+
 def _stored(spec: RunSpec) -> dict:
     record = runs.load_record(spec.id)
     assert record is not None, f"{spec.id} was not trained"
@@ -30,10 +39,13 @@ def test_waves_put_every_missing_prerequisite_first_and_list_each_run_once():
     assert executors.waves([student, other, student], lambda spec: False) == [[teacher], [student, other]]
     assert executors.waves([student, other], lambda spec: spec == teacher) == [[student, other]]
     assert executors.waves([teacher], lambda spec: True) == []
+    # a run with a record needs nothing: its missing teacher is not trained again
+    assert executors.waves([student], lambda spec: spec == student) == []
 
 
 def test_local_workers_split_the_cores_and_the_gpus():
-    assert executors.gpu_slots(4, 2) == [0, 1, 0, 1]  # two runs packed per GPU
+    assert executors.gpu_slots(4, 2) == ["0", "1", "0", "1"]  # two runs packed per GPU
+    assert executors.gpu_slots(3, 2, visible="2,3") == ["2", "3", "2"]  # inside the mask this process was given
     assert executors.gpu_slots(2, 0) == [None, None]
     assert executors.split_threads(2, 3) == 3
     assert executors.split_threads(64) >= 1
@@ -56,16 +68,17 @@ def test_two_local_workers_give_the_records_of_one_process(tmp_path, monkeypatch
     assert len(lines) == before  # everything has a record: nothing is trained again
 
 
-def test_a_crash_is_reported_and_does_not_stop_its_wave(monkeypatch):
+def test_a_crash_is_reported_and_does_not_stop_its_wave():
     good = _spec()
-    broken = _spec(seed=1, dataset="svhn")  # its files are not here: the worker raises
-    needs_broken = _spec(seed=1, method="kd", model="mlp_2x800", teacher=broken, dataset="svhn")
+    broken = _spec(seed=1, method="kd", model="mlp_2x800", teacher=_broken_teacher())  # raises in its worker
+    needs_broken = _spec(seed=2, method="kd", model="mlp_2x800", teacher=broken)
     listed = []
-    stages = [lambda: [good, broken, needs_broken], lambda: listed.append(True) or [_spec(seed=2)]]
+    stages = [lambda: [good, broken, needs_broken], lambda: listed.append(True) or [_spec(seed=3)]]
     lines: list[str] = []
     failures = executors.run_stages(stages, workers=2, threads=1, report=lines.append)
     assert [failure.spec_id for failure in failures] == [broken.id, needs_broken.id]
-    assert "svhn" in failures[0].error and "a run it needs failed" in failures[1].error
+    assert "diverged" in failures[0].error and "it has no model to load" in failures[0].error
+    assert "a run it needs failed" in failures[1].error
     assert runs.load_record(good.id) is not None and runs.load_record(broken.id) is None
     assert not listed and "stage 2 and later not started" in lines[-1]
 
@@ -74,7 +87,7 @@ def test_the_cli_lists_the_failed_runs_and_exits_non_zero(monkeypatch, capsys):
     from kdlib import cli
     from kdlib.chapters import rocket_launching
 
-    broken = _spec(dataset="svhn")
+    broken = _spec(method="kd", model="mlp_2x800", teacher=_broken_teacher())
     monkeypatch.setattr(rocket_launching, "stages", lambda profile, device=None: [lambda: [broken]])
     assert cli.main(["--threads", "1", "chapter", "rocket_launching", "--profile", "smoke"]) == 1
     err = capsys.readouterr().err
@@ -93,10 +106,10 @@ def test_bad_executor_settings_are_refused_before_any_run():
 def test_ray_runs_give_the_records_of_local_ones(tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="the ray extra is installed by make test: pip install -e '.[ray]'")
     specs = [_spec(seed) for seed in range(2)]
-    failing = _spec(seed=3, dataset="svhn")
+    failing = _spec(seed=3, method="kd", model="mlp_2x800", teacher=_broken_teacher())
     failures = executors.run_stages([lambda: [*specs, failing]], executor="ray", workers=2, threads=1,
                                     report=lambda line: None)
-    assert [failure.spec_id for failure in failures] == [failing.id] and "svhn" in failures[0].error
+    assert [failure.spec_id for failure in failures] == [failing.id] and "diverged" in failures[0].error
     on_ray = {spec.id: _stored(spec) for spec in specs}
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "local"))
     assert executors.run_stages([lambda: specs], workers=1, threads=1, report=lambda line: None) == []

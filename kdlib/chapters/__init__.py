@@ -51,6 +51,8 @@ def _number(value: float) -> str:
 
 
 def _shown(value) -> str:
+    if value is None:  # the one knob whose value can be None: subset, every training image
+        return "'all'"
     return "[" + ", ".join(_shown(item) for item in value) + "]" if isinstance(value, tuple) else \
         (f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value))
 
@@ -99,7 +101,7 @@ class Knob:
                 "floats": f"a non-empty list of distinct numbers{span}",
                 "name": "one of " + ", ".join(map(repr, self.options)),
                 "names": "a non-empty list of distinct names among " + ", ".join(map(repr, self.options)),
-                "subset": f"None (every training image) or an integer{span}"}[self.kind]
+                "subset": f"'all' (every training image) or an integer{span}"}[self.kind]
 
     def parse(self, name: str, value):
         """The value in the form a budget holds (tuples, floats), or a ValueError that names the parameter and
@@ -125,8 +127,8 @@ class Knob:
                 refuse("is out of range" if kind in ("int", "float", "subset") else f"holds {item!r}, out of range")
             return item
 
-        if self.kind == "subset" and value is None:
-            return None
+        if self.kind == "subset" and value == "all":
+            return None  # None in a parameters cell is the profile's value, so every image is "all"
         if self.kind in ("ints", "floats", "names"):
             if isinstance(value, str):  # papermill's -p passes "[0, 1]" as text
                 try:
@@ -152,7 +154,7 @@ def epochs_knob(doc: str, high: int = 3000) -> Knob:
     return Knob("int", doc, 1, high)
 
 
-def subset_knob(doc: str = "training images used (None: all of them)") -> Knob:
+def subset_knob(doc: str = "training images used ('all': every one)") -> Knob:
     return Knob("subset", doc, 100, 1_000_000)
 
 
@@ -255,6 +257,16 @@ def configure_page(namespace: dict, names_before: set[str], chapter) -> Profile:
 
 
 CLAIM_CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
+
+
+def page_stages(name: str, profile, device=None) -> list:
+    """Every run a chapter page reads: its own stages and those of every chapter of the claims ledger it computes
+    (the others at their published budgets), stage k of each chapter listed together, so an executor trains them
+    all before the page executes and the page only loads records."""
+    names = [name, *[other for other in CLAIM_CHAPTERS if other != name]]
+    lists = [get_chapter(other).stages(profile, device) for other in names]
+    return [lambda k=k: [spec for stages in lists if k < len(stages) for spec in stages[k]()]
+            for k in range(max(map(len, lists)))]
 
 
 def ledger(profile: str, train_missing: bool = True, device=None, chapters: tuple[str, ...] = CLAIM_CHAPTERS):

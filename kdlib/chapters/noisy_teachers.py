@@ -23,8 +23,8 @@ import numpy as np
 from kdlib import claims as claimlib
 from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
-from kdlib.chapters import Knob, best_on_validation, epochs_knob, introduction, profile_budget, seeds_knob, \
-    subset_knob
+from kdlib.chapters import Knob, best_on_validation, epochs_knob, introduction, profile_budget, profile_name, \
+    seeds_knob, subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
 from kdlib.runs import RunSpec, get_or_train
@@ -45,12 +45,13 @@ KNOBS = {
 
 
 def check(profile) -> None:
-    """The page reads MNIST, the paper's dataset, and one dataset beyond it."""
+    """The page reads MNIST, the paper's dataset, then at least one dataset beyond it, each with a teacher."""
     names = budget(profile)["datasets"]
-    if len(names) != 2 or names[0] != "mnist" or names[1] == "mnist":
-        raise ValueError(f"parameter datasets={list(names)!r} is not allowed; the page takes MNIST first, then one "
-                         f"other dataset, e.g. ['mnist', 'fashion_mnist']")
-
+    if len(names) < 2 or names[0] != "mnist" or "mnist" in names[1:]:
+        raise ValueError(f"parameter datasets={list(names)!r} is not allowed; the page takes MNIST first, then "
+                         f"other datasets, e.g. ['mnist', 'fashion_mnist']")
+    for dataset in names[1:]:
+        teachers(profile, dataset)  # a dataset without a teacher at this profile names the one there is
 # The L2 loss on logits has gradients about ‖z‖ times larger than CE's, so its rates are ten times smaller.
 LEARNING_RATES = {"ce": (0.01, 0.03, 0.1), "l2": (0.001, 0.003, 0.01)}
 # MNIST, the one dataset of the paper that is here, gets five seeds (so that the minimum detectable effect is small
@@ -94,7 +95,8 @@ def teachers(profile: str, dataset: str) -> list[RunSpec]:
     elif dataset in ("fashion_mnist", "cifar10"):
         first = introduction.image_runs(profile)["teacher"]  # shared with the introduction
         if first.dataset != dataset:
-            raise ValueError(f"profile {profile!r} has no {dataset} teacher in the introduction")
+            raise ValueError(f"parameter datasets: profile {profile_name(profile)!r} has no {dataset} teacher (the "
+                             f"introduction's is on {first.dataset}); choose {first.dataset} or svhn")
     elif dataset == "svhn":  # the introduction's paper recipe; no flips for digits
         first = introduction.image_runs(profile)["teacher"].replace(dataset="svhn", augment="shift2")
     else:
