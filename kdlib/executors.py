@@ -36,7 +36,7 @@ class Failure:
     error: str
 
 
-def storeset_environment() -> dict[str, str]:
+def store_environment() -> dict[str, str]:
     """The store this process reads and writes, as the environment a worker elsewhere needs to use the same one
     (the smoke profile's own store included)."""
     from kdlib.paths import cache_dir, data_dir, results_dir
@@ -277,7 +277,7 @@ def run_stages(stages: Iterable[Callable[[], Iterable[RunSpec]]], executor: str 
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     run = {"local": _run_local, "ray": _run_ray, "slurm": _run_slurm}[executor]
     threads = split_threads(workers, threads)
-    environment = storeset_environment()
+    environment = store_environment()
     failures: list[Failure] = []
     for number, stage in enumerate(stages, 1):
         if failures:
