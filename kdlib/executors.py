@@ -111,11 +111,9 @@ def gpu_slots(workers: int, n_gpus: int, visible: str | None = None) -> list[str
     return [names[index % n_gpus] if n_gpus else None for index in range(workers)]
 
 
-_WORKER_GPU = {"index": None}
-
-
 def _start_worker(slots, environment: dict[str, str]) -> None:
-    """Each local worker takes one GPU slot before it imports torch, so it sees (and calls cuda:0) only its GPU."""
+    """Each local worker takes one GPU slot before CUDA starts (torch starts it lazily, at the first run), so it
+    sees, and calls cuda:0, only its own GPU."""
     os.environ.update(environment)
     slot = slots.get()
     if slot is not None:

@@ -33,8 +33,9 @@
 #   (WRN-16-1 light, WRN-40-1 booster) costs hours per run on this CPU. The `cpu` profile therefore uses a WRN-10-1
 #   light net and a WRN-16-1 booster: the same family, with one and two blocks per group where the paper's pair has
 #   two and six.
-# - **Budget.** 5,000 Fashion-MNIST training images (a fixed random draw; 1,250 more are held out for
-#   validation), 6 epochs and no augmentation. Test accuracy is measured on the first 5,000 test images. A joint
+# - **Budget.** {glue:text}`subset` of Fashion-MNIST (a fixed random draw; a quarter as many again, or
+#   5,000 for the full set, are held out for validation), {glue:text}`epochs` epochs and no augmentation. Test accuracy is measured on as many of the
+#   first test images (at most all 10,000). A joint
 #   run trains and evaluates two networks, and the chapter's runs, most of them joint, were sized to fit in about
 #   an hour on two CPU cores (the last section gives what they took): that is what sets this scale.
 # - **Reading the numbers.** They are not CIFAR-10 numbers. The paper's tables are shown beside ours for the pattern
@@ -429,13 +430,14 @@ claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "lef
 #
 # ```{admonition} From the paper
 # :class: note
-# - Fashion-MNIST (5,000 training images, 5,000 test images) stands in for CIFAR-10. The pair is WRN-10-1/WRN-16-1 instead of
-#   WRN-16-1/WRN-40-1, trained for 6 epochs with a cosine schedule and no augmentation, instead of 200 epochs with
+# - Fashion-MNIST ({glue:text}`subset`, and as many test images) stands in for CIFAR-10. The pair is
+#   WRN-10-1/WRN-16-1 instead of WRN-16-1/WRN-40-1, trained for {glue:text}`epochs` epochs with a cosine schedule
+#   and no augmentation, instead of 200 epochs with
 #   steps and crop + flip. The `paper` profile declares the paper's pair and recipe on CIFAR-10 and has not been
 #   run for this book. SVHN, CIFAR-100 and the advertising experiment are not reproduced.
 # - λ is not given in the paper; each hint's λ is chosen on validation from a grid of three. The paper's L_KD is
 #   written H(p/T, q/T); kdlib uses T²·KL(q_T ‖ p_T) at T = 4, which has the same gradient up to the T² factor.
-# - Mean ± std over 3 seeds, where the paper reports the median of 3.
+# - Mean ± std over {glue:text}`seeds` seeds, where the paper reports the median of 3.
 # - The AT baseline (attention transfer) of Tables 1 and 4 is not implemented.
 # ```
 #

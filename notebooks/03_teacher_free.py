@@ -35,7 +35,7 @@
 # spreads its mass over K − 1 wrong classes, so each of them gets ten times more of it here. A virtual teacher
 # softened by τ = 20 is close to uniform at either K (figure below). And the "dark knowledge" about which wrong
 # classes are similar has 9 classes to describe instead of 99. The models are three small networks, not the
-# paper's, trained for 8 epochs instead of 200. Numbers on this page are never CIFAR-100 numbers; the paper's
+# paper's, trained for {glue:text}`epochs` epochs instead of 200. Numbers on this page are never CIFAR-100 numbers; the paper's
 # tables are shown beside ours for their *pattern* (signs and sizes of gains), not to compare accuracies.
 # ```
 
@@ -587,7 +587,8 @@ claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "lef
 # ```{admonition} From the paper
 # :class: note
 # - Fashion-MNIST (10 classes) stands in for CIFAR-100 (100 classes). The models are an MLP, LeNet-5 and a small
-#   CNN, not MobileNetV2/ShuffleNetV2/ResNet/DenseNet/ResNeXt. The budget is 8 epochs with a cosine schedule, not 200
+#   CNN, not MobileNetV2/ShuffleNetV2/ResNet/DenseNet/ResNeXt. The budget is {glue:text}`epochs` epochs with a
+#   cosine schedule, not 200
 #   with steps at 60/120/160 (the `paper` profile declares that recipe, on CIFAR-100, with ResNet-8/20 and the
 #   small CNN, and has not been run for this book).
 # - One (α, τ) per family, chosen on the weakest model's validation split, is used for every model. The paper

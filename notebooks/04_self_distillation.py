@@ -31,12 +31,12 @@
 # ```{admonition} Stand-in data, a smaller network, a short budget
 # :class: warning
 # - **Data.** CIFAR-100 cannot be downloaded where this book is built. Fashion-MNIST has 10 classes, not 100, and
-#   28×28 grey images, not 32×32 colour ones. The `cpu` profile trains on 8,000 of its training images (a fixed
-#   draw; 2,000 more are held out for validation) and tests on the first 8,000 test images.
+#   28×28 grey images, not 32×32 colour ones. The page trains on {glue:text}`subset` (a fixed draw; a quarter as
+#   many again, or 5,000 for the full set, are held out for validation) and tests on as many of the first test images (at most all 10,000).
 # - **Network.** A ResNet-18 is far too slow for the dozens of runs this chapter needs on this CPU. The backbone
 #   is therefore a narrow four-stage ResNet-10: one basic block per stage, widths 16-32-64-128, where ResNet-18 has
 #   two blocks per stage at widths 64-128-256-512. The four stages, and so the four exits, are kept.
-# - **Budget.** 5 epochs with a cosine schedule and no augmentation, instead of 200–250 epochs with learning-rate
+# - **Budget.** {glue:text}`epochs` epochs with a cosine schedule and no augmentation, instead of 200–250 epochs with learning-rate
 #   steps and AutoAugment. The chapter was sized to fit in about an hour of this CPU (the last section gives what
 #   its runs took).
 # - **Reading the numbers.** They are not CIFAR-100 numbers. The paper's ResNet-18 row is shown beside ours for its
@@ -461,8 +461,8 @@ pd.DataFrame({exit_name: {label: f"{c.text()} (p {c.p:.3f})" if c.testable else 
 #
 # ```{admonition} From the papers
 # :class: note
-# - Fashion-MNIST (8,000 training and 8,000 test images) stands in for CIFAR-100, a narrow ResNet-10 for ResNet-18,
-#   and 5 epochs with a cosine schedule and no augmentation for 200–250 epochs. The `paper` profile declares
+# - Fashion-MNIST ({glue:text}`subset`, and as many test images) stands in for CIFAR-100, a narrow ResNet-10 for
+#   ResNet-18, and {glue:text}`epochs` epochs with a cosine schedule and no augmentation for 200–250 epochs. The `paper` profile declares
 #   ResNet-18 on CIFAR-100 with the official schedule and has not been run for this book. ImageNet and the other
 #   backbones are not reproduced.
 # - The papers' α, λ and T were not found; kdlib uses the official journal code's weights.

@@ -1,7 +1,9 @@
-"""What each chapter trains, per profile, and the check of a notebook's parameters.
+"""What each chapter trains, per profile and a reader's changes, and the check of a page's parameters.
 
-A chapter notebook holds the narrative; its runs are declared here so that the CLI can train them in the background
-(``python -m kdlib chapter introduction --profile cpu``) and the notebook then only loads the records.
+A chapter notebook holds the narrative; its runs are declared in ``kdlib/chapters/<name>.py`` as ``stages`` so that
+an executor (``kdlib.executors``) can train them first (``python -m kdlib chapter introduction --profile cpu``,
+``python -m kdlib page ...``) and the notebook then only loads the records. Each chapter's ``KNOBS`` are the page
+parameters beyond ``profile``, ``train_missing`` and ``device``; a ``Profile`` carries their values.
 """
 
 from __future__ import annotations
