@@ -52,7 +52,7 @@ def test_every_notebook_has_a_profile_parameter():
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 @pytest.mark.parametrize("parameters, message", [
-    (("-p", "profle", "cpu"), "unknown parameter(s) profle; this chapter takes: profile"),
+    (("-p", "profle", "cpu"), "unknown parameter(s) profle"),  # then what the page takes
     (("-p", "profile", "gpu"), "parameter profile='gpu' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
     (("-p", "profile", "1"), "parameter profile=1 is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
 ])
