@@ -36,6 +36,29 @@ def test_kd_loss_matches_the_equation(t, alpha):
     assert terms["kd"].item() == pytest.approx(kd, rel=1e-10)
 
 
+def _released_code_loss(student, teacher, labels, t, alpha, factor):
+    """The KD baselines of the Rocket (factor 2) and Tf-KD (factor 1) codes, written out: the KL averaged over
+    batch × classes (PyTorch's old default reduction), times factor·α·T², plus (1 − α)·CE."""
+    p1 = _softmax(student, 1.0)
+    ce = -np.mean(np.log(p1[np.arange(len(labels)), labels]))
+    q, p = _softmax(teacher, t), _softmax(student, t)
+    kl_per_entry = np.mean(q * (np.log(q) - np.log(p)))
+    return (1 - alpha) * ce + factor * alpha * t * t * kl_per_entry
+
+
+@pytest.mark.parametrize("factor, classes", [(2.0, 10), (1.0, 10), (2.0, 100), (1.0, 100)])
+def test_scale_reproduces_the_released_codes_kd_terms(factor, classes):
+    """s = 2/K is the Rocket code's KD baseline, s = 1/K the Tf-KD code's (the chapters' "official" variants)."""
+    rng = np.random.default_rng(classes)
+    student, teacher = rng.normal(size=(12, classes)) * 3, rng.normal(size=(12, classes)) * 3
+    labels = rng.integers(0, classes, size=12)
+    loss = get_method("kd").loss(torch.tensor(student), torch.tensor(labels), torch.tensor(teacher),
+                                 **resolve_params("kd", {"alpha": 0.9, "temperature": 4.0,
+                                                         "scale": factor / classes}))["loss"]
+    assert loss.item() == pytest.approx(_released_code_loss(student, teacher, labels, 4.0, 0.9, factor), rel=1e-10)
+    assert loss.item() != pytest.approx(_reference_loss(student, teacher, labels, 4.0, 0.9)[0], rel=1e-3)
+
+
 def test_kl_is_per_example_not_per_class():
     """batchmean: summed over classes. PyTorch's default "mean" would be 10x smaller with 10 classes."""
     student, teacher = torch.randn(8, 10), torch.randn(8, 10)
@@ -84,7 +107,7 @@ def test_soft_targets_flatten_with_temperature():
 
 
 def test_method_parameters_are_checked():
-    with pytest.raises(ValueError, match="no parameter temp; its parameters: alpha, temperature"):
+    with pytest.raises(ValueError, match="no parameter temp; its parameters: alpha, scale, temperature"):
         resolve_params("kd", {"temp": 4})
     with pytest.raises(ValueError, match="alpha .* must lie in \\[0, 1\\], got 1.5"):
         resolve_params("kd", {"alpha": 1.5})

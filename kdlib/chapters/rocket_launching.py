@@ -28,14 +28,20 @@ KNOBS = {
 _LAMBDAS = {"mimic": (0.003, 0.03, 0.3), "mse": (0.3, 3.0, 30.0), "kd": (0.1, 1.0, 10.0)}
 _BUDGETS = {
     "smoke": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0,), epochs=1, subset=512, lr=0.1,
-                  schedule="warmup_cosine", augment="none", lambdas={"mimic": (0.03,), "mse": (3.0,), "kd": (1.0,)}),
+                  schedule="warmup_cosine", augment="none", lambdas={"mimic": (0.03,), "mse": (3.0,), "kd": (1.0,)},
+                  control_epochs=(2,), control_lrs=(0.03,), control_alphas=(0.5,)),
     "cpu": dict(dataset="fashion_mnist", pair=(10, 16, 1), seeds=(0, 1, 2), epochs=6, subset=5_000, lr=0.1,
-                schedule="warmup_cosine", augment="none", lambdas=_LAMBDAS),
+                schedule="warmup_cosine", augment="none", lambdas=_LAMBDAS,
+                control_epochs=(24,), control_lrs=(0.03, 0.3), control_alphas=(0.1, 0.5)),
     # the paper's CIFAR-10 recipe: 200 epochs, lr 0.1 ×0.2 at 60/120/160, crop + flip, WRN-16-1 / WRN-40-1
     "paper": dict(dataset="cifar10", pair=(16, 40, 1), seeds=(0, 1, 2), epochs=200, subset=None, lr=0.1,
-                  schedule="step5", augment="crop_flip", lambdas=_LAMBDAS),
+                  schedule="step5", augment="crop_flip", lambdas=_LAMBDAS,
+                  control_epochs=(), control_lrs=(), control_alphas=()),
 }
 KD_PARAMS = (("alpha", 0.9), ("temperature", 4.0))  # the official code's KD baseline settings
+# The same settings in the official code's own KD term: its KL is averaged over batch × classes and carries a factor
+# 2, i.e. kdlib's term times 2/K (K = 10 classes on every dataset of this chapter)
+CODE_KD_PARAMS = KD_PARAMS + (("scale", 2 / 10),)
 
 
 def budget(profile) -> dict:
@@ -91,6 +97,35 @@ def chosen_lambdas(profile: str, train_missing: bool = True, device=None) -> dic
     return best
 
 
+def control_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
+    """The KD control study (``kdlib.chapters.control_table``), every seed, read on validation: why KD from the
+    booster does not beat the light net alone here. Each arm changes one thing and keeps the rest of the chapter's
+    setting: the budget (light net, booster-teacher and KD all trained ``control_epochs``), the learning rate (the
+    booster-teacher kept) or the KD strength (α; the official code's term, ``CODE_KD_PARAMS``)."""
+    b = budget(profile)
+    light = names(profile)["light"]
+
+    def kd(teacher: RunSpec, params, **changes) -> RunSpec:
+        return _run(profile, light, method="kd", teacher=teacher, method_params=params, **changes)
+
+    def arm(teacher: RunSpec, **changes) -> dict[str, RunSpec]:
+        return {"student alone": _run(profile, light, **changes), "teacher alone": teacher,
+                "KD, book's term": kd(teacher, KD_PARAMS, **changes),
+                "KD, code's term": kd(teacher, CODE_KD_PARAMS, **changes)}
+
+    teacher = booster_teacher(profile)
+    arms = {"the chapter's setting": arm(teacher)}
+    for epochs in b["control_epochs"]:
+        arms[f"{epochs} epochs"] = arm(teacher.replace(epochs=epochs), epochs=epochs)
+    for lr in b["control_lrs"]:
+        arms[f"lr {lr:g}"] = arm(teacher, lr=lr)
+    for alpha in b["control_alphas"]:
+        arms[f"α {alpha:g}"] = {"student alone": _run(profile, light),
+                                "KD, book's term": kd(teacher, (("alpha", alpha), ("temperature", 4.0)))}
+    return {name: {row: [spec.replace(seed=seed) for seed in b["seeds"]] for row, spec in rows.items()}
+            for name, rows in arms.items()}
+
+
 def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
     """Stage 2: every row, one spec per seed. "(b)" is interval sharing, "(a)" bottom sharing, as in the paper."""
     lam = chosen_lambdas(profile, train_missing, device)
@@ -117,8 +152,10 @@ def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[st
 def stages(profile: str, device=None) -> list:
     """The booster and the λ grid, then every table row (which reads the grid's choice on validation)."""
     return [lambda: [booster_teacher(profile),
-                     *[spec for cells in lambda_grid(profile).values() for spec in cells.values()]],
-            lambda: [spec for specs in table_runs(profile, False, device).values() for spec in specs]]
+                     *[spec for cells in lambda_grid(profile).values() for spec in cells.values()],
+                     *[arm["teacher alone"][0] for arm in control_runs(profile).values() if "teacher alone" in arm]],
+            lambda: [spec for specs in table_runs(profile, False, device).values() for spec in specs]
+            + [spec for arm in control_runs(profile).values() for specs in arm.values() for spec in specs]]
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:

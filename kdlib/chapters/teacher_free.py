@@ -38,15 +38,17 @@ _BUDGETS = {
     "smoke": dict(dataset="fashion_mnist", models=("mlp_2x100", "lenet5", "small_cnn"), seeds=(0,), epochs=1,
                   subset=512, lr=0.05, schedule="warmup_cosine", augment="none", weight_decay=5e-4,
                   kd=((0.9,), (4.0,)), reg=((0.5,), (20.0,)), epsilons=(0.1,), checkpoint_steps=(1, 2),
-                  poor_teacher_step=1),
+                  poor_teacher_step=1, control_epochs=(2,), control_lrs=(0.1,)),
     "cpu": dict(dataset="fashion_mnist", models=("mlp_2x100", "lenet5", "small_cnn"), seeds=(0, 1, 2), epochs=8,
                 subset=None, lr=0.05, schedule="warmup_cosine", augment="none", weight_decay=5e-4,
-                checkpoint_steps=(10, 30, 100, 300, 1000), poor_teacher_step=30, **_CPU_GRID),
+                checkpoint_steps=(10, 30, 100, 300, 1000), poor_teacher_step=30, control_epochs=(32,),
+                control_lrs=(0.02, 0.1), **_CPU_GRID),
     # the paper's CIFAR-100 recipe (§3.2 of the chapter): 200 epochs, batch 128, lr 0.1 ÷5 at 60/120/160, wd 5e-4;
     # checkpoints after 1 and 50 epochs (352 steps of 128 images each), as in its Table 4
     "paper": dict(dataset="cifar100", models=("small_cnn", "resnet8", "resnet20"), seeds=(0, 1, 2), epochs=200,
                   subset=None, lr=0.1, schedule="step5", augment="crop_flip", weight_decay=5e-4,
-                  checkpoint_steps=(352, 3520, 17600), poor_teacher_step=352, **_CPU_GRID),
+                  checkpoint_steps=(352, 3520, 17600), poor_teacher_step=352, control_epochs=(), control_lrs=(),
+                  **_CPU_GRID),
 }
 OFFICIAL_REG = (("alpha", 0.95), ("temperature", 40.0), ("multiplier", 1.0), ("official", 1.0))  # MobileNetV2's
 OFFICIAL_LSR = (("epsilon", 0.1), ("official", 1.0))  # the released code's fixed smoothing
@@ -164,11 +166,38 @@ def table_rows(profile: str, train_missing: bool = True, device=None) -> list[Ro
     return rows
 
 
+def control_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, dict[str, list[RunSpec]]]:
+    """The KD control study (``kdlib.chapters.control_table``), every seed, read on validation: why normal KD from
+    the trained middle model barely helps the weakest here. KD runs at the (α, τ) chosen on validation, in the book's
+    term and in the released code's (its KL averaged over batch × classes: the book's term times 1/K). Each arm
+    changes one thing and keeps the rest: the budget (student, teacher and KD all trained ``control_epochs``) or the
+    learning rate (the teacher kept)."""
+    b = budget(profile)
+    weak, middle, _ = b["models"]
+    params = dict(chosen(profile, train_missing, device)["normal KD"].method_params)
+    code_params = {**params, "scale": 1.0 / data.n_classes(b["dataset"])}
+
+    def arm(by: RunSpec, **changes) -> dict[str, RunSpec]:
+        def kd(values):
+            return model_run(profile, weak, method="kd", teacher=by, method_params=tuple(values.items()), **changes)
+        return {"student alone": model_run(profile, weak, **changes), "teacher alone": by,
+                "KD, book's term": kd(params), "KD, code's term": kd(code_params)}
+
+    arms = {"the chapter's setting": arm(teacher(profile, middle))}
+    for epochs in b["control_epochs"]:
+        arms[f"{epochs} epochs"] = arm(teacher(profile, middle).replace(epochs=epochs), epochs=epochs)
+    for lr in b["control_lrs"]:
+        arms[f"lr {lr:g}"] = arm(teacher(profile, middle), lr=lr)
+    return {name: {row: [spec.replace(seed=seed) for seed in b["seeds"]] for row, spec in rows.items()}
+            for name, rows in arms.items()}
+
+
 def stage_one(profile: str) -> list[RunSpec]:
     """Teachers (full runs and checkpoints) first, then the settings grids."""
     b = budget(profile)
     weak, middle, strong = b["models"]
     first = [teacher(profile, model) for model in b["models"]]
+    first += [teacher(profile, middle).replace(epochs=epochs) for epochs in b["control_epochs"]]
     first += [poor_teacher(profile, strong)] + [poor_teacher(profile, middle, s) for s in b["checkpoint_steps"]]
     return first + [spec for specs in grids(profile).values() for spec in specs.values()]
 
@@ -176,7 +205,9 @@ def stage_one(profile: str) -> list[RunSpec]:
 def stages(profile: str, device=None) -> list:
     """Teachers and grids, then every table row (which reads the grids' choice on validation)."""
     return [lambda: stage_one(profile),
-            lambda: [spec for row in table_rows(profile, False, device) for spec in row.specs]]
+            lambda: [spec for row in table_rows(profile, False, device) for spec in row.specs]
+            + [spec for arm in control_runs(profile, False, device).values() for specs in arm.values()
+               for spec in specs]]
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:

@@ -19,14 +19,16 @@ from kdlib.methods.base import Params, number, register_method
 
 
 def hinton_kd_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
-                   temperature: float, alpha: float) -> dict[str, torch.Tensor]:
-    """(1 − α) · CE(y, p) + α · T² · KL(p_T^teacher ‖ p_T^student); named terms, the total under ``"loss"``.
+                   temperature: float, alpha: float, scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """(1 − α) · CE(y, p) + α · s · T² · KL(p_T^teacher ‖ p_T^student); named terms, the total under ``"loss"``.
 
     α weighs the soft term, as in most later papers; Hinton et al. describe a weighted average with a "considerably
-    lower weight" on the hard term, i.e. α close to 1.
+    lower weight" on the hard term, i.e. α close to 1. ``scale`` s is 1 in the book's convention (KL summed over the
+    classes); the released codes of two chapters average the KL over batch × classes instead, which is s = 2/K
+    (Rocket Launching, whose term also carries a factor 2) or s = 1/K (Tf-KD).
     """
     ce = F.cross_entropy(student_logits, labels)
-    kd = kd_divergence(student_logits, teacher_logits, temperature)
+    kd = scale * kd_divergence(student_logits, teacher_logits, temperature)
     return {"loss": (1.0 - alpha) * ce + alpha * kd, "ce": ce, "kd": kd}
 
 
@@ -34,9 +36,11 @@ def hinton_kd_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_l
 class KDParams(Params):
     temperature: float = number(4.0, "the softening temperature T", low=0.0, low_open=True)
     alpha: float = number(0.9, "the weight of the soft term", low=0.0, high=1.0)
+    scale: float = number(1.0, "a factor on the soft term (2/K: the Rocket code's reduction, 1/K: the Tf-KD code's)",
+                          low=0.0, low_open=True)
 
 
 @register_method("kd", KDParams, needs_teacher=True)
-def knowledge_distillation(student_logits, labels, teacher_logits, temperature, alpha):
-    """(1 − α)·CE + α·T²·KL(teacher_T ‖ student_T)."""
-    return hinton_kd_loss(student_logits, labels, teacher_logits, temperature, alpha)
+def knowledge_distillation(student_logits, labels, teacher_logits, temperature, alpha, scale=1.0):
+    """(1 − α)·CE + α·s·T²·KL(teacher_T ‖ student_T)."""
+    return hinton_kd_loss(student_logits, labels, teacher_logits, temperature, alpha, scale)
