@@ -242,6 +242,39 @@ def control(statement: str, comparison: stats.Comparison) -> Precondition:
     return Precondition(statement, bool(holds), f"{comparison.label}: {comparison.text()}")
 
 
+def control_study(arms: dict[str, dict[str, list[dict]]], metric: str = "val_acc",
+                  against: str = "student alone") -> dict[str, dict[str, stats.Comparison]]:
+    """A control study: per arm (one change to a chapter's setting), each row's records minus ``against``'s on
+    ``metric`` (validation accuracy by default, so that a diagnosis never reads the test set)."""
+    return {name: {row: compare(f"{row} − {against}", records, arm[against], metric)
+                   for row, records in arm.items() if row != against} for name, arm in arms.items()}
+
+
+def passing(study: dict[str, dict[str, stats.Comparison]], row: str) -> list[str]:
+    """The arms of a ``control_study`` where ``row`` passes the control (interval wholly above zero, unadjusted,
+    as for preconditions)."""
+    return [name for name, found in study.items() if row in found and control(row, found[row]).holds]
+
+
+def control_table(arms: dict[str, dict[str, list[dict]]], metric: str = "val_acc",
+                  against: str = "student alone") -> pd.DataFrame:
+    """``control_study`` as a table: per arm, ``against``'s mean ± std (%) and each row's effect [95 % CI], marked
+    ✓ where the control holds; "–" where an arm has no such row."""
+    study = control_study(arms, metric, against)
+    columns = list(dict.fromkeys(row for found in study.values() for row in found))
+    lines = []
+    for name, arm in arms.items():
+        base = metric_values(arm[against], metric)
+        line = {"arm": name, f"{against} (%)": f"{np.nanmean(base):.2f} ± {np.nanstd(base, ddof=1):.2f}"
+                if np.isfinite(base).sum() > 1 else "–"}
+        for row in columns:
+            found = study[name].get(row)
+            line[f"{row} − {against}"] = "–" if found is None else (
+                found.text() + (" ✓" if control(row, found).holds else ""))
+        lines.append(line)
+    return pd.DataFrame(lines).set_index("arm")
+
+
 def format_p(value: float | None) -> str:
     """A p-value for a table: three decimals, "<0.001" below that, "–" where there is no test."""
     if value is None or not math.isfinite(value):

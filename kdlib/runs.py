@@ -56,6 +56,9 @@ class RunSpec:
     Launching without joint training); part of the id only when true.
     ``generator`` is the spec of a generator run (RDSKD's first stage) whose frozen generator makes the images a
     data-free student learns from; left None, it is not part of the id.
+    ``omit_classes`` leaves every training image of those classes out of the run's training set (Hinton et al.'s
+    transfer set without the digit 3); validation and test keep them, and the record adds ``bias_sweep``. Left
+    empty, it is not part of the id.
     """
 
     dataset: str
@@ -78,6 +81,7 @@ class RunSpec:
     stop_step: int | None = None
     init_from_teacher: bool = False
     generator: "RunSpec | None" = None
+    omit_classes: tuple = ()
 
     def __post_init__(self):
         method = get_method(self.method)
@@ -143,6 +147,16 @@ class RunSpec:
         for name, value in (("subset", self.subset), ("stop_step", self.stop_step)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        classes = data_module.n_classes(self.dataset)
+        omitted = tuple(self.omit_classes)
+        if any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < classes for c in omitted) \
+                or len(set(omitted)) != len(omitted) or len(omitted) >= classes:
+            raise ValueError(f"omit_classes must be distinct class indices in 0..{classes - 1} of {self.dataset}, "
+                             f"leaving at least one class to train on; got {self.omit_classes!r}")
+        if omitted and not method.reads_training_images:
+            raise ValueError(f"method {self.method!r} reads no training image, so it has no class to omit; "
+                             "drop omit_classes")
+        object.__setattr__(self, "omit_classes", tuple(sorted(omitted)))
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -160,6 +174,10 @@ class RunSpec:
             del out["generator"]
         else:
             out["generator"] = self.generator.to_dict()
+        if self.omit_classes:
+            out["omit_classes"] = list(self.omit_classes)
+        else:
+            del out["omit_classes"]
         return out
 
     @classmethod
@@ -175,6 +193,7 @@ class RunSpec:
             values["generator"] = cls.from_dict(values["generator"])
         values["extra_teachers"] = tuple(cls.from_dict(teacher) for teacher in values.get("extra_teachers") or ())
         values["method_params"] = tuple(dict(values.get("method_params") or {}).items())
+        values["omit_classes"] = tuple(values.get("omit_classes") or ())
         return cls(**values)
 
     @property

@@ -100,6 +100,32 @@ def head_accuracies(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds", "hinton2012")
 
 
+BIAS_SHIFTS = tuple(round(0.25 * k, 2) for k in range(41))  # 0 to 10 logits, the paper's 3.5 among them
+
+
+def bias_sweep(model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], data: Dataset,
+               device: torch.device, target: int, shifts=BIAS_SHIFTS) -> dict:
+    """Errors of ``model`` when the logit of class ``target`` is raised by each shift (Hinton et al. 2015 §3: a
+    student that never saw a class in its transfer set learns too low a bias for it). Per split, the errors overall
+    and on the images of ``target``, one entry per shift; choosing a shift is left to the reader of the record,
+    which must do it on validation."""
+    out = {"class": target, "shifts": list(shifts)}
+    for split, (images, labels) in splits.items():
+        with torch.no_grad():
+            logits = predict_logits(model, images, data, device)
+        mine = labels == target
+        out[f"n_{split}_class"] = int(mine.sum())
+        errors, on_class = [], []
+        for shift in shifts:
+            shifted = logits.clone()
+            shifted[:, target] += shift
+            wrong = shifted.argmax(1) != labels
+            errors.append(int(wrong.sum()))
+            on_class.append(int((wrong & mine).sum()))
+        out[f"{split}_errors"], out[f"{split}_errors_on_class"] = errors, on_class
+    return out
+
+
 def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
     """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, ÷10 at 50 % and 75 % (``step``),
     or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.), or ÷10
@@ -261,6 +287,9 @@ class _TrainingSet:
 
     def __init__(self, spec, data: Dataset, device: torch.device, rng: torch.Generator):
         train_idx, self.val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
+        omitted = getattr(spec, "omit_classes", ())
+        if omitted:  # a transfer set without these classes; validation keeps them
+            train_idx = train_idx[~torch.isin(data.train_labels[train_idx], torch.tensor(omitted))]
         self.train_idx = train_idx
         self.images, self.labels = data.train_images[train_idx].to(device), data.train_labels[train_idx].to(device)
         self.spec, self.data, self.device, self.rng = spec, data, device, rng
@@ -461,6 +490,9 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
             **{f"{head}_{split}_acc": history[-1][f"{head}_{split}_acc"] for head in heads if head
                for split in ("val", "test")},
             **size_metrics(model)})
+    for target in getattr(spec, "omit_classes", ()):
+        metrics.setdefault("bias_sweep", []).append(bias_sweep(
+            model, {"val": (val_images, val_labels), "test": (test_images, test_labels)}, data, device, target))
     if method.report is not None:
         metrics.update(method.report(ctx, history))
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history,

@@ -243,3 +243,54 @@ def test_one_run_against_a_group_reads_value_minus_group():
     assert result.effect == pytest.approx(4.0) and result.p == pytest.approx(reference.pvalue)
     low, high = reference.confidence_interval(0.95)
     assert result.ci == pytest.approx((95.0 - high, 95.0 - low))
+
+
+def _val_records(values, model, method, seeds=(0, 1, 2)):
+    """Records whose validation accuracy is ``values`` (points) and whose test accuracy is the opposite story, so
+    that a table reading the wrong metric fails."""
+    return [{"id": f"{model}-{method}-{seed}",
+             "spec": {"seed": seed, "dataset": "fashion_mnist", "model": model, "method": method, "subset": 5000,
+                      "val_size": 5000, "batch_size": 128},
+             "metrics": {"val_acc": value / 100, "test_acc": (100 - value) / 100}}
+            for seed, value in zip(seeds, values)]
+
+
+def test_control_table_reads_validation_pairs_by_seed_and_marks_the_controls_that_hold():
+    student = [80.0, 82.0, 81.0]
+    kd_book, kd_code = [79.0, 80.5, 80.2], [81.0, 83.1, 81.9]
+    teacher = [84.0, 85.5, 83.0]
+    arms = {"setting": {"student alone": _val_records(student, "wrn_10_1", "ce"),
+                        "teacher alone": _val_records(teacher, "wrn_16_1", "ce"),
+                        "KD, book's term": _val_records(kd_book, "wrn_10_1", "kd"),
+                        "KD, code's term": _val_records(kd_code, "wrn_10_1", "kd")},
+            "α 0.5": {"student alone": _val_records(student, "wrn_10_1", "ce"),
+                      "KD, book's term": _val_records(kd_code, "wrn_10_1", "kd")}}
+    table = claims.control_table(arms)
+    assert list(table.index) == ["setting", "α 0.5"]
+    assert table.loc["setting", "student alone (%)"] == f"{np.mean(student):.2f} ± {np.std(student, ddof=1):.2f}"
+    # paired by seed (same light net): mean difference ± t(0.975, 2) · sd / √3, computed here by hand
+    for column, values, holds in (("KD, code's term", kd_code, True), ("KD, book's term", kd_book, False)):
+        diff = np.subtract(values, student)
+        half = scipy_stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
+        cell = table.loc["setting", f"{column} − student alone"]
+        assert cell.startswith(f"{diff.mean():+.2f} [{diff.mean() - half:+.2f}, {diff.mean() + half:+.2f}]"), cell
+        assert cell.endswith("✓") == holds
+    # another network: Welch, never paired
+    welch = scipy_stats.ttest_ind(teacher, student, equal_var=False)
+    assert table.loc["setting", "teacher alone − student alone"].startswith(f"{np.mean(teacher) - np.mean(student):+.2f}")
+    assert welch.pvalue < 0.05 and table.loc["setting", "teacher alone − student alone"].endswith("✓")
+    assert table.loc["α 0.5", "teacher alone − student alone"] == "–"
+    assert table.loc["α 0.5", "KD, book's term − student alone"].endswith("✓")
+
+
+def test_passing_names_the_arms_where_a_row_beats_the_student():
+    student = [80.0, 82.0, 81.0]
+    arms = {"a": {"student alone": _val_records(student, "wrn_10_1", "ce"),
+                  "KD": _val_records([81.0, 83.1, 81.9], "wrn_10_1", "kd")},
+            "b": {"student alone": _val_records(student, "wrn_10_1", "ce"),
+                  "KD": _val_records([79.0, 80.5, 80.2], "wrn_10_1", "kd")},
+            "c": {"student alone": _val_records(student, "wrn_10_1", "ce")}}
+    study = claims.control_study(arms)
+    assert claims.passing(study, "KD") == ["a"]
+    assert study["b"]["KD"].effect == pytest.approx(np.mean([79.0, 80.5, 80.2]) - np.mean(student))
+    assert claims.passing(claims.control_study(arms, metric="test_acc"), "KD") == ["b"]  # the mirrored test numbers

@@ -155,3 +155,33 @@ def test_whether_equivalence_is_reachable_depends_on_the_family_size():
     assert introduction.equivalence_reachable(5) == "only the teacher, distilled rows could come out equivalent"
     assert introduction.equivalence_reachable(70).startswith("none of these rows can come out equivalent")
     assert introduction.equivalence_reachable(0) == "nothing in this ledger is testable"
+
+
+def _omitted(val_errors, test_errors, on_threes, seed):
+    """An omitted-3 record whose bias sweep has the given errors per shift (shifts 0, 1, 2, 3.5, 5)."""
+    return {"id": f"omit-{seed}", "metrics": {"n_test": 10_000, "bias_sweep": [{
+        "class": 3, "shifts": [0.0, 1.0, 2.0, 3.5, 5.0], "n_test_class": 1010, "n_val_class": 500,
+        "val_errors": val_errors, "test_errors": test_errors, "test_errors_on_class": on_threes}]}}
+
+
+def test_the_omitted_three_table_chooses_the_shift_on_validation_and_never_on_test():
+    records = [_omitted([90, 60, 40, 40, 55], [210, 150, 120, 100, 90], [130, 60, 30, 15, 5], 0),
+               _omitted([95, 70, 50, 30, 45], [200, 160, 125, 105, 95], [140, 70, 35, 14, 6], 1),
+               _omitted([99, 40, 45, 52, 60], [220, 140, 118, 110, 99], [136, 65, 33, 16, 8], 2)]
+    table = introduction.omitted_table(records)
+    chosen = table.loc["the 3's logit + the shift chosen on validation"]
+    # validation picks 2 (first of a tie), 3.5 and 1: never 5, where the test errors are lowest
+    assert set(chosen["shift"]) == {"2, 3.5, 1"}
+    assert chosen.loc["test errors (of 10,000)", "this book, MNIST (mean ± std)"] == \
+        f"{np.mean([120, 105, 140]):.0f} ± {np.std([120, 105, 140], ddof=1):.0f}"
+    assert chosen.loc["test errors (of 10,000)", "paper"] == "–"
+    paper_shift = table.loc["the 3's logit + 3.5 (the paper's shift)"]
+    assert paper_shift.loc["errors on the 1,010 test 3s", "paper"] == 14
+    # ours − paper with the paper's binomial error inside the interval: se² = s²/n + 14·(1 − 14/1010)
+    ours = np.array([15, 14, 16.0])
+    se = np.sqrt(ours.var(ddof=1) / 3 + 14 * (1 - 14 / 1010))
+    df = se ** 4 / ((ours.var(ddof=1) / 3) ** 2 / 2)
+    half = scipy_stats.t.ppf(0.975, df) * se
+    assert paper_shift.loc["errors on the 1,010 test 3s", "ours − paper [95 % CI]"] == \
+        f"{ours.mean() - 14:+.0f} [{ours.mean() - 14 - half:+.0f}, {ours.mean() - 14 + half:+.0f}]"
+    assert table.loc["no shift"].loc["test errors (of 10,000)", "paper"] == 206

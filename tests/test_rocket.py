@@ -296,3 +296,33 @@ def test_one_seed_per_row_as_in_the_smoke_profile_tests_nothing():
     found = _by_id(results)
     assert found["C6"].verdict == "untestable here"  # a control with no spread does not hold
     assert found["C9"].verdict == "inconclusive" and "no spread" in found["C9"].reason
+
+
+def _differences(spec, base) -> dict:
+    """The spec fields (and method parameters) where ``spec`` differs from ``base``."""
+    a, b = spec.to_dict(), base.to_dict()
+    return {key: a[key] for key in a if a[key] != b.get(key) and key != "teacher"}
+
+
+def test_each_arm_of_the_control_study_changes_one_thing(monkeypatch):
+    monkeypatch.setattr(chapter, "chosen_lambdas", lambda profile, train_missing=True, device=None: {
+        hint: lams[0] for hint, lams in chapter.budget(profile)["lambdas"].items()})
+    arms = chapter.control_runs("cpu")
+    setting = arms["the chapter's setting"]
+    table = chapter.table_runs("cpu", train_missing=False)
+    assert [s.id for s in setting["KD, book's term"]] == [s.id for s in table["KD from the booster"]]
+    assert [s.id for s in setting["student alone"]] == [s.id for s in table["light alone"]]
+    assert [s.id for s in setting["teacher alone"]] == [s.id for s in table["booster alone"]]
+    code = setting["KD, code's term"][0]
+    assert dict(code.method_params) == {"alpha": 0.9, "temperature": 4.0, "scale": pytest.approx(2 / 10)}
+    assert code.teacher == chapter.booster_teacher("cpu")
+    longer = arms["24 epochs"]
+    for row in ("student alone", "KD, book's term", "KD, code's term"):
+        assert _differences(longer[row][0], setting[row][0]) == {"epochs": 24}
+    assert longer["KD, book's term"][0].teacher == chapter.booster_teacher("cpu").replace(epochs=24)
+    for lr in (0.03, 0.3):
+        for row in ("student alone", "KD, book's term", "KD, code's term"):
+            assert _differences(arms[f"lr {lr:g}"][row][1], setting[row][1]) == {"lr": lr}
+        assert arms[f"lr {lr:g}"]["KD, code's term"][0].teacher == chapter.booster_teacher("cpu")
+    assert [s.seed for s in arms["α 0.1"]["KD, book's term"]] == [0, 1, 2]
+    assert dict(arms["α 0.1"]["KD, book's term"][0].method_params) == {"alpha": 0.1, "temperature": 4.0}

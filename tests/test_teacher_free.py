@@ -402,3 +402,29 @@ def test_the_teacher_free_claims_are_a_pure_function_of_the_records(monkeypatch)
     first, again = teacher_free.claims(results), teacher_free.claims(results)
     assert [(c.verdict, c.reason) for c in first] == [(c.verdict, c.reason) for c in again]
     assert not results_dir().exists()  # nothing was trained or written
+
+
+def test_each_arm_of_the_kd_control_study_changes_one_thing(monkeypatch):
+    from kdlib.chapters import teacher_free
+
+    monkeypatch.setattr(teacher_free, "chosen", lambda profile, train_missing=True, device=None: {
+        family: list(specs.values())[-1] for family, specs in teacher_free.grids(profile).items()})
+    arms = teacher_free.control_runs("cpu")
+    setting = arms["the chapter's setting"]
+    rows = {(row.method, row.model, row.teacher): row.specs for row in teacher_free.table_rows("cpu", False)}
+    assert tuple(setting["KD, book's term"]) == rows[("normal KD", "mlp_2x100", "lenet5")]
+    assert tuple(setting["student alone"]) == rows[("baseline", "mlp_2x100", "–")]
+    assert tuple(setting["teacher alone"]) == rows[("baseline", "lenet5", "–")]
+    book, code = setting["KD, book's term"][0], setting["KD, code's term"][0]
+    assert dict(book.method_params) == {"alpha": 0.9, "temperature": 20.0}  # the grid's last cell, as chosen
+    assert dict(code.method_params) == {"alpha": 0.9, "temperature": 20.0, "scale": pytest.approx(1 / 10)}
+    longer = arms["32 epochs"]
+    for row in ("student alone", "teacher alone", "KD, book's term", "KD, code's term"):
+        for ours, base in zip(longer[row], setting[row]):
+            a, b = ours.to_dict(), base.to_dict()
+            assert {key for key in a if a[key] != b[key]} == ({"epochs", "teacher"} if "KD" in row else {"epochs"})
+            assert a["epochs"] == 32
+    assert longer["KD, code's term"][2].teacher == teacher_free.teacher("cpu", "lenet5").replace(epochs=32)
+    for lr in (0.02, 0.1):
+        assert [s.replace(lr=0.05) for s in arms[f"lr {lr:g}"]["KD, book's term"]] == setting["KD, book's term"]
+        assert arms[f"lr {lr:g}"]["teacher alone"] == setting["teacher alone"]

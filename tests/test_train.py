@@ -90,3 +90,66 @@ def test_training_works_when_the_caller_has_switched_gradients_off(tiny):
     with torch.no_grad():
         result = train(spec, tiny, progress="off")
     assert result.metrics["test_acc"] > 0.5
+
+
+def test_an_omitted_class_never_reaches_the_training_feed_but_stays_in_validation_and_test():
+    from kdlib.train import _TrainingSet
+
+    dataset = make_dataset()
+    omitted = spec(omit_classes=(1,))
+    feed = _TrainingSet(omitted, dataset, torch.device("cpu"), torch.Generator().manual_seed(0))
+    full = _TrainingSet(spec(), dataset, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert (feed.labels != 1).all() and (full.labels == 1).any()
+    kept = full.train_idx[dataset.train_labels[full.train_idx] != 1]
+    assert torch.equal(feed.train_idx, kept)  # only the class is dropped, rows keep their original index
+    assert torch.equal(feed.val_idx, full.val_idx) and (dataset.train_labels[feed.val_idx] == 1).any()
+    result = train(omitted, dataset, progress="off")
+    (sweep,) = result.metrics["bias_sweep"]
+    assert sweep["class"] == 1 and sweep["n_test_class"] == int((dataset.test_labels == 1).sum())
+    assert sweep["n_val_class"] == int((dataset.train_labels[feed.val_idx] == 1).sum())
+    # never trained on class 1, the model does not predict it without a shift
+    assert sweep["test_errors_on_class"][0] == sweep["n_test_class"]
+    assert result.metrics["test_errors"] == sweep["test_errors"][0]
+
+
+def test_bias_sweep_counts_errors_as_an_independent_computation_does():
+    from kdlib.train import bias_sweep
+
+    dataset = make_dataset(n_test=60)
+    logits = torch.randn(60, 3, generator=torch.Generator().manual_seed(3)) * 2
+
+    class Fixed(torch.nn.Module):  # returns the prepared logits for the rows it is given, in order
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def forward(self, batch):
+            out = logits[self.seen:self.seen + len(batch)]
+            self.seen += len(batch)
+            return out
+
+    shifts = (0.0, 0.5, 1.0, 3.5)
+    sweep = bias_sweep(Fixed(), {"test": (dataset.test_images, dataset.test_labels)}, dataset,
+                       torch.device("cpu"), target=2, shifts=shifts)
+    z, y = logits.numpy(), dataset.test_labels.numpy()
+    for k, shift in enumerate(shifts):
+        raised = z.copy()
+        raised[:, 2] += shift
+        wrong = raised.argmax(1) != y
+        assert sweep["test_errors"][k] == wrong.sum()
+        assert sweep["test_errors_on_class"][k] == (wrong & (y == 2)).sum()
+    assert sweep["test_errors_on_class"] == sorted(sweep["test_errors_on_class"], reverse=True)  # shifts help it
+
+
+@pytest.mark.parametrize("omit, message", [((10,), "distinct class indices in 0..9"), ((3, 3), "distinct"),
+                                           (tuple(range(10)), "at least one class"), ((True,), "class indices")])
+def test_bad_omitted_classes_are_refused_with_the_fix(omit, message):
+    with pytest.raises(ValueError, match=message):
+        RunSpec("mnist", "mlp_2x800", omit_classes=omit)
+
+
+def test_omitted_classes_are_part_of_the_id_only_when_set():
+    base = RunSpec("mnist", "mlp_2x800")
+    omitted = base.replace(omit_classes=(3,))
+    assert "omit_classes" not in base.to_dict() and omitted.id != base.id
+    assert RunSpec.from_dict(omitted.to_dict()) == omitted

@@ -164,7 +164,9 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
                      for hint, cells in lambda_grid(profile).items()},
             "lambdas": chosen_lambdas(profile, train_missing, device),
             "table": {label: [record(spec, train_missing, device) for spec in specs]
-                      for label, specs in table_runs(profile, train_missing, device).items()}}
+                      for label, specs in table_runs(profile, train_missing, device).items()},
+            "controls": {name: {row: [record(spec, train_missing, device) for spec in specs]
+                                for row, specs in arm.items()} for name, arm in control_runs(profile).items()}}
 
 
 # --- the claims ---------------------------------------------------------------------------------------------------

@@ -222,7 +222,10 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
                             for step in b["checkpoint_steps"]},
             "poor_teacher": record(poor_teacher(profile, b["models"][2]), train_missing, device),
             "rows": [(row, [record(spec, train_missing, device) for spec in row.specs])
-                     for row in table_rows(profile, train_missing, device)]}
+                     for row in table_rows(profile, train_missing, device)],
+            "controls": {name: {row: [record(spec, train_missing, device) for spec in specs]
+                                for row, specs in arm.items()}
+                         for name, arm in control_runs(profile, train_missing, device).items()}}
 
 
 # ---------------------------------------------------------------------------------------------------------------
