@@ -1,4 +1,5 @@
-"""``python -m kdlib``: fetch data, train a spec, list and re-check records, train a chapter's runs."""
+"""``python -m kdlib``: fetch data, train a spec, list and re-check records, train a chapter's runs, execute a page,
+print the book's claims."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def _param(text: str) -> tuple[str, float | str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from kdlib.executors import EXECUTORS
+
     parser = argparse.ArgumentParser(prog="python -m kdlib", description=__doc__)
     parser.add_argument("--data-root", help="dataset folder (default: $KDLIB_DATA or ./data)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -92,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="a chapter parameter, e.g. -p seeds '[0,1,2,3,4]' (the page lists them)")
         command.add_argument("--device", choices=("cpu", "cuda"))
         command.add_argument("--workers", type=int, default=1, help="runs trained at once (default 1)")
-        command.add_argument("--executor", default="local", choices=("local", "ray", "slurm"))
+        command.add_argument("--executor", default="local", choices=EXECUTORS)
         command.add_argument("--address", help="ray: the address of an existing cluster (default: a local one)")
         command.add_argument("--gpus-per-run", type=float,
                              help="ray/slurm: GPUs per run (a fraction packs small runs on one GPU)")
@@ -135,14 +138,6 @@ def _spec_from_args(args):
     return RunSpec(**fields)
 
 
-def _outcome(metrics: dict) -> str:
-    if metrics.get("diverged"):
-        return "diverged"
-    if "test_acc" not in metrics:  # a generator run (data-free KD) has a loss, no accuracy
-        return f"generator loss {metrics['generator_loss']:.4f}"
-    return f"test acc {metrics['test_acc']:.4f}"
-
-
 def _stop_on_sigterm(signum, frame):
     """SIGTERM unwinds like Ctrl-C: temporary files are removed and the last epoch's resume state is kept."""
     raise SystemExit(128 + signum)
@@ -180,7 +175,8 @@ def _chapter_or_page(args) -> int:
     changes = {}
     for key, text in args.parameter:
         if key in chapters.BASE_PARAMETERS:
-            raise ValueError(f"{key} is not a -p parameter here; use --profile, --device or --no-train")
+            flags = "--profile, --device or --no-train" if args.command == "page" else "--profile or --device"
+            raise ValueError(f"{key} is not a -p parameter here; use {flags}")
         if key in changes:
             raise ValueError(f"parameter {key} is given twice")
         changes[key] = parse_value(text)
@@ -238,7 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from kdlib import data, runs
-    from kdlib.chapters import get_chapter
     try:
         if args.command == "fetch":
             for name in args.datasets:
@@ -249,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             for record in runs.all_records():
                 spec, metrics = record["spec"], record["metrics"]
-                outcome = _outcome(metrics)
+                outcome = runs.outcome(metrics)
                 outcome += "  STALE (older recipe version)" if runs.is_stale(record) else ""
                 print(f"{record['id']}  {spec['dataset']:<13} {spec['model']:<20} {spec['method']:<16} "
                       f"seed {spec['seed']}  epochs {spec['epochs']:>3}  {outcome}")

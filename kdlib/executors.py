@@ -6,7 +6,7 @@ validation). Inside a stage the runs are independent once their prerequisites (t
 ``waves`` trains those first and then hands each wave to the executor:
 
 - ``local``: N worker processes on this machine (``concurrent.futures``), the cores split between them; with CUDA,
-  worker i gets GPU i mod G (``runs_per_gpu`` workers share one);
+  worker i gets GPU i mod G (``--workers G×K`` puts K runs on each GPU);
 - ``ray``: one Ray task per run, ``num_cpus`` threads and ``num_gpus`` (a fraction packs small runs on a GPU), on a
   local instance or the cluster at ``address``;
 - ``slurm``: one submitit job array per wave; the store must be on a filesystem every node sees.
@@ -23,10 +23,9 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from kdlib.runs import RunSpec
+from kdlib.runs import RunSpec, outcome
 
 EXECUTORS = ("local", "ray", "slurm")
-_STORE_VARIABLES = ("KDLIB_DATA", "KDLIB_RESULTS", "KDLIB_CACHE")
 
 
 @dataclass(frozen=True)
@@ -131,8 +130,7 @@ def _run_local(specs, device, workers, threads, environment, report) -> list[Fai
                 try:
                     report(_done(spec, train_spec(spec, device, threads, {})))  # this process's store already
                 except Exception as error:  # noqa: BLE001 - a crash is reported, the stage goes on
-                    failures.append(Failure(spec.id, _what(spec), _error(error)))
-                    report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+                    _fail(failures, report, spec, _error(error))
         finally:
             torch.set_num_threads(previous)
         return failures
@@ -155,8 +153,7 @@ def _run_local(specs, device, workers, threads, environment, report) -> list[Fai
             try:
                 report(_done(spec, future.result()))
             except Exception as error:  # noqa: BLE001
-                failures.append(Failure(spec.id, _what(spec), _error(error)))
-                report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+                _fail(failures, report, spec, _error(error))
     except BaseException:  # Ctrl-C, SIGTERM: stop the workers now, not after every queued run
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
@@ -210,8 +207,7 @@ def _run_ray(specs, device, workers, threads, environment, report, address=None,
                 report(_done(spec, ray.get(finished[0])))
             except Exception as error:  # noqa: BLE001 - ray.exceptions.RayTaskError wraps the run's own error
                 cause = getattr(error, "cause", None) or error
-                failures.append(Failure(spec.id, _what(spec), _error(cause)))
-                report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+                _fail(failures, report, spec, _error(cause))
     finally:
         if started_here:
             ray.shutdown()
@@ -247,18 +243,18 @@ def _run_slurm(specs, device, workers, threads, environment, report, cluster=Non
             report(_done(spec, job.result()))
         except Exception as error:  # noqa: BLE001 - submitit's FailedJobError carries the worker's traceback
             lines = [line for line in str(error).splitlines() if line.strip()]
-            failures.append(Failure(spec.id, _what(spec), lines[-1].strip() if lines else _error(error)))
-            report(f"FAILED {spec.id} {_what(spec)}: {failures[-1].error}")
+            _fail(failures, report, spec, lines[-1].strip() if lines else _error(error))
     return failures
 
 
+def _fail(failures: list[Failure], report, spec: RunSpec, error: str) -> None:
+    """Note a run that crashed: in the stage's failures, and in the log as it happens."""
+    failures.append(Failure(spec.id, _what(spec), error))
+    report(f"FAILED {spec.id} {_what(spec)}: {error}")
+
+
 def _done(spec: RunSpec, result: dict) -> str:
-    metrics = result["metrics"]
-    if metrics.get("diverged"):
-        outcome = "diverged"
-    else:
-        outcome = f"test_acc {metrics['test_acc']:.4f}" if metrics.get("test_acc") is not None else "trained"
-    return f"{result['id']} {_what(spec)}: {outcome}"
+    return f"{result['id']} {_what(spec)}: {outcome(result['metrics'])}"
 
 
 def run_stages(stages: Iterable[Callable[[], Iterable[RunSpec]]], executor: str = "local", workers: int = 1,

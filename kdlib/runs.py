@@ -207,6 +207,16 @@ class RunSpec:
 
 # --- records ----------------------------------------------------------------------------------------------------
 
+def outcome(metrics: dict) -> str:
+    """A run's result in a few words, for listings and logs: its test accuracy, the generator loss of a generator run
+    (data-free KD, which has no accuracy), or that it diverged."""
+    if metrics.get("diverged"):
+        return "diverged"
+    if metrics.get("test_acc") is None:
+        return f"generator loss {metrics['generator_loss']:.4f}" if "generator_loss" in metrics else "trained"
+    return f"test acc {metrics['test_acc']:.4f}"
+
+
 def record_path(spec_id: str) -> Path:
     return results_dir() / f"{spec_id}.json"
 
@@ -581,7 +591,6 @@ def reproduce(spec_id: str, device=None, progress: str = "auto") -> dict:
             if isinstance(stored["metrics"].get(key), float) and math.isfinite(stored["metrics"][key])]
     return {key: {"stored": stored["metrics"][key], "rerun": fresh["metrics"][key],
                   "difference": fresh["metrics"][key] - stored["metrics"][key]} for key in keys}
-
 
 
 def _environment_difference(record: dict, device) -> str:

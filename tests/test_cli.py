@@ -28,7 +28,7 @@ def test_configure_accepts_the_declared_parameters():
 
 @pytest.mark.parametrize("values, message", [
     ({"profile": "smoke", "train_missing": True, "device": None, "epochs": 3},
-     "unknown parameter(s) epochs; this chapter takes: profile, train_missing, device"),
+     "unknown parameter(s) epochs; this page takes: profile, train_missing, device"),
     ({"profile": "laptop", "train_missing": True, "device": None},
      "parameter profile='laptop' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
     ({"profile": "cpu", "train_missing": 1, "device": None}, "parameter train_missing=1 is not allowed"),
@@ -87,6 +87,8 @@ def test_cli_run_and_list(tiny, capsys):
      "--published executes a published profile into book/; it takes no --out and no -p"),
     (["page", "noisy_teachers", "--profile", "smoke", "-p", "device", "cuda"],
      "device is not a -p parameter here; use --profile, --device or --no-train"),
+    (["chapter", "noisy_teachers", "--profile", "smoke", "-p", "train_missing", "0"],
+     "train_missing is not a -p parameter here; use --profile or --device"),
     (["chapter", "outro"], "unknown chapter 'outro'"),
     (["chapter", "rocket_launching", "--profile", "smoke", "--gpus-per-run", "0.5"],
      "--gpus-per-run is for --executor ray or slurm"),

@@ -181,7 +181,7 @@ def parse_changes(chapter, values: dict) -> tuple:
 
 def chapter_profile(chapter, profile: str, changes: dict, train_missing: bool = True) -> Profile:
     """The checked ``Profile`` of a page or a CLI run: the knobs' values, then the chapter's own check of their
-    combination (``chapter.check(budget)``, when it has one), then the datasets it would read, before any run
+    combination (``chapter.check(profile)``, when it has one), then the datasets it would read, before any run
     starts: a dataset whose files are not here is refused while missing runs may be trained."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
@@ -239,7 +239,7 @@ def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]
     received = _received(namespace, names_before)
     unknown = sorted(set(received) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this chapter takes: {', '.join(allowed)}")
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this page takes: {', '.join(allowed)}")
     _check_choices(received, allowed)
     if "profile" in received:
         _set_up_page(received["profile"])

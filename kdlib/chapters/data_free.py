@@ -19,7 +19,6 @@ Groups of runs, every one for every seed:
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from kdlib import claims as kc
@@ -42,9 +41,11 @@ KNOBS = {
 
 def check(profile) -> None:
     """The page's sweep and its DAFL/RDSKD comparison are on MNIST."""
-    if budget(profile)["datasets"][0] != "mnist":
-        raise ValueError(f"parameter datasets={list(budget(profile)['datasets'])!r} is not allowed; the page takes "
-                         f"MNIST first, e.g. ['mnist'] or ['mnist', 'fashion_mnist']")
+    names = budget(profile)["datasets"]
+    if names[0] != "mnist":
+        raise ValueError(f"parameter datasets={list(names)!r} is not allowed; the page takes MNIST first, e.g. "
+                         f"['mnist'] or ['mnist', 'fashion_mnist']")
+
 
 # the teachers: the MNIST LeNet-5 of the noisy-teachers chapter and the Fashion-MNIST one of the teacher-free chapter
 _TEACHERS = {"mnist": dict(epochs=20, lr=0.05), "fashion_mnist": dict(epochs=8, lr=0.05, schedule="warmup_cosine")}

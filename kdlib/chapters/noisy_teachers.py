@@ -47,11 +47,13 @@ KNOBS = {
 def check(profile) -> None:
     """The page reads MNIST, the paper's dataset, then at least one dataset beyond it, each with a teacher."""
     names = budget(profile)["datasets"]
-    if len(names) < 2 or names[0] != "mnist" or "mnist" in names[1:]:
+    if len(names) < 2 or names[0] != "mnist":  # the knob has already refused repeated names
         raise ValueError(f"parameter datasets={list(names)!r} is not allowed; the page takes MNIST first, then "
                          f"other datasets, e.g. ['mnist', 'fashion_mnist']")
     for dataset in names[1:]:
         teachers(profile, dataset)  # a dataset without a teacher at this profile names the one there is
+
+
 # The L2 loss on logits has gradients about ‖z‖ times larger than CE's, so its rates are ten times smaller.
 LEARNING_RATES = {"ce": (0.01, 0.03, 0.1), "l2": (0.001, 0.003, 0.01)}
 # MNIST, the one dataset of the paper that is here, gets five seeds (so that the minimum detectable effect is small
@@ -197,7 +199,6 @@ def stages(profile: str, device=None) -> list:
                 for run in specs]
 
     return [pilots, sweep, table]
-
 
 
 # --- the records of the page, and its claims ----------------------------------------------------------------------

@@ -213,10 +213,6 @@ def preconditions(table: dict) -> tuple:
                             table["light alone"])))
 
 
-
-
-
-
 def separate_training(table: dict) -> list[dict]:
     """Per seed, the booster alone plus the light net alone: what training them one after the other costs. Its
     own model name, so that ``compare`` treats it as an independent group (Welch): run times share no seed effect."""

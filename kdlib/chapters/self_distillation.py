@@ -180,10 +180,6 @@ def preconditions(table: dict) -> tuple:
     return tuple(teacher + kd)
 
 
-
-
-
-
 def two_stage_training(table: dict) -> list[dict]:
     """Per seed s, the plain network's seed-s run plus the three KD students of seed s: what the two-stage
     procedure costs for the same four classifiers. The students all learnt from the seed-0 plain network; each

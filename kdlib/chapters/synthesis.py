@@ -10,7 +10,6 @@ or the book's defaults); none is tuned here.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 

@@ -168,7 +168,6 @@ for _light, _booster, _width in ((16, 40, 1), (16, 40, 2), (10, 16, 1)):
                        kind="pair")
 
 
-
 class PairNet(_Pair):
     """Two separate networks trained together by a joint method (Rocket Launching without sharing), for networks
     that ``RocketNet``'s Wide-ResNet sharing schemes do not cover. Calling it runs the light net alone."""
