@@ -128,3 +128,12 @@ def test_a_page_sets_up_the_smoke_store(isolated_store, monkeypatch):
     profile = configure_page(namespace, before, noisy_teachers)
     assert profile.changes == (("sigmas", (0.2,)),)
     assert paths.results_dir() == isolated_store / "cache" / "smoke-results"
+
+
+def test_the_executed_with_text_shows_a_readers_number_as_given():
+    """A page's "executed with" box must name the value that ran: 0.1234567, not a rounded 0.123457."""
+    from kdlib.chapters import rocket_launching
+
+    profile = chapter_profile(rocket_launching, "cpu", {"lr": 0.1234567})
+    assert profile.describe() == "cpu with lr=0.1234567"
+    assert rocket_launching.budget(profile)["lr"] == 0.1234567

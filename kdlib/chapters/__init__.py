@@ -56,7 +56,7 @@ def _shown(value) -> str:
     if value is None:  # the one knob whose value can be None: subset, every training image
         return "'all'"
     return "[" + ", ".join(_shown(item) for item in value) + "]" if isinstance(value, tuple) else \
-        (f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value))
+        (f"{value:.12g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value))
 
 
 def profile_name(profile) -> str:
