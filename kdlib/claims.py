@@ -275,13 +275,21 @@ def control_table(arms: dict[str, dict[str, list[dict]]], metric: str = "val_acc
     return pd.DataFrame(lines).set_index("arm")
 
 
+def controls_on_test(arm: dict[str, list[dict]], statements: dict[str, str],
+                     against: str = "student alone") -> pd.DataFrame:
+    """The rows of one control-study arm as positive controls on the test set (``control``), one line per row of
+    ``statements`` (row → the control's statement): what a page reports once validation has said which to trust."""
+    found = [control(statement, compare(f"{row} − {against}", arm[row], arm[against]))
+             for row, statement in statements.items()]
+    return pd.DataFrame([{"control (test accuracy)": c.statement, "holds": "yes" if c.holds else "no",
+                          "effect [95 % CI]": c.evidence.split(": ", 1)[1]} for c in found])
+
+
 def format_p(value: float | None) -> str:
     """A p-value for a table: three decimals, "<0.001" below that, "–" where there is no test."""
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:.3f}" if value >= 0.001 else "<0.001"
-
-
 
 
 def table(claims: list[Claim]) -> pd.DataFrame:

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         run.add_argument(f"--{name}", type=kind)
     run.add_argument("--init-from-teacher", action="store_true",
                      help="start from the teacher's weights where names and shapes match")
+    run.add_argument("--omit-class", type=int, action="append", default=[], metavar="CLASS",
+                     help="leave this class out of the training set (repeat); the record adds its bias sweep")
     run.add_argument("--augment")
     run.add_argument("--schedule")
     run.add_argument("--optimizer")
@@ -131,6 +133,8 @@ def _spec_from_args(args):
         fields["extra_teachers"] = tuple(stored_spec(run_id) for run_id in args.extra_teacher)
     if args.init_from_teacher:
         fields["init_from_teacher"] = True
+    if args.omit_class:
+        fields["omit_classes"] = tuple(args.omit_class)
     for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "val_size", "augment", "schedule",
                  "optimizer", "stop_step"):
         if getattr(args, name) is not None:

@@ -55,7 +55,7 @@ device = None  # None: CUDA when available, else CPU
 dataset = None  # the dataset (Fashion-MNIST stands in for CIFAR-10 offline); None: the profile's
 seeds = None  # the seeds of every seeded row; None: the profile's
 epochs = None  # epochs of every run; None: the profile's
-subset = None  # training images used (None: all of them); None: the profile's
+subset = None  # training images used ('all': every one); None: the profile's
 lr = None  # the initial learning rate (SGD); None: the profile's
 
 # %% tags=["remove-cell"]
@@ -373,6 +373,43 @@ pd.DataFrame(inference_rows).T.style.format({"parameters": "{:,.0f}", "weights o
 # %% [markdown]
 # Latency measured with {glue:text}`threads` CPU threads when this page was built.
 #
+# ## Why KD from the booster fails here: a control study on validation
+#
+# At this scale KD from the separately trained booster does worse than the light net alone (the second
+# precondition below), so every claim that compares Rocket with KD is untestable. Three suspects, each an arm below
+# that changes one thing and keeps the rest of the chapter's setting:
+# - **strength**: kdlib's KD term (KL summed over the classes × T²) is K/2 = 5 times the official code's at the
+#   same α and T (see the deviations); "KD, code's term" is the same run with the code's weighting (`scale=0.2`),
+#   and the α arms weaken the soft term in kdlib's own convention;
+# - **the learning rate**: the light net alone and both KD variants at other rates, the booster-teacher kept;
+# - **the budget**: the light net, its booster-teacher and both KD variants trained longer.
+#
+# Every cell is read on the **validation** split (never the test set): the arm's mean ± std of the light net alone,
+# and each row minus it, mean [95 % interval] over {glue:text}`seeds` seeds (paired by seed where the network is
+# the same, Welch's t for the booster). ✓ marks a control that would pass there (interval wholly above zero,
+# unadjusted, as for the preconditions). The KD runs learn from the seed-0 booster of their arm.
+
+# %% tags=["hide-input"]
+control_study = claims.control_study(results["controls"])
+glue("controls_teacher", ", ".join(claims.passing(control_study, "teacher alone")) or "no arm", display=False)
+glue("controls_book", ", ".join(claims.passing(control_study, "KD, book's term")) or "no arm", display=False)
+glue("controls_code", ", ".join(claims.passing(control_study, "KD, code's term")) or "no arm", display=False)
+claims.control_table(results["controls"]).rename(columns=lambda c: c.replace("student", "light net")
+                                                                     .replace("teacher", "booster"))
+
+# %% [markdown]
+# On validation the booster beats the light net alone in: {glue:text}`controls_teacher`. KD in kdlib's term beats
+# it in: {glue:text}`controls_book`; KD in the official code's term in: {glue:text}`controls_code`.
+#
+# Both KD variants at the chapter's setting on the **test** set, reported side by side (the claims below keep
+# kdlib's term as their KD baseline; the code's is the stated variant):
+
+# %% tags=["hide-input"]
+claims.controls_on_test(results["controls"]["the chapter's setting"], {
+    "KD, book's term": "KD from the booster, kdlib's term (α 0.9, T 4), beats the light net alone",
+    "KD, code's term": "KD from the booster, the official code's term (kdlib's × 2/K), beats the light net alone"})
+
+# %% [markdown]
 # ## The claims
 #
 # Each claim is judged from the run records by `kdlib.claims`, in this chapter's setting, with Holm's correction
@@ -453,10 +490,9 @@ claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "lef
 # - Its KD baseline is KL × T² × 2α + (1 − α)·CE with the KL averaged over batch × classes; kdlib's `kd` is
 #   (1 − α)·CE + α·T²·KL per sample (α = 0.9, T = 4 in both). Averaging over the K classes divides the code's KL
 #   by K and its factor 2 doubles it, so **kdlib's KD term is K/2 = 5 times the official code's** (K = 10) at the
-#   same α and T. Where KD from the booster fails to beat the light net alone here (the second precondition
-#   above), that stronger pull towards the booster's softened outputs is a suspect; the book has not run KD with
-#   the code's weighting, so this is a suspicion, not a finding. In its rocket + KD the light net's CE keeps
-#   weight 1; kdlib's `rocket_kd` does the same.
+#   same α and T. The control study above runs KD in both weightings (`scale=0.2` is the code's); on validation
+#   the code's term beats the light net alone in: {glue:text}`controls_code`. In its rocket + KD the light net's
+#   CE keeps weight 1; kdlib's `rocket_kd` does the same.
 # ```
 #
 # ## The runs behind the numbers
@@ -468,14 +504,17 @@ claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "lef
 # %% tags=["hide-input", "hide-output"]
 # a Styler, not a DataFrame: it shows every row
 report.run_ids({**TABLE, **{f"λ grid: {hint}, λ={lam:g}": [record] for hint, cells in results["grid"].items()
-                          for lam, record in cells.items()}}).style
+                          for lam, record in cells.items()},
+                **{f"control study, {arm}: {row}": records for arm, rows in results["controls"].items()
+                   for row, records in rows.items()}}).style
 
 # %% [markdown]
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
 chapter_records = [*[rec for cells in results["grid"].values() for rec in cells.values()],
-                   *[rec for records in TABLE.values() for rec in records]]
+                   *[rec for records in TABLE.values() for rec in records],
+                   *[rec for rows in results["controls"].values() for records in rows.values() for rec in records]]
 spent = report.compute_spent(chapter_records)
 glue("n_runs", len(spent), display=False)
 glue("total_minutes", float(spent["minutes"].sum()), display=False)

@@ -55,7 +55,7 @@ device = None  # None: CUDA when available, else CPU
 dataset = None  # the dataset (Fashion-MNIST stands in for CIFAR-100 offline); None: the profile's
 seeds = None  # the seeds of every seeded row; None: the profile's
 epochs = None  # epochs of every run; None: the profile's
-subset = None  # training images used (None: all of them); None: the profile's
+subset = None  # training images used ('all': every one); None: the profile's
 lr = None  # the initial learning rate (SGD); None: the profile's
 
 # %% tags=["remove-cell"]

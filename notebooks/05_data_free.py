@@ -58,7 +58,7 @@ device = None  # None: CUDA when available, else CPU
 datasets = None  # MNIST first (its sweep is the page's), then Fashion-MNIST if wanted; None: the profile's
 seeds = None  # the seeds of every main row; None: the profile's
 sweep_seeds = None  # the seeds of the MNIST robustness sweep; None: the profile's
-subset = None  # training images used (None: all of them); None: the profile's
+subset = None  # training images used ('all': every one); None: the profile's
 real_epochs = None  # epochs of the students trained on real images; None: the profile's
 generator_epochs = None  # epochs of RDSKD's generator runs; None: the profile's
 student_epochs = None  # epochs of the data-free students; None: the profile's
@@ -233,16 +233,11 @@ def published(dataset, method):
     return f"{row['accuracy'].iloc[0]:.2f}" if len(row) else "not found"
 
 
-def accuracy_table(dataset, beside=True):
-    """Ours, with DAFL's published numbers beside them only where the paper's dataset is ours (``beside``)."""
+def accuracy_table(dataset):
+    """Ours alone: the published rows beside it are another dataset's (the MNIST rows are ``chapter.paper_table``)."""
     rows = [{"method": "teacher", "ours": report.mean_std([results["teachers"][dataset]["metrics"]["test_acc"]])}]
     rows += [{"method": method, "ours": cell(MAIN[dataset][method])} for method in chapter.METHODS]
-    table = pd.DataFrame(rows).set_index("method")
-    if beside:
-        table["published (DAFL)"] = [published(dataset, method) for method in ("teacher", *chapter.METHODS)]
-        table["RDSKD paper"] = "not found"
-    return table.rename(columns={"ours": f"this book, {NAMES[dataset]}",
-                                 "published (DAFL)": PAPER_ROWS[dataset][2]})
+    return pd.DataFrame(rows).set_index("method").rename(columns={"ours": f"this book, {NAMES[dataset]}"})
 
 
 def published_table(dataset):
@@ -257,9 +252,18 @@ def published_table(dataset):
 # DAFL's published numbers for the same dataset stand beside ours. RDSKD's own tables could not be found.
 #
 # ### MNIST: the papers' own setting
+#
+# Each row beside DAFL's Table 1: ours − paper with a 95 % interval that also holds the paper's own binomial error
+# (one run on 10,000 test images), the share of the official codes' student steps that ours ran (DAFL: 200 epochs
+# of 120 iterations; RDSKD: 1000; the noise baseline at DAFL's), and a verdict of the book's statistics layer: two
+# one-sided tests of "ours matches the paper" within 1.96 of the paper's binomial standard errors (the margin in
+# brackets: a gap the paper's single run could not have told apart), unadjusted, since these rows are controls, not
+# claims. **At a few percent of the codes' steps, "contradicted" says the number was not reached at this budget**,
+# not that the paper's is wrong; the runs at the codes' full budgets need a GPU and have not been made for this
+# book.
 
 # %% tags=["hide-input"]
-accuracy_table("mnist")
+chapter.paper_table(results)
 
 # %% tags=["remove-cell"]
 glue("dafl_paper", float(paper[(paper["dataset"] == "mnist") & (paper["model"] == "LeNet-5")
@@ -272,7 +276,7 @@ glue("dafl_paper", float(paper[(paper["dataset"] == "mnist") & (paper["model"] =
 
 # %% tags=["hide-input"]
 if "fashion_mnist" in DATASETS:
-    display(accuracy_table("fashion_mnist", beside=False))  # noqa: F821 - IPython's display
+    display(accuracy_table("fashion_mnist"))  # noqa: F821 - IPython's display
 
 # %% [markdown]
 # DAFL's own table for CIFAR-10, which Fashion-MNIST stands in for (other networks, other data, so its numbers are
@@ -442,8 +446,10 @@ plt.show()
 # *inconclusive* otherwise (MDE: the smallest effect that comparison finds with 80 % power), and *untestable here*
 # when a precondition fails. Every claim here rests on the same preconditions in its dataset: KD with the real
 # training data works (no seed diverged or ended at chance, and its students come within
-# {glue:text}`real_kd_gap` points of the teacher by a 95 % interval), and the teacher beats the student trained on
-# labels. C18 compares spreads, in points of standard deviation, as described above; C19 needs all three of its
+# {glue:text}`real_kd_gap` points of the teacher by a 95 % interval), the teacher beats the student trained on
+# labels, and DAFL works at this budget in the sense of its paper's central comparison: its student beats KD on
+# Gaussian noise. Whether DAFL reaches its published accuracy is the MNIST table above, at a few percent of the
+# codes' steps; a claim that rests on DAFL at its published strength would need those runs at full budget. C18 compares spreads, in points of standard deviation, as described above; C19 needs all three of its
 # diversity measures to favour RDSKD.
 
 # %% tags=["hide-output"]

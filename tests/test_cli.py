@@ -72,6 +72,8 @@ def test_cli_run_and_list(tiny, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "--dataset", "mnist", "--model", "vgg99"], "unknown model 'vgg99'; choose one of"),
+    (["run", "--dataset", "mnist", "--model", "mlp_2x800", "--omit-class", "10"],
+     "omit_classes must be distinct class indices in 0..9 of mnist"),
     (["run", "--dataset", "mnist", "--model", "mlp_2x800", "--method", "kd"], "needs a teacher spec"),
     (["run", "--dataset", "mnist", "--model", "mlp_2x800", "--method", "kd", "--teacher", "nope"],
      "no stored teacher record 'nope'"),

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import stats as scipy_stats
 
 from kdlib import runs
 from kdlib.data import normalise
@@ -458,3 +459,47 @@ def test_a_diverged_real_data_run_is_counted_once():
     record["history"] = []  # diverged before its first epoch ended
     claim = _df_claims(results)[("C17", "Fashion-MNIST")]
     assert claim.verdict == "untestable here" and "(1 of 3 runs failed)" in claim.reason
+
+
+def _mnist_results(dafl=(93.0, 94.5, 94.0), steps=960):
+    def records(values, method):
+        return [{"id": f"{method}-{seed}", "spec": {"seed": seed, "method": method},
+                 "metrics": {"test_acc": value / 100, "n_test": 10_000},
+                 "history": [{"epoch": 8, "step": steps}]} for seed, value in enumerate(values)]
+    main = {"student on labels": records((98.6, 98.7, 98.5), "ce"), "KD, real data": records((98.8, 98.9, 98.7), "kd"),
+            "KD, Gaussian noise": records((40.0, 38.0, 39.0), "kd"), "DAFL": records(dafl, "dafl"),
+            "RDSKD": records((87.0, 86.0, 88.0), "rdskd")}
+    teacher = {"id": "t", "spec": {"seed": 0}, "metrics": {"test_acc": 0.993, "n_test": 10_000},
+               "history": [{"epoch": 20}]}
+    return {"profile": "cpu", "main": {"mnist": main}, "teachers": {"mnist": teacher}}
+
+
+def test_the_mnist_rows_beside_dafls_table_one():
+    from kdlib.chapters import data_free
+
+    rows = data_free.paper_rows(_mnist_results())
+    assert [rows[m]["paper"] for m in ("teacher", "DAFL", "KD, Gaussian noise")] == [98.91, 98.20, 88.01]
+    assert rows["RDSKD"]["paper"] is None and "comparison" not in rows["RDSKD"]
+    # the share of the codes' steps: DAFL's 200 × 120, RDSKD's 1000 × 120
+    assert rows["DAFL"]["share"] == pytest.approx(960 / 24_000) and rows["RDSKD"]["share"] == pytest.approx(960 / 120_000)
+    assert rows["student on labels"]["share"] is None and rows["teacher"]["share"] is None
+    # ours − paper: one-sample t over seeds, its standard error holding the paper's binomial error too
+    ours = np.array([93.0, 94.5, 94.0])
+    paper_se = 100 * np.sqrt(0.982 * 0.018 / 10_000)
+    se = np.sqrt(ours.var(ddof=1) / 3 + paper_se ** 2)
+    df = se ** 4 / ((ours.var(ddof=1) / 3) ** 2 / 2)
+    dafl = rows["DAFL"]["comparison"]
+    assert dafl.effect == pytest.approx(ours.mean() - 98.20)
+    assert dafl.ci[0] == pytest.approx(ours.mean() - 98.20 - scipy_stats.t.ppf(0.975, df) * se)
+    assert dafl.margin == pytest.approx(1.96 * paper_se) and rows["DAFL"]["verdict"] == "contradicted"
+    assert rows["teacher"]["verdict"] == "inconclusive"  # one run: no spread to test
+    table = data_free.paper_table(_mnist_results())
+    assert table.loc["DAFL", "share of the code's steps"] == "4.0%"
+    assert table.loc["RDSKD", "paper (DAFL Table 1)"] == "not found"
+
+
+def test_a_row_within_the_papers_binomial_band_is_equivalent():
+    from kdlib.chapters import data_free
+
+    close = data_free.paper_rows(_mnist_results(dafl=(98.19, 98.20, 98.21, 98.20, 98.2)))
+    assert close["DAFL"]["verdict"] == "equivalent"
