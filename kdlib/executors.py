@@ -190,12 +190,13 @@ def _run_ray(specs, device, workers, threads, environment, report, address=None,
         import ray
     except ImportError as error:
         raise ValueError("the ray executor needs Ray: pip install -e '.[ray]'") from error
+    n_gpus = _visible_gpus(device)
     started_here = not ray.is_initialized()
     if started_here:
-        options = dict(address=address) if address else dict(num_cpus=workers * threads, num_gpus=_visible_gpus(device))
+        options = dict(address=address) if address else dict(num_cpus=workers * threads, num_gpus=n_gpus)
         ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False, **options)
     if gpus_per_run is None:
-        gpus_per_run = 1.0 if _visible_gpus(device) else 0.0
+        gpus_per_run = 1.0 if n_gpus else 0.0
     task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(train_spec)
     pending = {task.remote(spec, device, threads, environment): spec for spec in specs}
     failures = []

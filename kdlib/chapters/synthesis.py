@@ -71,8 +71,11 @@ def benchmark_runs(profile: str, dataset: str) -> dict[str, list[RunSpec]]:
 
 
 def prerequisites(spec: RunSpec) -> list[RunSpec]:
-    """The runs a method needs before its own: its teacher (and that teacher's teacher) and RDSKD's generator."""
-    before = [run for run in (spec.teacher, getattr(spec, "generator", None)) if run is not None]
+    """Every run a method needs before its own, however deep (RDSKD's student: its generator and the teacher they
+    share): the closure of ``kdlib.executors.prerequisites``, each run once."""
+    from kdlib import executors
+
+    before = executors.prerequisites(spec)
     found = [*before, *[earlier for run in before for earlier in prerequisites(run)]]
     return list({run.id: run for run in found}.values())  # RDSKD's student and generator share one teacher
 
