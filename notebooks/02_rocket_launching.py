@@ -388,6 +388,12 @@ pd.DataFrame(inference_rows).T.style.format({"parameters": "{:,.0f}", "weights o
 # and each row minus it, mean [95 % interval] over {glue:text}`seeds` seeds (paired by seed where the network is
 # the same, Welch's t for the booster). ✓ marks a control that would pass there (interval wholly above zero,
 # unadjusted, as for the preconditions). The KD runs learn from the seed-0 booster of their arm.
+#
+# One caveat on the chapter's-setting row: the study's new KD runs were trained later, on another machine, from a
+# booster re-trained there from its record's spec (its checkpoint is not kept), and a re-training on another
+# processor does not reproduce a record bit for bit (the {doc}`91_results` page names each record's processor).
+# The chapter's own KD row learned from the original. There the two weightings therefore also differ by their
+# teacher's re-training; within every other arm both learn from one booster.
 
 # %% tags=["hide-input"]
 control_study = claims.control_study(results["controls"])

@@ -516,6 +516,12 @@ plt.show()
 # and each row minus it, mean [95 % interval] over the seeds (paired by seed where the network is the same, Welch's
 # t for the teacher). ✓ marks a control that would pass there (interval wholly above zero, unadjusted, as for the
 # preconditions). The KD runs learn from the seed-0 teacher of their arm.
+#
+# One caveat on the chapter's-setting row: the study's new KD runs were trained later, on another machine, from a
+# teacher re-trained there from its record's spec (its checkpoint is not kept), and a re-training on another
+# processor does not reproduce a record bit for bit (the {doc}`91_results` page names each record's processor).
+# The chapter's own KD row learned from the original. There the two weightings therefore also differ by their
+# teacher's re-training; within every other arm both learn from one teacher.
 
 # %% tags=["hide-input"]
 control_study = claims.control_study(results["controls"])

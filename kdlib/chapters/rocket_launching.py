@@ -98,7 +98,7 @@ def chosen_lambdas(profile: str, train_missing: bool = True, device=None) -> dic
 
 
 def control_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
-    """The KD control study (``kdlib.chapters.control_table``), every seed, read on validation: why KD from the
+    """The KD control study (``kdlib.claims.control_table``), every seed, read on validation: why KD from the
     booster does not beat the light net alone here. Each arm changes one thing and keeps the rest of the chapter's
     setting: the budget (light net, booster-teacher and KD all trained ``control_epochs``), the learning rate (the
     booster-teacher kept) or the KD strength (α; the official code's term, ``CODE_KD_PARAMS``)."""

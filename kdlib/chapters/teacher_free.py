@@ -167,7 +167,7 @@ def table_rows(profile: str, train_missing: bool = True, device=None) -> list[Ro
 
 
 def control_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, dict[str, list[RunSpec]]]:
-    """The KD control study (``kdlib.chapters.control_table``), every seed, read on validation: why normal KD from
+    """The KD control study (``kdlib.claims.control_table``), every seed, read on validation: why normal KD from
     the trained middle model barely helps the weakest here. KD runs at the (α, τ) chosen on validation, in the book's
     term and in the released code's (its KL averaged over batch × classes: the book's term times 1/K). Each arm
     changes one thing and keeps the rest: the budget (student, teacher and KD all trained ``control_epochs``) or the
