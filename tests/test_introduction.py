@@ -185,3 +185,13 @@ def test_the_omitted_three_table_chooses_the_shift_on_validation_and_never_on_te
     assert paper_shift.loc["errors on the 1,010 test 3s", "ours − paper [95 % CI]"] == \
         f"{ours.mean() - 14:+.0f} [{ours.mean() - 14 - half:+.0f}, {ours.mean() - 14 + half:+.0f}]"
     assert table.loc["no shift"].loc["test errors (of 10,000)", "paper"] == 206
+
+
+def test_the_omitted_three_rows_get_a_verdict_within_the_papers_binomial_band():
+    far = [_omitted([90, 60, 40, 40, 55], [400, 150, 120, 100, 90], [300, 60, 30, 15, 5], seed) for seed in range(3)]
+    table = introduction.omitted_table(far)
+    cell = table.loc["no shift"].loc["errors on the 1,010 test 3s", "verdict (matches within ± margin)"]
+    margin = 1.96 * np.sqrt(133 * (1 - 133 / 1010))
+    assert cell == f"contradicted (±{margin:.0f})"  # 300 against 133, with no spread over seeds but the paper's
+    assert table.loc["the 3's logit + the shift chosen on validation"].loc[
+        "test errors (of 10,000)", "verdict (matches within ± margin)"] == "–"

@@ -281,7 +281,8 @@ PAPER_SHIFT = 3.5  # §3: "if this bias is increased by 3.5 (which optimizes ove
 def omitted_table(records: list[dict]) -> pd.DataFrame:
     """The omitted-3 student beside §3: test errors overall (of 10,000) and on the test 3s, with no shift, with the
     paper's +3.5 (which it chose on the test set) and with the shift our validation split chooses; ours − paper with
-    a 95 % interval that holds the paper's count's binomial error, as ``paper_comparisons`` does."""
+    a 95 % interval that holds the paper's count's binomial error, as ``paper_comparisons`` does, and the verdict of
+    two one-sided tests of "matches" within 1.96 of those binomial errors (unadjusted: a control, not a claim)."""
     import pandas as pd
 
     from kdlib import report
@@ -304,12 +305,14 @@ def omitted_table(records: list[dict]) -> pd.DataFrame:
             row["paper"] = "–" if name is None else int(paper.loc[name, "test_errors"])
             row["this book, MNIST (mean ± std)"] = report.mean_std(ours, scale=1, digits=0)
             if name is None:
-                row["ours − paper [95 % CI]"] = "–"
+                row["ours − paper [95 % CI]"] = row["verdict (matches within ± margin)"] = "–"
             else:
                 count, n = float(paper.loc[name, "test_errors"]), float(paper.loc[name, "n_test"])
                 se = math.sqrt(count * (1 - count / n)) * (10_000 / n if column == 0 else 1)
-                row["ours − paper [95 % CI]"] = stats.against_value(ours, count, unit="errors",
-                                                                    reference_se=se).text(digits=0)
+                comparison = stats.against_value(ours, count, unit="errors", margin=1.96 * se, reference_se=se)
+                row["ours − paper [95 % CI]"] = comparison.text(digits=0)
+                row["verdict (matches within ± margin)"] = (f"{claimlib.comparison_verdict(comparison, 'matches')} "
+                                                            f"(±{comparison.margin:.0f})")
             rows.append(row)
     return pd.DataFrame(rows).set_index(["transfer set without 3s", "count"])
 
