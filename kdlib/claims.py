@@ -279,10 +279,13 @@ def controls_on_test(arm: dict[str, list[dict]], statements: dict[str, str],
                      against: str = "student alone") -> pd.DataFrame:
     """The rows of one control-study arm as positive controls on the test set (``control``), one line per row of
     ``statements`` (row → the control's statement): what a page reports once validation has said which to trust."""
-    found = [control(statement, compare(f"{row} − {against}", arm[row], arm[against]))
-             for row, statement in statements.items()]
-    return pd.DataFrame([{"control (test accuracy)": c.statement, "holds": "yes" if c.holds else "no",
-                          "effect [95 % CI]": c.evidence.split(": ", 1)[1]} for c in found])
+    lines = []
+    for row, statement in statements.items():
+        comparison = compare(f"{row} − {against}", arm[row], arm[against])
+        lines.append({"control (test accuracy)": statement,
+                      "holds": "yes" if control(statement, comparison).holds else "no",
+                      "effect [95 % CI]": comparison.text()})
+    return pd.DataFrame(lines)
 
 
 def format_p(value: float | None) -> str:

@@ -294,3 +294,15 @@ def test_passing_names_the_arms_where_a_row_beats_the_student():
     assert claims.passing(study, "KD") == ["a"]
     assert study["b"]["KD"].effect == pytest.approx(np.mean([79.0, 80.5, 80.2]) - np.mean(student))
     assert claims.passing(claims.control_study(arms, metric="test_acc"), "KD") == ["b"]  # the mirrored test numbers
+
+
+def test_controls_on_test_read_the_test_set_and_say_whether_each_holds():
+    student = [80.0, 82.0, 81.0]
+    arm = {"student alone": _val_records(student, "wrn_10_1", "ce"),
+           "KD": _val_records([79.0, 80.5, 80.2], "wrn_10_1", "kd")}  # worse on validation, so better on test
+    table = claims.controls_on_test(arm, {"KD": "KD beats the student"})
+    diff = np.subtract([21.0, 19.5, 19.8], [20.0, 18.0, 19.0])
+    assert table.loc[0, "control (test accuracy)"] == "KD beats the student"
+    assert table.loc[0, "effect [95 % CI]"].startswith(f"{diff.mean():+.2f} [")
+    half = scipy_stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
+    assert diff.mean() - half > 0 and table.loc[0, "holds"] == "yes"  # paired by seed: +1.10 [+0.21, +1.99]
