@@ -169,12 +169,12 @@ def test_the_omitted_three_table_chooses_the_shift_on_validation_and_never_on_te
                _omitted([95, 70, 50, 30, 45], [200, 160, 125, 105, 95], [140, 70, 35, 14, 6], 1),
                _omitted([99, 40, 45, 52, 60], [220, 140, 118, 110, 99], [136, 65, 33, 16, 8], 2)]
     table = introduction.omitted_table(records)
-    chosen = table.loc["the 3's logit + the shift chosen on validation"]
+    chosen = table.loc["the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)"]
     # validation picks 2 (first of a tie), 3.5 and 1: never 5, where the test errors are lowest
     assert set(chosen["shift"]) == {"2, 3.5, 1"}
     assert chosen.loc["test errors (of 10,000)", "this book, MNIST (mean ± std)"] == \
         f"{np.mean([120, 105, 140]):.0f} ± {np.std([120, 105, 140], ddof=1):.0f}"
-    assert chosen.loc["test errors (of 10,000)", "paper"] == "–"
+    assert chosen.loc["test errors (of 10,000)", "paper"] == 109  # the paper's own "right bias", chosen on test
     paper_shift = table.loc["the 3's logit + 3.5 (the paper's shift)"]
     assert paper_shift.loc["errors on the 1,010 test 3s", "paper"] == 14
     # ours − paper with the paper's binomial error inside the interval: se² = s²/n + 14·(1 − 14/1010)
@@ -193,5 +193,5 @@ def test_the_omitted_three_rows_get_a_verdict_within_the_papers_binomial_band():
     cell = table.loc["no shift"].loc["errors on the 1,010 test 3s", "verdict (matches within ± margin)"]
     margin = 1.96 * np.sqrt(133 * (1 - 133 / 1010))
     assert cell == f"contradicted (±{margin:.0f})"  # 300 against 133, with no spread over seeds but the paper's
-    assert table.loc["the 3's logit + the shift chosen on validation"].loc[
-        "test errors (of 10,000)", "verdict (matches within ± margin)"] == "–"
+    assert table.loc["the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)"].loc[
+        "test errors (of 10,000)", "verdict (matches within ± margin)"].endswith("(±20)")
