@@ -484,7 +484,7 @@ claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "lef
 # - The AT baseline (attention transfer) of Tables 1 and 4 is not implemented.
 # ```
 #
-# ```{admonition} From the official code {cite}`zhou2018code`
+# :::{admonition} From the official code {cite}`zhou2018code`
 # :class: note
 # - Its `--grad_block` and `--param_share` flags are parsed with `type=bool`, so the README's `False` leaves both
 #   switched on and its Table 2 commands cannot reproduce the ablations. kdlib's switches are tested to change the
@@ -499,7 +499,7 @@ claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "lef
 #   same α and T. The control study above runs KD in both weightings (`scale=0.2` is the code's); on validation
 #   the code's term beats the light net alone in: {glue:text}`controls_code`. In its rocket + KD the light net's
 #   CE keeps weight 1; kdlib's `rocket_kd` does the same.
-# ```
+# :::
 #
 # ## The runs behind the numbers
 #

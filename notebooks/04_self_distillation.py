@@ -471,7 +471,7 @@ pd.DataFrame({exit_name: {label: f"{c.text()} (p {c.p:.3f})" if c.testable else 
 # - Mean ± std over seeds; the paper's table gives single numbers.
 # ```
 #
-# ```{admonition} From the official journal code {cite}`zhang2021code`
+# :::{admonition} From the official journal code {cite}`zhang2021code`
 # :class: note
 # - Its KD term is a soft cross-entropy at T = 3 with weight 0.3 and **no T²**, so its pull on the shallow exits is
 #   nine times weaker than kdlib's at the same α.
@@ -484,7 +484,7 @@ pd.DataFrame({exit_name: {label: f"{c.text()} (p {c.p:.3f})" if c.testable else 
 #   selects its reported model by **test-set** ensemble accuracy. kdlib reports the last epoch and uses no
 #   augmentation.
 # - Its adaptation layers are created after the first forward pass, and the optimiser is built again then.
-# ```
+# :::
 #
 # ## The runs behind the numbers
 #
