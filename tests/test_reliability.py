@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdlib import runs
+from kdlib import runs, verify
 from kdlib.paths import cache_dir, results_dir
 from kdlib.runs import RunSpec
 from kdlib.train import train
@@ -154,52 +154,136 @@ def test_a_stale_record_is_reported_not_shown(tiny, monkeypatch):
     assert _without_times(again["history"]) == _without_times(first["history"])
 
 
+def _verify(ids=None, **options):
+    return list(verify.verify(verify.plan(ids, **options)))
+
+
 def test_verify_passes_a_true_record_and_catches_an_altered_or_stale_one(tiny, monkeypatch):
     spec = small(epochs=2)
     record = runs.get_or_train(spec, progress="off")
-    (row,) = runs.verify([spec.id])
-    assert row["outcome"] == "reproduced" and row["largest difference"] == 0
+    (row,) = _verify([spec.id])
+    assert row["outcome"] == "reproduced" and row["mode"] == "exact"
+    assert {check["metric"] for check in row["checks"]} == {"test_acc", "test_acc_at_best_val", "val_acc"}
+    assert all(check["difference"] == 0 and check["bound"] == 0 for check in row["checks"])
 
     record["metrics"]["test_acc"] += 0.01  # a hand-edited number
     runs.record_path(spec.id).write_text(json.dumps(record))
-    (row,) = runs.verify([spec.id])
-    assert row["outcome"] == "differs" and row["largest difference"] == pytest.approx(0.01)
+    (row,) = _verify([spec.id])
+    (edited,) = [check for check in row["checks"] if check["metric"] == "test_acc"]
+    assert row["outcome"] == "differs" and edited["difference"] == pytest.approx(-0.01) and not edited["passed"]
 
     monkeypatch.setattr(runs, "RECIPE_VERSION", runs.RECIPE_VERSION + 1)
-    (row,) = runs.verify(sample=5)
+    assert verify.plan(sample=5) == []  # a stale record is never drawn ...
+    (row,) = _verify([spec.id])  # ... and a named one is reported, not re-run
     assert row["outcome"] == "stale"
 
     with pytest.raises(FileNotFoundError, match="no \\(non-diverged\\) run record 000000000000"):
-        runs.verify(["000000000000"])
+        verify.plan(["000000000000"])
 
 
 def test_verify_demands_an_exact_match_only_on_the_recording_processor(tiny, monkeypatch):
     """A record names its processor and torch build; on another processor (or for an older record that names none)
-    a re-run is held to the tolerance, and the detail says why."""
+    a re-run is a new draw, judged against the spread of its setting, and the row says why."""
     spec = small(epochs=1)
     record = runs.get_or_train(spec, progress="off")
     here = runs.cpu_environment()
     assert {key: record["provenance"][key] for key in here} == here
     assert here["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and here["cpu"]
-    (row,) = runs.verify([spec.id])
-    assert row["detail"].startswith("must match exactly")
+    (row,) = _verify([spec.id])
+    assert row["mode"] == "exact" and row["why"].startswith("same processor")
 
-    record["metrics"]["test_acc"] += 0.001  # within the tolerance, but not bit for bit
+    record["metrics"]["test_acc"] += 0.001  # within the default bound, but not bit for bit
     record["provenance"]["cpu"] = "Some Other CPU"
     runs.record_path(spec.id).write_text(json.dumps(record))
-    (row,) = runs.verify([spec.id])
-    assert row["outcome"] == "reproduced" and row["detail"] == f"cpu Some Other CPU here {here['cpu']}: tolerance 0.005"
+    (row,) = _verify([spec.id])
+    assert row["outcome"] == "reproduced" and row["mode"] == "statistical"
+    assert row["why"] == f"cpu Some Other CPU here {here['cpu']}"
+    assert all(check["basis"] == "default 0.02: 1 seed of this setting, fewer than 3" for check in row["checks"])
 
     for key in here:
         del record["provenance"][key]
     runs.record_path(spec.id).write_text(json.dumps(record))
-    (row,) = runs.verify([spec.id])
-    assert row["outcome"] == "reproduced" and row["detail"].startswith("the record does not name its processor")
+    (row,) = _verify([spec.id])
+    assert row["outcome"] == "reproduced" and row["why"] == "the record does not name its processor"
 
     record["provenance"].update(here)  # the recording processor again: now the 0.001 counts
     runs.record_path(spec.id).write_text(json.dumps(record))
-    (row,) = runs.verify([spec.id])
-    assert row["outcome"] == "differs"
+    (row,) = _verify([spec.id])
+    assert row["outcome"] == "differs" and row["mode"] == "exact"
+
+
+def test_a_student_of_a_teacher_recorded_elsewhere_is_not_held_exact(tiny):
+    """The teacher re-built here differs from the one the record learned from, so the student cannot match."""
+    teacher = small(epochs=1)
+    student = small(epochs=1, method="kd", teacher=teacher, method_params={"temperature": 4})
+    runs.get_or_train(student, progress="off")
+    stored = runs.load_record(teacher.id)
+    stored["provenance"]["cpu"] = "Some Other CPU"
+    runs.record_path(teacher.id).write_text(json.dumps(stored))
+    records = {record["id"]: record for record in runs.all_records()}
+    assert verify.chain_difference(records[student.id], records) == \
+        f"its prerequisite {teacher.id}: cpu Some Other CPU here {runs.cpu_environment()['cpu']}"
+
+
+def _made_up(seed: int, test_acc: float, wall_time_s: float = 60.0, teacher: RunSpec | None = None,
+             **changes) -> dict:
+    spec = RunSpec("mnist", "mlp_2x100", epochs=2, seed=seed, teacher=teacher,
+                   method="kd" if teacher else "ce").replace(**changes)
+    return {"id": spec.id, "spec": spec.to_dict(), "history": [],
+            "metrics": {"test_acc": test_acc, "n_test": 10_000},
+            "provenance": {"device": "cpu (x86_64)", "torch": torch.__version__, "threads": 1, "cpu": "Other CPU",
+                           "wall_time_s": wall_time_s, "recipe_version": runs.RECIPE_VERSION}}
+
+
+@pytest.mark.parametrize("rerun_difference, passes", [(0.0135, True), (0.0145, False), (-0.0145, False)])
+def test_the_band_is_the_99_percent_prediction_interval_of_two_draws(rerun_difference, passes):
+    """Three seeds at 0.900, 0.901, 0.902: sd 0.001 with 2 degrees of freedom, so the bound is
+    t(0.995, 2) × √2 × 0.001 = 9.9248 × 1.4142 × 0.001 = 0.01404 (t from a printed table, not from scipy)."""
+    siblings = [_made_up(seed, acc) for seed, acc in enumerate((0.900, 0.901, 0.902))]
+    comparison = {"test_acc": {"stored": 0.900, "rerun": 0.900 + rerun_difference, "difference": rerun_difference}}
+    row = verify.judge(siblings[0], comparison, "cpu Other CPU here This CPU", siblings)
+    (check,) = row["checks"]
+    assert check["bound"] == pytest.approx(9.9248 * 2 ** 0.5 * 0.001, rel=1e-4)
+    assert check["basis"] == "99% band for two draws: t(2) 9.92 × √2 × sd 0.0010 of 3 seeds"
+    assert row["mode"] == "statistical" and row["outcome"] == ("reproduced" if passes else "differs")
+
+
+def test_with_fewer_than_three_seeds_the_stated_default_is_used():
+    siblings = [_made_up(seed, acc) for seed, acc in enumerate((0.900, 0.950))]
+    comparison = {"test_acc": {"stored": 0.900, "rerun": 0.915, "difference": 0.015}}
+    (check,) = verify.judge(siblings[0], comparison, "elsewhere", siblings)["checks"]
+    assert check["bound"] == 0.02 and check["passed"]
+    assert check["basis"] == "default 0.02: 2 seeds of this setting, fewer than 3"
+    (check,) = verify.judge(siblings[0], comparison, "elsewhere", siblings, default_bound=0.01)["checks"]
+    assert check["bound"] == 0.01 and not check["passed"]
+    identical = [_made_up(seed, 0.1) for seed in range(3)]  # collapsed seeds: sd 0, bound one test image
+    (check,) = verify.judge(identical[0], {"test_acc": {"stored": 0.1, "rerun": 0.1001, "difference": 1e-4}},
+                            "elsewhere", identical)["checks"]
+    assert check["bound"] == pytest.approx(1e-4) and check["passed"]
+
+
+def test_the_time_plan_counts_prerequisites_and_draws_only_what_fits():
+    """A student whose teacher is not in the cache costs the teacher's recorded minutes too: with 5 minutes, a
+    4-minute teacher plus a 1-minute student does not fit, a 1-minute student of a cached teacher does."""
+    slow_teacher, cached_teacher = (_made_up(0, 0.99, wall_time_s=240, lr=lr) for lr in (0.1, 0.2))
+    far = _made_up(0, 0.98, wall_time_s=50, teacher=RunSpec.from_dict(slow_teacher["spec"]))
+    near = _made_up(0, 0.98, wall_time_s=50, teacher=RunSpec.from_dict(cached_teacher["spec"]))
+    records = {record["id"]: record for record in (slow_teacher, cached_teacher, far, near)}
+    in_cache = lambda spec: spec.id == cached_teacher["id"]  # noqa: E731
+    draws = [verify.plan(sample=4, seed=seed, max_minutes=5, records=records, in_cache=in_cache)
+             for seed in range(20)]
+    assert all(sum(entry.total_s for entry in entries) <= 5 * 60 for entries in draws)
+    drawn = [{entry.record["id"] for entry in entries} for entries in draws]
+    assert not any(far["id"] in ids for ids in drawn) and any(near["id"] in ids for ids in drawn)
+    (entry,) = verify.plan([far["id"]], records=records, in_cache=in_cache)  # no bound: named, it is planned
+    assert [before["id"] for before, _ in entry.prerequisites] == [slow_teacher["id"]]
+    assert entry.total_s == 240 + 50 + 2 * verify.RUN_OVERHEAD_S
+    assert "prerequisite: mlp_2x100 ce (not in the cache: re-trained first)" in verify.describe_plan([entry], None)
+    with pytest.raises(ValueError, match=f"need 5.2 minutes .*{far['id']} alone 5.2.* more than --max-minutes 4"):
+        verify.plan([far["id"]], max_minutes=4, records=records, in_cache=in_cache)
+    sibling = _made_up(1, 0.98, wall_time_s=50, teacher=RunSpec.from_dict(slow_teacher["spec"]))
+    twice = verify.plan([far["id"], sibling["id"]], records={**records, sibling["id"]: sibling}, in_cache=in_cache)
+    assert [len(entry.prerequisites) for entry in twice] == [1, 0]  # a shared teacher is re-trained once
 
 
 def test_the_cli_verify_exits_non_zero_when_a_record_does_not_reproduce(tmp_path):

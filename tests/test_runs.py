@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from kdlib import runs
+from kdlib import runs, verify
 from kdlib.data import split_indices
 from kdlib.paths import results_dir
 from kdlib.runs import RunSpec
@@ -104,10 +104,10 @@ def test_teacher_logits_are_rebuilt_identically_when_the_cache_is_gone(tiny):
 
 def test_reproduce_matches_the_record(tiny):
     record = runs.get_or_train(small(augment="shift2"), progress="off")
-    comparison = runs.reproduce(record["id"], progress="off")
+    comparison = verify.reproduce(record["id"], progress="off")
     assert all(row["difference"] == 0 for row in comparison.values())
     with pytest.raises(FileNotFoundError, match="kdlib list"):
-        runs.reproduce("0123456789ab")
+        verify.reproduce("0123456789ab")
 
 
 def test_a_broken_record_is_named(tiny):
@@ -169,7 +169,7 @@ def test_reproduce_and_rebuilds_use_the_record_thread_count(tiny, monkeypatch):
     monkeypatch.setattr(kdlib.train, "train", spying_train)
     torch.set_num_threads(2)
     try:
-        runs.reproduce(record["id"], progress="off")
+        verify.reproduce(record["id"], progress="off")
         assert seen == [1] and torch.get_num_threads() == 2
         runs.checkpoint_path(small()).unlink()  # a teacher rebuilt from its record: same threads, same weights
         runs.load_model(small())
