@@ -54,6 +54,73 @@ def reproduce_command(name: str, profile) -> str:
     return f"python -m kdlib page {name} --profile {profile_name(profile)}{extra}"
 
 
+def _knob_text(value) -> str:
+    """A knob's value as a reader writes it after ``-p``: lists without brackets, every image as 'all'."""
+    if value is None:
+        return "all"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(_knob_text(item) for item in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _knob_value(chapter, profile, name: str):
+    """The value knob ``name`` takes at ``profile`` (a name or a ``Profile`` with a reader's changes): its entry
+    in the chapter's budget, or, for a prefixed knob such as the introduction's ``recipe_seeds``, the ``seeds`` of
+    the chapter's ``recipe(profile)``."""
+    budget = chapter.budget(profile)
+    if name in budget:
+        return budget[name]
+    prefix, _, key = name.partition("_")
+    part = getattr(chapter, prefix, None)
+    if callable(part):
+        values = part(profile)
+        if isinstance(values, dict) and key in values:
+            return values[key]
+    raise KeyError(f"chapter {chapter.CHAPTER!r} declares knob {name!r} but no budget holds it")
+
+
+def _per_dataset(chapter, profile, name: str, general) -> str:
+    """' (mnist: 0, 1, 2, 3, 4)' where a dataset of the chapter has its own value of the knob at ``profile``."""
+    import inspect
+    if "dataset" not in inspect.signature(chapter.budget).parameters:
+        return ""
+    own = [(dataset, chapter.budget(profile, dataset).get(name)) for dataset in chapter.datasets(profile)]
+    return "".join(f" ({dataset}: {_knob_text(value)})" for dataset, value in own if value != general)
+
+
+def knobs_table(name: str, parameters=None, profile: str = "cpu"):
+    """The knobs of chapter page ``name`` as a table a page can show in a collapsed box: per knob (the index) the
+    value this execution used, the published book's value (profile ``cpu``), the ``paper`` profile's value, what
+    it takes (type and range) and what it means. ``parameters``: the ``Profile`` the page's parameters cell made
+    (``kdlib.chapters.configure_page``), or a dict of ``-p`` values checked at ``profile``; None: ``profile`` as
+    published. A value that one dataset of the chapter overrides is followed by that dataset's value."""
+    import pandas as pd
+
+    from kdlib import chapters
+    stem = page_stem(name)
+    page = next(key for key, value in PAGES.items() if value == stem)
+    if page not in chapters.CHAPTERS:
+        raise ValueError(f"page {page!r} has no knobs; chapter pages: {', '.join(chapters.CHAPTERS)}")
+    chapter = chapters.get_chapter(page)
+    used = parameters if isinstance(parameters, chapters.Profile) else \
+        chapters.chapter_profile(chapter, profile, dict(parameters or {}), train_missing=False)
+    changed = {key for key, _ in used.changes}
+    rows = {}
+    for knob_name, knob in chapter.KNOBS.items():
+        row = {}
+        for column, setting in (("value used", used), ("published (cpu)", "cpu"), ("paper profile", "paper")):
+            value = _knob_value(chapter, setting, knob_name)
+            note = "" if column == "value used" and knob_name in changed else \
+                _per_dataset(chapter, setting, knob_name, value)
+            row[column] = _knob_text(value) + note
+        row["takes"] = knob.allowed()
+        row["meaning"] = knob.doc
+        rows[knob_name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("parameter")
+
+
 def _tidy(notebook: Path) -> None:
     """papermill's copy of the parameters is not shown (the page's "executed with" box says them once)."""
     import nbformat
