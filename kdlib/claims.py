@@ -1,24 +1,39 @@
 """The book's claims and their verdicts, defined once.
 
-A claim is tested in one setting (dataset, model, budget) by one or more comparisons of run records, all of which
-must go its way (a claim "A beats B and C" is two comparisons). Its verdict is one of five:
+A claim is tested in one setting (dataset, model, budget). It declares, before its main runs, **one primary
+comparison** (its first), the direction it expects, and the **smallest effect of interest** (SESOI) in the
+comparison's unit with a one-line reason (for a claim of "matches", the SESOI is its equivalence margin). Further
+comparisons are secondary: shown with their raw p, descriptive, never deciding. The verdict is one of five:
 
-- **supported**: every comparison is significant in the claimed direction after Holm's correction;
-- **contradicted**: at least one is significant in the opposite direction (for a claim of "matches": the difference
-  is significantly larger than the margin the claim states);
-- **equivalent**: only for claims of "matches": every comparison lies within the stated margin (two one-sided
-  tests, after correction);
-- **inconclusive**: none of these; the minimum detectable effect says how large an effect the test could have seen;
+- **supported**: the primary comparison is significant in the claimed direction after the correction below;
+- **contradicted**: it is significant in the opposite direction (for a claim of "matches": the difference is
+  significantly larger than the margin);
+- **equivalent**: only for claims of "matches": the difference lies within the margin (two one-sided tests, after
+  the correction);
+- **inconclusive**: none of these; the minimum detectable effect at the level that decided, and the power at the
+  SESOI, say how large an effect the test could have seen;
 - **untestable here**: a stated precondition failed (the teacher does not beat the student alone, KD does not beat
-  the student on labels, ...), so the comparison says nothing about the paper's claim at this scale.
+  the student on labels, the book's student is not smaller than its teacher, ...), so the comparison says nothing
+  about the paper's claim in this setting. A setting that breaks a claim's premise leaves it untestable, never
+  contradicted.
 
-Preconditions are positive controls, not claims: one holds when its 95 % interval lies wholly on the required side
-of zero (unadjusted; they are not part of the family). The family Holm's correction runs over is fixed by the
-claims, not by their outcomes: every comparison of every statistically tested claim in the whole ledger
-(``adjust``), untestable ones included, so a failed control cannot make the others easier to pass, and a chapter
-page and the synthesis page show the same adjusted p. Holm over single comparisons is conservative for a claim that
-needs all of its comparisons (an intersection–union test would need no correction within the claim). Nothing is
-ever supported by the absence of a difference.
+A row that sets our number beside a paper's number (``basis="paper number"``) is not a test of the paper's claim:
+its outcome is only whether the paper's value lies inside our 95 % interval ("paper's value inside our CI" or
+"outside"), and it is not in any family.
+
+**The multiplicity family is the primary comparisons of one paper's claims** (``adjust``: Holm's step-down within
+each chapter). Why per paper and Holm: a reader cites a paper's verdicts together ("Rocket Launching's C6 and C8
+were supported"), so the error to bound is that of any false verdict among that paper's claims; the five papers are
+separate questions, and a book-wide family would make each paper's verdicts depend on how many other papers the
+book happens to hold. Holm, not Benjamini–Hochberg, because a verdict is cited one by one and must hold on its own
+(family-wise error, not a false discovery rate), and Holm needs no assumption about how the claims' tests
+correlate. Preconditions are positive controls, not claims: they are gates outside the family, holding when their
+95 % interval lies wholly on the required side of zero. The family is fixed by the claims, not by their outcomes:
+an untestable claim's primary stays in it, so a failed control cannot make the others easier to pass. Paired tests
+wherever runs share seeds by design (``compare``). This protocol was fixed on 2026-12-07, after the first edition's
+records were made: verdicts on those records are provisional until the runs it plans (``plan``).
+
+Nothing is ever supported by the absence of a difference.
 """
 
 from __future__ import annotations
@@ -32,10 +47,21 @@ import pandas as pd
 from kdlib import stats
 
 VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "untestable here")
+PAPER_OUTCOMES = ("paper's value inside our CI", "paper's value outside our CI")  # rows of basis "paper number"
 EXPECTS = ("higher", "lower", "matches")
-BASES = ("test", "derivation", "measurement")
+BASES = ("test", "derivation", "measurement", "paper number")
 COLOURS = {"supported": "#1b7837", "contradicted": "#b2182b", "equivalent": "#2166ac", "inconclusive": "#969696",
-           "untestable here": "#e08214"}
+           "untestable here": "#e08214", PAPER_OUTCOMES[0]: "#5aae61", PAPER_OUTCOMES[1]: "#9970ab"}
+# The SESOI of an accuracy comparison, by the dataset its setting names first: about 1.6 binomial standard errors
+# of one run's accuracy on the 10,000 test images (MNIST near 98.5 %: 0.12 points; Fashion-MNIST near 90 %: 0.30),
+# the smallest gain one evaluation could tell from the test set's own sampling noise.
+ACCURACY_SESOI = {"MNIST": (0.2, "about 1.6 binomial standard errors of one run's accuracy on MNIST's 10,000 test "
+                                 "images (0.12 points at 98.5 %)"),
+                  "Fashion-MNIST": (0.5, "about 1.6 binomial standard errors of one run's accuracy on Fashion-MNIST's "
+                                         "10,000 test images (0.30 points at 90 %)")}
+TIME_SESOI_SHARE = 0.1  # a saving of training time smaller than this share would not change a reader's choice
+UNCAPPED = 1_000_000  # what "without the cap" searches up to
+SEED_CAP = 20  # the most seeds a plan asks for; where it binds, the plan says so and what reaching 80 % would cost
 _PAIRED_FIELDS = ("dataset", "model", "subset", "val_size", "batch_size", "augment")
 
 
@@ -72,6 +98,8 @@ class Claim:
     holds: bool | None = None
     note: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+    sesoi: float | None = None  # the primary comparison's smallest effect of interest (default: ``declared_sesoi``)
+    sesoi_reason: str = ""
 
     def __post_init__(self):
         if self.expect not in EXPECTS:
@@ -82,6 +110,31 @@ class Claim:
             raise ValueError(f"claim {self.id}: a tested claim needs at least one comparison")
         if self.expect == "matches" and any(c.margin is None for c in self.comparisons):
             raise ValueError(f"claim {self.id}: a claim of 'matches' states its margin up front (compare(margin=))")
+        if self.basis == "paper number" and len(self.comparisons) != 1:
+            raise ValueError(f"claim {self.id}: a paper-number row holds one comparison (ours − the paper's value)")
+        if self.sesoi is not None and not (math.isfinite(self.sesoi) and self.sesoi > 0):
+            raise ValueError(f"claim {self.id}: the smallest effect of interest must be positive, got {self.sesoi!r}")
+
+    @property
+    def primary(self) -> stats.Comparison | None:
+        """The one comparison the verdict rests on (the first); the others are secondary and descriptive."""
+        return self.comparisons[0] if self.comparisons else None
+
+    @property
+    def declared_sesoi(self) -> tuple[float | None, str]:
+        """The primary comparison's SESOI and its reason: the claim's own; else the margin of a claim of "matches";
+        else, for an accuracy comparison, ``ACCURACY_SESOI`` of the setting's dataset; else none declared."""
+        if self.sesoi is not None:
+            return self.sesoi, self.sesoi_reason
+        primary = self.primary
+        if primary is None or self.basis != "test":
+            return None, ""
+        if self.expect == "matches":
+            return primary.margin, "the claim's equivalence margin"
+        dataset = self.setting.dataset.split(" (")[0]
+        if primary.unit == "points" and dataset in ACCURACY_SESOI:
+            return ACCURACY_SESOI[dataset]
+        return None, ""
 
     @property
     def failed_preconditions(self) -> list[Precondition]:
@@ -115,62 +168,97 @@ def comparison_verdict(comparison: stats.Comparison, expect: str, alpha: float =
     return "supported" if (comparison.effect > 0) == (expect == "higher") else "contradicted"
 
 
+PAPER_OUTCOME_COLUMN = "paper's value in our 95 % CI"
+
+
+def paper_outcome(comparison: stats.Comparison) -> str:
+    """For ours − a paper's number (``stats.against_value``): whether the paper's value lies inside our 95 %
+    interval ("yes" / "no"; "–" without an interval). Only that: a difference is not a refuted claim."""
+    if not comparison.testable:
+        return "–"
+    return "yes" if comparison.ci[0] <= 0 <= comparison.ci[1] else "no"
+
+
+def _paper_outcome(claim: Claim) -> tuple[str, str]:
+    comparison = claim.primary
+    outcome = paper_outcome(comparison)
+    if outcome == "–":
+        return "inconclusive", f"no interval (one seed, or identical values): {comparison.label}"
+    inside = outcome == "yes"
+    return (PAPER_OUTCOMES[0] if inside else PAPER_OUTCOMES[1],
+            f"the paper's value {'lies inside' if inside else 'lies outside'} our 95 % interval: {comparison.label} "
+            f"{comparison.text()} {comparison.unit}; a difference from a paper's number is not a refuted claim")
+
+
 def _judge(claim: Claim) -> tuple[str, str]:
+    if claim.basis == "paper number":
+        return _paper_outcome(claim)
     if claim.failed_preconditions:
         return "untestable here", "precondition failed: " + "; ".join(
             f"{c.statement} ({c.evidence})" for c in claim.failed_preconditions)
     if claim.basis != "test":
         verdict = {True: "supported", False: "contradicted", None: "inconclusive"}[claim.holds]
         return verdict, f"{claim.basis}: {claim.note}"
-    verdicts = [comparison_verdict(c, claim.expect) for c in claim.comparisons]
-    if "contradicted" in verdicts:
-        against = [c.label for c, v in zip(claim.comparisons, verdicts) if v == "contradicted"]
+    primary = claim.primary
+    verdict = comparison_verdict(primary, claim.expect)
+    corrected = "after Holm's correction within the paper's claims"
+    if verdict == "contradicted":
         side = "beyond the margin" if claim.expect == "matches" else "in the opposite direction"
-        return "contradicted", f"significant {side} after Holm's correction: {', '.join(against)}"
-    goal = "equivalent" if claim.expect == "matches" else "supported"
-    if all(v == goal for v in verdicts):
-        what = (f"within ±{claim.comparisons[0].margin:g} {claim.comparisons[0].unit} (TOST)"
-                if goal == "equivalent" else "significant in the claimed direction")
-        return goal, f"every comparison {what} after Holm's correction"
-    untested = [c.label for c in claim.comparisons if not c.testable]
-    if untested:
-        return "inconclusive", f"no spread to test (one seed, or identical values): {', '.join(untested)}"
-    detectable = ", ".join(f"{c.label} {c.mde:.2f} {c.unit}" for c in claim.comparisons)
+        return "contradicted", f"significant {side} {corrected}: {primary.label}"
+    if verdict in ("supported", "equivalent"):
+        what = (f"within ±{primary.margin:g} {primary.unit} (TOST)" if verdict == "equivalent"
+                else "significant in the claimed direction")
+        return verdict, f"{primary.label}: {what} {corrected}"
+    if not primary.testable:
+        return "inconclusive", f"no spread to test (one seed, or identical values): {primary.label}"
+    sesoi, _ = claim.declared_sesoi
+    power = primary.power_at_sesoi(sesoi)
+    at = f"at its level {primary.deciding_level:.2g}"
+    powered = "" if not math.isfinite(power) else f", power {power:.0%} at the SESOI of {sesoi:g} {primary.unit}"
     if claim.expect == "matches":
-        return "inconclusive", (f"neither within ±{claim.comparisons[0].margin:g} {claim.comparisons[0].unit} nor "
-                                f"beyond it significantly; smallest detectable differences (MDE): {detectable}")
-    return "inconclusive", (f"not significant after Holm's correction; the smallest effects the tests could detect "
-                            f"(MDE, 80 % power): {detectable}")
+        return "inconclusive", (f"{primary.label}: neither within ±{primary.margin:g} {primary.unit} nor beyond it "
+                                f"significantly {corrected}{powered}")
+    return "inconclusive", (f"{primary.label}: not significant {corrected}; smallest effect detectable {at} "
+                            f"(MDE, 80 % power) {primary.mde_adjusted:.2f} {primary.unit}{powered}")
 
 
-def _family(claims: list[Claim]) -> list[tuple[int, int, str]]:
-    """(claim, comparison, p name) of every p-value a tested claim's verdict would rest on, whatever its
-    preconditions gave: the family is fixed by what the ledger tests, not by what the records show."""
+def _family(claims: list[Claim]) -> list[tuple[int, str]]:
+    """(claim, p name) of every p-value a tested claim's verdict rests on, its primary comparison's, whatever its
+    preconditions gave: the family is fixed by what the ledger tests, not by what the records show. ``adjust``
+    splits it by chapter (one paper's claims)."""
     members = []
     for i, claim in enumerate(claims):
-        if claim.basis != "test":
+        if claim.basis != "test" or not claim.primary.testable:
             continue
         names = ("p_equivalence", "p_beyond") if claim.expect == "matches" else ("p",)
-        for j, comparison in enumerate(claim.comparisons):
-            members += [(i, j, name) for name in names if comparison.testable]
+        members += [(i, name) for name in names]
     return members
 
 
-def family_size(claims: list[Claim]) -> int:
-    """How many p-values Holm's correction runs over (the smallest must be below 0.05 divided by this)."""
-    return len(_family(claims))
+def family_size(claims: list[Claim], chapter: str | None = None) -> int:
+    """How many p-values Holm's correction runs over in ``chapter``'s family (the smallest must be below 0.05
+    divided by this); without a chapter, the largest family among the claims' chapters."""
+    sizes: dict[str, int] = {}
+    for i, _ in _family(claims):
+        sizes[claims[i].chapter] = sizes.get(claims[i].chapter, 0) + 1
+    return sizes.get(chapter, 0) if chapter is not None else max(sizes.values(), default=0)
 
 
 def adjust(claims: list[Claim]) -> list[Claim]:
-    """The claims with Holm-adjusted p-values over the family of all their deciding comparisons (see ``_family``)."""
-    members = _family(claims)
-    adjusted = stats.holm([getattr(claims[i].comparisons[j], name) for i, j, name in members])
-    updates: dict[tuple[int, int], dict] = {}
-    for (i, j, name), value in zip(members, adjusted):
-        updates.setdefault((i, j), {})[name + "_holm"] = float(value)
+    """The claims with Holm-adjusted p-values and Holm levels for their primary comparisons, one family per chapter
+    (see the module docstring); secondary comparisons keep their raw p only."""
+    updates: dict[int, dict] = {}
+    for chapter in dict.fromkeys(claim.chapter for claim in claims):
+        members = [(i, name) for i, name in _family(claims) if claims[i].chapter == chapter]
+        raw = [getattr(claims[i].primary, name) for i, name in members]
+        for (i, name), value, level in zip(members, stats.holm(raw), stats.holm_levels(raw)):
+            updates.setdefault(i, {})[name + "_holm"] = float(value)
+            if name != "p_beyond":  # a claim of "matches" is decided by its equivalence test's level
+                updates[i]["level"] = float(level)
     out = []
     for i, claim in enumerate(claims):
-        comparisons = tuple(stats.with_holm(c, **updates.get((i, j), {})) for j, c in enumerate(claim.comparisons))
+        comparisons = tuple(stats.with_holm(c, **(updates.get(i, {}) if j == 0 else {}))
+                            for j, c in enumerate(claim.comparisons))
         out.append(replace(claim, comparisons=comparisons))
     return out
 
@@ -206,11 +294,44 @@ def compare(label: str, ours: list[dict], against: list[dict], metric: str = "te
     if paired_by_design(ours, against):
         order = [record["spec"]["seed"] for record in ours]
         by_seed = dict(zip([record["spec"]["seed"] for record in against], b))
-        return stats.paired(a, [by_seed[seed] for seed in order], label, margin, unit)
-    return stats.welch(a, b, label, margin, unit)
+        found = stats.paired(a, [by_seed[seed] for seed in order], label, margin, unit)
+    else:
+        found = stats.welch(a, b, label, margin, unit)
+    return replace(found, seed_cost_s=seed_cost(ours, against))
+
+
+def seed_cost(*groups: list[dict]) -> float | None:
+    """Seconds one more seed of a comparison takes, from the records' wall times: a run of each side, plus (under
+    the protocol of one teacher per student seed) each side's teacher once. None where a record gives no time."""
+    from kdlib.runs import RunSpec, load_record
+
+    seconds, teachers = 0.0, {}
+    for group in groups:
+        times = [record.get("provenance", {}).get("wall_time_s") for record in group]
+        if not group or None in times:
+            return None
+        seconds += float(np.mean(times))
+        teacher = group[0].get("spec", {}).get("teacher")
+        if teacher:
+            teachers[RunSpec.from_dict(teacher).id] = None
+    for teacher_id in teachers:
+        record = load_record(teacher_id)
+        seconds += record["provenance"]["wall_time_s"] if record else 0.0
+    return seconds
 
 
 TIME_METRIC = "train_step_s"  # the metric of ``timed`` records
+
+
+def time_sesoi(against: list[dict]) -> tuple[float | None, str]:
+    """The SESOI of a training-time claim, in minutes: ``TIME_SESOI_SHARE`` of the mean time of the procedure it
+    is said to beat (``timed`` records)."""
+    times = [record["metrics"][TIME_METRIC] for record in against if record["metrics"].get(TIME_METRIC)]
+    if not times:
+        return None, ""
+    return (TIME_SESOI_SHARE * float(np.mean(times)) / 60,
+            f"{TIME_SESOI_SHARE:.0%} of the time of the procedure it is said to beat: a smaller saving would not "
+            f"change which one a reader runs")
 
 
 def training_seconds(record: dict) -> float | None:
@@ -295,19 +416,28 @@ def format_p(value: float | None) -> str:
     return f"{value:.3f}" if value >= 0.001 else "<0.001"
 
 
+def _fixed(value: float, digits: int = 2) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
 def table(claims: list[Claim]) -> pd.DataFrame:
-    """One row per comparison (a claim with none has one row): what the ledger and the chapter pages show."""
+    """One row per comparison (a claim with none has one row): what the ledger and the chapter pages show. The
+    primary comparison carries the Holm-adjusted p, the level it was decided at, the MDE at that level, the SESOI and
+    the power to find it; a secondary one its raw p and the MDE at 5 %, as description."""
     rows = []
     for claim in claims:
         verdict, reason = _judge(claim)
+        sesoi, sesoi_reason = claim.declared_sesoi
         base = {"claim": claim.id, "statement": claim.statement, "dataset": claim.setting.dataset,
                 "model": claim.setting.model, "budget": claim.setting.budget,
                 "budget share": "–" if claim.setting.budget_share is None else f"{claim.setting.budget_share:.1%}"}
-        for comparison in claim.comparisons or (None,):
+        for j, comparison in enumerate(claim.comparisons or (None,)):
             if comparison is None:
-                rows.append({**base, "comparison": claim.basis, "test": "–", "effect [95 % CI]": "–", "p": "–",
-                             "p (Holm)": "–", "MDE": "–", "verdict": verdict, "reason": reason})
+                rows.append({**base, "role": claim.basis, "comparison": claim.basis, "test": "–",
+                             "effect [95 % CI]": "–", "p": "–", "p (Holm)": "–", "level": "–", "MDE": "–",
+                             "SESOI": "–", "power at SESOI": "–", "verdict": verdict, "reason": reason})
                 continue
+            primary = j == 0 and claim.basis == "test"
             effect = comparison.text() + ("" if comparison.unit == "points" else f" {comparison.unit}")
             label, p, p_holm = comparison.label, format_p(comparison.p), format_p(comparison.p_holm)
             if claim.expect == "matches":  # TOST at 5 % is the 90 % interval inside ±margin
@@ -316,19 +446,60 @@ def table(claims: list[Claim]) -> pd.DataFrame:
                           else f" (margin ±{comparison.margin:g})")
                 p = f"{format_p(comparison.p_equivalence)} equiv. / {format_p(comparison.p_beyond)} beyond"
                 p_holm = f"{format_p(comparison.p_equivalence_holm)} / {format_p(comparison.p_beyond_holm)}"
-            rows.append({**base, "comparison": label,
-                         "test": comparison.test, "effect [95 % CI]": effect, "p": p, "p (Holm)": p_holm,
-                         "MDE": "–" if not math.isfinite(comparison.mde) else f"{comparison.mde:.2f}",
+            role = ("paper number" if claim.basis == "paper number" else "primary" if primary else "secondary")
+            rows.append({**base, "role": role, "comparison": label, "test": comparison.test,
+                         "effect [95 % CI]": effect, "p": p, "p (Holm)": p_holm if primary else "–",
+                         "level": f"{comparison.deciding_level:.2g}" if primary else "–",
+                         "MDE": _fixed(comparison.mde_adjusted if primary else comparison.mde),
+                         "SESOI": f"{sesoi:g}" if primary and sesoi is not None else "–",
+                         "power at SESOI": (f"{comparison.power_at_sesoi(sesoi):.0%}"
+                                            if primary and math.isfinite(comparison.power_at_sesoi(sesoi)) else "–"),
                          "verdict": verdict, "reason": reason})
-    return pd.DataFrame(rows, columns=["claim", "statement", "dataset", "model", "budget", "budget share",
-                                       "comparison", "test", "effect [95 % CI]", "p", "p (Holm)", "MDE", "verdict",
-                                       "reason"])
+    return pd.DataFrame(rows, columns=["claim", "statement", "dataset", "model", "budget", "budget share", "role",
+                                       "comparison", "test", "effect [95 % CI]", "p", "p (Holm)", "level", "MDE",
+                                       "SESOI", "power at SESOI", "verdict", "reason"])
 
 
 def counts(claims: list[Claim]) -> dict[str, int]:
-    """How many claims (one per setting) reached each verdict, in the order of ``VERDICTS``."""
+    """How many claims (one per setting) reached each verdict, in the order of ``VERDICTS``, then the rows that set
+    our number beside a paper's (``PAPER_OUTCOMES``)."""
     verdicts = [claim.verdict for claim in claims]
-    return {verdict: verdicts.count(verdict) for verdict in VERDICTS}
+    return {verdict: verdicts.count(verdict) for verdict in VERDICTS + PAPER_OUTCOMES}
+
+
+def plan(claims: list[Claim], target: float = stats.POWER, cap: int = SEED_CAP) -> pd.DataFrame:
+    """Per tested claim-setting: its primary comparison, SESOI, the spread its records (the pilot) show, the seeds
+    that give ``target`` power at the SESOI at alpha / m (m: its paper's family; the strictest Holm step, so the
+    plan holds whatever the other p-values turn out to be), the power its current seeds give there, and the CPU time
+    the missing seeds imply (``seed_cost``). Where the cap binds, the row says what the cap reaches."""
+    rows = []
+    for claim in claims:
+        if claim.basis != "test":
+            continue
+        primary, (sesoi, reason) = claim.primary, claim.declared_sesoi
+        m = max(family_size(claims, claim.chapter), 1)
+        alpha = stats.ALPHA / m
+        sd = primary.sd()
+        test = "paired" if primary.test == "paired" else "welch"
+        row = {"claim": claim.id, "dataset": claim.setting.dataset, "model": claim.setting.model,
+               "primary": primary.label, "unit": primary.unit, "SESOI": sesoi, "SESOI reason": reason,
+               "family": m, "level": alpha, "seeds now": min(primary.n) if primary.n else 0, "pilot sd": sd,
+               "power now": math.nan, "seeds needed": None, "power planned": math.nan, "cap binds": False,
+               "seeds without the cap": None, "CPU hours to add": math.nan, "CPU hours without the cap": math.nan}
+        if sesoi is not None and math.isfinite(sd) and sd > 0:
+            equivalence = claim.expect == "matches"
+            found = stats.seeds_for_power(sesoi, sd, alpha, target, test, cap, equivalence)
+            now = row["seeds now"]
+            free = stats.seeds_for_power(sesoi, sd, alpha, target, test, UNCAPPED, equivalence)
+            row.update({"power now": stats.planned_power(sesoi, sd, now, alpha, test, equivalence),
+                        "seeds needed": found.seeds, "power planned": found.power, "cap binds": found.capped,
+                        "seeds without the cap": None if free.capped else free.seeds})
+            if primary.seed_cost_s is not None:
+                row["CPU hours to add"] = max(found.seeds - now, 0) * primary.seed_cost_s / 3600
+                if not free.capped:
+                    row["CPU hours without the cap"] = max(free.seeds - now, 0) * primary.seed_cost_s / 3600
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def forest_plot(claims: list[Claim], ax=None):

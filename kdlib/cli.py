@@ -112,10 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     page.add_argument("--no-train", action="store_true", help="train nothing; the page stops at a missing record")
     page.add_argument("--no-build", action="store_true", help="execute the page, build no book")
 
-    ledger = commands.add_parser("claims", help="the claims ledger (every verdict, Holm across the book) from the "
-                                                "stored records; trains nothing")
+    ledger = commands.add_parser("claims", help="the claims ledger (every verdict, Holm within each paper's claims) "
+                                                "from the stored records; trains nothing")
     ledger.add_argument("--profile", default="cpu")
-    ledger.add_argument("--csv", help="also write the ledger table to this CSV file")
+    ledger.add_argument("--csv", help="also write the ledger table (or, with --plan, the plan) to this CSV file")
+    ledger.add_argument("--plan", action="store_true",
+                        help="instead, per claim-setting: the seeds its primary comparison needs for 80 %% power at "
+                             "its SESOI, from the spread of its records (the pilot), and the CPU hours that implies")
     return parser
 
 
@@ -257,6 +260,58 @@ def _verify(args) -> int:
     return 1 if failed else 0
 
 
+def _ledger_text(ledger, table) -> str:
+    """Per claim-setting: its verdict and reason, then its comparisons, the primary first with its SESOI, the
+    Holm-adjusted p, the level it was decided at, the MDE there and the power at the SESOI."""
+    from kdlib import claims
+    planned = {(row["claim"], row["dataset"], row["model"], row["primary"]): row
+               for _, row in claims.plan(ledger).iterrows()}
+    lines = []
+    for _, rows in table.groupby(["claim", "dataset", "model", "statement"], sort=False):
+        first = rows.iloc[0]
+        lines += [f"{first['claim']:<4} {first['verdict']:<16} {first['dataset']}: {first['statement']}",
+                  f"     {first['reason']}"]
+        for _, row in rows[rows["test"] != "–"].iterrows():
+            if row["role"] == "primary":
+                plan = planned.get((row["claim"], row["dataset"], row["model"], row["comparison"].split(" (margin")[0]))
+                seeds = ("" if plan is None or plan["seeds needed"] is None else
+                         f"; planned power {plan['power now']:.0%} with {plan['seeds now']} seeds at level "
+                         f"{plan['level']:.2g}, {int(plan['seeds needed'])} seeds for {plan['power planned']:.0%}"
+                         + (" (cap)" if plan["cap binds"] else ""))
+                lines.append(f"     - primary: {row['comparison']}: {row['effect [95 % CI]']} ({row['test']}), "
+                             f"p {row['p']}, Holm {row['p (Holm)']} at level {row['level']}, MDE {row['MDE']}, "
+                             f"SESOI {row['SESOI']}, achieved power {row['power at SESOI']}{seeds}")
+            else:
+                lines.append(f"     - {row['role']}: {row['comparison']}: {row['effect [95 % CI]']} ({row['test']}), "
+                             f"p {row['p']}, MDE at 5 % {row['MDE']}")
+    lines.append(", ".join(f"{n} {verdict}" for verdict, n in claims.counts(ledger).items()))
+    return "\n".join(lines)
+
+
+def _plan_text(plan) -> str:
+    """The plan in lines: per claim-setting, the seeds its primary comparison needs and what they cost."""
+    lines = []
+    for _, row in plan.iterrows():
+        head = f"{row['claim']:<4} {row['dataset']}: {row['primary']}"
+        if row["seeds needed"] is None or row["seeds needed"] != row["seeds needed"]:
+            why = "no SESOI declared" if row["SESOI"] is None else "no spread in its records to plan from"
+            lines.append(f"{head}\n     not planned: {why}")
+            continue
+        cost = ("" if row["CPU hours to add"] != row["CPU hours to add"]
+                else f"; {row['CPU hours to add']:.2f} CPU hours for the seeds to add")
+        capped = ""
+        if row["cap binds"]:
+            free = row["seeds without the cap"]
+            capped = (" (the cap binds: 80 % would need " + (f"{int(free):,} seeds" if free else "more than a million")
+                      + ("" if row["CPU hours without the cap"] != row["CPU hours without the cap"]
+                         else f", {row['CPU hours without the cap']:,.0f} CPU hours") + ")")
+        lines.append(f"{head}\n     SESOI {row['SESOI']:.3g} {row['unit']} ({row['SESOI reason']}); pilot sd "
+                     f"{row['pilot sd']:.3g} from {row['seeds now']} seeds; level {row['level']:.2g} (family of "
+                     f"{row['family']}); power now {row['power now']:.0%}; {int(row['seeds needed'])} seeds for "
+                     f"{row['power planned']:.0%}{capped}{cost}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (SIGINT ignored)
@@ -322,15 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.csv and not Path(args.csv).resolve().parent.is_dir():
                 raise ValueError(f"cannot write --csv {args.csv}: its folder does not exist")
             ledger = chapters.ledger(args.profile, train_missing=False)
-            table = claims.table(ledger)
-            for _, rows in table.groupby(["claim", "dataset", "statement"], sort=False):
-                first = rows.iloc[0]
-                print(f"{first['claim']:<4} {first['verdict']:<16} {first['dataset']}: {first['statement']}")
-                print(f"     {first['reason']}")
-                for _, row in rows[rows["test"] != "–"].iterrows():
-                    print(f"     - {row['comparison']}: {row['effect [95 % CI]']} ({row['test']}), p {row['p']}, "
-                          f"Holm {row['p (Holm)']}, MDE {row['MDE']}")
-            print(", ".join(f"{n} {verdict}" for verdict, n in claims.counts(ledger).items()))
+            table = claims.plan(ledger) if args.plan else claims.table(ledger)
+            print(_plan_text(table) if args.plan else _ledger_text(ledger, table))
             if args.csv:
                 table.to_csv(args.csv, index=False)
     except (ValueError, FileNotFoundError, data.DataError, FloatingPointError, RuntimeError,

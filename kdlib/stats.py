@@ -44,9 +44,11 @@ class Comparison:
     margin: float | None = None  # equivalence margin, for claims of "matches"
     p_equivalence: float | None = None  # TOST, H0: |effect| >= margin
     p_beyond: float | None = None  # one-sided, H0: |effect| <= margin, in the observed direction
-    p_holm: float | None = None  # filled by ``kdlib.claims.adjust`` across the whole ledger
+    p_holm: float | None = None  # filled by ``kdlib.claims.adjust`` for a primary comparison, within its paper
     p_equivalence_holm: float | None = None
     p_beyond_holm: float | None = None
+    level: float | None = None  # the level its adjusted verdict was decided at (Holm: alpha / (m − rank))
+    seed_cost_s: float | None = None  # seconds one more seed of both sides takes (``kdlib.claims.compare``)
 
     @property
     def testable(self) -> bool:
@@ -59,6 +61,34 @@ class Comparison:
             return (math.nan, math.nan)
         half = float(_dist.t.ppf(0.5 + level / 2, self.df)) * self.se
         return (self.effect - half, self.effect + half)
+
+    @property
+    def deciding_level(self) -> float:
+        """The level the verdict was decided at: Holm's for a primary comparison, else the unadjusted 5 %."""
+        return ALPHA if self.level is None or not math.isfinite(self.level) else self.level
+
+    @property
+    def mde_adjusted(self) -> float:
+        """The minimum detectable effect (80 % power) at ``deciding_level``."""
+        return minimum_detectable_effect(self.se, self.df, self.deciding_level)
+
+    def power_at_sesoi(self, sesoi: float | None) -> float:
+        """This test's power to find ``sesoi`` at ``deciding_level``: for a margin (a claim of "matches"), that of
+        two one-sided tests showing a zero difference within it."""
+        if sesoi is None:
+            return math.nan
+        if self.margin is not None:
+            return equivalence_power(self.margin, self.se, self.df, self.deciding_level)
+        return power_at(sesoi, self.se, self.df, self.deciding_level)
+
+    def sd(self) -> float:
+        """The per-seed spread this comparison implies (of the paired differences, or of one side for Welch at
+        equal spreads), for planning: ``se`` undone by the design's sample sizes."""
+        if not self.testable:
+            return math.nan
+        if self.test == "welch" and all(self.n):
+            return self.se / math.sqrt(1 / self.n[0] + 1 / self.n[1])
+        return self.se * math.sqrt(self.n[0])
 
     def text(self, digits: int = 2, level: float = 0.95) -> str:
         """"+0.42 [−0.10, +0.94]": the effect and its interval (95 % unless ``level`` says otherwise)."""
@@ -86,14 +116,95 @@ def minimum_detectable_effect(se: float, df: float, alpha: float = ALPHA, power:
     if not (math.isfinite(se) and se > 0 and math.isfinite(df) and df > 0):
         return math.nan
     critical = _dist.t.ppf(1 - alpha / 2, df)
-
-    def shortfall(delta):
-        shift = delta / se  # the far tail underflows to NaN for large shifts in scipy: it is then zero
-        far_tail = float(np.nan_to_num(_dist.nct.cdf(-critical, df, shift), nan=0.0))
-        return _dist.nct.sf(critical, df, shift) + far_tail - power
-
     upper = 3 * (critical + _dist.t.ppf(power, df)) * se
-    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-10 * se))
+    return float(optimize.brentq(lambda delta: power_at(delta, se, df, alpha) - power, 0.0, upper,
+                                 xtol=1e-10 * se))
+
+
+def power_at(effect: float, se: float, df: float, alpha: float = ALPHA) -> float:
+    """The chance that a two-sided t test of level ``alpha`` with standard error ``se`` and ``df`` degrees of freedom
+    rejects when the true effect is ``effect`` (exact, from the noncentral t distribution)."""
+    if not (math.isfinite(se) and se > 0 and math.isfinite(df) and df > 0):
+        return math.nan
+    critical = _dist.t.ppf(1 - alpha / 2, df)
+    shift = abs(effect) / se  # the far tail underflows to NaN for large shifts in scipy: it is then zero
+    far_tail = float(np.nan_to_num(_dist.nct.cdf(-critical, df, shift), nan=0.0))
+    return float(_dist.nct.sf(critical, df, shift) + far_tail)
+
+
+def equivalence_power(margin: float, se: float, df: float, alpha: float = ALPHA) -> float:
+    """The chance that two one-sided tests of level ``alpha`` show equivalence within ±``margin`` when the true
+    difference is zero (the usual t approximation: ``se`` treated as known within the t quantile)."""
+    if not (math.isfinite(se) and se > 0 and math.isfinite(df) and df > 0):
+        return math.nan
+    critical = _dist.t.ppf(1 - alpha, df)
+    return float(max(0.0, 2 * _dist.t.cdf(margin / se - critical, df) - 1))
+
+
+def _design(sd: float, n: int, test: str) -> tuple[float, float]:
+    """Standard error and degrees of freedom of a planned test with ``n`` seeds (pairs, or seeds a side)."""
+    if test == "paired":
+        return sd / math.sqrt(n), n - 1
+    if test == "welch":  # equal spreads and sizes: Welch's df is then 2n − 2
+        return sd * math.sqrt(2 / n), 2 * n - 2
+    raise ValueError(f"power is planned for a 'paired' or 'welch' comparison, got {test!r}")
+
+
+def power(effect: float, sd: float, n: int, alpha: float = ALPHA, test: str = "paired") -> float:
+    """``power_at`` for a planned design: for ``paired``, ``n`` pairs and ``sd`` the spread of the per-seed
+    differences; for ``welch``, ``n`` seeds a side of equal spread ``sd``."""
+    if n < 2 or not (math.isfinite(sd) and sd > 0):
+        return math.nan
+    return power_at(effect, *_design(sd, n, test), alpha)
+
+
+def planned_power(sesoi: float, sd: float, n: int, alpha: float = ALPHA, test: str = "paired",
+                  equivalence: bool = False) -> float:
+    """``power`` of a planned design with ``n`` seeds; with ``equivalence``, that of two one-sided tests showing a
+    zero difference within ±``sesoi``."""
+    if not equivalence:
+        return power(sesoi, sd, n, alpha, test)
+    if n < 2 or not (math.isfinite(sd) and sd > 0):
+        return math.nan
+    return equivalence_power(sesoi, *_design(sd, n, test), alpha)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many seeds a comparison needs: ``seeds`` gives ``power`` ≥ the target at ``sesoi`` and level ``alpha``,
+    unless ``capped`` (then ``power`` is what the cap gives)."""
+
+    seeds: int
+    power: float
+    capped: bool
+    sesoi: float
+    sd: float
+    alpha: float
+
+
+def seeds_for_power(sesoi: float, sd: float, alpha: float = ALPHA, target: float = POWER, test: str = "paired",
+                    cap: int = 20, equivalence: bool = False) -> Plan:
+    """The smallest seed count (per side; pairs for ``paired``) at which the test finds an effect of ``sesoi`` with
+    probability ``target`` at level ``alpha`` (the level the multiplicity correction will apply), given the spread
+    ``sd`` a pilot measured; with ``equivalence``, at which two one-sided tests show a zero difference to lie within
+    ±``sesoi`` (the margin). At most ``cap`` seeds; the plan says when the cap binds."""
+    if not (math.isfinite(sesoi) and sesoi > 0):
+        raise ValueError(f"the smallest effect of interest must be a positive number, got {sesoi!r}")
+    if not (math.isfinite(sd) and sd > 0):
+        raise ValueError(f"a plan needs the pilot's spread (a positive sd), got {sd!r}: run at least 2 seeds")
+    if cap < 2:
+        raise ValueError(f"the seed cap must be at least 2, got {cap}")
+
+    def enough(seeds: int) -> bool:
+        return planned_power(sesoi, sd, seeds, alpha, test, equivalence) >= target
+
+    if not enough(cap):
+        return Plan(cap, planned_power(sesoi, sd, cap, alpha, test, equivalence), True, sesoi, sd, alpha)
+    low, high = 1, cap  # power grows with the seeds: the smallest count that is enough lies in (low, high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return Plan(high, planned_power(sesoi, sd, high, alpha, test, equivalence), False, sesoi, sd, alpha)
 
 
 def _comparison(label, test, effect, se, df, n, excluded, unit, margin) -> Comparison:
@@ -153,8 +264,23 @@ def holm(pvalues) -> np.ndarray:
     return adjusted
 
 
-def with_holm(comparison: Comparison, p_holm=None, p_equivalence_holm=None, p_beyond_holm=None) -> Comparison:
-    return replace(comparison, p_holm=p_holm, p_equivalence_holm=p_equivalence_holm, p_beyond_holm=p_beyond_holm)
+def with_holm(comparison: Comparison, p_holm=None, p_equivalence_holm=None, p_beyond_holm=None,
+              level=None) -> Comparison:
+    return replace(comparison, p_holm=p_holm, p_equivalence_holm=p_equivalence_holm, p_beyond_holm=p_beyond_holm,
+                   level=level)
+
+
+def holm_levels(pvalues, alpha: float = ALPHA) -> np.ndarray:
+    """The level each p-value of a family is held to by Holm's step-down procedure: alpha / (m − rank), rank 0 for
+    the smallest (NaN entries are not tests and stay NaN). A minimum detectable effect or a power at this level is
+    the one that decides the adjusted verdict."""
+    p = np.asarray(pvalues, dtype=float)
+    levels = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    for rank, index in enumerate(order):
+        levels[index] = alpha / (len(order) - rank)
+    return levels
 
 
 def against_value(values, reference: float, label: str = "", margin: float | None = None,

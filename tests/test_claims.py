@@ -1,4 +1,5 @@
-"""The five verdicts, preconditions, the choice of test and Holm's correction across a ledger."""
+"""The five verdicts, the primary comparison, preconditions, the choice of test, Holm's correction within each
+paper's claims, paper-number rows and the seed plan."""
 
 from __future__ import annotations
 
@@ -47,16 +48,25 @@ def test_supported_when_significant_in_the_claimed_direction():
 def test_contradicted_when_significant_the_other_way():
     verdict = claims.adjust([claim([comparison(LOW, HIGH, label="A − B")])])[0]
     assert verdict.verdict == "contradicted"
-    assert verdict.reason == "significant in the opposite direction after Holm's correction: A − B"
+    assert verdict.reason == "significant in the opposite direction after Holm's correction within the paper's " \
+                             "claims: A − B"
     assert claims.adjust([claim([comparison(LOW, HIGH)], expect="lower")])[0].verdict == "supported"
 
 
-def test_a_null_result_is_inconclusive_and_names_its_detectable_effect():
+def test_a_null_result_is_inconclusive_and_names_its_detectable_effect_at_the_deciding_level():
     result = comparison([90.0, 91.5, 90.4], [90.2, 90.9, 90.8])
-    verdict = claims.adjust([claim([result])])[0]
+    other = comparison(HIGH, LOW, label="other")
+    verdict, _ = claims.adjust([claim([result]), claim([other], claim_id="C1")])
+    primary = verdict.comparisons[0]
+    assert primary.level == pytest.approx(0.05)  # the larger p of a family of two faces alpha / 1 ...
     assert verdict.verdict == "inconclusive"
-    assert verdict.reason == ("not significant after Holm's correction; the smallest effects the tests could "
-                              f"detect (MDE, 80 % power): A − B {result.mde:.2f} points")
+    assert verdict.reason == ("A − B: not significant after Holm's correction within the paper's claims; smallest "
+                              f"effect detectable at its level 0.05 (MDE, 80 % power) {primary.mde_adjusted:.2f} "
+                              f"points, power {primary.power_at_sesoi(0.5):.0%} at the SESOI of 0.5 points")
+    first = claims.adjust([claim([result]), claim([other], claim_id="C1")])[1].comparisons[0]
+    assert first.level == pytest.approx(0.025)  # ... the smaller one alpha / 2
+    assert first.mde_adjusted == pytest.approx(stats.minimum_detectable_effect(first.se, first.df, 0.025))
+    assert first.mde_adjusted > first.mde
 
 
 def test_no_difference_never_supports_a_directional_claim_nor_a_matches_claim_without_tost():
@@ -97,12 +107,16 @@ def test_a_control_with_no_spread_does_not_hold():
     assert not claims.control("teacher beats student", stats.welch([99.0], [98.0])).holds
 
 
-def test_every_comparison_of_a_claim_must_go_its_way():
-    both = claim([comparison(HIGH, LOW, label="vs B"), comparison(HIGH, [90.0, 91.5, 90.4], label="vs C")])
-    verdict = claims.adjust([both])[0]
-    assert verdict.verdict == "inconclusive"  # one supported, one not significant
-    mixed = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="vs C")])])[0]
-    assert mixed.verdict == "contradicted" and mixed.reason.endswith("vs C")
+def test_the_verdict_rests_on_the_primary_comparison_alone():
+    """The first comparison decides; the others are secondary: described with their raw p, outside the family."""
+    null = comparison(HIGH, [90.0, 91.5, 90.4], label="vs C")
+    decided = claims.adjust([claim([comparison(HIGH, LOW, label="vs B"), null])])[0]
+    assert decided.verdict == "supported" and decided.reason.startswith("vs B:")
+    assert decided.comparisons[1].p_holm is None and decided.comparisons[1].level is None
+    opposite = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="vs C")])])[0]
+    assert opposite.verdict == "supported"  # a secondary comparison the other way does not contradict
+    assert claims.adjust([claim([null, comparison(HIGH, LOW)])])[0].verdict == "inconclusive"
+    assert claims.family_size(claims.adjust([claim([null, comparison(HIGH, LOW)])])) == 1
 
 
 def test_derivation_and_measurement_claims_take_their_stated_outcome():
@@ -116,27 +130,37 @@ def test_derivation_and_measurement_claims_take_their_stated_outcome():
         claims.Claim("C9", "t", "s", "–", SETTING, expect="bigger", basis="derivation")
 
 
-def test_holm_runs_across_the_whole_ledger_not_per_claim():
-    """Three claims whose raw p are 0.01, 0.02, 0.04: each is significant alone, only the first after Holm."""
-    def with_p(p, label):
-        # a paired design whose t statistic gives exactly p (df = 3)
-        t = scipy_stats.t.isf(p / 2, 3)
-        differences = np.array([-1.0, 0.0, 1.0, 0.0])
-        differences = differences / (differences.std(ddof=1) / 2) + t
-        return stats.paired(differences, np.zeros(4), label)
+def _with_p(p, label):
+    """A paired design whose t statistic gives exactly ``p`` (df = 3)."""
+    t = scipy_stats.t.isf(p / 2, 3)
+    differences = np.array([-1.0, 0.0, 1.0, 0.0])
+    differences = differences / (differences.std(ddof=1) / 2) + t
+    return stats.paired(differences, np.zeros(4), label)
 
-    ledger = [claim([with_p(p, f"c{p}")], claim_id=f"C{i}") for i, p in enumerate((0.01, 0.02, 0.04))]
+
+def test_holm_runs_within_each_papers_claims():
+    """Three claims of one paper whose raw p are 0.01, 0.02, 0.04: each significant alone, all after Holm; a fourth
+    at 0.3 makes the family four; a claim of another paper (chapter) is not in it."""
+    ledger = [claim([_with_p(p, f"c{p}")], claim_id=f"C{i}") for i, p in enumerate((0.01, 0.02, 0.04))]
     assert [c.comparisons[0].p for c in ledger] == pytest.approx([0.01, 0.02, 0.04])
-    assert all(c.verdict == "supported" for c in ledger)  # raw p
     adjusted = claims.adjust(ledger)
     np.testing.assert_allclose([c.comparisons[0].p_holm for c in adjusted], [0.03, 0.04, 0.04])
+    np.testing.assert_allclose([c.comparisons[0].level for c in adjusted], [0.05 / 3, 0.05 / 2, 0.05])
     assert [c.verdict for c in adjusted] == ["supported", "supported", "supported"]
-    ledger.append(claim([with_p(0.3, "null")], claim_id="C9"))
-    adjusted = claims.adjust(ledger)
-    np.testing.assert_allclose([c.comparisons[0].p_holm for c in adjusted], [0.04, 0.06, 0.08, 0.3])
-    assert [c.verdict for c in adjusted] == ["supported", "inconclusive", "inconclusive", "inconclusive"]
-    assert claims.counts(adjusted) == {"supported": 1, "contradicted": 0, "equivalent": 0, "inconclusive": 3,
-                                       "untestable here": 0}
+    ledger.append(claim([_with_p(0.3, "null")], claim_id="C9"))
+    elsewhere = replace(claim([_with_p(0.011, "other paper")], claim_id="C20"), chapter="another paper")
+    adjusted = claims.adjust([*ledger, elsewhere])
+    np.testing.assert_allclose([c.comparisons[0].p_holm for c in adjusted], [0.04, 0.06, 0.08, 0.3, 0.011])
+    assert [c.verdict for c in adjusted] == ["supported", "inconclusive", "inconclusive", "inconclusive",
+                                             "supported"]
+    assert claims.family_size(adjusted, "test") == 4 and claims.family_size(adjusted, "another paper") == 1
+    assert claims.counts(adjusted) == {"supported": 2, "contradicted": 0, "equivalent": 0, "inconclusive": 3,
+                                       "untestable here": 0, "paper's value inside our CI": 0,
+                                       "paper's value outside our CI": 0}
+
+
+def test_holm_levels_by_hand():
+    np.testing.assert_allclose(stats.holm_levels([0.04, np.nan, 0.01, 0.03]), [0.05, np.nan, 0.05 / 3, 0.05 / 2])
 
 
 def test_a_matches_claim_brings_two_hypotheses_into_the_family():
@@ -211,8 +235,8 @@ def test_forest_plot_draws_every_accuracy_comparison():
     assert math.isclose(ax.lines[0].get_xdata()[0], ledger[0].comparisons[0].ci[0])
 
 
-def test_the_book_ledger_adjusts_across_chapters(monkeypatch):
-    """Two chapters with one claim each: the ledger's Holm family is both, not each chapter alone."""
+def test_the_book_ledger_adjusts_each_chapter_as_its_page_does(monkeypatch):
+    """Two chapters with one claim each: each is its own family, so the ledger and the chapter page agree."""
     import types
 
     from kdlib import chapters
@@ -229,11 +253,53 @@ def test_the_book_ledger_adjusts_across_chapters(monkeypatch):
     fakes = {"one": chapter("one", HIGH), "two": chapter("two", [89.5, 89.4, 89.7, 89.3])}
     monkeypatch.setattr(chapters, "get_chapter", fakes.__getitem__)
     ledger = chapters.ledger("cpu", chapters=("one", "two"))
-    raw = [c.comparisons[0].p for c in ledger]
-    np.testing.assert_allclose([c.comparisons[0].p_holm for c in ledger], stats.holm(raw))
-    alone = fakes["one"].claims(fakes["one"].results("cpu"))[0]
-    assert alone.comparisons[0].p_holm == pytest.approx(raw[0])  # a chapter alone is a family of one
-    assert ledger[0].comparisons[0].p_holm > alone.comparisons[0].p_holm
+    for found in ledger:
+        alone = fakes[found.chapter].claims(fakes[found.chapter].results("cpu"))[0]
+        assert found.comparisons[0].p_holm == pytest.approx(alone.comparisons[0].p) == alone.comparisons[0].p_holm
+
+
+def test_a_paper_number_row_says_whether_the_papers_value_lies_in_our_interval_and_is_in_no_family():
+    inside = stats.against_value([1.32, 1.27, 1.37], 1.30, "ours − paper", unit="errors")
+    outside = stats.against_value([1.32, 1.27, 1.37], 0.74, "ours − paper", unit="errors")
+    rows = claims.adjust([claims.Claim(f"H{i}", "test", "makes 74 errors", "MNIST", SETTING, basis="paper number",
+                                       comparisons=(c,)) for i, c in enumerate((inside, outside))]
+                         + [claim([comparison(HIGH, LOW)])])
+    assert [row.verdict for row in rows[:2]] == list(claims.PAPER_OUTCOMES)
+    assert "not a refuted claim" in rows[1].reason and "contradicted" not in rows[1].reason
+    assert rows[0].comparisons[0].p_holm is None and claims.family_size(rows, "test") == 1
+    assert claims.table(rows)["role"].tolist() == ["paper number", "paper number", "primary"]
+    with pytest.raises(ValueError, match="one comparison"):
+        claims.Claim("H9", "t", "s", "–", SETTING, basis="paper number", comparisons=(inside, outside))
+
+
+def test_the_sesoi_is_declared_or_follows_the_stated_rule():
+    accuracy = claim([comparison(HIGH, LOW)])
+    assert accuracy.declared_sesoi == claims.ACCURACY_SESOI["Fashion-MNIST"]
+    own = replace(accuracy, sesoi=2.0, sesoi_reason="the paper's smallest gain")
+    assert own.declared_sesoi == (2.0, "the paper's smallest gain")
+    close = comparison([90.00, 90.02, 89.98, 90.01], [90.01, 89.99, 90.00, 90.02], margin=0.5)
+    assert claim([close], expect="matches").declared_sesoi == (0.5, "the claim's equivalence margin")
+    minutes = claim([stats.welch([3.0, 3.1, 3.2], [4.0, 4.1, 4.3], "time", unit="minutes")], expect="lower")
+    assert minutes.declared_sesoi == (None, "")
+    with pytest.raises(ValueError, match="must be positive"):
+        replace(accuracy, sesoi=-1.0)
+
+
+def test_the_plan_gives_the_seeds_for_80_percent_at_the_strictest_holm_step():
+    """Two claims of one paper: each is planned at alpha / 2 from the spread its records show."""
+    ours, against = records([0.911, 0.915, 0.909, 0.913]), records([0.905, 0.904, 0.908, 0.903], method="ce")
+    for record in ours + against:
+        record["provenance"] = {"wall_time_s": 90.0}
+    first = claims.compare("kd − ce", ours, against)
+    ledger = claims.adjust([claim([first]), claim([comparison(HIGH, LOW)], claim_id="C1")])
+    plan = claims.plan(ledger)
+    row = plan.iloc[0]
+    sd = first.se * math.sqrt(4)  # paired: the spread of the per-seed differences
+    expected = stats.seeds_for_power(0.5, sd, 0.025, cap=claims.SEED_CAP)
+    assert first.test == "paired" and row["pilot sd"] == pytest.approx(sd) and row["level"] == 0.025
+    assert row["seeds needed"] == expected.seeds and row["power planned"] == pytest.approx(expected.power)
+    assert row["CPU hours to add"] == pytest.approx(max(expected.seeds - 4, 0) * 180 / 3600)
+    assert row["SESOI reason"] == claims.ACCURACY_SESOI["Fashion-MNIST"][1]
 
 
 def test_one_run_against_a_group_reads_value_minus_group():

@@ -155,3 +155,64 @@ def test_text_shows_effect_and_interval():
     result = stats.welch(OURS, AGAINST)
     low, high = result.ci
     assert result.text() == f"{result.effect:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+@pytest.mark.parametrize("effect, test, seeds", [(0.5, "paired", 34), (0.8, "paired", 15), (1.0, "paired", 10),
+                                                 (0.5, "welch", 64)])
+def test_seeds_for_power_match_the_published_sample_size_tables(effect, test, seeds):
+    """Cohen's (1988) tables, as G*Power gives them: two-sided 5 %, 80 % power, standardised effect ``effect``:
+    34, 15 and 10 pairs for a paired t test, 64 a side for two independent groups."""
+    plan = stats.seeds_for_power(effect, 1.0, test=test, cap=200)
+    assert plan.seeds == seeds and not plan.capped and plan.power >= 0.8
+    assert stats.power(effect, 1.0, seeds - 1, test=test) < 0.8
+
+
+@pytest.mark.parametrize("sesoi, sd, alpha", [(0.47, 0.30, 0.05), (0.5, 0.8, 0.05 / 8), (2.0, 1.8, 0.01)])
+def test_planned_power_against_scipys_noncentral_t_written_out(sesoi, sd, alpha):
+    plan = stats.seeds_for_power(sesoi, sd, alpha, cap=500)
+    n = plan.seeds
+    ncp, df = sesoi / (sd / math.sqrt(n)), n - 1
+    critical = scipy_stats.t.ppf(1 - alpha / 2, df)
+    independent = scipy_stats.nct.sf(critical, df, ncp) + scipy_stats.nct.cdf(-critical, df, ncp)
+    assert plan.power == pytest.approx(independent, rel=1e-9) and independent >= 0.8
+    ncp_less = sesoi / (sd / math.sqrt(n - 1))
+    critical_less = scipy_stats.t.ppf(1 - alpha / 2, n - 2)
+    assert scipy_stats.nct.sf(critical_less, n - 2, ncp_less) < 0.8  # one seed fewer is not enough
+
+
+def test_planned_power_by_simulation():
+    """Paired t tests on simulated per-seed differences reject at the planned rate (20,000 draws: ±0.01)."""
+    rng = np.random.default_rng(0)
+    plan = stats.seeds_for_power(0.4, 0.5, alpha=0.01)
+    draws = rng.normal(0.4, 0.5, size=(20_000, plan.seeds))
+    rejected = scipy_stats.ttest_1samp(draws, 0.0, axis=1).pvalue < 0.01
+    assert rejected.mean() == pytest.approx(plan.power, abs=0.01)
+
+
+def test_equivalence_power_by_simulation():
+    rng = np.random.default_rng(1)
+    plan = stats.seeds_for_power(0.5, 0.3, alpha=0.05, equivalence=True)
+    draws = rng.normal(0.0, 0.3, size=(20_000, plan.seeds))
+    means, se = draws.mean(axis=1), draws.std(axis=1, ddof=1) / math.sqrt(plan.seeds)
+    df = plan.seeds - 1
+    shown = (scipy_stats.t.sf((means + 0.5) / se, df) < 0.05) & (scipy_stats.t.cdf((means - 0.5) / se, df) < 0.05)
+    assert shown.mean() == pytest.approx(plan.power, abs=0.03)  # the t approximation: close, not exact
+
+
+def test_a_plan_says_when_the_cap_binds_and_refuses_what_it_cannot_plan():
+    plan = stats.seeds_for_power(0.2, 5.0, cap=20)
+    assert plan.capped and plan.seeds == 20 and plan.power == pytest.approx(stats.power(0.2, 5.0, 20))
+    with pytest.raises(ValueError, match="positive sd"):
+        stats.seeds_for_power(0.5, 0.0)
+    with pytest.raises(ValueError, match="smallest effect of interest must be a positive"):
+        stats.seeds_for_power(0.0, 1.0)
+
+
+def test_the_mde_at_an_adjusted_level_has_80_percent_power_there():
+    result = stats.paired(OURS, AGAINST)
+    adjusted = stats.with_holm(result, p_holm=0.1, level=0.05 / 8)
+    mde = adjusted.mde_adjusted
+    critical = scipy_stats.t.ppf(1 - 0.05 / 16, result.df)
+    power = scipy_stats.nct.sf(critical, result.df, mde / result.se) + scipy_stats.nct.cdf(-critical, result.df,
+                                                                                             mde / result.se)
+    assert power == pytest.approx(0.8, abs=1e-6) and mde > result.mde
