@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from kdlib import claims
 from kdlib.chapters import introduction
 
 PAPER = {"teacher": 67, "student": 146, "distilled": 74}  # kdlib/reference/hinton2015.csv
@@ -74,14 +75,15 @@ def _recipe(teacher, student, distilled):
     return {"profile": "cpu", "pilots": {}, "recipe": recipe}
 
 
-def test_counts_near_the_papers_are_equivalent_and_far_ones_contradicted():
-    """Within ±20 errors by TOST (equivalent), beyond it significantly (contradicted); H4 is supported when the
-    distilled student beats the student alone seed for seed."""
+def test_counts_beside_the_papers_say_whether_the_paper_lies_in_our_interval():
+    """H1–H3 only say whether the paper's count lies inside our 95 % interval (never "contradicted"); H4 is
+    supported when the distilled student beats the student alone seed for seed."""
     found = {c.id: c for c in introduction.claims(_recipe(teacher=(66, 68, 67, 66, 68), student=(200, 203, 201, 199,
                                                                                                    202),
                                                           distilled=(73, 75, 74, 74, 75)))}
-    assert found["H1"].verdict == "equivalent" and found["H3"].verdict == "equivalent"
-    assert found["H2"].verdict == "contradicted"  # 201 against 146, far beyond ±20 even with the paper's ±12
+    assert found["H1"].verdict == found["H3"].verdict == "paper's value inside our CI"
+    assert found["H2"].verdict == "paper's value outside our CI"  # 201 against 146, even with the paper's ±12
+    assert "not a refuted claim" in found["H2"].reason
     assert found["H4"].verdict == "supported"
     assert found["H4"].comparisons[0].test == "paired"  # same seeds, model and data: seed-matched by design
     assert found["H4"].comparisons[0].effect == pytest.approx((201 - 74.2) / 100, abs=1e-6)  # points of accuracy
@@ -100,7 +102,10 @@ def test_the_recipe_table_gives_paper_ours_budget_share_and_the_ledgers_verdict(
     table = introduction.recipe_table(results["recipe"], ledger)
     assert table["paper: test errors (of 10,000)"].tolist() == [67, 146, 74]
     assert table["budget share"].tolist() == ["3.3%", "not stated by the paper", "not stated by the paper"]
-    assert table["verdict (matches within ±20)"].tolist() == [c.verdict for c in ledger if c.id in ("H1", "H2", "H3")]
+    inside = {claims.PAPER_OUTCOMES[0]: "yes", claims.PAPER_OUTCOMES[1]: "no"}
+    assert table["paper's value in our 95 % CI"].tolist() == [inside[c.verdict] for c in ledger
+                                                             if c.id in ("H1", "H2", "H3")]
+    assert [c.basis for c in ledger if c.id != "H4"] == ["paper number"] * 3  # never "contradicted"
     assert table["ours: test errors per 10,000 (mean ± std)"].iloc[1] == "151 ± 1"
 
 
@@ -136,27 +141,6 @@ def test_the_pilots_choose_on_validation_and_the_recipe_runs_follow_the_choice(m
     assert {spec.schedule for spec in ablation["student"]} == {"cosine"}
 
 
-def test_the_equivalence_floor_is_the_papers_own_binomial_error():
-    """Seeds exactly on the paper's count, with no spread, reach this TOST p and no lower: the normal tail at
-    margin / (binomial standard error of the paper's count)."""
-    from scipy.stats import norm
-
-    floor = introduction.equivalence_floor()
-    assert floor["student"] == pytest.approx(norm.sf(20 / np.sqrt(146 * (1 - 0.0146))))
-    assert floor["teacher"] < floor["student"]  # fewer errors, smaller binomial error
-    near = introduction.paper_comparisons(_mnist(teacher=(67, 67.001, 66.999) * 20), margin=20)["teacher"]
-    assert near.p_equivalence == pytest.approx(floor["teacher"], rel=0.05)
-
-
-def test_whether_equivalence_is_reachable_depends_on_the_family_size():
-    """Floors 0.0071 (teacher), 0.048 (student), 0.0098 (distilled) against Holm's first threshold 0.05 / n."""
-    assert introduction.equivalence_reachable(1) == "only the teacher, student, distilled rows could come out " \
-                                                    "equivalent"
-    assert introduction.equivalence_reachable(5) == "only the teacher, distilled rows could come out equivalent"
-    assert introduction.equivalence_reachable(70).startswith("none of these rows can come out equivalent")
-    assert introduction.equivalence_reachable(0) == "nothing in this ledger is testable"
-
-
 def _omitted(val_errors, test_errors, on_threes, seed):
     """An omitted-3 record whose bias sweep has the given errors per shift (shifts 0, 1, 2, 3.5, 5)."""
     return {"id": f"omit-{seed}", "metrics": {"n_test": 10_000, "bias_sweep": [{
@@ -187,11 +171,9 @@ def test_the_omitted_three_table_chooses_the_shift_on_validation_and_never_on_te
     assert table.loc["no shift"].loc["test errors (of 10,000)", "paper"] == 206
 
 
-def test_the_omitted_three_rows_get_a_verdict_within_the_papers_binomial_band():
+def test_the_omitted_three_rows_say_whether_the_papers_count_lies_in_our_interval():
     far = [_omitted([90, 60, 40, 40, 55], [400, 150, 120, 100, 90], [300, 60, 30, 15, 5], seed) for seed in range(3)]
     table = introduction.omitted_table(far)
-    cell = table.loc["no shift"].loc["errors on the 1,010 test 3s", "verdict (matches within ± margin)"]
-    margin = 1.96 * np.sqrt(133 * (1 - 133 / 1010))
-    assert cell == f"contradicted (±{margin:.0f})"  # 300 against 133, with no spread over seeds but the paper's
-    assert table.loc["the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)"].loc[
-        "test errors (of 10,000)", "verdict (matches within ± margin)"].endswith("(±20)")
+    column = "paper's value in our 95 % CI"
+    assert table.loc["no shift"].loc["errors on the 1,010 test 3s", column] == "no"  # 300 against 133
+    assert "verdict (matches within ± margin)" not in table.columns  # a difference is not a refuted claim

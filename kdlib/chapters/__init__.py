@@ -273,7 +273,8 @@ def page_stages(name: str, profile, device=None) -> list:
 
 def ledger(profile: str, train_missing: bool = True, device=None, chapters: tuple[str, ...] = CLAIM_CHAPTERS):
     """Every claim of the book at ``profile``, from each chapter's ``claims(results(...))``, with Holm's correction
-    across all of them: the one family every page's verdicts come from (a chapter page filters it)."""
+    within each chapter (one paper's claims, ``kdlib.claims.adjust``): what every page's verdicts come from (a
+    chapter page filters it)."""
     from kdlib import claims
 
     found = []
