@@ -357,6 +357,35 @@ def one_run_against(label: str, value: float, records: list[dict], metric: str =
     return stats.against_value(-metric_values(records, metric), -value, label)
 
 
+class GateFailed(RuntimeError):
+    """A pilot gate did not pass: the runs that depend on it must not be trained (``kdlib.executors.run_stages``
+    stops there)."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A go/no-go check written before the runs it guards, read on validation: the mean of ``better`` (e.g. the
+    teacher) must beat the mean of ``baseline`` (the student alone) by at least ``margin`` points. Fixed in code
+    before its records exist; a pilot's 2 seeds give a point estimate, so the gate reads the means, not a test."""
+
+    name: str  # what must hold, e.g. "the teacher beats the student alone"
+    margin: float  # points
+    metric: str = "val_acc"
+
+    def check(self, better: list[dict], baseline: list[dict]) -> float:
+        """The difference in points; raises ``GateFailed`` naming the gate, both accuracies and the margin."""
+        if not better or not baseline:
+            raise GateFailed(f"gate '{self.name}' has no records to read; train its pilot runs first")
+        ours = float(np.nanmean(metric_values(better, self.metric)))
+        theirs = float(np.nanmean(metric_values(baseline, self.metric)))
+        if not (math.isfinite(ours) and math.isfinite(theirs)) or ours - theirs < self.margin:
+            raise GateFailed(f"gate '{self.name}' failed on {self.metric}: {ours:.2f} against {theirs:.2f}, a "
+                             f"difference of {ours - theirs:+.2f} points where at least {self.margin:+.2f} was "
+                             f"required; the runs that depend on it were not trained (change the testbed, on "
+                             f"validation, before judging claims on it)")
+        return ours - theirs
+
+
 def control(statement: str, comparison: stats.Comparison) -> Precondition:
     """A positive control: holds when the comparison's 95 % interval lies wholly above zero."""
     holds = comparison.testable and comparison.ci[0] > 0

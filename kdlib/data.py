@@ -302,17 +302,24 @@ def load(name: str, root: Path | None = None) -> Dataset:
     return _LOADED[key]
 
 
-def split_indices(n_train: int, val_size: int, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def split_indices(n_train: int, val_size: int, subset: int | None,
+                  train_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and validation indices into the original training set.
 
     The validation split is carved once with a fixed generator, the same for every run and seed, so model selection
-    never looks at the test set. ``subset`` keeps the first ``subset`` training and ``subset // 4`` validation
-    examples (the smoke profile).
+    never looks at the test set. ``train_size`` then keeps that many of the remaining images for training, leaving
+    validation as it is (a smaller training set never changes what a run is validated on). ``subset``, the first
+    edition's protocol, keeps the first ``subset`` training and ``subset // 4`` validation examples.
     """
     if not 0 <= val_size < n_train:
         raise ValueError(f"val_size={val_size} must be between 0 and {n_train - 1}")
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(0))
     val, train = order[:val_size], order[val_size:]
+    if train_size is not None:
+        if train_size > len(train):
+            raise ValueError(f"train_size={train_size} is more than the {len(train)} training images left after "
+                             f"a validation split of {val_size}; lower train_size or val_size")
+        train = train[:train_size]
     if subset is not None:
         train, val = train[:subset], val[: max(subset // 4, 1) if val_size else 0]
     return train.sort().values, val.sort().values

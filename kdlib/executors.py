@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from kdlib.claims import Gate, GateFailed
 from kdlib.runs import RunSpec, outcome
 
 EXECUTORS = ("local", "ray", "slurm")
@@ -51,6 +52,18 @@ def train_spec(spec: RunSpec, device: str | None, threads: int, environment: dic
     torch.set_num_threads(threads)
     record = get_or_train(spec, device=device, progress="off", keep_divergence=True)
     return {"id": record["id"], "metrics": record["metrics"]}
+
+
+def gate_stage(gate: "Gate", better: Callable[[], Iterable[RunSpec]], baseline: Callable[[], Iterable[RunSpec]]):
+    """A stage that trains nothing and checks ``gate`` on the records of the specs ``better()`` and ``baseline()``
+    list (trained by earlier stages): it raises ``GateFailed`` when the gate fails, so ``run_stages`` starts no later
+    stage."""
+    def stage() -> list[RunSpec]:
+        from kdlib.runs import get_or_train
+        gate.check([get_or_train(spec, train_missing=False) for spec in better()],
+                   [get_or_train(spec, train_missing=False) for spec in baseline()])
+        return []
+    return stage
 
 
 def prerequisites(spec: RunSpec) -> list[RunSpec]:
@@ -278,8 +291,14 @@ def run_stages(stages: Iterable[Callable[[], Iterable[RunSpec]]], executor: str 
         if failures:
             report(f"stage {number} and later not started: they read the records of the failed runs")
             break
+        try:
+            specs = list(stage())
+        except GateFailed as error:  # a gate stage: nothing after it trains
+            report(f"GATE FAILED: {error}; stage {number} and later not started")
+            failures.append(Failure("gate", f"stage {number}", str(error)))
+            break
         lost: set[str] = set()  # failed runs, and the runs of later waves that need one of them
-        for wave in waves(stage(), _has_current_record):
+        for wave in waves(specs, _has_current_record):
             ready = []
             for spec in wave:
                 if any(run.id in lost for run in prerequisites(spec)):

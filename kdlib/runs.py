@@ -59,6 +59,10 @@ class RunSpec:
     ``omit_classes`` leaves every training image of those classes out of the run's training set (Hinton et al.'s
     transfer set without the digit 3); validation and test keep them, and the record adds ``bias_sweep``. Left
     empty, it is not part of the id.
+    ``train_size`` trains on that many images of the training split, drawn after the validation split is carved:
+    validation is the same ``val_size`` images whatever the training size, and test is always the whole test set.
+    It replaces ``subset``, the first edition's protocol, which also cut validation to a quarter of it and the test
+    set to its first ``subset`` images; left None, it is not part of the id.
     """
 
     dataset: str
@@ -82,6 +86,7 @@ class RunSpec:
     init_from_teacher: bool = False
     generator: "RunSpec | None" = None
     omit_classes: tuple = ()
+    train_size: int | None = None
 
     def __post_init__(self):
         method = get_method(self.method)
@@ -138,13 +143,19 @@ class RunSpec:
             if (teacher.dataset, teacher.subset, teacher.val_size) != (self.dataset, self.subset, self.val_size):
                 raise ValueError("a teacher must be trained on the same dataset, subset and validation split as "
                                  "its student, or its soft targets would leak held-out images")
+            if self.train_size is not None and teacher.train_size is not None and teacher.train_size < self.train_size:
+                raise ValueError(f"a teacher trained on {teacher.train_size} images cannot label a student's "
+                                 f"{self.train_size}: give the teacher at least the student's train_size")
         for name, value, low in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
                                  ("seed", self.seed, 0), ("val_size", self.val_size, 0)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        for name, value in (("subset", self.subset), ("stop_step", self.stop_step)):
+        if self.train_size is not None and self.subset is not None:
+            raise ValueError("train_size and subset are two protocols for a smaller training set; use train_size "
+                             "(subset, the first edition's, also cuts validation and test)")
+        for name, value in (("subset", self.subset), ("stop_step", self.stop_step), ("train_size", self.train_size)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         classes = data_module.n_classes(self.dataset)
@@ -178,6 +189,8 @@ class RunSpec:
             out["omit_classes"] = list(self.omit_classes)
         else:
             del out["omit_classes"]
+        if self.train_size is None:
+            del out["train_size"]
         return out
 
     @classmethod
@@ -203,6 +216,12 @@ class RunSpec:
 
     def replace(self, **changes) -> "RunSpec":
         return dataclasses.replace(self, **changes)
+
+
+def per_seed(student: RunSpec, teacher: RunSpec, seeds) -> list[RunSpec]:
+    """Student seed s learning from teacher seed s (the protocol of 2026-12-07), so that the teacher's own variation
+    enters every interval; the first edition taught every student seed from the seed-0 teacher."""
+    return [student.replace(seed=seed, teacher=teacher.replace(seed=seed)) for seed in seeds]
 
 
 # --- records ----------------------------------------------------------------------------------------------------
@@ -555,7 +574,7 @@ def teacher_train_logits(spec: RunSpec, device=None, progress: str = "auto") -> 
             path.unlink()
     device = pick_device(device)
     dataset = data_module.load(spec.dataset)
-    train_idx, _ = split_indices(len(dataset.train_images), spec.val_size, spec.subset)
+    train_idx, _ = split_indices(len(dataset.train_images), spec.val_size, spec.subset, spec.train_size)
     model = load_model(spec, device, progress).to(device)
     logits = torch.full((len(dataset.train_images), dataset.n_classes), float("nan"))
     logits[train_idx] = predict_logits(model, dataset.train_images[train_idx], dataset, device)

@@ -286,7 +286,8 @@ class _TrainingSet:
     (``rng``), each batch augmented and normalised there; ``{"images", "labels", "index"}`` (rows of the split)."""
 
     def __init__(self, spec, data: Dataset, device: torch.device, rng: torch.Generator):
-        train_idx, self.val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset)
+        train_idx, self.val_idx = split_indices(len(data.train_images), spec.val_size, spec.subset,
+                                                spec.train_size)
         omitted = getattr(spec, "omit_classes", ())
         if omitted:  # a transfer set without these classes; validation keeps them
             train_idx = train_idx[~torch.isin(data.train_labels[train_idx], torch.tensor(omitted))]

@@ -126,3 +126,35 @@ def test_a_submitit_job_array_gives_the_records_of_local_runs(tmp_path, monkeypa
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "local"))
     assert executors.run_stages([lambda: specs], workers=1, threads=1, report=lambda line: None) == []
     assert {spec.id: _stored(spec) for spec in specs} == in_jobs
+
+
+def _made_up(spec: RunSpec, val_acc: float) -> RunSpec:
+    """A stored record of ``spec`` (nothing trains): what a pilot left behind."""
+    runs.write_json_atomic(runs.record_path(spec.id), {
+        "id": spec.id, "spec": spec.to_dict(), "history": [], "metrics": {"val_acc": val_acc, "test_acc": val_acc},
+        "provenance": {"recipe_version": runs.RECIPE_VERSION, "wall_time_s": 1.0}})
+    return spec
+
+
+def test_a_failed_gate_names_itself_and_trains_nothing_after_it():
+    from kdlib.claims import Gate
+
+    teachers = [_made_up(_spec(seed=s, model="lenet5"), acc) for s, acc in ((0, 0.905), (1, 0.915))]
+    students = [_made_up(_spec(seed=s), acc) for s, acc in ((0, 0.90), (1, 0.90))]
+    gate = Gate("the teacher beats the student alone", margin=2.0)
+    later = []
+    stages = [lambda: teachers + students, executors.gate_stage(gate, lambda: teachers, lambda: students),
+              lambda: later.append(True) or [_spec(seed=7)]]
+    lines: list[str] = []
+    failures = executors.run_stages(stages, report=lines.append)
+    assert not later and runs.load_record(_spec(seed=7).id) is None  # nothing after the gate was even listed
+    (failure,) = failures
+    assert failure.spec_id == "gate" and failure.error == (
+        "gate 'the teacher beats the student alone' failed on val_acc: 91.00 against 90.00, a difference of +1.00 "
+        "points where at least +2.00 was required; the runs that depend on it were not trained (change the "
+        "testbed, on validation, before judging claims on it)")
+    assert lines[-1].startswith("GATE FAILED: gate 'the teacher beats") and "stage 2 and later not started" in lines[-1]
+    passing = Gate("the teacher beats the student alone", margin=0.5)
+    stages[1] = executors.gate_stage(passing, lambda: teachers, lambda: students)
+    stages[2] = lambda: later.append(True) or []
+    assert executors.run_stages(stages, report=lines.append) == [] and later == [True]

@@ -25,6 +25,34 @@ def test_id_is_stable_and_depends_on_every_field():
         small(method="kd", teacher=small(), method_params={"temperature": 4.0, "alpha": 0.5}).id
 
 
+def test_train_size_leaves_validation_and_test_alone():
+    """The protocol of 2026-12-07: validation is carved before the training set is cut, so every training size is
+    validated on the same images, and test is always the whole test set (``subset`` cut both)."""
+    full_train, full_val = split_indices(60_000, 5000, None)
+    for size in (1000, 5000):
+        train, val = split_indices(60_000, 5000, None, size)
+        assert torch.equal(val, full_val) and len(train) == size
+        assert not set(train.tolist()) & set(val.tolist()) and set(train.tolist()) <= set(full_train.tolist())
+    assert set(split_indices(60_000, 5000, None, 1000)[0].tolist()) <= set(split_indices(60_000, 5000, None,
+                                                                                         5000)[0].tolist())
+    with pytest.raises(ValueError, match="train_size=56000 is more than the 55000 training images left"):
+        split_indices(60_000, 5000, None, 56_000)
+    assert "train_size" not in small().to_dict() and small().id == small(train_size=None).id  # old ids unchanged
+    assert small(train_size=100).id != small().id
+    assert RunSpec.from_dict(small(train_size=100).to_dict()) == small(train_size=100)
+    with pytest.raises(ValueError, match="train_size and subset are two protocols"):
+        small(train_size=100, subset=100)
+    with pytest.raises(ValueError, match="give the teacher at least the student's train_size"):
+        small(train_size=200, method="kd", teacher=small(train_size=100), method_params={"temperature": 4})
+
+
+def test_a_run_with_a_train_size_is_tested_on_the_whole_test_set(tiny):
+    record = runs.get_or_train(small(train_size=100, val_size=40, epochs=1), progress="off")
+    cut = runs.get_or_train(small(subset=50, val_size=40, epochs=1), progress="off")
+    assert record["metrics"]["n_test"] == len(tiny.test_images) == 80
+    assert cut["metrics"]["n_test"] == 50  # the first edition's subset cut the test set to its first 50 images
+
+
 def test_spec_roundtrips_through_json():
     kd = small(method="kd", teacher=small(augment="shift2"), method_params={"temperature": 20})
     again = RunSpec.from_dict(json.loads(json.dumps(kd.to_dict())))
@@ -236,3 +264,10 @@ def test_records_are_written_with_the_mode_the_umask_gives(tmp_path):
     assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
     assert json.loads((tmp_path / "shared.json").read_text()) == {"a": 1}
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_per_seed_teachers_pair_student_seed_s_with_teacher_seed_s():
+    student = small(method="kd", teacher=small(), method_params={"temperature": 4})
+    students = runs.per_seed(student, small(epochs=3), [0, 1, 2])
+    assert [(s.seed, s.teacher.seed) for s in students] == [(0, 0), (1, 1), (2, 2)]
+    assert {s.teacher.epochs for s in students} == {3} and len({s.teacher.id for s in students}) == 3
