@@ -31,7 +31,7 @@ correlate. Preconditions are positive controls, not claims: they are gates outsi
 95 % interval lies wholly on the required side of zero. The family is fixed by the claims, not by their outcomes:
 an untestable claim's primary stays in it, so a failed control cannot make the others easier to pass. Paired tests
 wherever runs share seeds by design (``compare``). This protocol was fixed on 2026-12-07, after the first edition's
-records were made: verdicts on those records are provisional until the runs it plans (``plan``).
+records were made: verdicts on those records are provisional until the runs it plans (``seed_plan``).
 
 Nothing is ever supported by the absence of a difference.
 """
@@ -496,7 +496,7 @@ def counts(claims: list[Claim]) -> dict[str, int]:
     return {verdict: verdicts.count(verdict) for verdict in VERDICTS + PAPER_OUTCOMES}
 
 
-def plan(claims: list[Claim], target: float = stats.POWER, cap: int = SEED_CAP) -> pd.DataFrame:
+def seed_plan(claims: list[Claim], target: float = stats.POWER, cap: int = SEED_CAP) -> pd.DataFrame:
     """Per tested claim-setting: its primary comparison, SESOI, the spread its records (the pilot) show, the seeds
     that give ``target`` power at the SESOI at alpha / m (m: its paper's family; the strictest Holm step, so the
     plan holds whatever the other p-values turn out to be), the power its current seeds give there, and the CPU time

@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--gpus-per-run", type=float,
                              help="ray/slurm: GPUs per run (a fraction packs small runs on one GPU)")
     page.add_argument("--out", help="the folder of the executed page and its book (default _pages/<page>)")
+    page.add_argument("--dry-run", action="store_true",
+                      help="list the runs the page would train and the minutes each would take (estimated from "
+                           "stored records of similar specs; GPU-hours for --profile paper), and train nothing")
     page.add_argument("--published", action="store_true",
                       help="execute into book/, over the published page (what `make book` does); builds nothing")
     page.add_argument("--no-train", action="store_true", help="train nothing; the page stops at a missing record")
@@ -201,6 +204,13 @@ def _chapter_or_page(args) -> int:
         return _train(chapter_module.stages(profile, args.device), args)
     stem = pages.page_stem(args.name)
     name = next(key for key, value in pages.PAGES.items() if value == stem)
+    if args.dry_run:
+        from kdlib import plan
+        if args.published or args.out or args.no_train:
+            raise ValueError("--dry-run trains and executes nothing; it takes no --published, --out or --no-train")
+        use_profile(args.profile)
+        print(plan.describe(plan.missing_runs(name, args.profile, changes, args.device)))
+        return 0
     if args.published and (args.out or changes):
         raise ValueError("--published executes a published profile into book/; it takes no --out and no -p "
                          "(a page with other parameters goes to its own folder)")
@@ -266,7 +276,7 @@ def _ledger_text(ledger, table) -> str:
     Holm-adjusted p, the level it was decided at, the MDE there and the power at the SESOI."""
     from kdlib import claims
     planned = {(row["claim"], row["dataset"], row["model"], row["primary"]): row
-               for _, row in claims.plan(ledger).iterrows()}
+               for _, row in claims.seed_plan(ledger).iterrows()}
     lines = []
     for _, rows in table.groupby(["claim", "dataset", "model", "statement"], sort=False):
         first = rows.iloc[0]
@@ -378,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.csv and not Path(args.csv).resolve().parent.is_dir():
                 raise ValueError(f"cannot write --csv {args.csv}: its folder does not exist")
             ledger = chapters.ledger(args.profile, train_missing=False)
-            table = claims.plan(ledger) if args.plan else claims.table(ledger)
+            table = claims.seed_plan(ledger) if args.plan else claims.table(ledger)
             print(_plan_text(table) if args.plan else _ledger_text(ledger, table))
             if args.csv:
                 table.to_csv(args.csv, index=False)

@@ -170,7 +170,7 @@ def planned_power(sesoi: float, sd: float, n: int, alpha: float = ALPHA, test: s
 
 
 @dataclass(frozen=True)
-class Plan:
+class SeedPlan:
     """How many seeds a comparison needs: ``seeds`` gives ``power`` ≥ the target at ``sesoi`` and level ``alpha``,
     unless ``capped`` (then ``power`` is what the cap gives)."""
 
@@ -183,7 +183,7 @@ class Plan:
 
 
 def seeds_for_power(sesoi: float, sd: float, alpha: float = ALPHA, target: float = POWER, test: str = "paired",
-                    cap: int = 20, equivalence: bool = False) -> Plan:
+                    cap: int = 20, equivalence: bool = False) -> SeedPlan:
     """The smallest seed count (per side; pairs for ``paired``) at which the test finds an effect of ``sesoi`` with
     probability ``target`` at level ``alpha`` (the level the multiplicity correction will apply), given the spread
     ``sd`` a pilot measured; with ``equivalence``, at which two one-sided tests show a zero difference to lie within
@@ -199,12 +199,12 @@ def seeds_for_power(sesoi: float, sd: float, alpha: float = ALPHA, target: float
         return planned_power(sesoi, sd, seeds, alpha, test, equivalence) >= target
 
     if not enough(cap):
-        return Plan(cap, planned_power(sesoi, sd, cap, alpha, test, equivalence), True, sesoi, sd, alpha)
+        return SeedPlan(cap, planned_power(sesoi, sd, cap, alpha, test, equivalence), True, sesoi, sd, alpha)
     low, high = 1, cap  # power grows with the seeds: the smallest count that is enough lies in (low, high]
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)
-    return Plan(high, planned_power(sesoi, sd, high, alpha, test, equivalence), False, sesoi, sd, alpha)
+    return SeedPlan(high, planned_power(sesoi, sd, high, alpha, test, equivalence), False, sesoi, sd, alpha)
 
 
 def _comparison(label, test, effect, se, df, n, excluded, unit, margin) -> Comparison:

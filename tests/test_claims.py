@@ -292,7 +292,7 @@ def test_the_plan_gives_the_seeds_for_80_percent_at_the_strictest_holm_step():
         record["provenance"] = {"wall_time_s": 90.0}
     first = claims.compare("kd − ce", ours, against)
     ledger = claims.adjust([claim([first]), claim([comparison(HIGH, LOW)], claim_id="C1")])
-    plan = claims.plan(ledger)
+    plan = claims.seed_plan(ledger)
     row = plan.iloc[0]
     sd = first.se * math.sqrt(4)  # paired: the spread of the per-seed differences
     expected = stats.seeds_for_power(0.5, sd, 0.025, cap=claims.SEED_CAP)

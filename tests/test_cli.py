@@ -179,3 +179,14 @@ def test_every_chapter_names_its_datasets():
         for profile in ("smoke", "cpu", "paper"):
             names = get_chapter(name).datasets(profile)
             assert names and set(names) <= set(DATASETS), (name, profile, names)
+
+
+def test_a_dry_run_lists_the_runs_of_a_page_and_trains_nothing(capsys):
+    from kdlib.paths import results_dir
+
+    assert cli.main(["page", "rocket_launching", "--profile", "smoke", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("page rocket_launching at profile smoke: ") and "total about" in out
+    assert not list(results_dir().glob("*.json"))  # nothing trained, nothing written
+    assert cli.main(["page", "rocket_launching", "--dry-run", "--published"]) == 2
+    assert "--dry-run trains and executes nothing" in capsys.readouterr().err
