@@ -532,11 +532,13 @@ def seed_plan(claims: list[Claim], target: float = stats.POWER, cap: int = SEED_
 
 
 def forest_plot(claims: list[Claim], ax=None):
-    """Every comparison in accuracy points with its 95 % interval, coloured by its claim's verdict."""
+    """Every tested claim's primary comparison in accuracy points with its 95 % interval, coloured by the claim's
+    verdict (secondary comparisons decide nothing, so they are left to the table)."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    points = [(claim, c) for claim in claims for c in claim.comparisons if c.unit == "points"]
+    points = [(claim, claim.primary) for claim in claims
+              if claim.basis == "test" and claim.primary.unit == "points"]
     if ax is None:
         _, ax = plt.subplots(figsize=(11, 0.28 * len(points) + 1.2))
     for y, (claim, comparison) in enumerate(points):

@@ -375,7 +375,7 @@ for dataset in budget["datasets"][1:]:
 # Test accuracy per epoch of the main rows (mean over seeds, band one standard deviation). Nothing was selected
 # on these curves.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 curve_rows = ("student on labels", "logit regression", "noisy teacher", "noisy student", SEVERAL)
 fig, axes = plt.subplots(1, len(budget["datasets"]), figsize=(6.5 * len(budget["datasets"]), 3.6))
 for ax, dataset in zip(np.atleast_1d(axes), budget["datasets"]):
@@ -478,12 +478,14 @@ costs.style.format({"parameters": "{:,.0f}", "multiply-accumulates": "{:,.0f}", 
 # ## The claims
 #
 # The rows of this chapter in the book's ledger, computed by `kdlib.chapters.noisy_teachers.claims` from the
-# records above; the p-values are Holm-adjusted across every comparison of the book, so this table and the
-# {doc}`06_synthesis` page agree. A claim is *supported* when every comparison is significant (p < 0.05 after
-# correction) in the claimed direction, *contradicted* when one is significant the other way (for a claim that two
+# records above. A claim is judged on its one primary comparison (its first row; further rows are secondary and
+# descriptive, with their raw p), Holm-adjusted within this paper's claims, so this table and the
+# {doc}`06_synthesis` page agree. A claim is *supported* when its primary comparison is significant (p < 0.05 after
+# correction) in the claimed direction, *contradicted* when it is significant the other way (for a claim that two
 # things match: when they differ by significantly more than its margin), *equivalent* only for such a claim, when
-# two one-sided tests put the difference within the margin, *inconclusive* otherwise (the MDE column says how large
-# an effect the seeds could have found), and *untestable here* when a precondition failed: C1, C3 and C4 need the
+# two one-sided tests put the difference within the margin, *inconclusive* otherwise (the MDE column gives the
+# smallest effect the test could have found at the level that decided it, and the power column its power at the
+# claim's smallest effect of interest, SESOI), and *untestable here* when a precondition failed: C1, C3 and C4 need the
 # teacher to beat the student on labels and, the positive control, plain logit regression to beat the student on
 # labels in that dataset, each with its 95 % interval above zero. A derivation or a count is judged by itself (the
 # reason column says how). Nothing is supported by the absence of a difference.

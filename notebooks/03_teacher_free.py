@@ -305,7 +305,7 @@ report.setup_table(setup)
 # between seeds, the choice is only weakly determined, and a reader should treat the settings within that spread
 # as equally good.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 fig, axes = plt.subplots(1, 4, figsize=(17, 3.2), gridspec_kw={"width_ratios": [3, 3, 3, 1.6]})
 for ax, (family, cells) in zip(axes, results["grids"].items()):
     scores = {key: rec["metrics"]["val_acc"] * 100 for key, rec in cells.items()}
@@ -548,12 +548,13 @@ claims.controls_on_test(results["controls"]["the chapter's setting"], {
 # ## The claims
 #
 # Each row is one comparison of one claim, computed by `kdlib.chapters.teacher_free.claims` from the records above
-# and corrected with Holm's method across every comparison of the book's ledger, so this table and the
-# {doc}`06_synthesis` page show the same p-values and verdicts. A claim is *supported* when each of its comparisons
-# is significant in the claimed direction, *contradicted* when one is significant the other way (for a claim that
-# two methods match: they differ by significantly more than its margin), *equivalent* when a "matches" claim lies
-# within its margin by two one-sided tests, *inconclusive* otherwise (MDE: the smallest effect that comparison
-# finds with 80 % power), and *untestable here* when a precondition it rests on fails at this scale; the reason
+# and judged on each claim's one primary comparison (its first row; further rows are secondary and descriptive),
+# corrected with Holm's method within this paper's claims, so this table and the {doc}`06_synthesis` page show the
+# same p-values and verdicts. A claim is *supported* when its primary comparison is significant in the claimed
+# direction, *contradicted* when it is significant the other way (for a claim that two methods match: they differ by
+# significantly more than its margin), *equivalent* when a "matches" claim lies within its margin by two one-sided
+# tests, *inconclusive* otherwise (MDE: the smallest effect the test finds with 80 % power at the level that decided
+# it; power: at the claim's smallest effect of interest, SESOI), and *untestable here* when a precondition it rests on fails at this scale; the reason
 # names it. The claims that rest on KD (C10, C11 and the two "matches normal KD") need normal KD from the fully
 # trained teacher to beat the student alone in that pair, and their teachers to be trained. "Matches" means within
 # ±{glue:text}`match_margin` points, a margin set in this book's code after the runs were recorded, from the paper's own numbers: the paper calls Tf-KD and normal KD

@@ -373,12 +373,14 @@ pd.DataFrame([{"exit": f"{k}/4", "self-distillation, ICCV exits": cell(TABLE["SD
 # %% [markdown]
 # ## The claims
 #
-# Each claim is judged from the run records by `kdlib.claims`, in this chapter's setting, with Holm's correction
-# across every comparison of the book's ledger: the rows, adjusted p and verdicts below are the ones the
-# {doc}`06_synthesis` page shows, and that page defines the five verdicts. In short: *supported* or *contradicted*
-# means significant in or against the claimed direction after correction; *equivalent* (for claims that two things
-# match) means within a margin the claim states (see its module); *inconclusive* means neither, and the MDE column gives the smallest
-# effect the comparison would have found with 80 % power; *untestable here* means a precondition the claim rests on
+# Each claim is judged from the run records by `kdlib.claims`, in this chapter's setting, on its one primary
+# comparison (its first row; further rows are secondary and descriptive, with their raw p), with Holm's correction
+# within this paper's claims: the rows, adjusted p and verdicts below are the ones the {doc}`06_synthesis` page
+# shows, and that page defines the five verdicts. In short: *supported* or *contradicted* means the primary
+# comparison is significant in or against the claimed direction after correction; *equivalent* (for claims that two
+# things match) means within a margin the claim states (see its module); *inconclusive* means neither, and the MDE
+# column gives the smallest effect the test would have found with 80 % power at the level that decided it, the
+# power column its power at the claim's smallest effect of interest (SESOI); *untestable here* means a precondition the claim rests on
 # failed at this scale. An effect is ours minus the comparison, in accuracy points (or minutes of training), with its
 # 95 % interval. The ICCV and TPAMI exits are two settings, after the two papers, and each claim is judged in each.
 #

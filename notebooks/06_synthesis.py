@@ -16,8 +16,9 @@
 # Each chapter tested one paper in that paper's own setting, scaled down to this CPU. The settings differ from chapter
 # to chapter, so their numbers cannot be compared across chapters. This page puts every method of the book on
 # **one common benchmark**: the same teacher, the same student, the same data, recipe and seeds. It then gathers
-# the verdicts of every claim of the book (C1–C19 from the five papers' chapters, and H1–H4, the introduction's MNIST
-# positive controls at Hinton et al.'s recipe), computed by each chapter's own `claims` function from its records.
+# the verdicts of every claim of the book (C1–C19 from the five papers' chapters, and H4, the introduction's MNIST
+# positive control at Hinton et al.'s recipe, with H1–H3 beside the paper's counts), computed by each chapter's own
+# `claims` function from its records.
 #
 # ```{admonition} The benchmark is the book's, not any paper's
 # :class: warning
@@ -193,29 +194,42 @@ glue("collapse_note", "No run on real data ended at chance level." if not collap
 # Every claim the book tests, one row per comparison, each computed by its chapter's `claims` function from the run
 # records (nothing is retyped or read back from a page). A claim is judged in one setting at a time: the dataset
 # (a stand-in is named as one), the model and the budget, with our training steps as a share of the paper's where
-# the paper or its code states them. The five verdicts, defined once in `kdlib.claims`:
+# the paper or its code states them. Each claim declares, in its chapter's code, one **primary comparison** (its first
+# row), the direction it expects and its **smallest effect of interest** (SESOI, in the comparison's unit, with its
+# reason; for a claim of "matches", its margin); further rows are secondary, shown with their raw p, and decide
+# nothing. The five verdicts, defined once in `kdlib.claims`:
 #
-# - **supported**: every comparison of the claim is significant in the claimed direction;
-# - **contradicted**: a comparison is significant in the opposite direction (for a claim that two things match:
-#   they differ by significantly more than the margin the claim states);
-# - **equivalent**: for a claim that two things match, every comparison lies within the stated margin by two
+# - **supported**: the primary comparison is significant in the claimed direction;
+# - **contradicted**: it is significant in the opposite direction (for a claim that two things match: they differ
+#   by significantly more than the margin the claim states);
+# - **equivalent**: for a claim that two things match, the difference lies within the stated margin by two
 #   one-sided tests;
-# - **inconclusive**: none of these; the MDE column gives the smallest effect the comparison would have found with
-#   80 % power, so a reader sees how large an effect the seeds could have missed;
-# - **untestable here**: a precondition the claim rests on failed at our scale (the teacher does not beat the
-#   student alone, standard KD does not beat the student on labels, KD with real data does not work), so the
-#   comparison says nothing about the paper.
+# - **inconclusive**: none of these; the MDE column gives the smallest effect the test would have found with 80 %
+#   power at the level that decided it, and the power column its power at the SESOI, so a reader sees how large an
+#   effect the seeds could have missed;
+# - **untestable here**: a precondition the claim rests on failed in this setting (the teacher does not beat the
+#   student alone, standard KD does not beat the student on labels, KD with real data does not work, the book's
+#   student or exits are not smaller than what they are compared with), so the comparison says nothing about the
+#   paper.
 #
-# "Significant" means p < 0.05 after Holm's correction across every comparison of every tested claim in the ledger
-# below, two-sided. The family is fixed by what the ledger tests, untestable claims included, so a failed control
-# cannot make the other claims easier to pass; and Holm over single comparisons is conservative for a claim that
-# needs all of its comparisons. Welch's t test compares independent groups, the paired t test runs that share their
-# seed (initialisation and the generator that shuffles the data). A claim of "matches" is read from the 90 %
-# interval that two one-sided tests at 5 % use, shown beside its comparison, with both p-values (equivalence and
-# beyond the margin). Preconditions are positive
-# controls, checked without correction: one holds when its 95 % interval lies above zero. With {glue:text}`seeds` seeds a side
-# a test has two to four degrees of freedom, so the intervals are wide; no verdict is ever drawn from the absence
-# of a difference.
+# Rows that set our number beside a paper's (H1–H3, and the tables of the introduction and the data-free page) are
+# not tests of the paper: they say only whether the paper's value lies inside our 95 % interval.
+#
+# **The multiplicity family is one paper's primary comparisons.** "Significant" means p < 0.05, two-sided, after
+# Holm's correction within the claims of that paper: a reader cites a paper's verdicts together, so the error to
+# bound is that of any false verdict among them, while the five papers are separate questions (a book-wide family
+# would make one paper's verdicts depend on how many other papers the book holds). Holm rather than
+# Benjamini–Hochberg, because each verdict is cited on its own and must hold on its own, and Holm needs no
+# assumption about how the tests correlate. The family is fixed by what the ledger tests, untestable claims
+# included, so a failed control cannot make the other claims easier to pass. Welch's t test compares independent
+# groups, the paired t test runs that share their seed (initialisation and the generator that shuffles the data).
+# A claim of "matches" is read from the 90 % interval that two one-sided tests at 5 % use, shown beside its
+# comparison, with both p-values (equivalence and beyond the margin). Preconditions are positive controls (gates),
+# outside the family: one holds when its 95 % interval lies above zero. With {glue:text}`seeds` seeds a side a test
+# has two to four degrees of freedom, so the intervals are wide; no verdict is ever drawn from the absence of a
+# difference. This protocol was fixed on 7 December 2026, after the runs of this edition: its verdicts are
+# provisional until the runs `python -m kdlib claims --plan` lists (the seeds each primary comparison needs for
+# 80 % power at its SESOI, from the spread of its records, and their CPU hours).
 #
 # Two known biases remain, and a reader should weigh them. Where a chapter chose a setting on validation (a
 # learning rate, α and σ, a hint weight), the seed-0 run it chose is also the seed-0 run of the test table, which
@@ -238,7 +252,7 @@ pd.DataFrame([{"chapter": claim.chapter, "verdict": claim.verdict} for claim in 
 # %% [markdown]
 # The {glue:text}`n_claims` claims are tested in {glue:text}`n_settings` settings by {glue:text}`n_comparisons`
 # comparisons; per setting: {glue:text}`verdict_counts`. Each effect with its 95 % interval, coloured by its
-# claim's verdict (comparisons of training time are in the table, not on this accuracy axis):
+# claim's verdict (primary comparisons only; those of training time are in the table, not on this accuracy axis):
 
 # %% tags=["hide-input"]
 claims.forest_plot(ledger)

@@ -222,13 +222,13 @@ def test_table_has_one_row_per_comparison_with_scale_columns():
     assert frame.loc[0, "p"] == (f"{p_raw:.3f}" if p_raw >= 0.001 else "<0.001")
 
 
-def test_forest_plot_draws_every_accuracy_comparison():
+def test_forest_plot_draws_every_primary_accuracy_comparison():
     ledger = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="x")]),
                             claim([stats.welch([3.0, 3.1, 3.2], [4.0, 4.1, 4.3], "time", unit="minutes")],
                                   expect="lower", claim_id="C9")])
     ax = claims.forest_plot(ledger)
-    assert [label.get_text() for label in ax.get_yticklabels()] == ["C0 · A − B · Fashion-MNIST",
-                                                                    "C0 · x · Fashion-MNIST"]  # minutes are not
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["C0 · A − B · Fashion-MNIST"]  # no secondary,
+    # and minutes are not on this axis
     other = replace(ledger[0], setting=replace(SETTING, model="ResNet, TPAMI exits"))
     twice = claims.forest_plot([replace(ledger[0], setting=replace(SETTING, model="ResNet, ICCV exits")), other])
     assert twice.get_yticklabels()[0].get_text() == "C0 · A − B · Fashion-MNIST · ICCV exits"
