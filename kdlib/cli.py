@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="id of a stored generator run (method rdskd_generator) for an rdskd student")
     for name, kind in (("epochs", int), ("seed", int), ("lr", float), ("weight-decay", float),
                        ("batch-size", int), ("subset", int), ("val-size", int), ("stop-step", int),
-                       ("train-size", int)):
+                       ("train-size", int), ("eval-every", int)):
         run.add_argument(f"--{name}", type=kind)
     run.add_argument("--init-from-teacher", action="store_true",
                      help="start from the teacher's weights where names and shapes match")
@@ -148,7 +148,7 @@ def _spec_from_args(args):
     if args.omit_class:
         fields["omit_classes"] = tuple(args.omit_class)
     for name in ("epochs", "seed", "lr", "weight_decay", "batch_size", "subset", "val_size", "augment", "schedule",
-                 "optimizer", "stop_step", "train_size"):
+                 "optimizer", "stop_step", "train_size", "eval_every"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     return RunSpec(**fields)

@@ -63,6 +63,9 @@ class RunSpec:
     validation is the same ``val_size`` images whatever the training size, and test is always the whole test set.
     It replaces ``subset``, the first edition's protocol, which also cut validation to a quarter of it and the test
     set to its first ``subset`` images; left None, it is not part of the id.
+    ``eval_every`` validates every that many epochs (and at the end) and tests once, at the end, instead of both
+    after every epoch (the first edition's protocol, which spent up to half of a small run evaluating): the reported
+    model is the last epoch's. Left None, it is not part of the id.
     """
 
     dataset: str
@@ -87,6 +90,7 @@ class RunSpec:
     generator: "RunSpec | None" = None
     omit_classes: tuple = ()
     train_size: int | None = None
+    eval_every: int | None = None
 
     def __post_init__(self):
         method = get_method(self.method)
@@ -155,7 +159,8 @@ class RunSpec:
         if self.train_size is not None and self.subset is not None:
             raise ValueError("train_size and subset are two protocols for a smaller training set; use train_size "
                              "(subset, the first edition's, also cuts validation and test)")
-        for name, value in (("subset", self.subset), ("stop_step", self.stop_step), ("train_size", self.train_size)):
+        for name, value in (("subset", self.subset), ("stop_step", self.stop_step), ("train_size", self.train_size),
+                            ("eval_every", self.eval_every)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         classes = data_module.n_classes(self.dataset)
@@ -189,8 +194,9 @@ class RunSpec:
             out["omit_classes"] = list(self.omit_classes)
         else:
             del out["omit_classes"]
-        if self.train_size is None:
-            del out["train_size"]
+        for name in ("train_size", "eval_every"):
+            if out[name] is None:
+                del out[name]
         return out
 
     @classmethod

@@ -457,11 +457,13 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                     correct += (batch["logits"].argmax(1) == batch["labels"]).sum().item()
             row = {"epoch": epoch, "step": step, **{key: total / seen for key, total in sums.items()},
                    "train_time_s": time.perf_counter() - epoch_start}
-            if heads:  # a classifier: evaluate every head on both splits (a generator has none)
+            if heads:  # a classifier: evaluate every head on the splits this epoch's cadence asks for
                 row.update(lr=lr, train_acc=correct / seen)
+                last = epoch == spec.epochs or step >= stop_step
                 for split, split_images, split_labels in (("val", val_images, val_labels),
                                                           ("test", test_images, test_labels)):
-                    row.update(head_accuracies(model, split_images, split_labels, data, device, split))
+                    if _evaluates(spec, split, epoch, last):
+                        row.update(head_accuracies(model, split_images, split_labels, data, device, split))
                 row["epoch_time_s"] = time.perf_counter() - epoch_start
             history.append(row)
             bar.epoch(row)
@@ -479,14 +481,16 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
 
     metrics = {"n_params": count_parameters(model), "train_time_s": elapsed_before + time.perf_counter() - started}
     if heads:
-        best = max(history, key=lambda r: (r["val_acc"], r["epoch"])) if spec.val_size else history[-1]
+        validated = [row for row in history if "val_acc" in row]
+        best = max(validated, key=lambda r: (r["val_acc"], r["epoch"])) if spec.val_size else history[-1]
         metrics.update({
             "test_acc": history[-1]["test_acc"],
             "test_errors": round((1.0 - history[-1]["test_acc"]) * len(test_labels)),
-            "test_acc_at_best_val": best["test_acc"],
+            # with a cadence, test is read at the end only: the best-validation epoch has a test number only if last
+            "test_acc_at_best_val": best.get("test_acc"),
             "best_val_epoch": best["epoch"],
             "val_acc": history[-1]["val_acc"],
-            "test_acc_max_over_epochs": max(r["test_acc"] for r in history),
+            "test_acc_max_over_epochs": max(r["test_acc"] for r in history if "test_acc" in r),
             "n_test": len(test_labels),
             **{f"{head}_{split}_acc": history[-1][f"{head}_{split}_acc"] for head in heads if head
                for split in ("val", "test")},
@@ -498,6 +502,16 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
         metrics.update(method.report(ctx, history))
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history,
                        {name: module.cpu() for name, module in ctx.extras.items()})
+
+
+def _evaluates(spec, split: str, epoch: int, last: bool) -> bool:
+    """Whether an epoch evaluates ``split``: every epoch by default (the first edition's protocol); with
+    ``spec.eval_every``, validation every that many epochs and at the end, and test once, at the end (the reported
+    model is the last epoch's)."""
+    every = getattr(spec, "eval_every", None)
+    if every is None or last:
+        return True
+    return split == "val" and epoch % every == 0
 
 
 def _check_finite(terms: dict[str, torch.Tensor], label: str, phase: Phase, epoch: int, step: int, lr: float,

@@ -271,3 +271,19 @@ def test_per_seed_teachers_pair_student_seed_s_with_teacher_seed_s():
     students = runs.per_seed(student, small(epochs=3), [0, 1, 2])
     assert [(s.seed, s.teacher.seed) for s in students] == [(0, 0), (1, 1), (2, 2)]
     assert {s.teacher.epochs for s in students} == {3} and len({s.teacher.id for s in students}) == 3
+
+
+def test_an_evaluation_cadence_reads_test_once_and_changes_no_training(tiny):
+    """``eval_every=2`` over 5 epochs validates after epochs 2, 4 and 5 and tests after epoch 5 only; evaluation
+    draws nothing, so the trained run is the one an every-epoch run gives."""
+    from kdlib.train import train
+
+    every = train(small(epochs=5), tiny, progress="off")
+    cadence = train(small(epochs=5, eval_every=2), tiny, progress="off")
+    assert [row["epoch"] for row in cadence.history if "val_acc" in row] == [2, 4, 5]
+    assert [row["epoch"] for row in cadence.history if "test_acc" in row] == [5]
+    assert all(torch.equal(value, cadence.model.state_dict()[name]) for name, value in every.model.state_dict().items())
+    assert cadence.metrics["test_acc"] == every.metrics["test_acc"] and cadence.metrics["val_acc"] == every.metrics["val_acc"]
+    best = cadence.metrics["best_val_epoch"]
+    assert cadence.metrics["test_acc_at_best_val"] == (cadence.metrics["test_acc"] if best == 5 else None)
+    assert "eval_every" not in small().to_dict() and small(eval_every=2).id != small().id
