@@ -15,8 +15,16 @@ RECIPE = ("dataset", "epochs", "optimizer", "lr", "momentum", "weight_decay", "b
           "val_size", "subset")
 
 
+@pytest.fixture
+def chosen_rate(monkeypatch):
+    """The regression rate a pilot chose, without training the pilots."""
+    monkeypatch.setattr(synthesis, "regression_lr", lambda profile, dataset, train_missing=True, device=None: 0.003)
+    return 0.003
+
+
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
-def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile):
+def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile, chosen_rate):
+    """One recipe for every method on real data, but for the regression rows' learning rate, chosen on validation."""
     for dataset in synthesis.budget(profile)["datasets"]:
         rows = synthesis.benchmark_runs(profile, dataset)
         assert list(rows) == list(synthesis.NEEDS)
@@ -26,8 +34,11 @@ def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile):
             if label in synthesis.DATA_FREE:
                 assert all(s.val_size == 0 for s in specs), "a data-free run must not read a validation split"
                 continue
+            regression = label in ("logit regression", "noisy teacher")
             for spec, base in zip(specs, labels):
-                assert {f: getattr(spec, f) for f in RECIPE} == {f: getattr(base, f) for f in RECIPE}, label
+                assert spec.lr == (chosen_rate if regression else base.lr), label
+                assert {f: getattr(spec, f) for f in RECIPE if f != "lr"} == \
+                    {f: getattr(base, f) for f in RECIPE if f != "lr"}, label
             teacher = specs[0].teacher
             if label == "Tf-KD_self":
                 assert teacher == labels[0]  # its own pre-trained copy
@@ -37,7 +48,21 @@ def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile):
                 assert teacher is None, label
 
 
-def test_prerequisites_count_a_shared_teacher_once():
+def test_the_regression_rate_is_chosen_on_validation_among_rates_fixed_before_the_runs(monkeypatch):
+    pilots = synthesis.regression_pilots("cpu", "mnist")
+    assert list(pilots) == list(synthesis.REGRESSION_RATES) and {p.method for p in pilots.values()} == \
+        {"logit_regression"} and {p.seed for p in pilots.values()} == {0}
+    scores = {pilots[0.001].id: 0.95, pilots[0.003].id: 0.97, pilots[0.01].id: None}  # 0.01 diverged
+    monkeypatch.setattr(synthesis.data_free, "record", lambda spec, train_missing=True, device=None:
+                        {"metrics": {"val_acc": scores[spec.id]}})
+    assert synthesis.regression_lr("cpu", "mnist") == 0.003
+    stages = synthesis.stages("cpu")
+    assert len(stages) == 2 and {spec.id for spec in stages[0]()} == {p.id for dataset in ("mnist", "fashion_mnist")
+                                                                      for p in synthesis.regression_pilots(
+                                                                          "cpu", dataset).values()}
+
+
+def test_prerequisites_count_a_shared_teacher_once(chosen_rate):
     rdskd = synthesis.benchmark_runs("cpu", "mnist")["RDSKD"][0]
     before = synthesis.prerequisites(rdskd)
     assert len({run.id for run in before}) == len(before) == 2  # the LeNet-5 teacher and the generator run
@@ -76,7 +101,8 @@ def test_the_rocket_pair_without_sharing_blocks_the_hint_from_the_booster():
 def _benchmark_results(gain_of_kd: float):
     """Synthetic results for the benchmark table: every method has three seeds; KD sits ``gain_of_kd`` above."""
     def records(label, base):
-        return [{"id": f"{label}-{seed}", "metrics": {"test_acc": base + 0.001 * seed + (0.0002 if seed == 1 else 0)},
+        return [{"id": f"{label}-{seed}", "history": [{"train_acc": base}],
+                 "metrics": {"test_acc": base + 0.001 * seed + (0.0002 if seed == 1 else 0)},
                  "spec": {"seed": seed, "dataset": "mnist", "model": "lenet5_half", "subset": None, "val_size": 5000,
                           "batch_size": 128}, "provenance": {"wall_time_s": 60.0 * (1 + seed)}}
                 for seed in range(3)]
@@ -112,3 +138,17 @@ def test_benchmark_gains_are_paired_and_holm_adjusted_across_the_benchmark():
     assert table.loc["Hinton KD", "Δ vs labels [95 % CI]"] == kd.text() and table.loc["Hinton KD", "test"] == "paired"
     assert table.loc["DAFL", "training (min)"] == pytest.approx(2.0)  # mean of 1, 2 and 3 minutes
     assert table.loc["Hinton KD", "p (Holm)"] == ("<0.001" if kd.p_holm < 0.001 else f"{kd.p_holm:.3f}")
+
+
+def test_a_collapsed_seed_is_counted_and_left_out_not_averaged():
+    results = _benchmark_results(gain_of_kd=0.5)
+    rows = results["table"]["mnist"]
+    rows["logit regression"][1] = {**rows["logit regression"][1], "history": [{"train_acc": 0.1}],
+                                   "metrics": {"test_acc": 0.1009}}
+    table = synthesis.benchmark_table(results, "mnist")
+    assert table.loc["logit regression", "collapsed seeds"] == "1 of 3"
+    kept = [rows["logit regression"][s]["metrics"]["test_acc"] * 100 for s in (0, 2)]
+    assert table.loc["logit regression", "test acc (%), the others"] == \
+        f"{np.mean(kept):.2f} ± {np.std(kept, ddof=1):.2f}"
+    gain = synthesis.gains(results)["mnist"]["logit regression"]
+    assert gain.n == (2, 2) and gain.excluded == 1  # the collapsed pair is left out and counted
