@@ -129,6 +129,15 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
     assert "cdn.jsdelivr" not in html and "mathjax" in html.lower()
 
 
+@pytest.mark.slow
+def test_no_page_shows_raw_source_a_cut_cell_or_a_shrunk_figure(built_book):
+    """The strict build passes a page whose markup went wrong; kdlib.bookcheck reads every page as a reader sees it."""
+    from kdlib import bookcheck
+
+    failures = bookcheck.check_book(built_book / "_build" / "html")
+    assert not failures, "\n".join(f"{page}: {problem}" for page, problems in failures.items() for problem in problems)
+
+
 PAGES = {"introduction": "00_introduction", "noisy_teachers": "01_noisy_teachers",
          "rocket_launching": "02_rocket_launching", "teacher_free": "03_teacher_free",
          "self_distillation": "04_self_distillation", "data_free": "05_data_free"}
