@@ -222,14 +222,18 @@ def _check_choices(received: dict, allowed: dict[str, tuple]) -> None:
 
 
 def _set_up_page(profile: str) -> None:
-    """The smoke profile's own store, and rebuilt models reported in one line at the end of a page
-    (``runs.rebuilt_note``) rather than as warnings under whichever cell loaded them."""
+    """The smoke profile's own store, rebuilt models reported in one line at the end of a page
+    (``runs.rebuilt_note``) rather than as warnings under whichever cell loaded them, and tables that show every
+    cell whole (pandas cuts a cell's text at 50 characters with "...": run ids, claims, settings)."""
     import warnings
+
+    import pandas as pd
 
     from kdlib.paths import use_profile
     from kdlib.runs import RebuiltModelWarning
     use_profile(profile)
     warnings.simplefilter("ignore", RebuiltModelWarning)
+    pd.set_option("display.max_colwidth", None)
 
 
 def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
