@@ -348,10 +348,10 @@ baseline_table(results["mnist"])
 # reach several times the teacher's logits, and so can the gradients. A smaller rate might rescue such cells; this
 # sweep keeps the rate fixed and does not test that.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 sweep_heatmaps(results["mnist"], "noisy_teacher", "MNIST, noisy teacher")
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 sweep_heatmaps(results["mnist"], "noisy_student", "MNIST, noisy student")
 
 # %% [markdown]
@@ -360,7 +360,7 @@ sweep_heatmaps(results["mnist"], "noisy_student", "MNIST, noisy student")
 # The same protocol on the second dataset of the profile; in the `cpu` profile that is Fashion-MNIST, **a stand-in
 # for SVHN and CIFAR-10**, with a ResNet-20 teacher (how far it is ahead of the student is in the gap table of C2).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "full-width"]
 for dataset in budget["datasets"][1:]:
     display(Markdown(f"**{NAMES[dataset]}**: learning rates (validation accuracy, %, seed 0)"))
     display(pilot_table(results[dataset]))
