@@ -30,8 +30,10 @@ notebooks: data
 	  $(BIN)/python -m kdlib page $$name --profile $(PROFILE) --published || exit 1; \
 	done
 
+# then every page as a reader sees it: no raw MyST or notebook source, no cut table cell, no shrunk figure
 html: $(INSTALLED)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --quiet
+	$(BIN)/python -m kdlib.bookcheck _build/html
 
 book: notebooks
 	$(MAKE) html
