@@ -137,8 +137,11 @@ pd.DataFrame(setup_rows).set_index("method")
 # %% tags=["hide-input"]
 tables = {dataset: chapter.benchmark_table(results, dataset) for dataset in DATASETS}
 glue("regression_rates", ", ".join(f"{lr:g}" for lr in chapter.REGRESSION_RATES), display=False)
-glue("regression_chosen", "; ".join(f"{DATASET_NAMES[dataset]}: {chapter.regression_lr(profile, dataset, False):g}"
-                                    for dataset in DATASETS), display=False)
+_chosen = {dataset: chapter.regression_lr(profile, dataset, False) for dataset in DATASETS}
+_edge = {min(chapter.REGRESSION_RATES): "the grid's smallest: a smaller rate was not tried",
+         max(chapter.REGRESSION_RATES): "the grid's largest: a larger rate was not tried"}
+glue("regression_chosen", "; ".join(f"{DATASET_NAMES[dataset]}: {lr:g}" + (f", {_edge[lr]}" if lr in _edge else "")
+                                    for dataset, lr in _chosen.items()), display=False)
 gains = chapter.gains(results)
 points = pd.DataFrame([{"dataset": DATASET_NAMES[dataset], "method": label,
                         "data": "no data (generated images)" if label in chapter.DATA_FREE else "real data",
