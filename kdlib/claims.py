@@ -531,31 +531,52 @@ def seed_plan(claims: list[Claim], target: float = stats.POWER, cap: int = SEED_
     return pd.DataFrame(rows)
 
 
-def forest_plot(claims: list[Claim], ax=None):
-    """Every tested claim's primary comparison in accuracy points with its 95 % interval, coloured by the claim's
-    verdict (secondary comparisons decide nothing, so they are left to the table)."""
+DECIDED = ("supported", "contradicted", "equivalent")
+
+
+def _forest_label(claim: Claim, others: list[Claim]) -> str:
+    """"C6 · rocket (b) − light alone · Fashion-MNIST", with the model's last part where two settings differ only
+    in the model (two kinds of exit)."""
+    label = f"{claim.id} · {claim.primary.label} · {claim.setting.dataset.split(' (')[0]}"
+    twins = [other for other in others if other.id == claim.id and other.primary.label == claim.primary.label
+             and other.setting.dataset == claim.setting.dataset]
+    return label + (f" · {claim.setting.model.split(', ')[-1]}" if len(twins) > 1 else "")
+
+
+def forest_plot(claims: list[Claim]):
+    """Every tested claim's primary comparison in accuracy points, one panel per paper on a linear axis of its own:
+    the effect with its 95 % interval and the ±SESOI band around zero. A decided verdict (supported, contradicted,
+    equivalent) is drawn in its colour with a filled marker; an undecided one (inconclusive, untestable here) in its
+    colour, hollow and fainter, so the eye finds what was decided. Secondary comparisons decide nothing and stay in
+    the table; so do effects in other units (minutes, nats). Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    points = [(claim, claim.primary) for claim in claims
-              if claim.basis == "test" and claim.primary.unit == "points"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(11, 0.28 * len(points) + 1.2))
-    for y, (claim, comparison) in enumerate(points):
-        colour = COLOURS[claim.verdict]
-        low, high = comparison.ci if comparison.testable else (comparison.effect, comparison.effect)
-        ax.plot([low, high], [y, y], color=colour, lw=2)
-        ax.plot([comparison.effect], [y], "o", color=colour, ms=4)
-    ax.axvline(0, color="0.4", lw=0.8, ls="--")
-    ax.set_xscale("symlog", linthresh=1.0)  # linear within ±1 point, logarithmic beyond: small and large effects
-    ax.set_yticks(range(len(points)))
-    labels = [f"{claim.id} · {comparison.label} · {claim.setting.dataset.split(' (')[0]}" for claim, comparison in points]
-    # two settings that differ only in the model (e.g. two kinds of exit) get the model's last part, to tell them apart
-    labels = [label + (f" · {claim.setting.model.split(', ')[-1]}" if labels.count(label) > 1 else "")
-              for label, (claim, _) in zip(labels, points)]
-    ax.set_yticklabels(labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("effect, accuracy points (ours − comparison), 95 % CI; linear within ±1, logarithmic beyond")
-    ax.legend(handles=[Line2D([], [], color=COLOURS[v], lw=2, label=v) for v in VERDICTS], fontsize=7,
-              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(VERDICTS), frameon=False)
-    return ax
+    points = [claim for claim in claims if claim.basis == "test" and claim.primary.unit == "points"]
+    papers = list(dict.fromkeys(claim.chapter for claim in points))
+    heights = [len([c for c in points if c.chapter == paper]) + 1.2 for paper in papers]
+    figure, axes = plt.subplots(len(papers), 1, figsize=(10, 0.32 * sum(heights) + 1.2), squeeze=False,
+                                gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax, paper in zip(axes[:, 0], papers):
+        rows = [claim for claim in points if claim.chapter == paper]
+        for y, claim in enumerate(rows):
+            comparison, colour = claim.primary, COLOURS[claim.verdict]
+            decided = claim.verdict in DECIDED
+            low, high = comparison.ci if comparison.testable else (comparison.effect, comparison.effect)
+            sesoi, _ = claim.declared_sesoi
+            if sesoi:
+                ax.fill_betweenx([y - 0.35, y + 0.35], -sesoi, sesoi, color="0.9", lw=0, zorder=0)
+            ax.plot([low, high], [y, y], color=colour, lw=2.4 if decided else 1.4, alpha=1.0 if decided else 0.6)
+            ax.plot([comparison.effect], [y], "o", ms=6, color=colour, markerfacecolor=colour if decided else "white",
+                    markeredgewidth=1.4)
+        ax.axvline(0, color="0.4", lw=0.8, ls="--")
+        ax.set_yticks(range(len(rows)), [_forest_label(claim, rows) for claim in rows], fontsize=8)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(paper.replace("_", " "), fontsize=9, loc="left")
+        ax.tick_params(axis="x", labelsize=8)
+    axes[-1, 0].set_xlabel("ours − comparison, accuracy points, 95 % CI (grey: ±SESOI)", fontsize=8)
+    figure.legend(handles=[Line2D([], [], color=COLOURS[v], lw=2, marker="o",
+                                  markerfacecolor=COLOURS[v] if v in DECIDED else "white", label=v)
+                           for v in VERDICTS], fontsize=8, loc="outside upper center", ncol=len(VERDICTS),
+                  frameon=False)
+    return figure

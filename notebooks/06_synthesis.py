@@ -264,7 +264,6 @@ pd.DataFrame([{"chapter": claim.chapter, "verdict": claim.verdict} for claim in 
 
 # %% tags=["hide-input"]
 claims.forest_plot(ledger)
-plt.tight_layout()
 plt.show()
 
 # %% [markdown]

@@ -222,17 +222,24 @@ def test_table_has_one_row_per_comparison_with_scale_columns():
     assert frame.loc[0, "p"] == (f"{p_raw:.3f}" if p_raw >= 0.001 else "<0.001")
 
 
-def test_forest_plot_draws_every_primary_accuracy_comparison():
+def test_forest_plot_draws_each_papers_primary_accuracy_comparisons_on_a_linear_axis():
     ledger = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="x")]),
                             claim([stats.welch([3.0, 3.1, 3.2], [4.0, 4.1, 4.3], "time", unit="minutes")],
-                                  expect="lower", claim_id="C9")])
-    ax = claims.forest_plot(ledger)
-    assert [label.get_text() for label in ax.get_yticklabels()] == ["C0 · A − B · Fashion-MNIST"]  # no secondary,
+                                  expect="lower", claim_id="C9"),
+                            replace(claim([comparison([90.0, 91.5, 90.4], [90.2, 90.9, 90.8])], claim_id="C20"),
+                                    chapter="another paper")])
+    figure = claims.forest_plot(ledger)
+    first, second = figure.axes
+    assert [label.get_text() for label in first.get_yticklabels()] == ["C0 · A − B · Fashion-MNIST"]  # no secondary,
     # and minutes are not on this axis
-    other = replace(ledger[0], setting=replace(SETTING, model="ResNet, TPAMI exits"))
-    twice = claims.forest_plot([replace(ledger[0], setting=replace(SETTING, model="ResNet, ICCV exits")), other])
-    assert twice.get_yticklabels()[0].get_text() == "C0 · A − B · Fashion-MNIST · ICCV exits"
-    assert math.isclose(ax.lines[0].get_xdata()[0], ledger[0].comparisons[0].ci[0])
+    assert first.get_title(loc="left") == "test" and second.get_title(loc="left") == "another paper"
+    assert first.get_xscale() == second.get_xscale() == "linear"
+    decided, undecided = first.lines[0], second.lines[0]
+    assert decided.get_xdata()[0] == pytest.approx(ledger[0].comparisons[0].ci[0])
+    assert decided.get_alpha() == 1.0 and undecided.get_alpha() == 0.6  # inconclusive: fainter, hollow
+    twins = [replace(ledger[0], setting=replace(SETTING, model=f"ResNet, {kind} exits")) for kind in ("ICCV", "TPAMI")]
+    assert claims.forest_plot(twins).axes[0].get_yticklabels()[0].get_text() == \
+        "C0 · A − B · Fashion-MNIST · ICCV exits"
 
 
 def test_the_book_ledger_adjusts_each_chapter_as_its_page_does(monkeypatch):
