@@ -580,3 +580,96 @@ def forest_plot(claims: list[Claim]):
                            for v in VERDICTS], fontsize=8, loc="outside upper center", ncol=len(VERDICTS),
                   frameon=False)
     return figure
+
+
+# --- the answer first: one row per paper claim, for the landing page ---------------------------------------------
+
+def short_reason(claim: Claim) -> str:
+    """Why a claim-setting got its verdict, in about ten words (the full reason is on its chapter's page)."""
+    verdict = claim.verdict
+    if verdict == "untestable here":
+        failed = claim.failed_preconditions[0]
+        more = f" (+{len(claim.failed_preconditions) - 1} more)" if len(claim.failed_preconditions) > 1 else ""
+        return f"not met: {failed.statement}{more}"
+    if claim.basis != "test":
+        return {"derivation": "a derivation", "measurement": "a count"}.get(claim.basis, claim.basis) + \
+            {"supported": " that holds", "contradicted": " that fails", "inconclusive": " that cannot decide it"}[verdict]
+    primary = claim.primary
+    if verdict in DECIDED:
+        return f"{primary.text()} {primary.unit}, Holm p {format_p(primary.p_holm)}"
+    sesoi, _ = claim.declared_sesoi
+    power = primary.power_at_sesoi(sesoi)
+    return (f"{primary.text()} {primary.unit}; power {power:.0%} at the SESOI" if math.isfinite(power)
+            else f"{primary.text()} {primary.unit}")
+
+
+def answers(claims: list[Claim], reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per paper claim as the book tests it, the answer first: the paper, the claim in the paper's words and
+    its number (from ``reference``, kdlib/reference/claims.csv, each with its source), the statement tested, then
+    ours: each setting (dataset, model and share of the paper's budget), its verdict and a short reason. Rows that
+    only set our number beside a paper's (``basis="paper number"``) are not claims and are left out."""
+    reference = reference.set_index("claim") if reference is not None else pd.DataFrame()
+    rows = []
+    tested = [claim for claim in claims if claim.basis != "paper number"]
+    for claim_id, statement in dict.fromkeys((claim.id, claim.statement) for claim in tested):
+        found = [claim for claim in tested if (claim.id, claim.statement) == (claim_id, statement)]
+        known = claim_id in reference.index
+
+        def ours(claim: Claim) -> str:
+            share = "" if claim.setting.budget_share is None else f", {claim.setting.budget_share:.1%} of its budget"
+            return f"{claim.setting.dataset}, {claim.setting.model}{share}"
+
+        words = str(reference.loc[claim_id, "words"]) if known else "–"
+        words = words if words.startswith("paraphrase: ") or words == "–" else f"“{words}”"
+        rows.append({
+            "claim, as tested here": f"**{claim_id}** {statement}",
+            "the paper": f"{reference.loc[claim_id, 'paper'] if known else found[0].chapter}: {words}",
+            "the paper's number": reference.loc[claim_id, "paper_number"] if known else "–",
+            "ours: setting → verdict": "; ".join(f"{ours(claim)} → **{claim.verdict}**" for claim in found),
+            "why": "; ".join(short_reason(claim) for claim in found),
+            "source": reference.loc[claim_id, "source"] if known else "–"})
+    return pd.DataFrame(rows)
+
+
+def answers_markdown(table: pd.DataFrame) -> str:
+    """``answers`` as a MyST pipe table (the landing page includes it): each claim's settings on their own lines,
+    and the source of each paper's number as a footnote, once per claim."""
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("; ", "<br>")
+
+    shown = [column for column in table.columns if column != "source"]
+    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    notes: dict[str, str] = {}
+    for row in table.to_dict("records"):
+        claim_id = row["claim, as tested here"].split("**")[1]
+        if claim_id not in notes:
+            notes[claim_id] = str(row["source"])
+            row["the paper's number"] = str(row["the paper's number"]) + f" [^source-{claim_id}]"
+        lines.append("| " + " | ".join(cell(row[column]) for column in shown) + " |")
+    lines += [""] + [f"[^source-{claim_id}]: {source}" for claim_id, source in notes.items()]
+    return "\n".join(lines) + "\n"
+
+
+def paper_claims() -> pd.DataFrame | None:
+    """The papers' own words and numbers for each claim, with sources (kdlib/reference/claims.csv); None if absent."""
+    from importlib import resources
+
+    path = resources.files("kdlib.reference").joinpath("claims.csv")
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        return pd.read_csv(handle)
+
+
+def write_answers(claims: list[Claim], folder=".") -> None:
+    """The landing page's answer table (``answers.md``) and figure (``answers.svg``, the forest plot), written into
+    the executed book's folder by the synthesis page, where the ledger is computed; book/intro.md includes both."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    (folder / "answers.md").write_text(answers_markdown(answers(claims, paper_claims())))
+    figure = forest_plot(claims)
+    figure.savefig(folder / "answers.svg")
+    plt.close(figure)

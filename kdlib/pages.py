@@ -24,6 +24,9 @@ PAGES = {"introduction": "00_introduction", "noisy_teachers": "01_noisy_teachers
          "speed": "90_speed", "results": "91_results"}
 # the book's own pages, copied around a reader's page so that it builds as a book
 _BOOK_FILES = ("intro.md", "reproduce.md", "references.md", "references.bib")
+# written by the synthesis page (kdlib.claims.write_answers) and included by intro.md; a stub where it has not run
+_ANSWERS = {"answers.md": "The answer table is written when the synthesis page is executed (`make book`).\n",
+            "answers.svg": '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>\n'}
 
 
 def page_stem(name: str) -> str:
@@ -164,6 +167,13 @@ def build_book(folder: Path, stems: list[str]) -> Path:
     root = project_root()
     for file_name in _BOOK_FILES:
         shutil.copy(root / "book" / file_name, folder / "book" / file_name)
+    for file_name, stub in _ANSWERS.items():  # the landing page's answers, from the synthesis page when it ran
+        target = folder / "book" / file_name
+        if not target.exists():
+            if (root / "book" / file_name).exists():
+                shutil.copy(root / "book" / file_name, target)
+            else:
+                target.write_text(stub)
     shutil.copy(root / "_config.yml", folder / "_config.yml")
     chapters = "".join(f"  - file: book/{stem}\n" for stem in stems)
     (folder / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n{chapters}"

@@ -247,6 +247,7 @@ glue("collapse_note", "No run on real data ended at chance level." if not collap
 
 # %% tags=["hide-output"]
 ledger = chapters.ledger(profile, train_missing, device)
+claims.write_answers(ledger)  # the landing page's answer table and figure (book/intro.md includes them)
 
 # %% tags=["hide-input"]
 counts = claims.counts(ledger)

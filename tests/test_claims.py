@@ -379,3 +379,26 @@ def test_controls_on_test_read_the_test_set_and_say_whether_each_holds():
     assert table.loc[0, "effect [95 % CI]"].startswith(f"{diff.mean():+.2f} [")
     half = scipy_stats.t.ppf(0.975, 2) * diff.std(ddof=1) / math.sqrt(3)
     assert diff.mean() - half > 0 and table.loc[0, "holds"] == "yes"  # paired by seed: +1.10 [+0.21, +1.99]
+
+
+def test_the_answer_table_has_one_row_per_claim_as_tested_with_the_papers_words_and_number():
+    reference = claims.paper_claims()
+    assert set(reference["claim"]) == {"H4", *(f"C{i}" for i in range(1, 20))}  # every claim of the book, sourced
+    assert reference["source"].notna().all() and not reference["source"].str.contains("shared").any()
+    ledger = claims.adjust([
+        claims.Claim("H1", "test", "makes 67 errors", "MNIST", SETTING, basis="paper number",
+                     comparisons=(stats.against_value([70.0, 71.0, 72.0], 67.0, "ours − paper"),)),
+        claim([comparison(HIGH, LOW)], claim_id="C6"),
+        replace(claim([comparison(HIGH, LOW)], claim_id="C6"), setting=replace(SETTING, dataset="MNIST")),
+        replace(claim([comparison([90.0, 91.5, 90.4], [90.2, 90.9, 90.8])], claim_id="C13"), statement="other")])
+    table = claims.answers(ledger, reference)
+    assert [row.split("**")[1] for row in table["claim, as tested here"]] == ["C6", "C13"]  # H1 is no claim
+    six = table.iloc[0]
+    assert six["ours: setting → verdict"].count("→ **supported**") == 2 and "2.5% of its budget" in six.iloc[3]
+    assert six["the paper"].startswith("Zhou et al. 2018: paraphrase: ")
+    assert six["the paper's number"] == reference.set_index("claim").loc["C6", "paper_number"]
+    assert six["why"].endswith(f"Holm p {claims.format_p(ledger[1].primary.p_holm)}")
+    assert table.iloc[1]["why"].endswith("at the SESOI")  # inconclusive: the power it had
+    markdown = claims.answers_markdown(table)
+    assert markdown.count("[^source-C6]") == 2 and "[^source-C6]: " in markdown  # one reference, one note
+    assert markdown.splitlines()[0].count("|") == 6  # five columns: the source is a footnote
