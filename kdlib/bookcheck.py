@@ -11,8 +11,8 @@ cells count, a reader opens them) and fails when it shows:
   (``:class: note``);
 - **raw notebook source**: a jupytext cell marker at the start of a line (``# %%``, or ``%%`` once the comment
   sign was read as markdown);
-- **a cut table cell**: a ``<td>``/``<th>`` whose text ends in ``...`` or ``…`` (pandas' ``max_colwidth``, or the
-  filler cells of its ``max_rows`` / ``max_columns`` trimming);
+- **a cut table cell**: a ``<td>``/``<th>`` whose text ends in ``...`` or ``…`` (pandas' ``max_colwidth``, which
+  every page now lifts in ``kdlib.chapters``, or the filler cells of its ``max_rows`` / ``max_columns`` trimming);
 - **a figure shown too small**: an image that its ``width`` attribute, ``style`` width or ``scale-N`` class shows
   at less than ``min_share`` of its own width, or (where its own width can be read: PNG) one wider than the
   article column can show at ``min_share`` of its width. ``column_px`` is the widest sphinx-book-theme shows a
@@ -46,7 +46,7 @@ COLUMN_PX = 772  # the widest a cell output is shown in the article column (Chro
 FULL_WIDTH_PX = 1050  # the same for a cell tagged full-width (the column and its margin)
 
 # MyST's roles as this book writes them; a Python f-string such as f"`{key}`" must not count
-_ROLES = r"glue(?::\w+)?|cite(?::\w+)?|doc|ref|numref|eq|math|term|download|abbr|sub|sup|footcite(?::\w+)?"
+_ROLES = r"glue(?::\w+)?|cite(?::\w+)?|doc|ref|numref|eq|math|term|download|abbr|sub-ref|footcite(?::\w+)?"
 RAW_SYNTAX = {
     "a MyST directive fence": re.compile(r"(?:`{3,}|:{3,})\{"),
     "a MyST role not rendered": re.compile(rf"\{{(?:{_ROLES})\}}`|\{{glue\b"),
@@ -137,9 +137,9 @@ def _excerpt(text: str, start: int, end: int) -> str:
 def _shown(image: Image, natural: int | None) -> tuple[float | None, float]:
     """An image's own size in CSS pixels (None: not known) and the share of it its attributes let it show.
 
-    A width or height in pixels sets its size (a high-DPI image, matplotlib's ``retina`` format, is written at
-    half its pixels), and counts as a constraint when it leaves less than half of the image's pixels; a percentage,
-    a ``scale-N`` class or a ``max-width`` in percent is a share of it."""
+    A width in pixels sets its size (a high-DPI image, matplotlib's ``retina`` format, is written at half its
+    pixels), and counts as a constraint when it leaves less than half of the image's pixels; a width or
+    ``max-width`` in percent, or a ``scale-N`` class, is taken as that share of it."""
     style = dict(re.findall(r"([\w-]+)\s*:\s*([^;]+)", image.attrs.get("style") or ""))
     size, share = natural, 1.0
     for value in (image.attrs.get("width"), style.get("width"), style.get("max-width")):
@@ -219,7 +219,7 @@ def check_book(html_root: Path, **options) -> dict[str, list[str]]:
     return failures
 
 
-_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})(.*)$")
+_BACKTICK_FENCE = re.compile(r"^[ \t]{0,3}`{3,}(.*)$")
 
 
 def fence_problems(markdown: str) -> list[str]:
@@ -227,7 +227,7 @@ def fence_problems(markdown: str) -> list[str]:
     backtick), so that the fence meant to close them opens one instead and swallows the rest of the cell."""
     return [f"line {number}: a backtick fence whose info string holds a backtick (use a ::: fence): {line.strip()!r}"
             for number, line in enumerate(markdown.splitlines(), 1)
-            if (match := _FENCE.match(line)) and match.group(1)[0] == "`" and "`" in match.group(2)]
+            if (match := _BACKTICK_FENCE.match(line)) and "`" in match.group(1)]
 
 
 def main(argv: list[str] | None = None) -> int:
