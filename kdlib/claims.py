@@ -673,3 +673,20 @@ def write_answers(claims: list[Claim], folder=".") -> None:
     figure = forest_plot(claims)
     figure.savefig(folder / "answers.svg")
     plt.close(figure)
+
+
+def compact_table(claims: list[Claim]) -> pd.DataFrame:
+    """A chapter's claims at a glance, one row per claim-setting: its primary comparison, the effect with its 95 %
+    interval, the verdict and a short reason. The full rows (``table``: every comparison, test, p, adjusted p,
+    level, MDE, SESOI and power) go in a collapsed block and a CSV."""
+    rows = []
+    for claim in claims:
+        primary = claim.primary
+        rows.append({"claim": claim.id, "setting": claim.setting.dataset.split(" (")[0] +
+                     (f", {claim.setting.model.split(', ')[-1]}" if "exits" in claim.setting.model else ""),
+                     "statement": claim.statement,
+                     "primary comparison": primary.label if primary is not None else claim.basis,
+                     "effect [95 % CI]": "–" if primary is None else
+                     primary.text() + ("" if primary.unit == "points" else f" {primary.unit}"),
+                     "verdict": claim.verdict, "why": short_reason(claim)})
+    return pd.DataFrame(rows)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from kdlib.claims import short_reason
 from kdlib.methods import describe_params
 
 
@@ -146,6 +147,26 @@ def _box(title: str, kind: str, body: str):
     """An admonition as HTML: myst-nb renders a cell's Markdown output as CommonMark, without MyST directives."""
     from IPython.display import HTML
     return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p></div>')
+
+
+def verdict_box(claims: list, chapter: str):
+    """The box at the top of a chapter page: each of its claim-settings with its verdict, the status of the
+    positive controls they rest on, and the budget as a share of the paper's."""
+    import html
+
+    ours = [claim for claim in claims if claim.chapter == chapter and claim.basis != "paper number"]
+    lines = [f"<b>{claim.id}</b> ({html.escape(claim.setting.dataset)}): <b>{claim.verdict}</b>, "
+             f"{html.escape(short_reason(claim))}" for claim in ours]
+    controls = {(c.statement, c.holds, c.evidence) for claim in ours for c in claim.preconditions}
+    control_text = "; ".join(f"{html.escape(statement)}: {'holds' if holds else '<b>fails</b>'} "
+                             f"({html.escape(evidence.split(': ', 1)[-1])})" for statement, holds, evidence in
+                             sorted(controls)) or "none stated"
+    shares = sorted({claim.setting.budget_share for claim in ours if claim.setting.budget_share is not None})
+    budget = ("not stated by the paper" if not shares else
+              f"{shares[0]:.1%}" if len(shares) == 1 else f"{shares[0]:.1%} to {shares[-1]:.1%}")
+    return _box("The verdicts of this chapter", "tip",
+                "<br>".join(lines) + f"<br><b>Positive controls:</b> {control_text}"
+                f"<br><b>Budget:</b> {budget} of the paper's training steps.")
 
 
 def executed_with(profile, train_missing: bool = True, device=None):

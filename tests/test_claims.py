@@ -402,3 +402,19 @@ def test_the_answer_table_has_one_row_per_claim_as_tested_with_the_papers_words_
     markdown = claims.answers_markdown(table)
     assert markdown.count("[^source-C6]") == 2 and "[^source-C6]: " in markdown  # one reference, one note
     assert markdown.splitlines()[0].count("|") == 6  # five columns: the source is a footnote
+
+
+def test_a_chapters_compact_table_and_verdict_box_show_each_claim_settings_verdict_first():
+    from kdlib import report
+
+    failed = claims.control("the teacher beats the student", comparison(LOW, HIGH, label="teacher − student"))
+    ledger = claims.adjust([claim([comparison(HIGH, LOW), comparison(LOW, HIGH, label="vs C")], claim_id="C6"),
+                            claim([comparison(HIGH, LOW)], preconditions=[failed], claim_id="C7")])
+    compact = claims.compact_table(ledger)
+    assert list(compact.columns) == ["claim", "setting", "statement", "primary comparison", "effect [95 % CI]",
+                                     "verdict", "why"]
+    assert len(compact) == 2 and compact.loc[0, "primary comparison"] == "A − B"  # the secondary is not here
+    assert compact.loc[1, "why"] == "not met: the teacher beats the student"
+    box = report.verdict_box(ledger, "test").data
+    assert "<b>C6</b> (Fashion-MNIST (stand-in for CIFAR-10)): <b>supported</b>" in box
+    assert "the teacher beats the student: <b>fails</b>" in box and "<b>Budget:</b> 2.5% of the paper's" in box
