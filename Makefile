@@ -53,4 +53,4 @@ test: data browser
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf _build _pages book/*.ipynb book/all_runs.csv book/all_runs.json book/answers.md book/answers.svg
+	rm -rf _build _pages book/*.ipynb book/all_runs.csv book/all_runs.json book/answers.md book/answers.svg book/claims_*.csv

@@ -162,8 +162,8 @@ def verdict_box(claims: list, chapter: str):
                              f"({html.escape(evidence.split(': ', 1)[-1])})" for statement, holds, evidence in
                              sorted(controls)) or "none stated"
     shares = sorted({claim.setting.budget_share for claim in ours if claim.setting.budget_share is not None})
-    budget = ("not stated by the paper" if not shares else
-              f"{shares[0]:.1%}" if len(shares) == 1 else f"{shares[0]:.1%} to {shares[-1]:.1%}")
+    budget = ("not stated by the paper" if not shares else f"{100 * shares[0]:.2g} %" if len(shares) == 1
+              else f"{100 * shares[0]:.2g} % to {100 * shares[-1]:.2g} %")
     return _box("The verdicts of this chapter", "tip",
                 "<br>".join(lines) + f"<br><b>Positive controls:</b> {control_text}"
                 f"<br><b>Budget:</b> {budget} of the paper's training steps.")

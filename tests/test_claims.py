@@ -417,4 +417,4 @@ def test_a_chapters_compact_table_and_verdict_box_show_each_claim_settings_verdi
     assert compact.loc[1, "why"] == "not met: the teacher beats the student"
     box = report.verdict_box(ledger, "test").data
     assert "<b>C6</b> (Fashion-MNIST (stand-in for CIFAR-10)): <b>supported</b>" in box
-    assert "the teacher beats the student: <b>fails</b>" in box and "<b>Budget:</b> 2.5% of the paper's" in box
+    assert "the teacher beats the student: <b>fails</b>" in box and "<b>Budget:</b> 2.5 % of the paper's" in box
