@@ -75,6 +75,16 @@ from kdlib.report import executed_with as _executed_with
 _executed_with(profile, train_missing, device)
 
 # %% [markdown]
+# This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
+# and what it means (click to show). `python -m kdlib page introduction -p NAME VALUE` re-executes the page with another
+# value, and `--dry-run` first lists the runs that would train and the minutes they would take.
+
+# %% tags=["hide-input", "hide-output"]
+from kdlib.pages import knobs_table as _knobs_table
+
+_knobs_table("introduction", profile)
+
+# %% [markdown]
 # ```{note}
 # This page was executed with the **{glue:text}`profile`** profile. The `cpu` profile uses short budgets that fit a
 # laptop CPU (stated in the setup tables below); the `smoke` profile, used by the tests, trains on a few hundred

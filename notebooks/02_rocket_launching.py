@@ -74,6 +74,16 @@ _display(_verdict_box(book_claims, chapter.CHAPTER))
 _executed_with(profile, train_missing, device)
 
 # %% [markdown]
+# This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
+# and what it means (click to show). `python -m kdlib page rocket_launching -p NAME VALUE` re-executes the page with another
+# value, and `--dry-run` first lists the runs that would train and the minutes they would take.
+
+# %% tags=["hide-input", "hide-output"]
+from kdlib.pages import knobs_table as _knobs_table
+
+_knobs_table("rocket_launching", profile)
+
+# %% [markdown]
 # The claims, numbered as in the rest of the book:
 #
 # - **C6** the light net trained this way beats the light net alone, and beats KD from a separately trained booster;

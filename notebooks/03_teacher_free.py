@@ -68,6 +68,16 @@ _display(_verdict_box(ledger, chapter.CHAPTER))
 _executed_with(profile, train_missing, device)
 
 # %% [markdown]
+# This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
+# and what it means (click to show). `python -m kdlib page teacher_free -p NAME VALUE` re-executes the page with another
+# value, and `--dry-run` first lists the runs that would train and the minutes they would take.
+
+# %% tags=["hide-input", "hide-output"]
+from kdlib.pages import knobs_table as _knobs_table
+
+_knobs_table("teacher_free", profile)
+
+# %% [markdown]
 # The claims, numbered as in the rest of the book:
 #
 # - **C10 (Re-KD)** a weaker student, used as the teacher, still improves the stronger model;

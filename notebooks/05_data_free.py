@@ -90,6 +90,16 @@ _display(_verdict_box(ledger, chapter.CHAPTER))
 _executed_with(profile, train_missing, device)
 
 # %% [markdown]
+# This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
+# and what it means (click to show). `python -m kdlib page data_free -p NAME VALUE` re-executes the page with another
+# value, and `--dry-run` first lists the runs that would train and the minutes they would take.
+
+# %% tags=["hide-input", "hide-output"]
+from kdlib.pages import knobs_table as _knobs_table
+
+_knobs_table("data_free", profile)
+
+# %% [markdown]
 # The claims, numbered as in the rest of the book:
 #
 # - **C17** RDSKD's student reaches a higher accuracy than DAFL's (and other data-free methods') on MNIST, CIFAR-10
