@@ -177,3 +177,9 @@ def test_the_omitted_three_rows_say_whether_the_papers_count_lies_in_our_interva
     column = "paper's value in our 95 % CI"
     assert table.loc["no shift"].loc["errors on the 1,010 test 3s", column] == "no"  # 300 against 133
     assert "verdict (matches within ± margin)" not in table.columns  # a difference is not a refuted claim
+
+
+def test_the_papers_omitted_three_counts_are_drawn_on_each_panel():
+    assert introduction.omitted_paper_points("all errors") == {"shift": [0.0, 3.5], "errors": [206.0, 109.0]}
+    assert introduction.omitted_paper_points("errors on the 1,010 3s") == {"shift": [0.0, 3.5], "errors": [133.0, 14.0]}
+    assert introduction.omitted_paper_points("errors on the 537 3s") == {"shift": [], "errors": []}  # validation

@@ -317,6 +317,20 @@ def omitted_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["transfer set without 3s", "count"])
 
 
+def omitted_paper_points(count: str) -> dict[str, list[float]]:
+    """The paper's §3 counts on the transfer set without 3s, for the panel ``count`` of ``omitted_curves``: its test
+    errors with no shift and with its +3.5, as points to draw on "all errors" and on the panel of the test set's
+    3s; none on the validation 3s, a count the paper has no number for."""
+    from kdlib import report
+
+    if count not in ("all errors", f"errors on the {PAPER_THREES:,} 3s"):
+        return {"shift": [], "errors": []}
+    paper = report.reference_table("hinton2015").set_index("model")
+    suffix = "" if count == "all errors" else ": on the 3s"
+    names = ("distilled without 3s", f"distilled without 3s, bias of 3 + {PAPER_SHIFT:g}")
+    return {"shift": [0.0, PAPER_SHIFT], "errors": [float(paper.loc[name + suffix, "test_errors"]) for name in names]}
+
+
 def omitted_curves(records: list[dict]) -> pd.DataFrame:
     """The omitted-3 runs' bias sweeps in long form (one row per run, split, count and shift), for a figure."""
     import pandas as pd
