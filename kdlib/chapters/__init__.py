@@ -223,8 +223,9 @@ def _check_choices(received: dict, allowed: dict[str, tuple]) -> None:
 
 def _set_up_page(profile: str) -> None:
     """The smoke profile's own store, rebuilt models reported in one line at the end of a page
-    (``runs.rebuilt_note``) rather than as warnings under whichever cell loaded them, and tables that show every
-    cell whole (pandas cuts a cell's text at 50 characters with "...": run ids, claims, settings)."""
+    (``runs.rebuilt_note``) rather than as warnings under whichever cell loaded them, tables that show every
+    cell whole (pandas cuts a cell's text at 50 characters with "...": run ids, claims, settings), and figures as
+    2× rasters."""
     import warnings
 
     import pandas as pd
@@ -234,6 +235,10 @@ def _set_up_page(profile: str) -> None:
     use_profile(profile)
     warnings.simplefilter("ignore", RebuiltModelWarning)
     pd.set_option("display.max_colwidth", None)
+    from IPython import get_ipython
+    if get_ipython() is not None:  # in a page's kernel: figures at twice their pixels, sharp on high-DPI screens
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats("retina")
 
 
 def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
