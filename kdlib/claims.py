@@ -587,6 +587,8 @@ def forest_plot(claims: list[Claim]):
 def short_reason(claim: Claim) -> str:
     """Why a claim-setting got its verdict, in about ten words (the full reason is on its chapter's page)."""
     verdict = claim.verdict
+    if claim.basis == "paper number":  # not a verdict: ours beside the paper's number
+        return f"ours − paper {claim.primary.text()} {claim.primary.unit}"
     if verdict == "untestable here":
         failed = claim.failed_preconditions[0]
         more = f" (+{len(claim.failed_preconditions) - 1} more)" if len(claim.failed_preconditions) > 1 else ""

@@ -275,6 +275,7 @@ def test_a_paper_number_row_says_whether_the_papers_value_lies_in_our_interval_a
     assert "not a refuted claim" in rows[1].reason and "contradicted" not in rows[1].reason
     assert rows[0].comparisons[0].p_holm is None and claims.family_size(rows, "test") == 1
     assert claims.table(rows)["role"].tolist() == ["paper number", "paper number", "primary"]
+    assert claims.compact_table(rows)["why"].tolist()[:2] == [f"ours − paper {c.text()} errors" for c in (inside, outside)]
     with pytest.raises(ValueError, match="one comparison"):
         claims.Claim("H9", "t", "s", "–", SETTING, basis="paper number", comparisons=(inside, outside))
 
