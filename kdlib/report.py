@@ -149,6 +149,11 @@ def _box(title: str, kind: str, body: str):
     return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p></div>')
 
 
+def shown(frame: pd.DataFrame):
+    """A table as the pages show it: no index column, every cell's text left-aligned and wrapped."""
+    return frame.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+
+
 def verdict_box(claims: list, chapter: str):
     """The box at the top of a chapter page: each of its claim-settings with its verdict, the status of the
     positive controls they rest on, and the budget as a share of the paper's."""

@@ -291,15 +291,14 @@ chapter.recipe_table(recipe, book_claims)
 # `python -m kdlib claims --plan`.
 
 # %% tags=["hide-input"]
-claims.compact_table(recipe_claims).style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table(recipe_claims))
 
 # %% [markdown]
 # Every comparison of these rows, with its test, p, Holm-adjusted p, the level that decided, MDE, SESOI and power
 # (click to show):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(recipe_claims).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.table(recipe_claims))
 
 # %% [markdown]
 # The test accuracy of every epoch of the recipe runs (mean over seeds, the band one standard deviation). Nothing

@@ -521,16 +521,16 @@ for key, dataset in (("mnist", budget["datasets"][0]), ("other", OTHER)):
     glue(f"{key}_l2_control_holds", "holds" if holds else "does not hold", display=False)
     glue(f"{key}_rates", f"{results[dataset]['learning_rates']['l2']:g} for L2 against "
                          f"{results[dataset]['learning_rates']['ce']:g} for cross-entropy", display=False)
-claims.compact_table(chapter_claims).style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table(chapter_claims))
 
 # %% [markdown]
 # Every comparison of these claims, with its test, p, Holm-adjusted p, the level that decided, MDE, SESOI and power
 # (click to show; also as {download}`CSV <claims_01.csv>`):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(chapter_claims).to_csv("claims_01.csv", index=False)
-claims.table(chapter_claims).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+details = claims.table(chapter_claims)
+details.to_csv("claims_01.csv", index=False)
+report.shown(details)
 
 # %% [markdown]
 # **In short.** On MNIST the noisy teacher moves the student by {glue:text}`mnist_c1_effect` points against plain

@@ -468,16 +468,16 @@ glue("mde_range", f"{min(mdes):.1f} to {max(mdes):.1f}" if mdes else "–", disp
 glue("c9_reading", f"{by_id['C9'].verdict}: {by_id['C9'].reason}; the difference in mean training time per run, "
      "in minutes [95 % interval]: " + "; ".join(f"{c.label.split(',')[0]} {c.text()}"
                                               for c in by_id["C9"].comparisons), display=False)
-claims.compact_table(ours).style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table(ours))
 
 # %% [markdown]
 # Every comparison of these claims, with its test, p, Holm-adjusted p, the level that decided, MDE, SESOI and power
 # (click to show; also as {download}`CSV <claims_02.csv>`):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(ours).to_csv("claims_02.csv", index=False)
-claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+details = claims.table(ours)
+details.to_csv("claims_02.csv", index=False)
+report.shown(details)
 
 # %% [markdown]
 # **Preconditions.** {glue:text}`precondition_note`

@@ -609,16 +609,16 @@ for key, label in (("self", "Tf-KD_self"), ("reg", "Tf-KD_reg"), ("lsr", "LSR"))
     glue(f"weak_{key}_delta", claims.compare(label, records_of(label, WEAK), base_weak).text(), display=False)
 glue("weak_kd_delta", claims.compare("normal KD", records_of("normal KD", WEAK, STRONG), base_weak).text(),
      display=False)
-claims.compact_table(ours).style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table(ours))
 
 # %% [markdown]
 # Every comparison of these claims, with its test, p, Holm-adjusted p, the level that decided, MDE, SESOI and power
 # (click to show; also as {download}`CSV <claims_03.csv>`):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(ours).to_csv("claims_03.csv", index=False)
-claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+details = claims.table(ours)
+details.to_csv("claims_03.csv", index=False)
+report.shown(details)
 
 # %% [markdown]
 # C11 leaves out these De-KD teachers: {glue:text}`c11_excluded`.

@@ -444,16 +444,16 @@ glue("precondition_note",
       + "; ".join(f"{statement} ({evidence})" for statement, evidence in failed.items())
       + ". A verdict on those claims at this scale would say nothing about the papers.") if untestable else
      "Every precondition of C14 and C16 held at this scale.", display=False)
-claims.compact_table(ours).style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table(ours))
 
 # %% [markdown]
 # Every comparison of these claims, with its test, p, Holm-adjusted p, the level that decided, MDE, SESOI and power
 # (click to show; also as {download}`CSV <claims_04.csv>`):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(ours).to_csv("claims_04.csv", index=False)
-claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+details = claims.table(ours)
+details.to_csv("claims_04.csv", index=False)
+report.shown(details)
 
 # %% [markdown]
 # **Preconditions.** {glue:text}`precondition_note`

@@ -469,16 +469,16 @@ plt.show()
 # %% tags=["hide-input"]
 ours = [claim for claim in ledger if claim.chapter == chapter.CHAPTER]
 glue("real_kd_gap", f"{chapter.REAL_KD_GAP:g}", display=False)
-claims.compact_table(ours).style.hide(axis="index").set_properties(
-    **{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table(ours))
 
 # %% [markdown]
 # Every comparison of these claims, with its test, p, Holm-adjusted p, the level that decided, MDE, SESOI and power
 # (click to show; also as {download}`CSV <claims_05.csv>`):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(ours).to_csv("claims_05.csv", index=False)
-claims.table(ours).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+details = claims.table(ours)
+details.to_csv("claims_05.csv", index=False)
+report.shown(details)
 
 # %% tags=["remove-cell"]
 def verdicts(claim_id):

@@ -289,50 +289,45 @@ plt.show()
 # ### Hinton et al. 2015 (the introduction)
 
 # %% tags=["hide-input"]
-claims.compact_table([claim for claim in ledger if claim.chapter == "introduction"]).style.hide(
-    axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "introduction"]))
 
 # %% [markdown]
 # ### Noisy teachers (Sau & Balasubramanian 2016)
 
 # %% tags=["hide-input"]
-claims.compact_table([claim for claim in ledger if claim.chapter == "noisy_teachers"]).style.hide(
-    axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "noisy_teachers"]))
 
 # %% [markdown]
 # ### Rocket Launching (Zhou et al. 2018)
 
 # %% tags=["hide-input"]
-claims.compact_table([claim for claim in ledger if claim.chapter == "rocket_launching"]).style.hide(
-    axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "rocket_launching"]))
 
 # %% [markdown]
 # ### Teacher-free KD (Yuan et al. 2020)
 
 # %% tags=["hide-input"]
-claims.compact_table([claim for claim in ledger if claim.chapter == "teacher_free"]).style.hide(
-    axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "teacher_free"]))
 
 # %% [markdown]
 # ### Self-distillation (Zhang et al. 2019, 2021)
 
 # %% tags=["hide-input"]
-claims.compact_table([claim for claim in ledger if claim.chapter == "self_distillation"]).style.hide(
-    axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "self_distillation"]))
 
 # %% [markdown]
 # ### Data-free KD: RDSKD against DAFL
 
 # %% tags=["hide-input"]
-claims.compact_table([claim for claim in ledger if claim.chapter == "data_free"]).style.hide(
-    axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "data_free"]))
 
 # %% [markdown]
 # Every comparison of the ledger (click to show):
 
 # %% tags=["hide-input", "hide-output"]
-claims.table(ledger).to_csv("claims_ledger.csv", index=False)
-claims.table(ledger).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+details = claims.table(ledger)
+details.to_csv("claims_ledger.csv", index=False)
+report.shown(details)
 
 # %% [markdown]
 # ## Compute spent and how to reproduce
