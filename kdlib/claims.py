@@ -263,10 +263,21 @@ def adjust(claims: list[Claim]) -> list[Claim]:
     return out
 
 
-def metric_values(records: list[dict], metric: str = "test_acc", scale: float = 100.0) -> np.ndarray:
-    """Per-run values of a metric (diverged or missing: NaN), times ``scale`` (accuracy in points by default)."""
+def metric_values(records: list[dict], metric: str = "test_acc") -> np.ndarray:
+    """Per-run values of a metric as the records hold them (fractions for accuracies); diverged or missing: NaN."""
     values = [record["metrics"].get(metric) for record in records]
-    return np.array([np.nan if v is None else v for v in values], dtype=float) * scale
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def points(records: list[dict], metric: str = "test_acc") -> np.ndarray:
+    """Per-run accuracies in points (records hold fractions; tables and tests of claims speak points)."""
+    return metric_values(records, metric) * 100.0
+
+
+def mean_training_seconds(records: list[dict]) -> float:
+    """Mean over runs of the seconds spent in training steps (``training_seconds``); runs that diverged left out."""
+    times = [training_seconds(record) for record in records]
+    return float(np.nanmean([np.nan if t is None else t for t in times]))
 
 
 def paired_by_design(ours: list[dict], against: list[dict]) -> bool:
@@ -289,8 +300,8 @@ def compare(label: str, ours: list[dict], against: list[dict], metric: str = "te
     """Two groups of run records compared on ``metric`` (default: test accuracy in points); paired when the design
     pairs them (``paired_by_design``), Welch's t otherwise. ``against_metric`` reads another metric of the second
     group (one exit against a whole network)."""
-    a = metric_values(ours, metric, scale)
-    b = metric_values(against, against_metric or metric, scale)
+    a = metric_values(ours, metric) * scale
+    b = metric_values(against, against_metric or metric) * scale
     if paired_by_design(ours, against):
         order = [record["spec"]["seed"] for record in ours]
         by_seed = dict(zip([record["spec"]["seed"] for record in against], b))
@@ -354,7 +365,7 @@ def timed(record: dict, seconds: float | None = None, model: str | None = None) 
 def one_run_against(label: str, value: float, records: list[dict], metric: str = "test_acc") -> stats.Comparison:
     """One run's value (a single teacher, in points) minus a group of runs: the one-sample t test over the group's
     seeds with its sign turned, so the effect reads value − group, as a control "the teacher beats ..." needs."""
-    return stats.against_value(-metric_values(records, metric), -value, label)
+    return stats.against_value(-points(records, metric), -value, label)
 
 
 class GateFailed(RuntimeError):
@@ -376,8 +387,8 @@ class Gate:
         """The difference in points; raises ``GateFailed`` naming the gate, both accuracies and the margin."""
         if not better or not baseline:
             raise GateFailed(f"gate '{self.name}' has no records to read; train its pilot runs first")
-        ours = float(np.nanmean(metric_values(better, self.metric)))
-        theirs = float(np.nanmean(metric_values(baseline, self.metric)))
+        ours = float(np.nanmean(points(better, self.metric)))
+        theirs = float(np.nanmean(points(baseline, self.metric)))
         if not (math.isfinite(ours) and math.isfinite(theirs)) or ours - theirs < self.margin:
             raise GateFailed(f"gate '{self.name}' failed on {self.metric}: {ours:.2f} against {theirs:.2f}, a "
                              f"difference of {ours - theirs:+.2f} points where at least {self.margin:+.2f} was "
@@ -414,7 +425,7 @@ def control_table(arms: dict[str, dict[str, list[dict]]], metric: str = "val_acc
     columns = list(dict.fromkeys(row for found in study.values() for row in found))
     lines = []
     for name, arm in arms.items():
-        base = metric_values(arm[against], metric)
+        base = points(arm[against], metric)
         line = {"arm": name, f"{against} (%)": f"{np.nanmean(base):.2f} ± {np.nanstd(base, ddof=1):.2f}"
                 if np.isfinite(base).sum() > 1 else "–"}
         for row in columns:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from kdlib.claims import short_reason
+from kdlib.claims import mean_training_seconds, metric_values, points, short_reason  # noqa: F401 (re-exported)
 from kdlib.methods import describe_params
 
 
@@ -17,10 +17,6 @@ def reference_table(name: str) -> pd.DataFrame:
     """A paper's published numbers, shipped with kdlib (``kdlib/reference/<name>.csv``, each row with its source)."""
     with resources.files("kdlib.reference").joinpath(f"{name}.csv").open() as handle:
         return pd.read_csv(handle)
-
-
-def metric_values(records: list[dict], metric: str = "test_acc") -> np.ndarray:
-    return np.array([record["metrics"][metric] for record in records], dtype=float)
 
 
 def mean_std(values, scale: float = 100.0, digits: int = 2) -> str:

@@ -390,7 +390,7 @@ for (temperature, alpha), records in image_distilled.items():
     failed = report.collapsed(records)
     note = f"\n{failed} of {len(records)} at chance" if failed else ""
     rows.append({"T": temperature, "α": alpha, "mean": accuracy.mean(), "delta": accuracy.mean() - baseline.mean(),
-                 "val mean": np.nanmean(claims.metric_values(records, "val_acc")), "collapsed": failed,
+                 "val mean": np.nanmean(claims.points(records, "val_acc")), "collapsed": failed,
                  "cell": f"{report.mean_std(accuracy, scale=1)}\n({accuracy.mean() - baseline.mean():+.2f}){note}"})
 grid = pd.DataFrame(rows)
 delta = grid.pivot(index="T", columns="α", values="delta")

@@ -247,7 +247,7 @@ report.setup_table({"MNIST teacher": chapter.teachers(profile, first)[0],
 # %% tags=["remove-cell"]
 def test_acc(records):
     """Test accuracy in % per run; NaN for a run that diverged."""
-    return claims.metric_values(records)
+    return claims.points(records)
 
 
 def setting(spec: dict) -> str:

@@ -199,7 +199,7 @@ def test_compare_reads_two_metrics_of_the_same_runs_as_pairs():
 def test_missing_metric_counts_as_not_a_value():
     runs = records([0.9, 0.91, 0.92])
     runs[1]["metrics"]["test_acc"] = None
-    assert np.isnan(claims.metric_values(runs)[1])
+    assert np.isnan(claims.points(runs)[1])
 
 
 def test_table_has_one_row_per_comparison_with_scale_columns():

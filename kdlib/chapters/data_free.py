@@ -249,7 +249,7 @@ def paper_rows(results: dict) -> dict[str, dict]:
     code_steps["KD, Gaussian noise"] = code_steps["DAFL"]  # DAFL's baseline, at DAFL's budget
     out = {}
     for method, records in (("teacher", [teacher]), *((m, rows[m]) for m in METHODS if m in rows)):
-        values = kc.metric_values(records)
+        values = kc.points(records)
         published = _paper_accuracy(method)
         steps = _steps(records)
         found = {"paper": published, "ours": values, "steps": steps,
@@ -295,7 +295,7 @@ def preconditions(results: dict, dataset: str) -> list[kc.Precondition]:
     out = [kc.Precondition("KD with real data trains in every seed (none diverged or ended at chance)", failed == 0,
                            f"{failed} of {len(real)} runs failed"),
            kc.control(f"KD with real data comes within {REAL_KD_GAP:g} points of the teacher",
-                      stats.against_value(kc.metric_values(real), teacher_acc - REAL_KD_GAP,
+                      stats.against_value(kc.points(real), teacher_acc - REAL_KD_GAP,
                                           f"KD, real data − (teacher − {REAL_KD_GAP:g})"))]
     if "student on labels" in rows:
         out.append(kc.control("the teacher beats the student on labels",
@@ -309,7 +309,7 @@ def preconditions(results: dict, dataset: str) -> list[kc.Precondition]:
 def sweep_values(records: list[dict], n_classes: int) -> np.ndarray:
     """Accuracy (%) per run of a sweep cell; a diverged run counts at chance (100 / K): it learned nothing, and
     leaving it out would hide the instability C18 is about."""
-    values = kc.metric_values(records)
+    values = kc.points(records)
     diverged = np.array([bool(record["metrics"].get("diverged")) for record in records])
     return np.where(diverged & ~np.isfinite(values), 100.0 / n_classes, values)
 

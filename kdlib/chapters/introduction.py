@@ -211,7 +211,7 @@ PAPER_ROLES = ("teacher", "student", "distilled")
 
 def error_counts(records: list[dict]) -> np.ndarray:
     """Test errors per 10,000 images of each run (the smoke profile tests on fewer images and is scaled up)."""
-    return (1 - metric_values(records, "test_acc", scale=1.0)) * 10_000
+    return (1 - metric_values(records, "test_acc")) * 10_000
 
 
 def paper_comparisons(mnist: dict[str, list[dict]]) -> dict[str, stats.Comparison]:

@@ -274,7 +274,7 @@ def gap_summary(result: dict) -> dict:
     """The teacher–student gap (seed-0 teacher against plain logit regression, test accuracy, points) and the α and
     σ that validation chose for the noisy teacher."""
     teacher = _accuracy(result["teachers"][0])
-    regression = float(np.nanmean(claimlib.metric_values(result["table"]["logit regression"])))
+    regression = float(np.nanmean(claimlib.points(result["table"]["logit regression"])))
     chosen = dict(result["table"]["noisy teacher"][0]["spec"]["method_params"])
     return {"teacher": teacher, "logit regression": regression, "gap": teacher - regression,
             "alpha": chosen["alpha"], "sigma": chosen["sigma"]}

@@ -272,7 +272,7 @@ def _percent(record: dict, metric: str = "val_acc") -> float:
 
 
 def _mean_percent(records: list[dict], metric: str = "val_acc") -> float:
-    values = kc.metric_values(records, metric)
+    values = kc.points(records, metric)
     return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
 
 
