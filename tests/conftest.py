@@ -1,11 +1,33 @@
-"""Shared fixtures: an isolated run store, and a tiny synthetic dataset so trainer tests need no download."""
+"""Shared fixtures: an isolated run store, and a tiny synthetic dataset so trainer tests need no download; and the
+``data`` marker: a test that reads the downloaded MNIST or Fashion-MNIST is skipped, with the fix, where they are
+absent (``@pytest.mark.data`` for MNIST; ``@pytest.mark.data("mnist", "fashion_mnist")`` names each one read)."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
 
 from kdlib import data, paths, runs
+
+
+NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
+@functools.cache
+def _absent(name: str) -> bool:
+    """Whether ``name``'s files are missing from the data folder (checked once a session: it hashes them)."""
+    return data.absent(name) is not None
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("data")
+    if marker is None:
+        return
+    for name in marker.args or ("mnist",):
+        if _absent(name):  # checked before the test's fixtures run (none of them moves KDLIB_DATA)
+            pytest.skip(f"{NAMES.get(name, name)} not downloaded: run `make data`")
 
 
 @pytest.fixture(autouse=True)

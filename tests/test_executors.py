@@ -51,6 +51,8 @@ def test_local_workers_split_the_cores_and_the_gpus():
     assert executors.split_threads(64) >= 1
 
 
+@pytest.mark.data
+@pytest.mark.process
 def test_two_local_workers_give_the_records_of_one_process(tmp_path, monkeypatch):
     specs = [_spec(seed) for seed in range(3)]
     teacher_and_student = _spec(seed=0, method="kd", model="mlp_2x800", teacher=specs[0])
@@ -68,6 +70,8 @@ def test_two_local_workers_give_the_records_of_one_process(tmp_path, monkeypatch
     assert len(lines) == before  # everything has a record: nothing is trained again
 
 
+@pytest.mark.data
+@pytest.mark.process
 def test_a_crash_is_reported_and_does_not_stop_its_wave():
     good = _spec()
     broken = _spec(seed=1, method="kd", model="mlp_2x800", teacher=_broken_teacher())  # raises in its worker
@@ -83,6 +87,7 @@ def test_a_crash_is_reported_and_does_not_stop_its_wave():
     assert not listed and "stage 2 and later not started" in lines[-1]
 
 
+@pytest.mark.data("fashion_mnist")
 def test_the_cli_lists_the_failed_runs_and_exits_non_zero(monkeypatch, capsys):
     from kdlib import cli
     from kdlib.chapters import rocket_launching
@@ -103,6 +108,8 @@ def test_bad_executor_settings_are_refused_before_any_run():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.process
 def test_ray_runs_give_the_records_of_local_ones(tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="the ray extra is installed by make test: pip install -e '.[ray]'")
     specs = [_spec(seed) for seed in range(2)]
@@ -117,6 +124,8 @@ def test_ray_runs_give_the_records_of_local_ones(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.process
 def test_a_submitit_job_array_gives_the_records_of_local_runs(tmp_path, monkeypatch):
     pytest.importorskip("submitit", reason="the slurm extra is installed by make test: pip install -e '.[slurm]'")
     specs = [_spec(seed) for seed in range(2)]

@@ -74,6 +74,8 @@ def _kill_after_first_epoch(process, signum):
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.process
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_a_killed_run_leaves_no_record_and_resumes_to_the_same_record(tmp_path, signum):
     returncode = _kill_after_first_epoch(_cli_run(), signum)
@@ -99,6 +101,8 @@ def test_a_killed_run_leaves_no_record_and_resumes_to_the_same_record(tmp_path, 
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.process
 def test_two_processes_on_the_same_spec_train_it_once_and_agree():
     first, second = _cli_run(), _cli_run()
     (out1, err1), (out2, err2) = first.communicate(timeout=300), second.communicate(timeout=300)
@@ -110,6 +114,8 @@ def test_two_processes_on_the_same_spec_train_it_once_and_agree():
 
 
 @pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.process
 def test_two_processes_on_different_specs_leave_both_records_intact():
     first, second = _cli_run("--seed", "1"), _cli_run("--seed", "2")
     for process in (first, second):
@@ -286,6 +292,7 @@ def test_the_time_plan_counts_prerequisites_and_draws_only_what_fits():
     assert [len(entry.prerequisites) for entry in twice] == [1, 0]  # a shared teacher is re-trained once
 
 
+@pytest.mark.process
 def test_the_cli_verify_exits_non_zero_when_a_record_does_not_reproduce(tmp_path):
     results_dir().mkdir(parents=True)
     spec = RunSpec("mnist", "mlp_2x100", epochs=1, subset=300, val_size=50)
