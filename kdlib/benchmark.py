@@ -33,7 +33,8 @@ from kdlib import data
 from kdlib.models import build_model, count_parameters
 from kdlib.paths import data_dir, results_dir
 from kdlib.runs import RunSpec, write_json_atomic
-from kdlib.train import _optimizer, predict_logits, train
+from kdlib.optim import build_optimizer
+from kdlib.train import predict_logits, train
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def _plain_epoch(spec: RunSpec, dataset: data.Dataset, batches) -> float:
     """Seconds for the textbook loop over ``batches`` (forward, CE, backward, step), the model built as kdlib does."""
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, tuple(dataset.train_images.shape[1:]), dataset.n_classes)
-    optimizer = _optimizer(spec, model)
+    optimizer = build_optimizer(spec, model)
     model.train()
     started = time.perf_counter()
     for images, labels in batches:

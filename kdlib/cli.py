@@ -186,11 +186,11 @@ def _train(stages, args) -> int:
 
 def _chapter_or_page(args) -> int:
     """``chapter``: train a chapter's runs. ``page``: that, then execute the page into its own folder and build."""
-    from kdlib import chapters, pages
+    from kdlib import book, chapters, pages, profiles
     from kdlib.pages import parse_value
     changes = {}
     for key, text in args.parameter:
-        if key in chapters.BASE_PARAMETERS:
+        if key in profiles.BASE_PARAMETERS:
             flags = "--profile, --device or --no-train" if args.command == "page" else "--profile or --device"
             raise ValueError(f"{key} is not a -p parameter here; use {flags}")
         if key in changes:
@@ -199,7 +199,7 @@ def _chapter_or_page(args) -> int:
     _executor_options(args)
     if args.command == "chapter":
         chapter_module = chapters.get_chapter(args.name)
-        profile = chapters.chapter_profile(chapter_module, args.profile, changes)
+        profile = profiles.chapter_profile(chapter_module, args.profile, changes)
         use_profile(profile.name)
         return _train(chapter_module.stages(profile, args.device), args)
     stem = pages.page_stem(args.name)
@@ -219,17 +219,17 @@ def _chapter_or_page(args) -> int:
     if chapter_module is None:
         if changes:
             raise ValueError(f"page {name!r} takes no parameters besides --profile")
-        if args.profile not in chapters.PROFILES:
-            raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(chapters.PROFILES)}")
+        if args.profile not in profiles.PROFILES:
+            raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(profiles.PROFILES)}")
         profile = args.profile
     else:
-        profile = chapters.chapter_profile(chapter_module, args.profile, changes, train)
-    use_profile(chapters.profile_name(profile))
+        profile = profiles.chapter_profile(chapter_module, args.profile, changes, train)
+    use_profile(profiles.profile_name(profile))
     if chapter_module is not None and train:  # the page's runs and the rest of the ledger it computes
-        status = _train(chapters.page_stages(name, profile, args.device), args)
+        status = _train(book.page_stages(name, profile, args.device), args)
         if status:
             return status
-    parameters = {"profile": chapters.profile_name(profile)}
+    parameters = {"profile": profiles.profile_name(profile)}
     if chapter_module is not None:
         parameters.update(train_missing=train, device=args.device,
                           **{key: list(value) if isinstance(value, tuple) else value for key, value in changes.items()})
@@ -381,13 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("chapter", "page"):
             return _chapter_or_page(args)
         elif args.command == "claims":
-            from kdlib import chapters, claims
-            if args.profile not in chapters.PROFILES:
-                raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(chapters.PROFILES)}")
+            from kdlib import book, claims, profiles
+            if args.profile not in profiles.PROFILES:
+                raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(profiles.PROFILES)}")
             use_profile(args.profile)
             if args.csv and not Path(args.csv).resolve().parent.is_dir():
                 raise ValueError(f"cannot write --csv {args.csv}: its folder does not exist")
-            ledger = chapters.ledger(args.profile, train_missing=False)
+            ledger = book.ledger(args.profile, train_missing=False)
             table = claims.seed_plan(ledger) if args.plan else claims.table(ledger)
             print(_plan_text(table) if args.plan else _ledger_text(ledger, table))
             if args.csv:

@@ -15,13 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from kdlib.chapters import chapter_pages
 from kdlib.paths import project_root
 
 # page name -> notebook stem; a chapter page has runs (kdlib.chapters), the others only read records
-PAGES = {"introduction": "00_introduction", "noisy_teachers": "01_noisy_teachers",
-         "rocket_launching": "02_rocket_launching", "teacher_free": "03_teacher_free",
-         "self_distillation": "04_self_distillation", "data_free": "05_data_free", "synthesis": "06_synthesis",
-         "speed": "90_speed", "results": "91_results"}
+PAGES = {**chapter_pages(), "speed": "90_speed", "results": "91_results"}
 # the book's own pages, copied around a reader's page so that it builds as a book
 _BOOK_FILES = ("intro.md", "reproduce.md", "references.md", "references.bib")
 # written by the synthesis page (kdlib.claims.write_answers) and included by intro.md; a stub where it has not run
@@ -48,7 +46,7 @@ def parse_value(text: str):
 
 def reproduce_command(name: str, profile) -> str:
     """The command that re-executes this page with these parameters (shown at the end of every chapter page)."""
-    from kdlib.chapters import profile_name
+    from kdlib.profiles import profile_name
     changes = getattr(profile, "changes", ())
     def written(value) -> str:  # as -p reads it back (parse_value); subset's every-image None is 'all'
         return "all" if value is None else json.dumps(list(value) if isinstance(value, tuple) else value)
@@ -97,18 +95,18 @@ def knobs_table(name: str, parameters=None, profile: str = "cpu"):
     """The knobs of chapter page ``name`` as a table a page can show in a collapsed box: per knob (the index) the
     value this execution used, the published book's value (profile ``cpu``), the ``paper`` profile's value, what
     it takes (type and range) and what it means. ``parameters``: the ``Profile`` the page's parameters cell made
-    (``kdlib.chapters.configure_page``), or a dict of ``-p`` values checked at ``profile``; None: ``profile`` as
+    (``kdlib.book.configure_page``), or a dict of ``-p`` values checked at ``profile``; None: ``profile`` as
     published. A value that one dataset of the chapter overrides is followed by that dataset's value."""
     import pandas as pd
 
-    from kdlib import chapters
+    from kdlib import chapters, profiles
     stem = page_stem(name)
     page = next(key for key, value in PAGES.items() if value == stem)
     if page not in chapters.CHAPTERS:
         raise ValueError(f"page {page!r} has no knobs; chapter pages: {', '.join(chapters.CHAPTERS)}")
     chapter = chapters.get_chapter(page)
-    used = parameters if isinstance(parameters, chapters.Profile) else \
-        chapters.chapter_profile(chapter, profile, dict(parameters or {}), train_missing=False)
+    used = parameters if isinstance(parameters, profiles.Profile) else \
+        profiles.chapter_profile(chapter, profile, dict(parameters or {}), train_missing=False)
     changed = {key for key, _ in used.changes}
     rows = {}
     for knob_name, knob in chapter.KNOBS.items():

@@ -1,6 +1,6 @@
 """What re-executing a chapter page would train, and roughly how long it would take, before anything trains.
 
-``missing_runs(name, profile, changes)`` goes through the stages a page trains (``kdlib.chapters.page_stages``: its
+``missing_runs(name, profile, changes)`` goes through the stages a page trains (``kdlib.book.page_stages``: its
 own runs and the rest of the claims ledger it computes) as an executor would (``kdlib.executors.waves``), and lists
 every run that has no current record, with any missing teacher or generator first. Each is given an estimate from
 the wall times of stored records of the same dataset, model and method, scaled by how many training images the run
@@ -189,15 +189,15 @@ def missing_runs(name: str, profile: str = "cpu", changes: dict | None = None, d
     nothing is trained, and the store is only read. For ``profile="paper"`` every run also gets GPU-hours
     estimated from GPU records (``gpu_hours``; None and a basis of "no GPU record to estimate from" where there is
     none)."""
-    from kdlib import chapters
+    from kdlib import book, chapters, profiles
     from kdlib.pages import PAGES, page_stem
     stem = page_stem(name)
     page = next(key for key, value in PAGES.items() if value == stem)
     if page not in chapters.CHAPTERS:
         raise ValueError(f"page {page!r} trains no chapter runs; pages with runs: {', '.join(chapters.CHAPTERS)}")
     chapter = chapters.get_chapter(page)
-    setting = chapters.chapter_profile(chapter, profile, dict(changes or {}), train_missing=False)
-    return plan_stages(chapters.page_stages(page, setting, device), records, gpu=setting.name == "paper",
+    setting = profiles.chapter_profile(chapter, profile, dict(changes or {}), train_missing=False)
+    return plan_stages(book.page_stages(page, setting, device), records, gpu=setting.name == "paper",
                        page=page, profile=setting.describe())
 
 

@@ -39,6 +39,24 @@ def collapsed(records: list[dict], n_classes: int = 10) -> int:
     return sum(not record["history"] or record["history"][-1]["train_acc"] < 1.5 / n_classes for record in records)
 
 
+def records_in(found) -> list[dict]:
+    """Every run record inside a chapter's results (nested dicts, lists and tuples), each once, in the order met."""
+    out: dict[str, dict] = {}
+
+    def walk(item):
+        if isinstance(item, dict):
+            if "spec" in item and "id" in item and "metrics" in item:
+                out.setdefault(item["id"], item)
+                return
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                walk(value)
+    walk(found)
+    return list(out.values())
+
+
 def compute_spent(records: list[dict]) -> pd.DataFrame:
     """Wall time per run, as recorded by the runs themselves; a record listed twice (a run that plays two roles in a
     chapter) counts once."""
@@ -139,7 +157,7 @@ def diverged_summary(records: list[dict]) -> str:
     return ", ".join(f"{n} {key}" for key, n in sorted(counts.items())) or "none"
 
 
-def _box(title: str, kind: str, body: str):
+def admonition(title: str, kind: str, body: str):
     """An admonition as HTML: myst-nb renders a cell's Markdown output as CommonMark, without MyST directives."""
     from IPython.display import HTML
     return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p></div>')
@@ -163,40 +181,9 @@ def verdict_box(claims: list, chapter: str):
                              f"({html.escape(evidence.split(': ', 1)[-1])})" for statement, holds, evidence in
                              sorted(controls)) or "none stated"
     shares = sorted({claim.setting.budget_share for claim in ours if claim.setting.budget_share is not None})
-    budget = ("not stated by the paper" if not shares else f"{100 * shares[0]:.2g} %" if len(shares) == 1
-              else f"{100 * shares[0]:.2g} % to {100 * shares[-1]:.2g} %")
-    return _box("The verdicts of this chapter", "tip",
-                "<br>".join(lines) + f"<br><b>Positive controls:</b> {control_text}"
-                f"<br><b>Budget:</b> {budget} of the paper's training steps.")
-
-
-def executed_with(profile, train_missing: bool = True, device=None):
-    """The one box at the top of a chapter page that says what it was executed with; a page with changes to the
-    published profile says so and lists them, so that no reader takes its numbers for the book's."""
-    import html
-
-    from kdlib.chapters import profile_name
-    name = profile_name(profile)
-    extra = f"; device <code>{html.escape(device)}</code>" if device else ""
-    extra += "; nothing trained (train_missing False)" if not train_missing else ""
-    changes = getattr(profile, "changes", ())
-    if not changes:
-        published = "the published book" if name == "cpu" else \
-            ("CI's tiny smoke runs: its numbers mean nothing" if name == "smoke" else "the papers' recipes")
-        return _box("Executed with", "note", f"profile <code>{name}</code> ({published}){extra}.")
-    listed = "; ".join(f"<code>{key}</code> = <code>{html.escape(value)}</code>" for key, value in profile.shown())
-    return _box("Executed with changes to the published profile", "warning",
-                f"This page was executed at profile <code>{name}</code> with: {listed}{extra}. Its numbers and "
-                f"verdicts are not the published book's.")
-
-
-def rerun_command(page: str, profile):
-    """The last lines of a chapter page: the command that re-executes it as it is."""
-    import html
-
-    from kdlib.pages import reproduce_command
-    return _box("Re-execute this page", "tip",
-                f"This page, as it is, comes from <code>{html.escape(reproduce_command(page, profile))}</code>. Add "
-                f"<code>--workers 2</code> (or <code>--executor ray</code>, <code>--executor slurm</code>) to train "
-                f"its missing runs in parallel, and <code>-p NAME VALUE</code> to change a parameter (the page "
-                f"<em>Reproduce</em> lists them).")
+    budget = ("the paper states no training budget to compare with" if not shares else
+              f"{100 * shares[0]:.2g} % of the paper's training steps" if len(shares) == 1 else
+              f"{100 * shares[0]:.2g} % to {100 * shares[-1]:.2g} % of the paper's training steps")
+    return admonition("The verdicts of this chapter", "tip",
+                      "<br>".join(lines) + f"<br><b>Positive controls:</b> {control_text}"
+                      f"<br><b>Budget:</b> {budget}.")

@@ -33,7 +33,8 @@ from kdlib.data import AUGMENTATIONS, DATASETS, split_indices
 from kdlib.methods import get_method, parse_params
 from kdlib.models import MODELS, build_model, model_kind
 from kdlib.paths import cache_dir, project_root, results_dir
-from kdlib.train import OPTIMIZERS, SCHEDULES, pick_device, predict_logits
+from kdlib.optim import OPTIMIZERS, SCHEDULES
+from kdlib.train import pick_device, predict_logits
 
 # Bump when a change to kdlib alters what an existing spec trains (the trainer, a loss, a model, the data pipeline).
 # Records made under another version are stale: they are reported, never shown as if they were current.
@@ -280,18 +281,35 @@ def is_stale(record: dict) -> bool:
     return recipe_version(record) != RECIPE_VERSION
 
 
-def load_record(spec_id: str) -> dict | None:
-    path = record_path(spec_id)
-    if not path.exists():
-        return None
+_READ: dict = {}  # path -> (mtime_ns, size, record): a record file is parsed once per process while unchanged
+READS = {"parsed": 0}  # how many record files this process has parsed (the pages' "read once" is counted with it)
+
+
+def _read(path: Path) -> dict | None:
+    """The record at ``path``, parsed once per process for as long as the file is unchanged (another process may
+    write it: a worker that trained it). Callers share the dict: treat it as read-only."""
     try:
-        return json.loads(path.read_text())
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    cached = _READ.get(path)
+    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+        return cached[2]
+    try:
+        record = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"run record {path} is not valid JSON ({error}); delete it to re-train the run") from None
+    READS["parsed"] += 1
+    _READ[path] = (stat.st_mtime_ns, stat.st_size, record)
+    return record
+
+
+def load_record(spec_id: str) -> dict | None:
+    return _read(record_path(spec_id))
 
 
 def all_records() -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(results_dir().glob("*.json"))]
+    return [_read(path) for path in sorted(results_dir().glob("*.json"))]
 
 
 def _git(*args: str) -> str:

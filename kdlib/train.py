@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from kdlib import optim
 from kdlib.data import Dataset, augment, normalise, split_indices
 from kdlib.methods import Context, Phase, get_method, parse_params
 from kdlib.models import (build_model, count_parameters, evaluation_heads, head_names, is_convolutional,
@@ -97,22 +98,17 @@ def head_accuracies(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     return {names[head]: (value.argmax(1) == labels).float().mean().item() for head, value in logits.items()}
 
 
-SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds", "hinton2012")
-
-
 BIAS_SHIFTS = tuple(round(0.25 * k, 2) for k in range(41))  # 0 to 10 logits, the paper's 3.5 among them
 
 
-def bias_sweep(model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], data: Dataset,
-               device: torch.device, target: int, shifts=BIAS_SHIFTS) -> dict:
-    """Errors of ``model`` when the logit of class ``target`` is raised by each shift (Hinton et al. 2015 §3: a
-    student that never saw a class in its transfer set learns too low a bias for it). Per split, the errors overall
-    and on the images of ``target``, one entry per shift; choosing a shift is left to the reader of the record,
-    which must do it on validation."""
+def bias_sweep(splits: dict[str, tuple[torch.Tensor, torch.Tensor]], target: int, shifts=BIAS_SHIFTS) -> dict:
+    """Errors when the logit of class ``target`` is raised by each shift, from each split's (logits, labels): the
+    evaluation of a run whose transfer set left ``target`` out (``RunSpec.omit_classes``; Hinton et al. 2015 §3: a
+    student that never saw a class learns too low a bias for it). Per split, the errors
+    overall and on the images of ``target``, one entry per shift; choosing a shift is left to the reader of the
+    record, which must do it on validation."""
     out = {"class": target, "shifts": list(shifts)}
-    for split, (images, labels) in splits.items():
-        with torch.no_grad():
-            logits = predict_logits(model, images, data, device)
+    for split, (logits, labels) in splits.items():
         mine = labels == target
         out[f"n_{split}_class"] = int(mine.sum())
         errors, on_class = [], []
@@ -124,112 +120,6 @@ def bias_sweep(model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Ten
             on_class.append(int((wrong & mine).sum()))
         out[f"{split}_errors"], out[f"{split}_errors_on_class"] = errors, on_class
     return out
-
-
-def _learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
-    """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, ÷10 at 50 % and 75 % (``step``),
-    or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.), or ÷10
-    at a third, two thirds and 96 % (``thirds``: epochs 83, 166 and 240 of 250, the official self-distillation code),
-    or ×0.998 per epoch of Hinton et al. 2012's 3000 (``hinton2012``, compressed into the run's epochs).
-
-    ``warmup_cosine`` ramps linearly from zero over the first ``warmup`` of training (the trainer passes one epoch),
-    then follows the cosine: large soft-target gradients at high T can otherwise wreck a fresh student.
-    """
-    if schedule == "warmup_cosine":
-        ramp = min(1.0, (progress + 1e-12) / warmup) if warmup > 0 else 1.0
-        return ramp * _learning_rate("cosine", base_lr, progress)
-    if schedule == "cosine":
-        return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "step":
-        return base_lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
-    if schedule == "step5":
-        return base_lr * (0.2 ** ((progress >= 0.3) + (progress >= 0.6) + (progress >= 0.8)))
-    if schedule == "thirds":
-        return base_lr * (0.1 ** ((progress >= 1 / 3) + (progress >= 2 / 3) + (progress >= 0.96)))
-    if schedule == "hinton2012":
-        return base_lr * HINTON2012_DECAY ** (progress * HINTON2012_EPOCHS)
-    if schedule == "constant":
-        return base_lr
-    raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-
-
-# Hinton et al. 2012 (arXiv:1207.0580), appendix A, the recipe Hinton et al. 2015 §3 points to for its MNIST teacher:
-# 3000 epochs of 100-image batches; ε_t = ε_0 · 0.998^t; momentum rising linearly from 0.5 to 0.99 over the first
-# 500 epochs; Δw_t = p_t Δw_{t-1} − (1 − p_t) ε_t ∇w; after every update, each hidden unit's incoming weight vector
-# is scaled back to squared length at most 15. A run of E epochs follows this schedule compressed in time: epoch e
-# of the run stands for epoch e · 3000 / E of the recipe, so it ends with the recipe's final rate and momentum.
-HINTON2012_EPOCHS = 3000
-HINTON2012_DECAY = 0.998
-HINTON2012_MOMENTUM_EPOCHS = 500
-HINTON2012_INITIAL_MOMENTUM = 0.5
-HINTON2012_SQUARED_LENGTH = 15.0
-
-
-def _momentum(spec, progress: float) -> float:
-    """The momentum at ``progress`` of training: constant, except under the 2012 dropout recipe's linear ramp."""
-    if spec.schedule != "hinton2012":
-        return spec.momentum
-    ramp = min(1.0, progress * HINTON2012_EPOCHS / HINTON2012_MOMENTUM_EPOCHS)
-    return HINTON2012_INITIAL_MOMENTUM + ramp * (spec.momentum - HINTON2012_INITIAL_MOMENTUM)
-
-
-class DropoutPaperSGD(torch.optim.Optimizer):
-    """The update of Hinton et al. 2012: Δw = p·Δw − (1 − p)·ε·∇w, then a max-norm projection.
-
-    Not torch's SGD with dampening, whose velocity is multiplied by the current rate: here the rate in force when a
-    gradient arrived stays in its share of the velocity, as the paper writes the update. Groups with ``max_norm``
-    hold weight matrices (out × in) whose rows are each rescaled to L2 norm at most ``max_norm``.
-    """
-
-    def __init__(self, groups, lr: float, momentum: float):
-        super().__init__(groups, dict(lr=lr, momentum=momentum, max_norm=None))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                state = self.state[param]
-                if "velocity" not in state:
-                    state["velocity"] = torch.zeros_like(param)
-                velocity = state["velocity"]
-                velocity.mul_(group["momentum"]).add_(param.grad, alpha=-(1 - group["momentum"]) * group["lr"])
-                param.add_(velocity)
-                if group["max_norm"] is not None:
-                    norms = param.norm(dim=1, keepdim=True)
-                    param.mul_(torch.clamp(group["max_norm"] / norms.clamp_min(1e-12), max=1.0))
-
-
-def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
-    """The weight matrices of every fully connected layer but the last (the output layer): the hidden units whose
-    incoming weights the 2012 recipe bounds. Relies on the layers being registered in forward order, as
-    ``kdlib.models``' MLPs are."""
-    linear = [module for module in model.modules() if isinstance(module, nn.Linear)]
-    return [module.weight for module in linear[:-1]]
-
-
-OPTIMIZERS = ("sgd", "adam", "hinton2012")
-
-
-def _optimizer(spec, model: nn.Module) -> torch.optim.Optimizer:
-    """The spec's optimiser for ``model``: SGD (Nesterov momentum when momentum > 0), Adam, or the 2012 recipe's."""
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    if spec.optimizer == "hinton2012":
-        bounded = hidden_weights(model)
-        if is_convolutional(model) or not bounded:
-            raise ValueError(f"optimizer 'hinton2012' bounds the hidden units' incoming weights of a fully connected "
-                             f"network, and {spec.model!r} is not one (convolutions, or no hidden layer); use it "
-                             f"with an MLP (e.g. mlp_2x1200_dropout)")
-        ids = {id(weight) for weight in bounded}
-        rest = [param for param in model.parameters() if id(param) not in ids]
-        return DropoutPaperSGD([{"params": bounded, "max_norm": math.sqrt(HINTON2012_SQUARED_LENGTH)},
-                                {"params": rest}], lr=spec.lr, momentum=_momentum(spec, 0.0))
-    if spec.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
-                               weight_decay=spec.weight_decay, nesterov=spec.momentum > 0)
-    raise ValueError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
 
 
 class _Progress:
@@ -400,7 +290,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
         phases.append(_model_phase(ctx, method, cached, rng))
     for phase in phases:
         if phase.optimizer is None:  # the spec's optimiser, learning rate and schedule
-            phase.optimizer = _optimizer(spec, phase.module)
+            phase.optimizer = optim.build_optimizer(spec, phase.module)
     heads = head_names(model)
 
     total_steps = spec.epochs * feed.steps_per_epoch
@@ -433,8 +323,8 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
             for iteration in range(feed.steps_per_epoch):
                 if step >= stop_step:  # a checkpoint of a longer run: stop mid-epoch, evaluate what was trained
                     break
-                lr = _learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
-                momentum = _momentum(spec, step / total_steps)
+                lr = optim.learning_rate(spec.schedule, spec.lr, step / total_steps, warmup=1.0 / spec.epochs)
+                momentum = optim.momentum(spec, step / total_steps)
                 batch = {**feed.next_batch(), "iteration": iteration}
                 size = len(batch["images"] if "images" in batch else batch["latents"])
                 for phase in phases:
@@ -496,8 +386,11 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
                for split in ("val", "test")},
             **size_metrics(model)})
     for target in getattr(spec, "omit_classes", ()):
-        metrics.setdefault("bias_sweep", []).append(bias_sweep(
-            model, {"val": (val_images, val_labels), "test": (test_images, test_labels)}, data, device, target))
+        with torch.no_grad():
+            splits = {split: (predict_logits(model, images, data, device), labels)
+                      for split, (images, labels) in (("val", (val_images, val_labels)),
+                                                      ("test", (test_images, test_labels)))}
+        metrics.setdefault("bias_sweep", []).append(bias_sweep(splits, target))
     if method.report is not None:
         metrics.update(method.report(ctx, history))
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history,

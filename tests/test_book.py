@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -49,20 +50,39 @@ def test_every_notebook_has_a_profile_parameter():
         assert re.search(r"^profile = ", cell[1].split("# %%", 1)[0], re.M), f"{notebook.name}: no profile"
 
 
-@pytest.mark.slow
+def _cells(notebook: Path) -> list[tuple[str, str]]:
+    """The code cells of a jupytext percent notebook, as (header line, source)."""
+    parts = re.split(r"^(# %%.*)$", notebook.read_text(), flags=re.M)
+    return [(header, source) for header, source in zip(parts[1::2], parts[2::2]) if "[markdown]" not in header]
+
+
+def _check_parameters(notebook: Path, injected: dict) -> None:
+    """What papermill runs up to a page's parameter check, in this process (no kernel): every code cell before the
+    parameters cell, the parameters cell, papermill's injected assignments, then the first statement after them
+    (the page's check, which must come before anything else)."""
+    cells = _cells(notebook)
+    index = next(i for i, (header, _) in enumerate(cells) if re.search(r'tags=\[[^\]]*"parameters"', header))
+    namespace = {"__name__": "__main__"}
+    for _, source in cells[:index + 1]:
+        exec(compile(source, str(notebook), "exec"), namespace)
+    namespace.update(injected)
+    first = ast.Module(body=ast.parse(cells[index + 1][1]).body[:1], type_ignores=[])
+    exec(compile(first, str(notebook), "exec"), namespace)
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 @pytest.mark.parametrize("parameters, message", [
-    (("-p", "profle", "cpu"), "unknown parameter(s) profle"),  # then what the page takes
-    (("-p", "profile", "gpu"), "parameter profile='gpu' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
-    (("-p", "profile", "1"), "parameter profile=1 is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
+    ({"profle": "cpu"}, "unknown parameter(s) profle"),  # then what the page takes
+    ({"profile": "gpu"}, "parameter profile='gpu' is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
+    ({"profile": 1}, "parameter profile=1 is not allowed; choose one of: 'smoke', 'cpu', 'paper'"),
 ])
-def test_bad_parameters_stop_the_chapter_before_training(tmp_path, notebook, parameters, message):
-    source = tmp_path / "chapter.ipynb"
-    _to_ipynb(notebook, source)
-    result = _papermill(source, tmp_path / "out.ipynb", "-p", "profile", "smoke", *parameters)
-    assert result.returncode != 0
-    assert message in result.stderr + result.stdout
-    assert not (tmp_path / "results").exists(), "a run was trained before the parameters were checked"
+def test_bad_parameters_stop_the_chapter_before_training(isolated_store, notebook, parameters, message):
+    """As `papermill -p profile smoke -p NAME VALUE` would inject them (papermill reads "1" as the integer 1)."""
+    with pytest.raises(ValueError) as error:
+        _check_parameters(notebook, {"profile": "smoke", **parameters})
+    assert message in str(error.value)
+    assert not (isolated_store / "results").exists() and not (isolated_store / "cache").exists(), \
+        "something was written before the parameters were checked"
 
 
 def test_notebooks_hold_no_verdict_logic_and_write_no_claims_files():
@@ -100,6 +120,8 @@ def built_book(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.data("mnist", "fashion_mnist")
+@pytest.mark.process
 def test_chapters_execute_and_the_book_builds_strictly(built_book):
     book = built_book
     html = (book / "_build" / "html" / "book" / "00_introduction.html").read_text()
@@ -130,6 +152,8 @@ def test_chapters_execute_and_the_book_builds_strictly(built_book):
 
 
 @pytest.mark.slow
+@pytest.mark.data("mnist", "fashion_mnist")
+@pytest.mark.process
 def test_no_page_shows_raw_source_a_cut_cell_or_a_shrunk_figure(built_book):
     """The strict build passes a page whose markup went wrong; kdlib.bookcheck reads every page as a reader sees it."""
     from kdlib import bookcheck
@@ -153,11 +177,14 @@ def _table_rows(html: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.data("mnist", "fashion_mnist")
+@pytest.mark.process
 def test_every_page_shows_the_verdicts_of_the_books_ledger(built_book, monkeypatch):
     """Each chapter page (and the synthesis) shows, row for row, the claim, comparison, Holm-adjusted p and verdict
-    that ``kdlib.chapters.ledger`` computes from the same records: the pages' verdicts are the statistics layer's."""
+    that ``kdlib.book.ledger`` computes from the same records: the pages' verdicts are the statistics layer's."""
     from kdlib import claims, paths
-    from kdlib.chapters import get_chapter, ledger
+    from kdlib.book import ledger
+    from kdlib.chapters import get_chapter
 
     monkeypatch.setenv("KDLIB_RESULTS", str(built_book.parent / "results"))
     monkeypatch.setenv("KDLIB_CACHE", str(built_book.parent / "cache"))
@@ -228,6 +255,8 @@ def _outputs(notebook: Path) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.data("mnist", "fashion_mnist")
+@pytest.mark.process
 @pytest.mark.parametrize("name", CHANGED)
 def test_a_page_follows_its_parameters(built_book, tmp_path, name):
     """Executed by the re-run command with one parameter changed, a page says so at the top, lists the change,

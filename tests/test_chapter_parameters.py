@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from kdlib import paths
-from kdlib.chapters import CHAPTERS, Profile, chapter_profile, configure_page, get_chapter, introduction, \
-    noisy_teachers, profile_budget
+from kdlib.book import configure_page
+from kdlib.chapters import CHAPTERS, get_chapter, introduction, noisy_teachers
+from kdlib.profiles import Profile, chapter_profile, profile_budget
 
 # per chapter: a list knob, a scalar knob, a name knob and the allowed value it must refuse
 _KINDS = {

@@ -246,7 +246,7 @@ def test_the_book_ledger_adjusts_each_chapter_as_its_page_does(monkeypatch):
     """Two chapters with one claim each: each is its own family, so the ledger and the chapter page agree."""
     import types
 
-    from kdlib import chapters
+    from kdlib import book
 
     def chapter(name, values):
         def results(profile, train_missing=True, device=None):
@@ -258,8 +258,11 @@ def test_the_book_ledger_adjusts_each_chapter_as_its_page_does(monkeypatch):
         return types.SimpleNamespace(results=results, claims=chapter_claims)
 
     fakes = {"one": chapter("one", HIGH), "two": chapter("two", [89.5, 89.4, 89.7, 89.3])}
-    monkeypatch.setattr(chapters, "get_chapter", fakes.__getitem__)
-    ledger = chapters.ledger("cpu", chapters=("one", "two"))
+    monkeypatch.setattr(book, "get_chapter", fakes.__getitem__)
+    book.forget()
+    ledger = book.ledger("cpu", chapters=("one", "two"))
+    assert book.ledger("cpu", chapters=("one", "two")) is ledger  # computed once per process
+    book.forget()
     for found in ledger:
         alone = fakes[found.chapter].claims(fakes[found.chapter].results("cpu"))[0]
         assert found.comparisons[0].p_holm == pytest.approx(alone.comparisons[0].p) == alone.comparisons[0].p_holm
@@ -419,3 +422,15 @@ def test_a_chapters_compact_table_and_verdict_box_show_each_claim_settings_verdi
     box = report.verdict_box(ledger, "test").data
     assert "<b>C6</b> (Fashion-MNIST (stand-in for CIFAR-10)): <b>supported</b>" in box
     assert "the teacher beats the student: <b>fails</b>" in box and "<b>Budget:</b> 2.5 % of the paper's" in box
+
+
+def test_a_verdict_box_says_when_the_paper_gives_no_budget_to_compare_with():
+    from dataclasses import replace
+
+    from kdlib import report
+
+    found = claims.adjust([claim([comparison(HIGH, LOW)], claim_id="C6")])
+    unstated = [replace(c, setting=replace(c.setting, budget_share=None)) for c in found]
+    box = report.verdict_box(unstated, "test").data
+    assert "<b>Budget:</b> the paper states no training budget to compare with." in box
+    assert "of the paper's training steps" not in box

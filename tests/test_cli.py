@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from kdlib import cli
-from kdlib.chapters import BASE_PARAMETERS, configure, get_chapter, introduction
+from kdlib.book import configure
+from kdlib.chapters import get_chapter, introduction
+from kdlib.profiles import BASE_PARAMETERS
 from kdlib.paths import results_dir
 from kdlib.runs import RunSpec
 
@@ -154,6 +156,7 @@ def test_claims_refuses_a_bad_profile_and_a_missing_record_without_writing(tmp_p
     assert "its folder does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.process
 def test_a_chapter_checks_every_dataset_before_the_first_run(tmp_path):
     """Offline, `chapter noisy_teachers --profile paper` must not train the MNIST teacher for an hour before it
     finds that SVHN and CIFAR-10 are missing: every missing dataset is named at once and nothing is trained."""

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from kdlib.runs import RunSpec
-from kdlib.train import (DropoutPaperSGD, _learning_rate, _momentum, _optimizer, hidden_weights, train)
+from kdlib.optim import DropoutPaperSGD, build_optimizer, hidden_weights, learning_rate, momentum
+from kdlib.train import train
 
 from conftest import make_dataset
 
@@ -22,13 +23,13 @@ def recipe(**changes) -> RunSpec:
 def test_the_schedule_is_the_papers_compressed_into_the_runs_epochs():
     """ε_t = ε_0 · 0.998^t and p_t from 0.5 to 0.99 over the first 500 of 3000 epochs, t = progress × 3000."""
     for progress in (0.0, 0.05, 0.5, 0.999):
-        assert _learning_rate("hinton2012", 10.0, progress) == pytest.approx(10.0 * 0.998 ** (3000 * progress))
+        assert learning_rate("hinton2012", 10.0, progress) == pytest.approx(10.0 * 0.998 ** (3000 * progress))
     spec = recipe()
-    assert _momentum(spec, 0.0) == pytest.approx(0.5)
-    assert _momentum(spec, 250 / 3000) == pytest.approx(0.5 + 0.5 * 0.49)  # half-way up the ramp
-    assert _momentum(spec, 500 / 3000) == pytest.approx(0.99)
-    assert _momentum(spec, 0.9) == pytest.approx(0.99)
-    assert _momentum(recipe(optimizer="sgd", schedule="cosine"), 0.0) == 0.99  # other schedules keep theirs
+    assert momentum(spec, 0.0) == pytest.approx(0.5)
+    assert momentum(spec, 250 / 3000) == pytest.approx(0.5 + 0.5 * 0.49)  # half-way up the ramp
+    assert momentum(spec, 500 / 3000) == pytest.approx(0.99)
+    assert momentum(spec, 0.9) == pytest.approx(0.99)
+    assert momentum(recipe(optimizer="sgd", schedule="cosine"), 0.0) == 0.99  # other schedules keep theirs
 
 
 def test_the_update_and_the_max_norm_bound_match_a_hand_computation():
@@ -58,7 +59,7 @@ def test_only_the_hidden_units_incoming_weights_are_bounded():
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 20), nn.ReLU(), nn.Linear(20, 20), nn.ReLU(), nn.Linear(20, 3))
     bounded = hidden_weights(model)
     assert [tuple(w.shape) for w in bounded] == [(20, 64), (20, 20)]  # not the output layer
-    optimizer = _optimizer(recipe(model="mlp_2x800"), model)
+    optimizer = build_optimizer(recipe(model="mlp_2x800"), model)
     assert [group["max_norm"] for group in optimizer.param_groups] == [pytest.approx(math.sqrt(15)), None]
     assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
 
@@ -92,11 +93,11 @@ def test_the_recipe_needs_a_fully_connected_network_with_a_hidden_layer():
     for model in (nn.Sequential(nn.Flatten(), nn.Linear(64, 3)),  # no hidden layer to bound
                   nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 20), nn.ReLU(), nn.Linear(20, 3))):
         with pytest.raises(ValueError, match="is not one \\(convolutions, or no hidden layer\\); use it with an MLP"):
-            _optimizer(recipe(model="mlp_2x800"), model)
+            build_optimizer(recipe(model="mlp_2x800"), model)
 
 
 def test_the_recipes_final_momentum_must_lie_above_its_initial_one():
-    for momentum in (0.4, 1.0):
-        with pytest.raises(ValueError, match=f"must lie in \\[0.5, 1\\) \\(the paper's is 0.99\\); got {momentum}"):
-            recipe(momentum=momentum)
+    for final in (0.4, 1.0):
+        with pytest.raises(ValueError, match=f"must lie in \\[0.5, 1\\) \\(the paper's is 0.99\\); got {final}"):
+            recipe(momentum=final)
     assert recipe(momentum=0.5).momentum == 0.5  # a flat ramp is allowed

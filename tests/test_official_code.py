@@ -13,7 +13,7 @@ from kdlib.methods.data_free import Generator
 from kdlib.methods.rocket import RocketNet, RocketParams
 from kdlib.models import build_model
 from kdlib.runs import RunSpec, get_or_train
-from kdlib.train import _learning_rate
+from kdlib.optim import learning_rate
 
 
 def _softmax(z, t=1.0):
@@ -135,8 +135,8 @@ def test_thirds_follows_the_journal_codes_epoch_rule_to_within_a_third_of_an_epo
             lr /= 10
         code.append(lr)
     steps = 391  # CIFAR's 50,000 images in batches of 128
-    starts = [_learning_rate("thirds", base, epoch / epochs) for epoch in range(epochs)]
-    ends = [_learning_rate("thirds", base, (epoch * steps + steps - 1) / (epochs * steps)) for epoch in range(epochs)]
+    starts = [learning_rate("thirds", base, epoch / epochs) for epoch in range(epochs)]
+    ends = [learning_rate("thirds", base, (epoch * steps + steps - 1) / (epochs * steps)) for epoch in range(epochs)]
     assert ends == pytest.approx(code)
     assert [e for e in range(epochs) if starts[e] != pytest.approx(code[e])] == [83, 166]
 

@@ -118,7 +118,7 @@ def test_knobs_table_shows_the_value_used_beside_the_published_and_paper_values(
 
 
 def test_knobs_table_takes_the_profile_a_page_made():
-    from kdlib import chapters
-    setting = chapters.Profile("cpu", "rocket_launching", (("epochs", 12),))
+    from kdlib import profiles
+    setting = profiles.Profile("cpu", "rocket_launching", (("epochs", 12),))
     table = pages.knobs_table("rocket_launching", setting)
     assert table.loc["epochs", ["value used", "published (cpu)", "paper profile"]].tolist() == ["12", "6", "200"]

@@ -210,7 +210,7 @@ def test_smoke_records_go_to_the_cache_never_beside_the_published_ones(monkeypat
     """A notebook or CLI run at the smoke profile, with no store named, writes its meaningless records under the
     cache; the cpu profile (and an explicitly named store) keep results/."""
     from kdlib import paths
-    from kdlib.chapters import configure
+    from kdlib.book import configure
 
     monkeypatch.delenv("KDLIB_RESULTS")
     published = paths.project_root() / "results"
@@ -225,6 +225,8 @@ def test_smoke_records_go_to_the_cache_never_beside_the_published_ones(monkeypat
     assert paths.results_dir() == tmp_path / "mine"  # a store the user named wins
 
 
+@pytest.mark.data("fashion_mnist")
+@pytest.mark.process
 def test_the_cli_trains_a_smoke_chapter_into_the_cache(monkeypatch, tmp_path):
     import os
     import subprocess

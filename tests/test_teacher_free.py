@@ -17,7 +17,8 @@ from kdlib.methods.teacher_free import smoothed_cross_entropy, soften, virtual_t
 from kdlib.methods import get_method, resolve_params
 from kdlib.paths import results_dir
 from kdlib.runs import RunSpec
-from kdlib.train import _learning_rate, train
+from kdlib.optim import learning_rate
+from kdlib.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 RNG = np.random.default_rng(0)
@@ -168,7 +169,7 @@ def test_the_cli_refuses_a_bad_virtual_teacher_and_writes_nothing():
 
 
 def test_step5_divides_by_five_at_30_60_and_80_percent():
-    lr = [_learning_rate("step5", 0.1, p) for p in (0.0, 0.299, 0.3, 0.6, 0.8, 0.99)]
+    lr = [learning_rate("step5", 0.1, p) for p in (0.0, 0.299, 0.3, 0.6, 0.8, 0.99)]
     assert lr == pytest.approx([0.1, 0.1, 0.02, 0.004, 0.0008, 0.0008])
 
 

@@ -7,7 +7,8 @@ import torch
 
 from kdlib import methods
 from kdlib.runs import RunSpec
-from kdlib.train import _learning_rate, train
+from kdlib.optim import learning_rate
+from kdlib.train import train
 
 from conftest import make_dataset
 
@@ -81,7 +82,7 @@ def test_line_progress_outside_a_terminal(capsys):
     ("warmup_cosine", 0.5, 0.05)])
 def test_learning_rate_schedules(schedule, progress, expected):
     """warmup_cosine: linear ramp over the first 10 % here, then the plain cosine."""
-    assert _learning_rate(schedule, 0.1, progress, warmup=0.1) == pytest.approx(expected, abs=1e-9)
+    assert learning_rate(schedule, 0.1, progress, warmup=0.1) == pytest.approx(expected, abs=1e-9)
 
 
 def test_training_works_when_the_caller_has_switched_gradients_off(tiny):
@@ -129,8 +130,7 @@ def test_bias_sweep_counts_errors_as_an_independent_computation_does():
             return out
 
     shifts = (0.0, 0.5, 1.0, 3.5)
-    sweep = bias_sweep(Fixed(), {"test": (dataset.test_images, dataset.test_labels)}, dataset,
-                       torch.device("cpu"), target=2, shifts=shifts)
+    sweep = bias_sweep({"test": (Fixed()(dataset.test_images), dataset.test_labels)}, target=2, shifts=shifts)
     z, y = logits.numpy(), dataset.test_labels.numpy()
     for k, shift in enumerate(shifts):
         raised = z.copy()

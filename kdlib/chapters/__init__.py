@@ -1,200 +1,43 @@
-"""What each chapter trains, per profile and a reader's changes, and the check of a page's parameters.
+"""The chapters: one module per paper (what it trains, its claims, its tables), plus the introduction and synthesis.
 
-A chapter notebook holds the narrative; its runs are declared in ``kdlib/chapters/<name>.py`` as ``stages`` so that
-an executor (``kdlib.executors``) can train them first (``python -m kdlib chapter introduction --profile cpu``,
-``python -m kdlib page ...``) and the notebook then only loads the records. Each chapter's ``KNOBS`` are the page
-parameters beyond ``profile``, ``train_missing`` and ``device``; a ``Profile`` carries their values.
+A chapter's runs are declared as ``stages`` so that an executor (``kdlib.executors``) can train them first
+(``python -m kdlib chapter introduction --profile cpu``, ``python -m kdlib page ...``); its notebook then only loads
+records through ``kdlib.book``. Each chapter's ``KNOBS`` (``kdlib.profiles``) are the page parameters beyond
+``profile``, ``train_missing`` and ``device``.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib
-import math
-from dataclasses import dataclass
+import pkgutil
+from functools import cache
 
-CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free",
-            "synthesis")
-PROFILES = ("smoke", "cpu", "paper")
+
+@cache
+def chapter_pages() -> dict[str, str]:
+    """Every chapter module here (one that defines ``CHAPTER`` and ``PAGE``), name → notebook stem, in page order:
+    the book's one list of chapters, so a new chapter is its module, its notebook and a line of ``_toc.yml``."""
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "CHAPTER") and hasattr(module, "PAGE"):
+            found[module.CHAPTER] = module.PAGE
+    return dict(sorted(found.items(), key=lambda item: item[1]))
+
+
+def __getattr__(name: str):
+    # CHAPTERS (every chapter) and CLAIM_CHAPTERS (those with claims: the book's ledger), read from the modules
+    if name == "CHAPTERS":
+        return tuple(chapter_pages())
+    if name == "CLAIM_CHAPTERS":
+        return tuple(chapter for chapter in chapter_pages() if callable(getattr(get_chapter(chapter), "claims", None)))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_chapter(name: str):
-    if name not in CHAPTERS:
-        raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
+    if name not in chapter_pages():
+        raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(chapter_pages())}")
     return importlib.import_module(f"kdlib.chapters.{name}")
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A published profile (``name``), with a reader's changes to one chapter's parameters (``changes``: sorted
-    (name, value) pairs). Every chapter function takes it where it takes a profile's name; the changes apply only
-    to the budgets of ``chapter`` (and of the chapters it shares its budget with), so the other chapters of the
-    ledger a page computes stay at the published profile."""
-
-    name: str
-    chapter: str = ""
-    changes: tuple = ()
-
-    def __str__(self) -> str:
-        return self.name
-
-    def describe(self) -> str:
-        """``cpu`` or ``cpu with seeds=[0, 1], sigmas=[0.1]``: the setting a page was executed with."""
-        return f"{self.name} with " + ", ".join(f"{key}={value}" for key, value in self.shown()) if self.changes \
-            else self.name
-
-    def shown(self) -> list[tuple[str, str]]:
-        """Each change as (name, value as the reader writes it: ``[0.1, 0.2]``, ``'cifar10'``)."""
-        return [(key, _shown(value)) for key, value in self.changes]
-
-
-def _number(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
-
-
-def _shown(value) -> str:
-    if value is None:  # the one knob whose value can be None: subset, every training image
-        return "'all'"
-    return "[" + ", ".join(_shown(item) for item in value) + "]" if isinstance(value, tuple) else \
-        (f"{value:.12g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value))
-
-
-def profile_name(profile) -> str:
-    return profile.name if isinstance(profile, Profile) else profile
-
-
-def profile_budget(budgets: dict, profile, chapters: tuple[str, ...] = (), dataset: str | None = None,
-                   prefix: str = "") -> dict:
-    """A chapter's budget for ``profile`` (a name or a ``Profile``); an unknown profile names the ones the chapter
-    has. ``per_dataset`` entries apply for ``dataset``; a reader's changes (to any of ``chapters``) apply last,
-    ``prefix + key`` setting ``key`` (the introduction's ``recipe_seeds`` sets its recipe's ``seeds``)."""
-    name = profile_name(profile)
-    if name not in budgets:
-        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(budgets)}")
-    budget = dict(budgets[name])
-    per_dataset = budget.pop("per_dataset", {})
-    if dataset is not None:
-        budget.update(per_dataset.get(dataset, {}))
-    if isinstance(profile, Profile) and profile.chapter in chapters:
-        for key, value in profile.changes:
-            if key.startswith(prefix) and key[len(prefix):] in budget:
-                budget[key[len(prefix):]] = value
-    return budget
-
-
-@dataclass(frozen=True)
-class Knob:
-    """One parameter of a chapter page beyond ``profile``, ``train_missing`` and ``device``: the budget entry of the
-    same name (None in the parameters cell: the profile's value). ``kind``: ``int``, ``float``, ``ints``
-    (distinct, e.g. seeds), ``floats`` (a grid of distinct values), ``name`` or ``names`` (among ``options``),
-    ``subset`` (None or an int)."""
-
-    kind: str
-    doc: str
-    low: float | None = None
-    high: float | None = None
-    options: tuple = ()
-
-    def allowed(self) -> str:
-        span = f" in [{_number(self.low)}, {_number(self.high)}]" if self.low is not None and self.high is not None \
-            else ""
-        return {"int": f"an integer{span}", "float": f"a number{span}",
-                "ints": f"a non-empty list of distinct integers{span}",
-                "floats": f"a non-empty list of distinct numbers{span}",
-                "name": "one of " + ", ".join(map(repr, self.options)),
-                "names": "a non-empty list of distinct names among " + ", ".join(map(repr, self.options)),
-                "subset": f"'all' (every training image) or an integer{span}"}[self.kind]
-
-    def parse(self, name: str, value):
-        """The value in the form a budget holds (tuples, floats), or a ValueError that names the parameter and
-        what it takes."""
-        given = value
-
-        def refuse(problem: str):
-            raise ValueError(f"parameter {name}={given!r} {problem}; {name} takes {self.allowed()}: {self.doc}")
-
-        def scalar(item, kind: str):
-            if kind in ("int", "ints", "subset"):
-                if isinstance(item, bool) or not isinstance(item, int):
-                    refuse("is not an integer" if kind != "ints" else f"holds {item!r}, not an integer")
-            elif kind in ("float", "floats"):
-                if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
-                    refuse("is not a finite number" if kind == "float" else f"holds {item!r}, not a finite number")
-                item = float(item)
-            else:
-                if item not in self.options:
-                    refuse("is not allowed" if kind == "name" else f"holds {item!r}, which is not allowed")
-                return item
-            if (self.low is not None and item < self.low) or (self.high is not None and item > self.high):
-                refuse("is out of range" if kind in ("int", "float", "subset") else f"holds {item!r}, out of range")
-            return item
-
-        if self.kind == "subset" and value == "all":
-            return None  # None in a parameters cell is the profile's value, so every image is "all"
-        if self.kind in ("ints", "floats", "names"):
-            if isinstance(value, str):  # papermill's -p passes "[0, 1]" as text
-                try:
-                    value = ast.literal_eval(value)
-                except (ValueError, SyntaxError):
-                    refuse("is not a list")
-            if isinstance(value, str) or not isinstance(value, (list, tuple)):
-                refuse("is not a list")
-            if not value:
-                refuse("is empty")
-            items = tuple(scalar(item, self.kind) for item in value)
-            if len(set(items)) != len(items):
-                refuse("repeats a value")
-            return items
-        return scalar(value, self.kind)
-
-
-def seeds_knob(doc: str = "the seeds of every seeded row") -> Knob:
-    return Knob("ints", doc, 0, 2**31 - 1)
-
-
-def epochs_knob(doc: str, high: int = 3000) -> Knob:
-    return Knob("int", doc, 1, high)
-
-
-def subset_knob(doc: str = "training images used ('all': every one)") -> Knob:
-    return Knob("subset", doc, 100, 1_000_000)
-
-
-def lr_knob(doc: str = "the initial learning rate (SGD)") -> Knob:
-    return Knob("float", doc, 1e-6, 100.0)
-
-
-BASE_PARAMETERS = {"profile": PROFILES, "train_missing": (True, False), "device": (None, "cpu", "cuda")}
-
-
-def parse_changes(chapter, values: dict) -> tuple:
-    """A reader's values of ``chapter``'s knobs (``chapter.KNOBS``), checked, as a ``Profile``'s changes; None
-    means the profile's value. An unknown name lists the parameters the chapter takes."""
-    knobs = chapter.KNOBS
-    unknown = sorted(set(values) - set(knobs))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for chapter {chapter.CHAPTER!r}; it takes: "
-                         f"{', '.join([*BASE_PARAMETERS, *knobs])}")
-    return tuple(sorted((name, knobs[name].parse(name, value)) for name, value in values.items()
-                        if value is not None))
-
-
-def chapter_profile(chapter, profile: str, changes: dict, train_missing: bool = True) -> Profile:
-    """The checked ``Profile`` of a page or a CLI run: the knobs' values, then the chapter's own check of their
-    combination (``chapter.check(profile)``, when it has one), then the datasets it would read, before any run
-    starts: a dataset whose files are not here is refused while missing runs may be trained."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
-    setting = Profile(profile, chapter.CHAPTER, parse_changes(chapter, changes))
-    if setting.changes and hasattr(chapter, "check"):
-        chapter.check(setting)
-    if train_missing:
-        from kdlib import data
-        absent = [message for name in chapter.datasets(setting) if (message := data.absent(name))]
-        if absent:
-            raise ValueError(f"chapter {chapter.CHAPTER!r} at profile {setting.describe()} reads data that is not "
-                             f"here; nothing was trained:\n" + "\n".join(absent))
-    return setting
 
 
 def best_on_validation(scores: dict):
@@ -202,92 +45,3 @@ def best_on_validation(scores: dict):
     the first key, so a grid's order decides between equal runs, never the test set."""
     keys = list(scores)
     return max(keys, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -keys.index(key)))
-
-
-def _received(namespace: dict, names_before: set[str]) -> dict:
-    """The parameters a notebook received: every new public name since ``names_before`` (the global names just
-    before its parameters cell), papermill's injected ones included."""
-    return {name: namespace[name] for name in set(namespace) - set(names_before)
-            if not name.startswith("_") and name not in ("In", "Out", "get_ipython", "exit", "quit")}
-
-
-def _check_choices(received: dict, allowed: dict[str, tuple]) -> None:
-    for name, choices in allowed.items():
-        if name not in received:
-            raise ValueError(f"parameter {name!r} is missing from the parameters cell")
-        value = received[name]
-        if not any(value is choice or (type(value) is type(choice) and value == choice) for choice in choices):
-            raise ValueError(f"parameter {name}={value!r} is not allowed; choose one of: "
-                             f"{', '.join(repr(c) for c in choices)}")
-
-
-def _set_up_page(profile: str) -> None:
-    """The smoke profile's own store, rebuilt models reported in one line at the end of a page
-    (``runs.rebuilt_note``) rather than as warnings under whichever cell loaded them, tables that show every
-    cell whole (pandas cuts a cell's text at 50 characters with "...": run ids, claims, settings), and figures as
-    2× rasters."""
-    import warnings
-
-    import pandas as pd
-
-    from kdlib.paths import use_profile
-    from kdlib.runs import RebuiltModelWarning
-    use_profile(profile)
-    warnings.simplefilter("ignore", RebuiltModelWarning)
-    pd.set_option("display.max_colwidth", None)
-    from IPython import get_ipython
-    if get_ipython() is not None:  # in a page's kernel: figures at twice their pixels, sharp on high-DPI screens
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-        set_matplotlib_formats("retina")
-
-
-def configure(namespace: dict, names_before: set[str], allowed: dict[str, tuple]) -> dict:
-    """Check the parameters of a page that has no chapter knobs (each one of a few ``allowed`` values), before it
-    does anything, and set the page up. papermill only warns about a parameter the notebook does not declare and
-    accepts any value; a typo would then silently run the default. Returns the parameters as a dict."""
-    received = _received(namespace, names_before)
-    unknown = sorted(set(received) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this page takes: {', '.join(allowed)}")
-    _check_choices(received, allowed)
-    if "profile" in received:
-        _set_up_page(received["profile"])
-    return received
-
-
-def configure_page(namespace: dict, names_before: set[str], chapter) -> Profile:
-    """Check a chapter page's parameters before it trains anything (``profile``, ``train_missing``, ``device``,
-    then the chapter's knobs, ``chapter_profile``) and set the page up; returns the ``Profile`` its cells pass to
-    the chapter's functions."""
-    received = _received(namespace, names_before)
-    base = {name: received.pop(name) for name in BASE_PARAMETERS if name in received}
-    _check_choices(base, BASE_PARAMETERS)
-    profile = chapter_profile(chapter, base["profile"], received, base["train_missing"])
-    _set_up_page(profile.name)
-    return profile
-
-
-CLAIM_CHAPTERS = ("introduction", "noisy_teachers", "rocket_launching", "teacher_free", "self_distillation", "data_free")
-
-
-def page_stages(name: str, profile, device=None) -> list:
-    """Every run a chapter page reads: its own stages and those of every chapter of the claims ledger it computes
-    (the others at their published budgets), stage k of each chapter listed together, so an executor trains them
-    all before the page executes and the page only loads records."""
-    names = [name, *[other for other in CLAIM_CHAPTERS if other != name]]
-    lists = [get_chapter(other).stages(profile, device) for other in names]
-    return [lambda k=k: [spec for stages in lists if k < len(stages) for spec in stages[k]()]
-            for k in range(max(map(len, lists)))]
-
-
-def ledger(profile: str, train_missing: bool = True, device=None, chapters: tuple[str, ...] = CLAIM_CHAPTERS):
-    """Every claim of the book at ``profile``, from each chapter's ``claims(results(...))``, with Holm's correction
-    within each chapter (one paper's claims, ``kdlib.claims.adjust``): what every page's verdicts come from (a
-    chapter page filters it)."""
-    from kdlib import claims
-
-    found = []
-    for name in chapters:
-        chapter = get_chapter(name)
-        found += chapter.claims(chapter.results(profile, train_missing, device))
-    return claims.adjust(found)

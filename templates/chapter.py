@@ -1,0 +1,96 @@
+"""TEMPLATE of a chapter module: copy to ``kdlib/chapters/<name>.py`` and fill in. (This file is not imported.)
+
+A chapter declares what it trains, what it claims and what its page shows; ``kdlib.book`` runs it:
+``python -m kdlib chapter <name>`` trains its ``stages``, ``book.found`` reads its records once per process,
+``book.ledger`` adds its claims to the book's ledger (Holm within the chapter), and its notebook shows one table or
+figure per call. The chapter list is read from the modules (``CHAPTER`` and ``PAGE``): no other list to edit.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from kdlib import claims as kc
+from kdlib import report
+from kdlib.profiles import Knob, epochs_knob, profile_budget, seeds_knob
+from kdlib.runs import RunSpec, get_or_train
+
+CHAPTER = "my_paper"  # the page's name: python -m kdlib page my_paper
+PAGE = "07_my_paper"  # its notebook, notebooks/07_my_paper.py; the number orders the book
+
+# The page's parameters beyond profile, train_missing and device: typed and range-checked before anything runs.
+KNOBS = {
+    "seeds": seeds_knob(),
+    "epochs": epochs_knob("epochs of every run"),
+    "alpha": Knob("float", "the KD weight", 0.0, 1.0),
+}
+# One budget per profile: smoke (CI: tiny, meaningless numbers), cpu (the published book), paper (the paper's recipe).
+_BUDGETS = {
+    "smoke": dict(seeds=(0,), epochs=1, alpha=0.9, subset=512),
+    "cpu": dict(seeds=(0, 1, 2), epochs=20, alpha=0.9, subset=None),
+    "paper": dict(seeds=(0, 1, 2), epochs=200, alpha=0.9, subset=None),
+}
+
+
+def budget(profile) -> dict:
+    return profile_budget(_BUDGETS, profile, (CHAPTER,))
+
+
+def datasets(profile) -> tuple[str, ...]:
+    """Every dataset the runs read (checked before the first run)."""
+    return ("fashion_mnist",)
+
+
+# --- what it trains -------------------------------------------------------------------------------------------------
+
+def table_runs(profile) -> dict[str, list[RunSpec]]:
+    """Row label → one spec per seed. Student seed s learns from teacher seed s."""
+    b = budget(profile)
+    teachers = [RunSpec("fashion_mnist", "lenet5", epochs=b["epochs"], seed=s, subset=b["subset"]) for s in b["seeds"]]
+    students = [RunSpec("fashion_mnist", "mlp_2x100", epochs=b["epochs"], seed=s, subset=b["subset"])
+                for s in b["seeds"]]
+    return {"teacher": teachers, "student alone": students,
+            "distilled": [s.replace(method="kd", teacher=t, method_params=(("alpha", b["alpha"]),))
+                          for s, t in zip(students, teachers)]}
+
+
+def stages(profile, device=None) -> list:
+    """What to train, in order: one callable per stage, each returning specs. A stage may read the records of the
+    stages before it (a choice on validation: ``kdlib.chapters.best_on_validation``), so it is called only once
+    they exist."""
+    return [lambda: [spec for specs in table_runs(profile).values() for spec in specs]]
+
+
+def results(profile, train_missing: bool = True, device=None) -> dict:
+    """The records the page and the claims read, grouped as the tables use them (``kdlib.book.found`` memoises it)."""
+    return {"profile": profile,
+            "table": {label: [get_or_train(spec, train_missing, device, "line") for spec in specs]
+                      for label, specs in table_runs(profile).items()}}
+
+
+# --- what it claims -------------------------------------------------------------------------------------------------
+
+def claims(found: dict) -> list[kc.Claim]:
+    """Each claim in the paper's words (quoted, with its source), its primary comparison first, its SESOI and
+    direction declared here before the runs; preconditions (the positive controls) are gates, not family members."""
+    table = found["table"]
+    setting = kc.Setting("Fashion-MNIST (stand-in for CIFAR-10)", "LeNet-5 → MLP 2×100", "20 epochs, 3 seeds")
+    control = kc.control("the teacher beats the student alone",
+                         kc.compare("teacher − student alone", table["teacher"], table["student alone"]))
+    return kc.adjust([kc.Claim("M1", CHAPTER, '"KD improves the student" (the paper, §4)', "–", setting, "higher",
+                               (kc.compare("distilled − student alone", table["distilled"], table["student alone"]),),
+                               preconditions=[control])])
+
+
+# --- what the page shows: tables and figures as functions of records, each with a unit test ---------------------------
+
+def accuracy_table(found: dict) -> pd.DataFrame:
+    """One row per table row: test accuracy (%) mean ± std over seeds, and the run ids."""
+    return pd.DataFrame([{"row": label, "test accuracy (%)": report.mean_std(kc.metric_values(records)),
+                          "run ids": " ".join(record["id"] for record in records)}
+                         for label, records in found["table"].items()])
+
+
+def page_numbers(found: dict) -> dict:
+    """Every number the page's prose glues (glue name → value)."""
+    return {"distilled_acc": float(kc.points(found["table"]["distilled"]).mean())}
