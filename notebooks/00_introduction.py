@@ -28,7 +28,7 @@
 # `kdlib/reference/hinton2015.csv`); the last section gives the commands that re-create each one.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, introduction as chapter, ledger
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -51,7 +51,8 @@ recipe_student_epochs = None  # epochs of the recipe's students; None: the profi
 recipe_learning_rates = None  # the ε_0 grid the recipe's pilots choose from on validation; None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "introduction")
+profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
 import seaborn as sns
@@ -70,9 +71,7 @@ glue("image_seed_list", ", ".join(str(seed) for seed in budget["seeds"]), displa
 
 
 # %% tags=["remove-input"]
-from kdlib.report import executed_with as _executed_with
-
-_executed_with(profile, train_missing, device)
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -80,9 +79,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("introduction", profile)
+page.knobs()
 
 # %% [markdown]
 # ```{note}
@@ -168,19 +165,9 @@ mnist = {role: [runs.get_or_train(spec, train_missing, device) for spec in specs
 report.setup_table({role: specs[0] for role, specs in mnist_specs.items()})
 
 # %% tags=["hide-input"]
-mnist_table = chapter.paper_table(mnist)
-paper_comparisons = chapter.paper_comparisons(mnist)
-errors = {role: float(np.nanmean(chapter.error_counts(records))) for role, records in mnist.items()}
-gap_closed, paper_gap_closed = chapter.gap_closed(mnist)
-inside = chapter.paper_inside(paper_comparisons)
-glue("mnist_inside", ", ".join(inside) if inside else "none", display=False)
-for role, value in errors.items():
-    glue(f"mnist_{role}_errors", float(value), display=False)
-glue("mnist_gap_closed", gap_closed, display=False)
-glue("mnist_paper_gap_closed", paper_gap_closed, display=False)
-glue("mnist_seeds", len(budget["seeds"]), display=False)
-glue("mnist_teacher_epochs", budget["mnist_teacher_epochs"], display=False)
-mnist_table
+for name, value in chapter.mnist_numbers(mnist).items():
+    glue(name, value, display=False)
+report.shown(chapter.paper_table(mnist))
 
 # %% [markdown]
 # Mean ± standard deviation over {glue:text}`mnist_seeds` seeds; errors are counted per 10,000 test images (the
@@ -245,37 +232,20 @@ plt.show()
 # after the last epoch.
 
 # %% tags=["hide-output"]
-book_claims = ledger(profile, train_missing, device)
-recipe_results = chapter.results(profile, train_missing, device)
+recipe_results = page.results()
 recipe = recipe_results["recipe"]
-recipe_budget = chapter.recipe(profile)
-glue("recipe_teacher_epochs", recipe_budget["teacher_epochs"], display=False)
-glue("recipe_share", f"{recipe_budget['teacher_epochs'] / chapter.RECIPE_EPOCHS:.1%}", display=False)
-glue("recipe_pilot_epochs", recipe_budget["pilot_epochs"], display=False)
-glue("recipe_student_epochs", recipe_budget["student_epochs"], display=False)
-for _role in ("student", "distilled"):
-    _ablation = recipe_results["without_warmup"][_role]
-    glue(f"recipe_nowarmup_{_role}", f"{report.collapsed(_ablation)} of {len(_ablation)}", display=False)
-glue("recipe_full_hours", chapter.full_recipe_hours(recipe["teacher"]), display=False)
-glue("recipe_threads", ", ".join(sorted({str(r["provenance"]["threads"]) for r in recipe["teacher"]})), display=False)
-glue("recipe_paper_lr_val", chapter.pilot_table(recipe_results["pilots"]).loc[
-    f"{chapter.PAPER_LR:g} (the paper's)", "validation accuracy after the pilot (%)"] + " %", display=False)
+recipe_claims = page.claims()  # H1-H4, as the book's ledger holds them
+for name, value in chapter.recipe_numbers(recipe_results, recipe_claims).items():
+    glue(name, value, display=False)
 
 # %% tags=["hide-input"]
-chapter.pilot_table(recipe_results["pilots"])
+report.shown(chapter.pilot_table(recipe_results["pilots"]))
 
 # %% tags=["hide-input"]
-report.setup_table({role: specs[0] for role, specs in chapter.recipe_runs(profile, train_missing, device).items()})
+chapter.recipe_setup_table(recipe)
 
 # %% tags=["hide-input"]
-recipe_gap, recipe_paper_gap = chapter.gap_closed(recipe)
-glue("recipe_gap_closed", recipe_gap, display=False)
-glue("recipe_paper_gap_closed", recipe_paper_gap, display=False)
-recipe_claims = [claim for claim in book_claims if claim.chapter == chapter.CHAPTER]
-glue("recipe_family", claims.family_size(book_claims, chapter.CHAPTER), display=False)
-for claim in recipe_claims:
-    glue(f"recipe_{claim.id}_verdict", claim.verdict, display=False)
-chapter.recipe_table(recipe, book_claims)
+report.shown(chapter.recipe_table(recipe, recipe_claims))
 
 # %% [markdown]
 # Rows H1–H3 set our counts beside the paper's and say one thing only: whether the paper's count lies inside our
@@ -305,8 +275,7 @@ report.shown(claims.table(recipe_claims))
 # was selected on these curves; they show whether the shortened runs had stopped improving.
 
 # %% tags=["hide-input"]
-ax = report.learning_curves({chapter.ROLE_NAMES[role]: records for role, records in recipe.items()})
-ax.set_title("MNIST at the recipe: test accuracy per epoch")
+chapter.recipe_curves(recipe)
 plt.show()
 
 # %% [markdown]
@@ -323,17 +292,9 @@ plt.show()
 
 # %% tags=["hide-input"]
 omitted = recipe_results["omitted"]
-glue("omitted_seeds", len(omitted), display=False)
-omitted_table = chapter.omitted_table(omitted)
-for _key, _label in (("none", "no shift"), ("paper", "the 3's logit + 3.5 (the paper's shift)"),
-                     ("chosen", "the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)")):
-    _rows = omitted_table.loc[_label]
-    glue(f"omitted_{_key}_errors", _rows.iloc[0]["this book, MNIST (mean ± std)"], display=False)
-    glue(f"omitted_{_key}_threes", _rows.iloc[1]["this book, MNIST (mean ± std)"], display=False)
-    glue(f"omitted_{_key}_inside", f"{_rows.iloc[0][claims.PAPER_OUTCOME_COLUMN]} and "
-         f"{_rows.iloc[1][claims.PAPER_OUTCOME_COLUMN]}", display=False)
-glue("omitted_shifts", omitted_table.iloc[-1]["shift"], display=False)
-omitted_table
+for name, value in chapter.omitted_numbers(omitted).items():
+    glue(name, value, display=False)
+report.shown(chapter.omitted_table(omitted))
 
 # %% [markdown]
 # Without a shift, ours makes {glue:text}`omitted_none_errors` test errors, {glue:text}`omitted_none_threes` of
@@ -346,14 +307,7 @@ omitted_table
 # 10,000), with the paper's counts as black crosses (no shift and its +3.5, both on its test set):
 
 # %% tags=["hide-input", "full-width"]
-curves = chapter.omitted_curves(omitted)
-curves = curves[curves["shift"] <= 6]  # where the shift is chosen; beyond, the errors on other digits climb steeply
-grid = sns.relplot(curves, x="shift", y="errors", hue="split", col="count", kind="line", errorbar="sd",
-                   facet_kws={"sharey": False}, height=3.2, aspect=1.3)
-for count, ax in grid.axes_dict.items():
-    ax.axvline(chapter.PAPER_SHIFT, color="grey", linestyle=":", linewidth=1)
-    ax.plot(*chapter.omitted_paper_points(count).values(), "kX", markersize=8, label="the paper (its test set)")
-grid.set_axis_labels("raise of the 3's logit", "errors (mean over seeds, band: std)")
+chapter.omitted_figure(omitted, max_shift=6)
 plt.show()
 
 # %% [markdown]
@@ -383,33 +337,10 @@ report.setup_table({"teacher": image_specs["teacher"], "student (CE)": image_spe
                     "student (KD)": first_kd})
 
 # %% tags=["hide-input"]
-baseline = report.metric_values(image_student) * 100
-rows = []
-for (temperature, alpha), records in image_distilled.items():
-    accuracy = report.metric_values(records) * 100
-    failed = report.collapsed(records)
-    note = f"\n{failed} of {len(records)} at chance" if failed else ""
-    rows.append({"T": temperature, "α": alpha, "mean": accuracy.mean(), "delta": accuracy.mean() - baseline.mean(),
-                 "val mean": np.nanmean(claims.points(records, "val_acc")), "collapsed": failed,
-                 "cell": f"{report.mean_std(accuracy, scale=1)}\n({accuracy.mean() - baseline.mean():+.2f}){note}"})
-grid = pd.DataFrame(rows)
-delta = grid.pivot(index="T", columns="α", values="delta")
-labels = grid.pivot(index="T", columns="α", values="cell")
-ax = report.heatmap(delta, "KD − CE test accuracy (points)", annotation=labels)
+chapter.image_heatmap(image_student, image_distilled)
 plt.show()
-
-best = grid.loc[grid["val mean"].idxmax()]  # chosen on validation accuracy; the test set only reports
-best_comparison = claims.compare("KD (best cell) − CE", image_distilled[(best["T"], best["α"])], image_student)
-glue("image_teacher_acc", float(image_teacher["metrics"]["test_acc"] * 100), display=False)
-glue("image_student_acc", report.mean_std(baseline, scale=1), display=False)
-glue("image_best_val", float(best["val mean"]), display=False)
-glue("image_best_delta", best_comparison.text(), display=False)
-glue("image_best_test", best_comparison.test, display=False)
-glue("image_best_t", f"{best['T']:g}", display=False)
-glue("image_best_alpha", f"{best['α']:g}", display=False)
-glue("image_worst_delta", float(grid["delta"].min()), display=False)
-glue("image_collapsed", int(grid["collapsed"].sum()), display=False)
-glue("image_kd_runs", sum(len(records) for records in image_distilled.values()), display=False)
+for name, value in chapter.image_numbers(image_teacher, image_student, image_distilled).items():
+    glue(name, value, display=False)
 
 # %% [markdown]
 # The teacher reaches {glue:text}`image_teacher_acc:.2f` % test accuracy and the student alone
@@ -423,8 +354,7 @@ glue("image_kd_runs", sum(len(records) for records in image_distilled.values()),
 # says so when it happens; such runs stay in its mean).
 #
 # %% tags=["hide-input"]
-ax = report.learning_curves({"CE": image_student, "KD (best cell)": image_distilled[(best["T"], best["α"])]})
-ax.set_title("Fashion-MNIST student: test accuracy per epoch")
+chapter.image_curves(image_student, image_distilled)
 plt.show()
 
 # %% [markdown]
@@ -434,24 +364,12 @@ plt.show()
 # with a cosine. Its baseline and two of its cells were kept:
 
 # %% tags=["hide-output"]
-ablation_specs = chapter.image_runs_without_warmup(profile)
-ablation = {"CE": [runs.get_or_train(spec, train_missing, device) for spec in ablation_specs["student"]]}
-ablation.update({f"KD T={t:g}, α={a:g}": [runs.get_or_train(spec, train_missing, device) for spec in specs]
-                 for (t, a), specs in ablation_specs["distilled"].items()})
+ablation = chapter.image_records_without_warmup(profile, train_missing, device)
 
 # %% tags=["hide-input"]
-with_warmup = {"CE": image_student, **{f"KD T={t:g}, α={a:g}": image_distilled[(t, a)]
-                                       for (t, a) in ablation_specs["distilled"]}}
-ablation_table = pd.DataFrame([{
-    "student": label,
-    "no warm-up: test accuracy (%)": report.mean_std(report.metric_values(records)),
-    "no warm-up: runs at chance": f"{report.collapsed(records)} of {len(records)}",
-    "warm-up: test accuracy (%)": report.mean_std(report.metric_values(with_warmup[label])),
-    "warm-up: runs at chance": f"{report.collapsed(with_warmup[label])} of {len(with_warmup[label])}"}
-    for label, records in ablation.items()]).set_index("student")
-glue("ablation_collapsed", sum(report.collapsed(r) for r in ablation.values()), display=False)
-glue("ablation_runs", sum(len(r) for r in ablation.values()), display=False)
-ablation_table
+for name, value in chapter.ablation_numbers(ablation).items():
+    glue(name, value, display=False)
+report.shown(chapter.ablation_table(ablation, image_student, image_distilled))
 
 # %% [markdown]
 # Without the warm-up, {glue:text}`ablation_collapsed` of these {glue:text}`ablation_runs` students ended at chance
@@ -470,12 +388,7 @@ ablation_table
 # Later chapters reuse these models and, where they can, these very runs (same spec, same record).
 
 # %% tags=["hide-input"]
-zoo = [("MNIST teacher", mnist["teacher"]), ("MNIST student", mnist["student"]),
-       ("Fashion-MNIST teacher", [image_teacher]), ("Fashion-MNIST student", image_student)]
-pd.DataFrame([{"role": role, "model": records[0]["spec"]["model"],
-               "parameters": f"{records[0]['metrics']['n_params']:,}",
-               "test accuracy (%)": report.mean_std(report.metric_values(records)),
-               "runs": len(records)} for role, records in zoo]).set_index("role")
+report.shown(chapter.zoo_table(mnist, image_teacher, image_student))
 
 # %% [markdown]
 # ## The runs behind the numbers
@@ -502,14 +415,9 @@ report.run_ids({**{f"MNIST: {role}": records for role, records in mnist.items()}
 # Wall time as recorded by each run (training and per-epoch evaluation, not data loading):
 
 # %% tags=["hide-input"]
-all_records = [r for group in mnist.values() for r in group] + [image_teacher, *image_student] + \
-    [r for group in image_distilled.values() for r in group] + [r for group in ablation.values() for r in group] + \
-    [r for group in recipe.values() for r in group] + list(recipe_results["pilots"].values()) + \
-    [r for group in recipe_results["without_warmup"].values() for r in group] + omitted
-spent = report.compute_spent(all_records)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("n_runs", len(spent), display=False)
-spent.groupby(["dataset", "model", "method", "schedule", "device", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
+page.compute_spent(by=("dataset", "model", "method", "schedule", "device", "threads"),
+                   records=report.records_in([mnist, image_teacher, image_student, image_distilled, ablation,
+                                              recipe_results]))
 
 # %% [markdown]
 # The {glue:text}`n_runs` runs of this chapter took {glue:text}`total_minutes:.0f` minutes in all, as each record
@@ -532,12 +440,4 @@ spent.groupby(["dataset", "model", "method", "schedule", "device", "threads"])["
 # The works cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("introduction", profile)
+page.footer()

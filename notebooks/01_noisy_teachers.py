@@ -18,7 +18,7 @@
 # part of every mini-batch are multiplied by Gaussian noise. The verdicts first; the claims in full below.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, ledger, noisy_teachers as chapter
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -36,7 +36,8 @@ sigmas = None  # the σ grid of the noise; None: the profile's
 student_alphas = None  # the α grid of the noisy student; None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "noisy_teachers")
+profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -65,12 +66,8 @@ glue("extra_teachers", len(chapter.budget(profile, OTHER)["seeds"]) - 1, display
 
 
 # %% tags=["remove-input"]
-from IPython.display import display as _display
-from kdlib.report import executed_with as _executed_with, verdict_box as _verdict_box
-
-book_claims = ledger(profile, train_missing, device)  # the claims ledger, read once: its verdicts open the page
-_display(_verdict_box(book_claims, chapter.CHAPTER))
-_executed_with(profile, train_missing, device)
+book_claims = page.ledger()  # the book's claims ledger, computed once in this kernel
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -78,9 +75,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("noisy_teachers", profile)
+page.knobs()
 
 # %% [markdown]
 # The claims, numbered as in the rest of the book:
@@ -191,14 +186,10 @@ for sigma in (0.1, 0.4, 1.6):
         "gradient: RMS(mean − clean)": (mean_gradient - (s - z)).pow(2).mean().sqrt().item(),
         "gradient: RMS sampling error σ|z|/√n": (sigma * z.abs() / draws ** 0.5).pow(2).mean().sqrt().item(),
     })
-identities = pd.DataFrame(rows).set_index("σ")
-glue("mc_loss_deviation", float(max(
-    (identities["teacher noise: Monte-Carlo"] / identities["teacher noise: clean + σ²‖z‖²/2"] - 1).abs().max(),
-    (identities["student noise: Monte-Carlo"] / identities["student noise: clean + σ²‖s‖²/2"] - 1).abs().max())
-    * 100), display=False)
-glue("mc_gradient_ratio", float((identities["gradient: RMS(mean − clean)"]
-                                 / identities["gradient: RMS sampling error σ|z|/√n"]).max()), display=False)
-identities.style.format("{:.4g}")
+identities = pd.DataFrame(rows)
+for name, value in chapter.identity_numbers(identities).items():
+    glue(name, value, display=False)
+report.shown(chapter.identity_table(identities))
 
 # %% [markdown]
 # The Monte-Carlo averages differ from the formulas by at most {glue:text}`mc_loss_deviation:.2f` %, and at every σ
@@ -228,99 +219,12 @@ identities.style.format("{:.4g}")
 #   ended at chance.
 
 # %% tags=["hide-output"]
-page = chapter.results(profile, train_missing, device)
-results = page["datasets"]  # one entry per dataset
+results = page.results()["datasets"]  # one entry per dataset
 
 # %% tags=["hide-input"]
-first = budget["datasets"][0]
-table_specs = chapter.table_runs(profile, first, train_missing, device)
-l2_rate = results[first]["learning_rates"]["l2"]
-dropout_at_l2_rate = [rec for (model, lr), rec in results[first]["sweeps"]["dropout"].items() if lr == l2_rate]
-glue("mnist_dropout_failed", sum(bool(rec["metrics"].get("diverged")) or report.collapsed([rec]) > 0
-                                 for rec in dropout_at_l2_rate), display=False)
-glue("mnist_dropout_n", len(dropout_at_l2_rate), display=False)
-report.setup_table({"MNIST teacher": chapter.teachers(profile, first)[0],
-                    "student on labels": table_specs["student on labels"][0],
-                    "noisy teacher (chosen)": table_specs["noisy teacher"][0]})
-
-
-# %% tags=["remove-cell"]
-def test_acc(records):
-    """Test accuracy in % per run; NaN for a run that diverged."""
-    return claims.points(records)
-
-
-def setting(spec: dict) -> str:
-    params = describe_params(spec["method"], spec["method_params"])
-    extra = f"{1 + len(spec.get('extra_teachers', []))} teachers" if spec.get("extra_teachers") else ""
-    return "; ".join(part for part in (spec["model"], params, extra, f"lr={spec['lr']:g}") if part)
-
-
-def pilot_table(result) -> pd.DataFrame:
-    rows = {}
-    for family, label in (("ce", "student on labels (CE)"), ("l2", "logit regression (L2)")):
-        for lr, rec in result["pilots"][family].items():
-            chosen = " ← chosen" if lr == result["learning_rates"][family] else ""
-            value = rec["metrics"]["val_acc"]
-            rows.setdefault(f"lr = {lr:g}", {})[label] = ("diverged" if value is None else
-                                                          f"{value * 100:.2f}{chosen}")
-    return pd.DataFrame(rows).T.fillna("–")
-
-
-def baseline_table(result) -> pd.DataFrame:
-    reference = test_acc(result["table"]["logit regression"])
-    rows = [{"method": "teacher (seed 0)", "test accuracy (%)": report.mean_std(test_acc(result["teachers"][:1]),
-                                                                               scale=1),
-             "setting": setting(result["teachers"][0]["spec"]), "run ids": result["teachers"][0]["id"]}]
-    for label, records in result["table"].items():
-        accuracy = test_acc(records)
-        row = {"method": label, "test accuracy (%)": report.mean_std(accuracy, scale=1),
-               "test errors (per 10,000)": f"{np.nanmean(100 - accuracy) * 100:.0f}",
-               "setting": setting(records[0]["spec"]), "run ids": " ".join(r["id"] for r in records)}
-        if label != "logit regression":
-            comparison = claims.compare(label, records, result["table"]["logit regression"])
-            base_error, error = np.nanmean(100 - reference), np.nanmean(100 - accuracy)
-            delta = np.nanmean(accuracy) - np.nanmean(reference)
-            row.update({"Δ vs logit regression (points) [95 % CI]": f"{comparison.text()} ({comparison.test})",
-                        "relative error reduction (%)": f"{(base_error - error) / base_error * 100:+.1f}",
-                        "relative accuracy gain (%)": f"{delta / np.nanmean(reference) * 100:+.2f}"})
-        rows.append(row)
-    columns = ["method", "test accuracy (%)", "test errors (per 10,000)", "Δ vs logit regression (points) [95 % CI]",
-               "relative error reduction (%)", "relative accuracy gain (%)", "setting", "run ids"]
-    return pd.DataFrame(rows).reindex(columns=columns).fillna("").set_index("method")
-
-
-def sweep_frames(result, name):
-    """Per (α, σ) and split, seed 0: accuracy, its difference from plain logit regression (points) and the run's
-    status. Runs that diverged or collapsed to chance get no colour in the maps (their label says what happened);
-    for averages, a diverged run counts at chance level, the best it could have done."""
-    regression = result["table"]["logit regression"][0]["metrics"]
-    n_classes = 10
-    cells = []
-    for (alpha, sigma), rec in result["sweeps"][name].items():
-        m = rec["metrics"]
-        status = "diverged" if m.get("diverged") else ("collapsed" if report.collapsed([rec], n_classes) else "ok")
-        for split in ("val", "test"):
-            value = m[f"{split}_acc"]
-            accuracy = 100.0 / n_classes if value is None else value * 100
-            delta = accuracy - regression[f"{split}_acc"] * 100
-            label = {"ok": f"{accuracy:.2f}\n({delta:+.2f})", "diverged": "diverged",
-                     "collapsed": f"collapsed\n({accuracy:.1f})"}[status]
-            cells.append({"split": split, "α": alpha, "σ": sigma, "status": status, "accuracy": accuracy,
-                          "delta": delta, "shown": delta if status == "ok" else np.nan, "label": label})
-    return pd.DataFrame(cells)
-
-
-def sweep_heatmaps(result, name, title):
-    frame = sweep_frames(result, name)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 1.6 + 0.75 * frame["α"].nunique()))
-    for ax, split, caption in zip(axes, ("val", "test"), ("validation (selects)", "test (reported only)")):
-        part = frame[frame["split"] == split]
-        report.heatmap(part.pivot(index="α", columns="σ", values="shown"), "Δ vs logit regression (points)",
-                       annotation=part.pivot(index="α", columns="σ", values="label"), ax=ax)
-        ax.set_title(f"{title}: {caption}")
-    fig.tight_layout()
-    plt.show()
+for name, value in chapter.page_numbers(results, book_claims).items():  # every number the prose below glues
+    glue(name, value, display=False)
+report.setup_table(chapter.setup_specs(results[budget["datasets"][0]]))
 
 
 # %% [markdown]
@@ -329,11 +233,7 @@ def sweep_heatmaps(result, name, title):
 # The learning rates the validation split chose (final-epoch validation accuracy, %, seed 0):
 
 # %% tags=["hide-input"]
-_edges = chapter.grid_edges(results["mnist"])
-glue("mnist_grid_edges", "none: both chosen rates lie inside their grids" if not _edges else
-     ", ".join({"ce": "cross-entropy", "l2": "L2"}[family] for family in _edges) + " (the best rate may lie beyond "
-     "the grid)", display=False)
-pilot_table(results["mnist"])
+report.shown(chapter.pilot_table(results["mnist"]))
 
 # %% [markdown]
 # Chosen at an end of its grid: {glue:text}`mnist_grid_edges`.
@@ -348,7 +248,7 @@ pilot_table(results["mnist"])
 # point) and the *relative accuracy gain*.
 
 # %% tags=["hide-input"]
-baseline_table(results["mnist"])
+report.shown(chapter.baseline_table(results["mnist"]))
 
 # %% [markdown]
 # The noisy teacher's sweep over α (rows) and σ (columns): seed 0, accuracy (%) and, in brackets, its difference
@@ -360,10 +260,12 @@ baseline_table(results["mnist"])
 # sweep keeps the rate fixed and does not test that.
 
 # %% tags=["hide-input", "full-width"]
-sweep_heatmaps(results["mnist"], "noisy_teacher", "MNIST, noisy teacher")
+chapter.sweep_heatmaps(results["mnist"], "noisy_teacher", "MNIST, noisy teacher")
+plt.show()
 
 # %% tags=["hide-input", "full-width"]
-sweep_heatmaps(results["mnist"], "noisy_student", "MNIST, noisy student")
+chapter.sweep_heatmaps(results["mnist"], "noisy_student", "MNIST, noisy student")
+plt.show()
 
 # %% [markdown]
 # ## Experiment 2: image classification beyond MNIST
@@ -374,11 +276,12 @@ sweep_heatmaps(results["mnist"], "noisy_student", "MNIST, noisy student")
 # %% tags=["hide-input", "full-width"]
 for dataset in budget["datasets"][1:]:
     display(Markdown(f"**{NAMES[dataset]}**: learning rates (validation accuracy, %, seed 0)"))
-    display(pilot_table(results[dataset]))
+    display(report.shown(chapter.pilot_table(results[dataset])))
     display(Markdown(f"**{NAMES[dataset]}**: baseline table"))
-    display(baseline_table(results[dataset]))
-    sweep_heatmaps(results[dataset], "noisy_teacher", f"{SHORT[dataset]}, noisy teacher")
-    sweep_heatmaps(results[dataset], "noisy_student", f"{SHORT[dataset]}, noisy student")
+    display(report.shown(chapter.baseline_table(results[dataset])))
+    for method in ("noisy_teacher", "noisy_student"):
+        chapter.sweep_heatmaps(results[dataset], method, f"{SHORT[dataset]}, {method.replace('_', ' ')}")
+        plt.show()
 
 # %% [markdown]
 # ## Learning curves
@@ -387,13 +290,7 @@ for dataset in budget["datasets"][1:]:
 # on these curves.
 
 # %% tags=["hide-input", "full-width"]
-curve_rows = ("student on labels", "logit regression", "noisy teacher", "noisy student", SEVERAL)
-fig, axes = plt.subplots(1, len(budget["datasets"]), figsize=(6.5 * len(budget["datasets"]), 3.6))
-for ax, dataset in zip(np.atleast_1d(axes), budget["datasets"]):
-    report.learning_curves({label: [r for r in results[dataset]["table"][label] if r["history"]]
-                            for label in curve_rows}, ax=ax)
-    ax.set_title(SHORT[dataset])
-fig.tight_layout()
+chapter.learning_curve_figure(results)
 plt.show()
 
 # %% [markdown]
@@ -407,21 +304,7 @@ plt.show()
 # there is no seed-to-seed spread to test against.
 
 # %% tags=["hide-input"]
-gap_rows = []
-for dataset in budget["datasets"]:
-    result = results[dataset]
-    gap = chapter.gap_summary(result)
-    ends = chapter.sigma_extremes(result)
-    frame = sweep_frames(result, "noisy_teacher")
-    val = frame[frame["split"] == "val"]
-    gap_rows.append({"dataset": SHORT[dataset], "teacher, seed 0 (%)": f"{gap['teacher']:.2f}",
-                     "logit regression (%)": f"{gap['logit regression']:.2f}", "gap (points)": f"{gap['gap']:.2f}",
-                     "chosen α": gap["alpha"], "chosen σ": gap["sigma"],
-                     "cells collapsed or diverged": int((val["status"] != "ok").sum()),
-                     f"test acc. at σ = {ends['smallest σ']:g} (%)": f"{ends['at smallest σ'].mean():.2f}",
-                     f"test acc. at σ = {ends['largest σ']:g} (%)": f"{ends['at largest σ'].mean():.2f}"})
-gap_table = pd.DataFrame(gap_rows).set_index("dataset")
-gap_table
+report.shown(chapter.gap_table(results))
 
 # %% [markdown]
 # ## C4: one noisy teacher or several real ones
@@ -434,18 +317,7 @@ gap_table
 # one-sided tests.
 
 # %% tags=["hide-input"]
-ensemble_rows = []
-for dataset in budget["datasets"]:
-    result = results[dataset]
-    ensemble_rows.append({
-        "dataset": SHORT[dataset],
-        "the teachers (%)": report.mean_std(test_acc(result["teachers"]), scale=1),
-        "logit regression, teacher 0 (%)": report.mean_std(test_acc(result["table"]["logit regression"]), scale=1),
-        "noisy teacher 0 (%)": report.mean_std(test_acc(result["table"]["noisy teacher"]), scale=1),
-        f"{SEVERAL}, one drawn per row (%)": report.mean_std(test_acc(result["table"][SEVERAL]), scale=1)})
-glue("mnist_margin", f"{chapter.MATCH_MARGIN[budget['datasets'][0]]:g}", display=False)
-glue("other_margin", f"{chapter.MATCH_MARGIN[budget['datasets'][1]]:g}", display=False)
-pd.DataFrame(ensemble_rows).set_index("dataset")
+report.shown(chapter.ensemble_table(results))
 
 # %% [markdown]
 # ## C5: what the student costs at inference
@@ -456,27 +328,7 @@ pd.DataFrame(ensemble_rows).set_index("dataset")
 # executed and only illustrate: on a busy machine the latencies are noisy, and they decide nothing.
 
 # %% tags=["hide-input"]
-cost_rows = []
-for dataset in budget["datasets"]:
-    images = data.load(dataset)
-    shape = tuple(images.train_images.shape[1:])
-    for role in ("teacher", "student"):
-        counted = results[dataset]["costs"][role]
-        cost = inference_cost(build_model(counted["model"], shape, images.n_classes), shape,
-                              repeats=3 if profile.name == "smoke" else 30)
-        cost_rows.append({"dataset": SHORT[dataset], "role": role, "model": counted["model"],
-                          "multiply-accumulates": counted["multiply-accumulates"], **cost})
-costs = pd.DataFrame(cost_rows).set_index(["dataset", "role"])
-glue("threads", torch.get_num_threads(), display=False)
-for key, dataset in (("mnist", budget["datasets"][0]), ("other", OTHER)):
-    counted = results[dataset]["costs"]
-    glue(f"{key}_size_ratio", counted["student"]["parameters"] / counted["teacher"]["parameters"], display=False)
-    glue(f"{key}_work_ratio",
-         counted["student"]["multiply-accumulates"] / counted["teacher"]["multiply-accumulates"], display=False)
-glue("other_teacher", chapter.MODEL_NAMES.get(results[OTHER]["costs"]["teacher"]["model"],
-                                              results[OTHER]["costs"]["teacher"]["model"]), display=False)
-costs.style.format({"parameters": "{:,.0f}", "multiply-accumulates": "{:,.0f}", "weights on disk (KiB)": "{:.0f}",
-                    "latency, batch 1 (ms)": "{:.3f}", "latency, batch 256 (ms)": "{:.2f}"})
+report.shown(chapter.cost_table(results, repeats=3 if profile.name == "smoke" else 30))
 
 # %% [markdown]
 # Latencies measured with {glue:text}`threads` CPU threads. Counted, the MNIST student has
@@ -503,24 +355,6 @@ costs.style.format({"parameters": "{:,.0f}", "multiply-accumulates": "{:,.0f}", 
 
 # %% tags=["hide-input"]
 chapter_claims = [claim for claim in book_claims if claim.chapter == chapter.CHAPTER]
-
-
-def find(claim_id, dataset, statement_start=""):
-    """This chapter's claim ``claim_id`` in ``dataset`` (the setting's display name)."""
-    return next(claim for claim in chapter_claims if claim.id == claim_id and claim.setting.dataset == NAMES[dataset]
-                and claim.statement.startswith(statement_start))
-
-
-for key, dataset in (("mnist", budget["datasets"][0]), ("other", OTHER)):
-    c1 = find("C1", dataset)
-    glue(f"{key}_c1_effect", c1.comparisons[0].text(), display=False)
-    glue(f"{key}_c1_verdict", c1.verdict, display=False)
-    glue(f"{key}_c2_verdict", find("C2", dataset, "too much noise").verdict, display=False)
-    glue(f"{key}_l2_control", chapter.controls(results[dataset])["logit regression"].text(), display=False)
-    holds = next(condition.holds for condition in c1.preconditions if "logit regression" in condition.statement)
-    glue(f"{key}_l2_control_holds", "holds" if holds else "does not hold", display=False)
-    glue(f"{key}_rates", f"{results[dataset]['learning_rates']['l2']:g} for L2 against "
-                         f"{results[dataset]['learning_rates']['ce']:g} for cross-entropy", display=False)
 report.shown(claims.compact_table(chapter_claims))
 
 # %% [markdown]
@@ -576,16 +410,7 @@ report.shown(details)
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
-chapter_records = [r for result in results.values()
-                   for r in [*result["teachers"],
-                             *[rec for group in result["pilots"].values() for rec in group.values()],
-                             *[rec for group in result["sweeps"].values() for rec in group.values()],
-                             *[rec for group in result["table"].values() for rec in group]]]
-spent = report.compute_spent(chapter_records)
-glue("n_runs", len(spent), display=False)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("student_minutes", float(spent.loc[spent["model"].str.startswith("mlp"), "minutes"].sum()), display=False)
-spent.groupby(["dataset", "model", "method", "device", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
+page.compute_spent(by=("dataset", "model", "method", "device", "threads"))
 
 # %% [markdown]
 # The {glue:text}`n_runs` distinct runs of this chapter took {glue:text}`total_minutes:.0f` minutes as their
@@ -607,12 +432,4 @@ spent.groupby(["dataset", "model", "method", "device", "threads"])["minutes"].ag
 # The works cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("noisy_teachers", profile)
+page.footer()

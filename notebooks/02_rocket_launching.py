@@ -19,7 +19,7 @@
 # first; the claims in full below.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, rocket_launching as chapter
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -34,27 +34,17 @@ subset = None  # training images used ('all': every one); None: the profile's
 lr = None  # the initial learning rate (SGD); None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "rocket_launching")
+profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-import torch
-from matplotlib.patches import FancyBboxPatch
 from myst_nb import glue
 
-from kdlib import claims, data, report, runs
-from kdlib.benchmark import inference_cost
-from kdlib.chapters import ledger
-from kdlib.methods.rocket import hint_gradient_norms
-from kdlib.models import build_model
+from kdlib import claims, data, report
 
 budget = chapter.budget(profile)
-MODELS = chapter.names(profile)
 LIGHT_DEPTH, BOOSTER_DEPTH, WIDTH = budget["pair"]
 DATASET_NAME = chapter.DATASET_NAMES[budget["dataset"]]
-OURS = f"this book, {DATASET_NAME.split(' (')[0]}"  # the label of our rows beside the paper's
 glue("profile", str(profile), display=False)
 glue("seeds", len(budget["seeds"]), display=False)
 glue("epochs", budget["epochs"], display=False)
@@ -66,12 +56,8 @@ glue("subset", "the full training set" if budget["subset"] is None else f"{budge
 
 
 # %% tags=["remove-input"]
-from IPython.display import display as _display
-from kdlib.report import executed_with as _executed_with, verdict_box as _verdict_box
-
-book_claims = ledger(profile, train_missing, device)  # the claims ledger, read once: its verdicts open the page
-_display(_verdict_box(book_claims, chapter.CHAPTER))
-_executed_with(profile, train_missing, device)
+book_claims = page.ledger()  # the book's claims ledger, computed once in this kernel
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -79,9 +65,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("rocket_launching", profile)
+page.knobs()
 
 # %% [markdown]
 # The claims, numbered as in the rest of the book:
@@ -137,64 +121,14 @@ _knobs_table("rocket_launching", profile)
 # classifier, as the official code does: its features, and so their statistics, are not the booster's.
 
 # %% tags=["hide-input"]
-def draw_scheme(ax, sharing, booster_blocks, light_blocks, title):
-    """Boxes for stem, blocks and head; yellow = shared weights, blue = light net only, pink = booster only."""
-    colours = {"shared": "#f6d55c", "light": "#8ecae6", "booster": "#f4a6b7"}
-    columns = ["stem"] + [f"g{g + 1}.{b + 1}" for g in range(3) for b in range(booster_blocks)] + ["head"]
-    for index, name in enumerate(columns):
-        group = None if name in ("stem", "head") else int(name[1]) - 1
-        block = None if group is None else int(name.split(".")[1]) - 1
-        booster_role = "shared" if name == "stem" or (
-            sharing == "interval" and block is not None and block < light_blocks) or (
-            sharing == "bottom" and group == 0) else "booster"
-        ax.add_patch(FancyBboxPatch((index, 1.1), 0.8, 0.6, boxstyle="round,pad=0.02", color=colours[booster_role]))
-        ax.text(index + 0.4, 1.4, name, ha="center", va="center", fontsize=7)
-        if booster_role == "shared":
-            ax.add_patch(FancyBboxPatch((index, 0.1), 0.8, 0.6, boxstyle="round,pad=0.02",
-                                        color=colours["shared"]))
-            ax.text(index + 0.4, 0.4, name, ha="center", va="center", fontsize=7)
-    light_own = ["head"] if sharing == "interval" else [f"g{g}.{b + 1}'" for g in (2, 3) for b in range(light_blocks)]
-    if sharing == "interval":
-        start = len(columns) - 1
-    else:
-        start = 1 + booster_blocks
-        light_own = light_own + ["head"]
-    for offset, name in enumerate(light_own):
-        ax.add_patch(FancyBboxPatch((start + offset, 0.1), 0.8, 0.6, boxstyle="round,pad=0.02",
-                                    color=colours["light"]))
-        ax.text(start + offset + 0.4, 0.4, name, ha="center", va="center", fontsize=7)
-    ax.text(-0.2, 1.4, "booster", ha="right", va="center")
-    ax.text(-0.2, 0.4, "light", ha="right", va="center")
-    ax.set_xlim(-2.2, len(columns) + 0.2)
-    ax.set_ylim(0, 1.9)
-    ax.axis("off")
-    ax.set_title(title, fontsize=10)
-
-
-booster_blocks, light_blocks = (BOOSTER_DEPTH - 4) // 6, (LIGHT_DEPTH - 4) // 6
-fig, axes = plt.subplots(2, 1, figsize=(10, 3.6))
-draw_scheme(axes[0], "interval", booster_blocks, light_blocks,
-            f"(b) interval sharing: light WRN-{LIGHT_DEPTH}-{WIDTH}, booster WRN-{BOOSTER_DEPTH}-{WIDTH} "
-            "(yellow: shared weights; pink: booster only; blue: light only)")
-draw_scheme(axes[1], "bottom", booster_blocks, light_blocks, "(a) bottom sharing")
-plt.tight_layout()
+chapter.sharing_figure(profile)
 plt.show()
 
 # %% tags=["hide-input"]
 dataset = data.load(budget["dataset"])
-_, val_idx = data.split_indices(len(dataset.train_images), chapter.booster_teacher(profile).val_size,
-                                budget["subset"])
-batch = data.normalise(dataset.train_images[val_idx[:128]], dataset.mean, dataset.std)
-batch_labels = dataset.train_labels[val_idx[:128]]
-block_rows = []
-for sharing in ("interval", "bottom", "none"):
-    torch.manual_seed(0)
-    pair = build_model(MODELS[sharing], dataset.image_shape, dataset.n_classes)
-    for grad_block in (1.0, 0.0):
-        norms = hint_gradient_norms(pair, batch, batch_labels, grad_block)
-        block_rows.append({"sharing": sharing, "gradient block": "on" if grad_block else "off",
-                           **{f"‖∇ hint‖ on {role} params": value for role, value in norms.items()}})
-pd.DataFrame(block_rows).set_index(["sharing", "gradient block"]).style.format("{:.3g}")
+batch, batch_labels = chapter.validation_batch(profile, dataset)
+report.shown(chapter.gradient_block_table(chapter.pair_models(profile, dataset.image_shape, dataset.n_classes),
+                                          batch, batch_labels))
 
 # %% [markdown]
 # With gradient block on, the booster's own parameters receive exactly zero gradient from the hint; with it off,
@@ -218,13 +152,13 @@ pd.DataFrame(block_rows).set_index(["sharing", "gradient block"]).style.format("
 #   are run with {glue:text}`seeds` seeds. The paper reports the median of 3 runs; here it is the mean ± std.
 
 # %% tags=["hide-output"]
-results = chapter.results(profile, train_missing, device)
+results = page.results()
+TABLE = results["table"]  # the run ids at the end read it
+for name, value in chapter.page_numbers(results, book_claims).items():
+    glue(name, value, display=False)
 
 # %% tags=["hide-input"]
-TABLE = results["table"]
-report.setup_table({role: runs.RunSpec.from_dict(TABLE[row][0]["spec"]) for role, row in (
-    ("light net alone", "light alone"), ("booster alone", "booster alone"), ("rocket (b), chosen λ", "rocket (b)"),
-    ("no joint training (b)", "no joint training (b)"))})
+report.shown(chapter.setup_table(results))
 
 # %% [markdown]
 # ### λ, chosen on validation
@@ -232,32 +166,7 @@ report.setup_table({role: runs.RunSpec.from_dict(TABLE[row][0]["spec"]) for role
 # Final validation accuracy (%) of the light net, seed 0, interval sharing:
 
 # %% tags=["hide-input"]
-pd.DataFrame([{"hint": hint, "λ": lam, "val acc (%)": rec["metrics"]["val_acc"] * 100,
-               "chosen": "✓" if lam == results["lambdas"][hint] else ""}
-              for hint, cells in results["grid"].items() for lam, rec in cells.items()]).set_index(["hint", "λ"])
-
-
-# %% tags=["hide-input"]
-def acc(records, metric="test_acc"):
-    return report.metric_values(records, metric) * 100
-
-
-def cell(records, metric="test_acc"):
-    """Test error (%) and accuracy (%), each mean ± std over seeds."""
-    values = acc(records, metric)
-    return f"{report.mean_std(100 - values, 1)} (acc {report.mean_std(values, 1)})"
-
-
-paper = report.reference_table("zhou2018")
-
-
-def paper_row(table, sharing, columns, dataset="cifar10"):
-    rows = paper[(paper["table"] == table) & (paper["sharing"] == sharing) & (paper["dataset"] == dataset)]
-    if table == 1:
-        rows = rows[rows["light"] == "WRN-16-1"]
-    values = rows.set_index("column")["error"]
-    return {column: f"{values[column]:.2f}" if column in values else "–" for column in columns}
-
+report.shown(chapter.lambda_table(results))
 
 # %% [markdown]
 # ## The light net against its baselines (C6; Table 1 of the paper)
@@ -268,33 +177,14 @@ def paper_row(table, sharing, columns, dataset="cifar10"):
 # 3 runs).
 
 # %% tags=["hide-input"]
-columns = ["base", "KD", "rocket", "rocket + KD", "booster (inside rocket)", "booster alone"]
-table_one = []
-for label, rocket_row in (("(b) interval", "rocket (b)"), ("(a) bottom", "rocket (a)")):
-    ours = {"base": cell(TABLE["light alone"]), "KD": cell(TABLE["KD from the booster"]),
-            "rocket": cell(TABLE[rocket_row]),
-            "rocket + KD": cell(TABLE["rocket + KD (b)"]) if rocket_row == "rocket (b)" else "–",
-            "booster (inside rocket)": cell(TABLE[rocket_row], "booster_test_acc"),
-            "booster alone": cell(TABLE["booster alone"])}
-    table_one.append({"scheme": label, "source": OURS, **ours})
-    table_one.append({"scheme": label, "source": "paper (CIFAR-10)", **paper_row(1, label[1], columns)})
-pd.DataFrame(table_one).set_index(["scheme", "source"])
+report.shown(chapter.table_one(results))
 
 # %% [markdown]
 # Test accuracy per epoch of the light net and of the booster, alone and inside the interval-sharing rocket (mean
 # over seeds, band one standard deviation):
 
 # %% tags=["hide-input"]
-curve_rows = []
-for label, records, metric in (("light alone", TABLE["light alone"], "test_acc"),
-                               ("booster alone", TABLE["booster alone"], "test_acc"),
-                               ("light inside rocket (b)", TABLE["rocket (b)"], "test_acc"),
-                               ("booster inside rocket (b)", TABLE["rocket (b)"], "booster_test_acc")):
-    for record in records:
-        for row in record["history"]:
-            curve_rows.append({"epoch": row["epoch"], "test acc (%)": row[metric] * 100, "run": label})
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-sns.lineplot(pd.DataFrame(curve_rows), x="epoch", y="test acc (%)", hue="run", errorbar="sd", ax=ax)
+chapter.learning_curves(results)
 plt.show()
 
 # %% [markdown]
@@ -307,12 +197,7 @@ plt.show()
 #   first blocks and learns CE + λ‖l − z‖² against the fixed booster's logits.
 
 # %% tags=["hide-input"]
-ablations = ["base", "no gradient block", "no sharing", "no joint training", "rocket"]
-ours = {"base": TABLE["light alone"], "no gradient block": TABLE["no gradient block (b)"],
-        "no sharing": TABLE["no sharing"], "no joint training": TABLE["no joint training (b)"],
-        "rocket": TABLE["rocket (b)"]}
-pd.DataFrame([{"source": OURS, **{column: cell(records) for column, records in ours.items()}},
-              {"source": "paper (CIFAR-10)", **paper_row(2, "b", ablations)}]).set_index("source")
+report.shown(chapter.ablation_table(results))
 
 # %% [markdown]
 # ## Which hint (C8; Table 3 of the paper)
@@ -320,10 +205,7 @@ pd.DataFrame([{"source": OURS, **{column: cell(records) for column, records in o
 # Interval sharing (b), each hint at its own λ chosen on validation:
 
 # %% tags=["hide-input"]
-hints = {"L_mimic": TABLE["rocket (b)"], "L_MSE": TABLE["hint L_MSE (b)"], "L_KD": TABLE["hint L_KD (b)"]}
-pd.DataFrame([{"source": OURS, **{name: cell(records) for name, records in hints.items()},
-               "λ": ", ".join(f"{h} {lam:g}" for h, lam in results["lambdas"].items())},
-              {"source": "paper (CIFAR-10)", **paper_row(3, "b", list(hints)), "λ": "not stated"}]).set_index("source")
+report.shown(chapter.hint_table(results))
 
 # %% [markdown]
 # ## Training and inference cost (C9)
@@ -335,23 +217,7 @@ pd.DataFrame([{"source": OURS, **{name: cell(records) for name, records in hints
 # says how large a difference that noise lets it see.
 
 # %% tags=["hide-input"]
-def seconds(records):
-    """Mean over seeds of the time spent in training steps (per-epoch ``train_time_s``, evaluation excluded)."""
-    times = [claims.training_seconds(record) for record in records]  # None: a run that diverged
-    return float(np.nanmean([np.nan if t is None else t for t in times]))
-
-
-cost = pd.DataFrame({"training time (s)": {
-    "light alone": seconds(TABLE["light alone"]), "booster alone": seconds(TABLE["booster alone"]),
-    "booster, then light (sum)": seconds(TABLE["light alone"]) + seconds(TABLE["booster alone"]),
-    "booster, then KD into the light net (sum)": seconds(TABLE["booster alone"]) + seconds(TABLE["KD from the booster"]),
-    "rocket (b), one joint run": seconds(TABLE["rocket (b)"]), "rocket (a), one joint run": seconds(TABLE["rocket (a)"]),
-}})
-separate = cost.loc["booster, then light (sum)", "training time (s)"]
-cost["relative to booster, then light"] = cost["training time (s)"] / separate
-glue("joint_ratio_b", float(cost.loc["rocket (b), one joint run", "relative to booster, then light"]), display=False)
-glue("joint_ratio_a", float(cost.loc["rocket (a), one joint run", "relative to booster, then light"]), display=False)
-cost.style.format({"training time (s)": "{:.0f}", "relative to booster, then light": "{:.2f}"})
+report.shown(chapter.cost_table(results))
 
 # %% [markdown]
 # At equal epochs and on average over seeds, the interval-sharing run took {glue:text}`joint_ratio_b:.2f` times the
@@ -366,20 +232,7 @@ cost.style.format({"training time (s)": "{:.0f}", "relative to booster, then lig
 # of the booster:
 
 # %% tags=["hide-input"]
-inference_rows = {}
-for label, name in ((f"light net (WRN-{LIGHT_DEPTH}-{WIDTH}; the light net of (b) has this shape)", MODELS["light"]),
-                    (f"booster (WRN-{BOOSTER_DEPTH}-{WIDTH})", MODELS["booster"])):
-    inference_rows[label] = inference_cost(build_model(name, dataset.image_shape, dataset.n_classes).eval(),
-                                           dataset.image_shape)
-bottom = build_model(MODELS["bottom"], dataset.image_shape, dataset.n_classes).eval()
-bottom_cost = inference_cost(bottom, dataset.image_shape)
-bottom_cost["parameters"] = bottom.light_parameter_count()
-bottom_cost.pop("weights on disk (KiB)")  # its state holds the booster too; only the light path runs
-inference_rows["light net of (a) (the booster's stem and first group, then its own groups)"] = bottom_cost
-glue("threads", torch.get_num_threads(), display=False)
-pd.DataFrame(inference_rows).T.style.format({"parameters": "{:,.0f}", "weights on disk (KiB)": "{:.0f}",
-                                             "latency, batch 1 (ms)": "{:.3f}", "latency, batch 256 (ms)": "{:.2f}"},
-                                            na_rep="–")
+report.shown(chapter.inference_table(profile, dataset.image_shape, dataset.n_classes))
 
 # %% [markdown]
 # Latency measured with {glue:text}`threads` CPU threads when this page was built.
@@ -407,12 +260,7 @@ pd.DataFrame(inference_rows).T.style.format({"parameters": "{:,.0f}", "weights o
 # teacher's re-training; within every other arm both learn from one booster.
 
 # %% tags=["hide-input"]
-control_study = claims.control_study(results["controls"])
-glue("controls_teacher", ", ".join(claims.passing(control_study, "teacher alone")) or "no arm", display=False)
-glue("controls_book", ", ".join(claims.passing(control_study, "KD, book's term")) or "no arm", display=False)
-glue("controls_code", ", ".join(claims.passing(control_study, "KD, code's term")) or "no arm", display=False)
-claims.control_table(results["controls"]).rename(columns=lambda c: c.replace("student", "light net")
-                                                                     .replace("teacher", "booster"))
+report.shown(chapter.control_table(results))
 
 # %% [markdown]
 # On validation the booster beats the light net alone in: {glue:text}`controls_teacher`. KD in kdlib's term beats
@@ -422,9 +270,7 @@ claims.control_table(results["controls"]).rename(columns=lambda c: c.replace("st
 # kdlib's term as their KD baseline; the code's is the stated variant):
 
 # %% tags=["hide-input"]
-claims.controls_on_test(results["controls"]["the chapter's setting"], {
-    "KD, book's term": "KD from the booster, kdlib's term (α 0.9, T 4), beats the light net alone",
-    "KD, code's term": "KD from the booster, the official code's term (kdlib's × 2/K), beats the light net alone"})
+report.shown(chapter.kd_on_test(results))
 
 # %% [markdown]
 # ## The claims
@@ -446,28 +292,7 @@ claims.controls_on_test(results["controls"]["the chapter's setting"], {
 # alone and rests on neither.
 
 # %% tags=["hide-input"]
-ours = [claim for claim in book_claims if claim.chapter == chapter.CHAPTER]
-by_id = {claim.id: claim for claim in ours}
-accuracy_claims = [by_id[name] for name in ("C6", "C7", "C8")]
-untestable = [claim.id for claim in accuracy_claims if claim.verdict == "untestable here"]
-failed = {p.statement: p.evidence for claim in accuracy_claims for p in claim.failed_preconditions}
-glue("precondition_note",
-     (f"{', '.join(untestable[:-1]) + ' and ' if len(untestable) > 1 else ''}{untestable[-1]} "
-      f"{'are' if len(untestable) > 1 else 'is'} untestable here: "
-      + "; ".join(f"the precondition '{statement}' failed ({evidence})" for statement, evidence in failed.items())
-      + ". A verdict on them at this scale would say nothing about the paper.") if untestable else
-     "Both preconditions of C6–C8 held at this scale: "
-     + "; ".join(f"{p.statement} ({p.evidence})" for p in accuracy_claims[0].preconditions) + ".", display=False)
-glue("verdicts", "; ".join(f"{claim.id} {claim.verdict}" for claim in ours), display=False)
-c6 = {comparison.label: comparison for comparison in by_id["C6"].comparisons}
-glue("rocket_vs_base", c6["rocket (b) − light alone"].text(), display=False)
-glue("rocket_vs_kd", c6["rocket (b) − KD from the booster"].text(), display=False)
-mdes = [comparison.mde for claim in accuracy_claims for comparison in claim.comparisons
-        if np.isfinite(comparison.mde)]
-glue("mde_range", f"{min(mdes):.1f} to {max(mdes):.1f}" if mdes else "–", display=False)
-glue("c9_reading", f"{by_id['C9'].verdict}: {by_id['C9'].reason}; the difference in mean training time per run, "
-     "in minutes [95 % interval]: " + "; ".join(f"{c.label.split(',')[0]} {c.text()}"
-                                              for c in by_id["C9"].comparisons), display=False)
+ours = chapter.own_claims(book_claims)
 report.shown(claims.compact_table(ours))
 
 # %% [markdown]
@@ -539,14 +364,7 @@ report.run_ids({**TABLE, **{f"λ grid: {hint}, λ={lam:g}": [record] for hint, c
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
-chapter_records = [*[rec for cells in results["grid"].values() for rec in cells.values()],
-                   *[rec for records in TABLE.values() for rec in records],
-                   *[rec for rows in results["controls"].values() for records in rows.values() for rec in records]]
-spent = report.compute_spent(chapter_records)
-glue("n_runs", len(spent), display=False)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("elapsed_minutes", report.elapsed_minutes(chapter_records), display=False)
-spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
+page.compute_spent()
 
 # %% [markdown]
 # The {glue:text}`n_runs` distinct runs of this chapter took {glue:text}`total_minutes:.0f` minutes of training as
@@ -566,12 +384,4 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 # The works cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("rocket_launching", profile)
+page.footer()

@@ -19,7 +19,7 @@
 # below.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, teacher_free as chapter
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -35,7 +35,8 @@ lr = None  # the initial learning rate (SGD); None: the profile's
 epsilons = None  # the ε grid of label smoothing; None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "teacher_free")
+profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -60,12 +61,8 @@ glue("dataset_name", DATASET_NAME, display=False)
 
 
 # %% tags=["remove-input"]
-from IPython.display import display as _display
-from kdlib.report import executed_with as _executed_with, verdict_box as _verdict_box
-
-ledger = chapters.ledger(profile, train_missing, device)  # the claims ledger, read once: its verdicts open the page
-_display(_verdict_box(ledger, chapter.CHAPTER))
-_executed_with(profile, train_missing, device)
+ledger = page.ledger()  # the book's claims ledger, computed once in this kernel
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -73,9 +70,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("teacher_free", profile)
+page.knobs()
 
 # %% [markdown]
 # The claims, numbered as in the rest of the book:
@@ -144,9 +139,6 @@ _knobs_table("teacher_free", profile)
 # {glue:text}`weak_model`, on 512 validation images.
 
 # %% tags=["hide-input"]
-glue("weak_model", WEAK, display=False)
-glue("middle_model", MIDDLE, display=False)
-glue("strong_model", STRONG, display=False)
 dataset = data.load(budget["dataset"])
 train_idx, val_idx = data.split_indices(len(dataset.train_images), chapter.teacher(profile, WEAK).val_size,
                                 budget["subset"])
@@ -203,30 +195,8 @@ identity.style.format("{:.6g}")
 # (CIFAR-100). The dashed line is the uniform distribution, i.e. plain label smoothing.
 
 # %% tags=["hide-input"]
-curve_rows = []
-for classes in (10, 100):
-    for a in (0.9, 0.99):
-        label = torch.tensor([0])
-        p_d = virtual_teacher(label, classes, a, torch.float64)
-        for tau in np.geomspace(1, 100, 41):
-            curve_rows.append({"K": classes, "τ": tau, "version": f"Eq. 9 (kdlib), a = {a}",
-                               "p(true class)": soften(p_d, tau)[0, 0].item()})
-            curve_rows.append({"K": classes, "τ": tau, "version": f"released code, a = {a}",
-                               "p(true class)": F.softmax(p_d / tau, dim=1)[0, 0].item()})
-curves = pd.DataFrame(curve_rows)
-grid = sns.relplot(curves, x="τ", y="p(true class)", hue="version", col="K", kind="line", height=3.2, aspect=1.2,
-                   facet_kws={"sharey": False})
-for classes, ax in zip((10, 100), grid.axes.flat):
-    ax.set_xscale("log")
-    ax.axhline(1 / classes, color="0.4", linestyle="--", linewidth=1)
-    ax.set_title(f"K = {classes} classes")
-grid.figure.suptitle("Virtual teacher: probability of the true class after softening", y=1.04)
+chapter.virtual_teacher_figure()
 plt.show()
-released_20 = F.softmax(virtual_teacher(torch.tensor([0]), 10, 0.99, torch.float64) / 20, dim=1)[0, 0].item()
-glue("released_true_20", released_20, display=False)
-softened_20 = soften(virtual_teacher(torch.tensor([0]), 10, 0.99, torch.float64), 20)[0]
-glue("kdlib_true_20", softened_20[0].item(), display=False)
-glue("kdlib_other_20", softened_20[1].item(), display=False)
 
 # %% [markdown]
 # At τ = 20 and K = 10, the released code's virtual teacher keeps {glue:text}`released_true_20:.3f` on the true
@@ -279,33 +249,12 @@ pd.DataFrame(mode_rows).set_index(["loss", "setting", "version"]).style.format("
 #   for comparison only.
 
 # %% tags=["hide-output"]
-results = chapter.results(profile, train_missing, device)
+results = page.results()
 
 # %% tags=["hide-input"]
-ROWS = {(row.method, row.model, row.teacher): records for row, records in results["rows"]}
-
-
-def records_of(method, model, teacher=None):
-    """The records of one table row (the first match when ``teacher`` is None)."""
-    for (m, mod, t), records in ROWS.items():
-        if m == method and mod == model and (teacher is None or t == teacher):
-            return records
-    raise KeyError((method, model, teacher))
-
-
-def acc(records, metric="test_acc"):
-    return report.metric_values(records, metric) * 100
-
-
-def params_text(spec):
-    return describe_params(spec["method"], spec["method_params"]) or "–"
-
-
-setup = {f"{model} (teacher and baseline)": chapter.teacher(profile, model) for model in budget["models"]}
-setup.update({f"{family} (chosen)": spec for family, spec in results["chosen"].items()})
-params = pd.DataFrame({model: {"parameters": count_parameters(build_model(model, dataset.image_shape, K))}
-                       for model in budget["models"]}).T
-report.setup_table(setup)
+for name, value in chapter.page_numbers(results, ledger).items():
+    glue(name, value, display=False)
+report.setup_table(chapter.setup_specs(results))
 
 # %% [markdown]
 # ### Stage 1: the settings, chosen on validation
@@ -316,21 +265,9 @@ report.setup_table(setup)
 # as equally good.
 
 # %% tags=["hide-input", "full-width"]
-fig, axes = plt.subplots(1, 4, figsize=(17, 3.2), gridspec_kw={"width_ratios": [3, 3, 3, 1.6]})
-for ax, (family, cells) in zip(axes, results["grids"].items()):
-    scores = {key: rec["metrics"]["val_acc"] * 100 for key, rec in cells.items()}
-    if family == "LSR":
-        table = pd.DataFrame({"val acc": {key[0]: score for key, score in scores.items()}})
-        table.index.name = "ε"
-    else:
-        table = pd.Series(scores).unstack()
-        table.index.name, table.columns.name = "α", "τ"
-    report.heatmap(table, f"{family}: val acc (%)", ax=ax, cmap="viridis", center=None)
-plt.tight_layout()
+chapter.grid_heatmaps(results)
 plt.show()
-pd.DataFrame({family: {"chosen": params_text(spec.to_dict()),
-                       "val acc (%)": f"{runs.load_record(spec.id)['metrics']['val_acc'] * 100:.2f}"}
-              for family, spec in results["chosen"].items()}).T
+report.shown(chapter.chosen_table(results))
 
 # %% [markdown]
 # ## Re-KD: the student teaches the teacher (C10; Table 1 and 2 of the paper)
@@ -342,31 +279,13 @@ pd.DataFrame({family: {"chosen": params_text(spec.to_dict()),
 # chapter's positive control: the claims that rest on KD are testable only where its interval lies above zero.
 
 # %% tags=["hide-input"]
-re_rows = []
-for stronger, weaker in chapter.pairs(profile):
-    base_strong, base_weak = records_of("baseline", stronger), records_of("baseline", weaker)
-    normal, reverse = records_of("normal KD", weaker, stronger), records_of("Re-KD", stronger, weaker)
-    re_rows.append({"teacher: baseline": f"{stronger}: {report.mean_std(acc(base_strong), 1)}",
-                    "student: baseline": f"{weaker}: {report.mean_std(acc(base_weak), 1)}",
-                    "normal KD (T → S)": report.mean_std(acc(normal), 1),
-                    "Δ normal KD [95 % CI]": claims.compare("normal KD", normal, base_weak).text(),
-                    "Re-KD (S → T)": report.mean_std(acc(reverse), 1),
-                    "Δ Re-KD [95 % CI]": claims.compare("Re-KD", reverse, base_strong).text()})
-re_table = pd.DataFrame(re_rows)
-re_table
+report.shown(chapter.re_kd_table(results))
 
 # %% [markdown]
 # The paper's Table 1 (CIFAR-100, mean ± std of 3 runs, as printed), for the pattern:
 
 # %% tags=["hide-input"]
-paper = report.reference_table("yuan2020")
-t1 = paper[paper["table"] == 1]
-pd.DataFrame([{"teacher: baseline": f"{r.teacher}: {reverse.baseline:.2f}",
-               "student: baseline": f"{r.model}: {r.baseline:.2f}",
-               "normal KD": f"{r.accuracy:.2f} ± {r.std:.2f} ({r.accuracy - r.baseline:+.2f})",
-               "Re-KD": f"{reverse.accuracy:.2f} ± {reverse.std:.2f} ({reverse.accuracy - reverse.baseline:+.2f})"}
-              for r, reverse in zip(t1[t1["method"] == "normal KD"].itertuples(),
-                                    t1[t1["method"] == "Re-KD"].itertuples())])
+report.shown(chapter.paper_re_kd_table())
 
 # %% [markdown]
 # ## De-KD: a poorly trained teacher (C11; Table 4 and Fig. 2 of the paper)
@@ -379,39 +298,14 @@ pd.DataFrame([{"teacher: baseline": f"{r.teacher}: {reverse.baseline:.2f}",
 # (both on validation; the test set decides nothing). The column "role in C11" says where each teacher falls.
 
 # %% tags=["hide-input"]
-poor = results["poor_teacher"]
-glue("poor_step", int(poor["spec"]["stop_step"]), display=False)
-glue("full_steps", int(results["teachers"][STRONG]["history"][-1]["step"]), display=False)
-glue("trained_factor", f"{chapter.TRAINED_FACTOR:g}", display=False)
-glue("poor_ratio", f"{chapter.POOR_ERROR_RATIO:g}", display=False)
-ROLE = {"poorly trained": "poorly trained: in C11", "chance level": "chance level: label smoothing, not in C11",
-        "not poorly trained": "too close to the student: not in C11"}
-de_kd = chapter.de_kd_teachers(results)
-
-
-def de_kd_table(method):
-    return pd.DataFrame([{
-        "teacher": f"{t['teacher model']} after {t['step']} steps",
-        "teacher val / test acc (%)": f"{t['teacher val acc (%)']:.2f} / "
-                                      f"{t['teacher']['metrics']['test_acc'] * 100:.2f}",
-        "student: baseline": f"{t['row'].model}: {report.mean_std(acc(records_of('baseline', t['row'].model)), 1)}",
-        "De-KD": report.mean_std(acc(t["records"]), 1),
-        "Δ De-KD [95 % CI]": claims.compare("De-KD", t["records"], records_of("baseline", t["row"].model)).text(),
-        "role in C11": ROLE[t["role"]]} for t in de_kd if t["row"].method == method])
-
-
-de_kd_table("De-KD")
+report.shown(chapter.de_kd_table(results, "De-KD"))
 
 # %% [markdown]
 # The paper's Table 4 (CIFAR-100 part; accuracies as printed, gains computed from them; the paper prints +3.09
 # and +1.23 for the two ResNet50 rows whose accuracies give +3.07 and +1.36):
 
 # %% tags=["hide-input"]
-t4 = paper[paper["table"] == 4]
-pd.DataFrame({"poorly trained teacher": t4["teacher"], "student: baseline": t4["model"] + ": "
-              + t4["baseline"].map("{:.2f}".format),
-              "De-KD": [f"{a:.2f} ± {s:.2f} ({a - b:+.2f})" for a, s, b in zip(t4["accuracy"], t4["std"],
-                                                                                t4["baseline"])]})
+report.shown(chapter.paper_de_kd_table())
 
 # %% [markdown]
 # The paper's Fig. 2 trains the same student from checkpoints of one teacher run, taken at increasing accuracy.
@@ -423,31 +317,9 @@ pd.DataFrame({"poorly trained teacher": t4["teacher"], "student: baseline": t4["
 # poor also passes on its mistakes.
 
 # %% tags=["hide-input"]
-curve = []
-for t in de_kd:
-    if t["row"].method != "De-KD curve":
-        continue
-    for record in t["records"]:
-        curve.append({"teacher test acc (%)": t["teacher"]["metrics"]["test_acc"] * 100, "step": str(t["step"]),
-                      "student test acc (%)": record["metrics"]["test_acc"] * 100})
-for record in records_of("normal KD", WEAK, MIDDLE):
-    curve.append({"teacher test acc (%)": results["teachers"][MIDDLE]["metrics"]["test_acc"] * 100,
-                  "step": "full run", "student test acc (%)": record["metrics"]["test_acc"] * 100})
-curve = pd.DataFrame(curve)
-baseline_weak = acc(records_of("baseline", WEAK))
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-sns.lineplot(curve, x="teacher test acc (%)", y="student test acc (%)", marker="o", errorbar="sd", ax=ax)
-for (teacher_acc, step), group in curve.groupby(["teacher test acc (%)", "step"]):
-    ax.annotate(step, (teacher_acc, group["student test acc (%)"].mean()), textcoords="offset points",
-                xytext=(4, -12), fontsize=8)
-ax.axhline(baseline_weak.mean(), color="0.3", linestyle="--", linewidth=1, label=f"{WEAK} baseline")
-ax.axhspan(baseline_weak.mean() - baseline_weak.std(ddof=1) if len(baseline_weak) > 1 else baseline_weak.mean(),
-           baseline_weak.mean() + baseline_weak.std(ddof=1) if len(baseline_weak) > 1 else baseline_weak.mean(),
-           color="0.8", alpha=0.5)
-ax.set_title(f"{WEAK} taught by checkpoints of {MIDDLE}")
-ax.legend(loc="lower right")
+chapter.de_kd_curve_figure(results)
 plt.show()
-de_kd_table("De-KD curve")
+report.shown(chapter.de_kd_table(results, "De-KD curve"))
 
 # %% [markdown]
 # ## Teacher-free KD against normal KD and label smoothing (C13; Tables 5 and 9 of the paper)
@@ -466,26 +338,7 @@ de_kd_table("De-KD curve")
 # is shown to size that optimism, not as a result.
 
 # %% tags=["hide-input"]
-def summary_row(label, records, base):
-    return {"row": label, "test acc (%)": report.mean_std(acc(records), 1),
-            "Δ vs baseline [95 % CI]": claims.compare(label, records, base).text() if records is not base else "–",
-            "best test epoch (%)": report.mean_std(acc(records, "test_acc_max_over_epochs"), 1),
-            "setting": params_text(records[0]["spec"]), "runs": " ".join(r["id"] for r in records)}
-
-
-tf_rows = []
-for model in (WEAK, MIDDLE):
-    base = records_of("baseline", model)
-    entries = [("baseline", base), ("Tf-KD_self", records_of("Tf-KD_self", model)),
-               ("Tf-KD_reg", records_of("Tf-KD_reg", model)), ("LSR", records_of("LSR", model))]
-    entries += [(f"normal KD [{t}]", records_of("normal KD", model, t))
-                for s_, t in [(w, s) for s, w in chapter.pairs(profile)] if s_ == model]
-    if model == WEAK:
-        entries += [("Tf-KD_reg, released code", records_of("Tf-KD_reg, released code", model)),
-                    ("LSR, released code", records_of("LSR, released code", model))]
-    tf_rows += [{"model": model, **summary_row(label, records, base)} for label, records in entries]
-tf_table = pd.DataFrame(tf_rows).set_index(["model", "row"])
-tf_table
+report.shown(chapter.teacher_free_table(results))
 
 # %% [markdown]
 # The paper's Tables 5 and 9 (CIFAR-100, accuracies as printed; gains over each model's baseline in parentheses,
@@ -493,21 +346,13 @@ tf_table
 # give +0.69):
 
 # %% tags=["hide-input"]
-cells = {}
-for r in paper[paper["table"].isin([5, 9])].itertuples():
-    row = cells.setdefault((f"Table {r.table}", r.model), {"baseline": f"{r.baseline:.2f}"})
-    column = "normal KD [teacher]" if r.method == "normal KD" else r.method
-    row[column] = f"{r.accuracy:.2f} ({r.accuracy - r.baseline:+.2f})" + (
-        f" [{r.teacher}]" if r.method == "normal KD" else "")
-pd.DataFrame.from_dict(cells, orient="index").fillna("–")
+report.shown(chapter.paper_teacher_free_table())
 
 # %% [markdown]
 # Test accuracy per epoch for the {glue:text}`weak_model` (mean over seeds, band one standard deviation):
 
 # %% tags=["hide-input"]
-report.learning_curves({label: records_of(*key) for label, key in (
-    ("baseline", ("baseline", WEAK)), ("Tf-KD_self", ("Tf-KD_self", WEAK)), ("Tf-KD_reg", ("Tf-KD_reg", WEAK)),
-    ("LSR", ("LSR", WEAK)), (f"normal KD [{MIDDLE}]", ("normal KD", WEAK, MIDDLE)))})
+report.learning_curves(chapter.curve_groups(results))
 plt.show()
 
 # %% [markdown]
@@ -534,11 +379,7 @@ plt.show()
 # teacher's re-training; within every other arm both learn from one teacher.
 
 # %% tags=["hide-input"]
-control_study = claims.control_study(results["controls"])
-glue("controls_teacher", ", ".join(claims.passing(control_study, "teacher alone")) or "no arm", display=False)
-glue("controls_book", ", ".join(claims.passing(control_study, "KD, book's term")) or "no arm", display=False)
-glue("controls_code", ", ".join(claims.passing(control_study, "KD, code's term")) or "no arm", display=False)
-claims.control_table(results["controls"])
+report.shown(chapter.control_table(results))
 
 # %% [markdown]
 # On validation the teacher beats the student alone in: {glue:text}`controls_teacher`. KD in kdlib's term beats
@@ -548,11 +389,7 @@ claims.control_table(results["controls"])
 # as their KD baseline; the code's is the stated variant):
 
 # %% tags=["hide-input"]
-claims.controls_on_test(results["controls"]["the chapter's setting"], {
-    "KD, book's term": f"normal KD from the trained {chapter.model_name(MIDDLE)}, kdlib's term, beats "
-                       f"{chapter.model_name(WEAK)} alone",
-    "KD, code's term": f"normal KD from the trained {chapter.model_name(MIDDLE)}, the released code's term "
-                       f"(kdlib's ÷ K), beats {chapter.model_name(WEAK)} alone"})
+report.shown(chapter.controls_on_test(results))
 
 # %% [markdown]
 # ## The claims
@@ -573,42 +410,7 @@ claims.controls_on_test(results["controls"]["the chapter's setting"], {
 # %% tags=["hide-output"]
 
 # %% tags=["hide-input"]
-ours = [claim for claim in ledger if claim.chapter == chapter.CHAPTER]
-
-
-def find(claim_id, start=""):
-    return next(claim for claim in ours if claim.id == claim_id and claim.statement.startswith(start))
-
-
-for key, (claim_id, start) in {"c10": ("C10", ""), "c11": ("C11", ""), "c12": ("C12", ""),
-                               "c13_self": ("C13", "Tf-KD_self improves"),
-                               "c13_self_kd": ("C13", "Tf-KD_self matches"),
-                               "c13_reg_kd": ("C13", "Tf-KD_reg matches"),
-                               "c13_reg_lsr": ("C13", "Tf-KD_reg beats")}.items():
-    glue(f"verdict_{key}", find(claim_id, start).verdict, display=False)
-glue("match_margin", f"{chapter.MATCH_MARGIN:g}", display=False)
-excluded = find("C11").extra.get("excluded", [])
-glue("c11_excluded", "; ".join(f"{teacher} ({ROLE[role]})" for teacher, role in excluded) or "none", display=False)
-kd_controls = [chapter.kd_works(chapter.records_by_row(results), weaker, stronger)
-               for stronger, weaker in chapter.pairs(profile)]
-glue("kd_controls_holding", f"{sum(c.holds for c in kd_controls)} of the {len(kd_controls)}", display=False)
-mdes = [c.mde for claim in ours if not claim.failed_preconditions for c in claim.comparisons
-        if c.unit == "points" and np.isfinite(c.mde)]
-glue("mde_range", f"{min(mdes):.2f} to {max(mdes):.2f}" if mdes else "–", display=False)
-glue("reg_setting", params_text(results["chosen"]["Tf-KD_reg"].to_dict()), display=False)
-glue("kd_setting", params_text(results["chosen"]["normal KD"].to_dict()), display=False)
-glue("self_setting", params_text(results["chosen"]["Tf-KD_self"].to_dict()), display=False)
-glue("n_classes", K, display=False)
-chosen_tau = dict(results["chosen"]["Tf-KD_reg"].method_params)["temperature"]
-glue("reg_tau_note", "below the paper's advice of τ ≥ 20" if chosen_tau < 20 else "as the paper advises (τ ≥ 20)",
-     display=False)
-base_weak = records_of("baseline", WEAK)
-glue("released_reg_delta", claims.compare("released Tf-KD_reg", records_of("Tf-KD_reg, released code", WEAK),
-                                          base_weak).text(), display=False)
-for key, label in (("self", "Tf-KD_self"), ("reg", "Tf-KD_reg"), ("lsr", "LSR")):
-    glue(f"weak_{key}_delta", claims.compare(label, records_of(label, WEAK), base_weak).text(), display=False)
-glue("weak_kd_delta", claims.compare("normal KD", records_of("normal KD", WEAK, STRONG), base_weak).text(),
-     display=False)
+ours = chapter.own_claims(ledger)
 report.shown(claims.compact_table(ours))
 
 # %% [markdown]
@@ -710,15 +512,7 @@ report.run_ids({**{f"{row.method}: {row.model}" + (f" ← {row.teacher}" if row.
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
-chapter_records = [*results["teachers"].values(), *results["checkpoints"].values(), results["poor_teacher"],
-                   *[rec for cells in results["grids"].values() for rec in cells.values()],
-                   *[rec for _, records in results["rows"] for rec in records],
-                   *[rec for rows in results["controls"].values() for records in rows.values() for rec in records]]
-spent = report.compute_spent(chapter_records)
-glue("n_runs", len(spent), display=False)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("elapsed_minutes", report.elapsed_minutes(chapter_records), display=False)
-spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
+page.compute_spent()
 
 # %% [markdown]
 # The {glue:text}`n_runs` distinct runs of this chapter took {glue:text}`total_minutes:.0f` minutes of
@@ -738,12 +532,4 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 # The works cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("teacher_free", profile)
+page.footer()

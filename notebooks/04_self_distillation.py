@@ -19,7 +19,7 @@
 # verdicts first; the claims in full below.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, self_distillation as chapter
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -34,44 +34,25 @@ subset = None  # training images used ('all': every one); None: the profile's
 lr = None  # the initial learning rate (SGD); None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "self_distillation")
+profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 from myst_nb import glue
 
-from kdlib import claims, data, report, runs
-from kdlib.benchmark import inference_cost, multiply_accumulates
-from kdlib.chapters import ledger
-from kdlib.methods.self_distillation import SelfDistillationParams, shallow_term_gradients
-from kdlib.models import build_model, count_parameters
+from kdlib import claims, data, report
+from kdlib.methods.self_distillation import shallow_term_gradients
+from kdlib.models import build_model
 
 budget = chapter.budget(profile)
 BACKBONE = budget["backbone"]
-DATASET_NAME = chapter.DATASET_NAMES[budget["dataset"]]
-DATA = DATASET_NAME.split(" (")[0]  # our rows beside the papers' are labelled with it
-EXITS = chapter.EXITS
-glue("profile", str(profile), display=False)
-glue("seeds", len(budget["seeds"]), display=False)
-glue("epochs", budget["epochs"], display=False)
-glue("dataset_name", DATASET_NAME, display=False)
-glue("alpha", SelfDistillationParams().alpha, display=False)
-glue("temperature", SelfDistillationParams().temperature, display=False)
-glue("lam", SelfDistillationParams().lam, display=False)
-glue("subset", "the full training set" if budget["subset"] is None else f"{budget['subset']:,} training images",
-     display=False)
 
 
 # %% tags=["remove-input"]
-from IPython.display import display as _display
-from kdlib.report import executed_with as _executed_with, verdict_box as _verdict_box
-
-book_claims = ledger(profile, train_missing, device)  # the claims ledger, read once: its verdicts open the page
-_display(_verdict_box(book_claims, chapter.CHAPTER))
-_executed_with(profile, train_missing, device)
+book_claims = page.ledger()  # the book's claims ledger, computed once in this kernel
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -79,9 +60,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("self_distillation", profile)
+page.knobs()
 
 # %% [markdown]
 # The claims, numbered as in the rest of the book:
@@ -156,42 +135,7 @@ pd.DataFrame(gradient_rows).rename_axis("part of the network").style.format("{:.
 # exit ends in global average pooling and a linear classifier. The shapes, for one {glue:text}`dataset_name` image:
 
 # %% tags=["hide-input"]
-def stage_shapes(network, image_shape):
-    """The output shape of every stage for one image: where each exit branches off."""
-    shapes = []
-    x = network.stem(torch.zeros(1, *image_shape))
-    for stage in network.stages:
-        x = stage(x)
-        shapes.append("×".join(str(s) for s in x.shape[1:]))
-    return shapes
-
-
-def describe(branch):
-    """A branch as a chain of its layers: conv k×k/stride, SepConv/stride (two separable convolutions), attention."""
-    parts = []
-    for layer in branch.children():
-        if isinstance(layer, torch.nn.Conv2d):
-            parts.append(f"conv {layer.kernel_size[0]}×{layer.kernel_size[1]}/{layer.stride[0]}")
-        elif isinstance(layer, torch.nn.Sequential):
-            parts.append(f"SepConv/{layer[0].stride[0]}")
-        elif not isinstance(layer, (torch.nn.BatchNorm2d, torch.nn.ReLU)):
-            parts.append(type(layer).__name__.lower())
-    return " → ".join(parts) or "(none: the network's own head)"
-
-
-exit_rows = []
-for variant in ("iccv", "tpami"):
-    network = build_model(f"{BACKBONE}_sd_{variant}", dataset.image_shape, dataset.n_classes).eval()
-    for k, shape in zip(EXITS, stage_shapes(network, dataset.image_shape)):
-        view = network.exit_network(k)
-        own = count_parameters(network.branches[f"exit{k}"]) + count_parameters(network.classifiers[f"exit{k}"])
-        exit_rows.append({"exits": variant.upper(), "exit": f"{k}/4", "stage output": shape,
-                          "branch": describe(network.branches[f"exit{k}"]),
-                          "exit's own parameters": own, "parameters used up to this exit": count_parameters(view),
-                          "multiply-accumulates": multiply_accumulates(view, dataset.image_shape)})
-exit_table = pd.DataFrame(exit_rows).set_index(["exits", "exit"])
-exit_table.style.format({"exit's own parameters": "{:,.0f}", "parameters used up to this exit": "{:,.0f}",
-                         "multiply-accumulates": "{:,.0f}"})
+report.shown(chapter.exit_table(BACKBONE, dataset.image_shape, dataset.n_classes))
 
 # %% [markdown]
 # The module tree of the TPAMI network's first exit:
@@ -214,28 +158,13 @@ print(build_model(f"{BACKBONE}_sd_tpami", dataset.image_shape, dataset.n_classes
 # - **Ensemble.** The argmax of the sum of all four exits' logits, as the official code sums them.
 
 # %% tags=["hide-output"]
-results = chapter.results(profile, train_missing, device)
+results = page.results()
 TABLE = results["table"]
+for name, value in chapter.page_numbers(results, book_claims).items():
+    glue(name, value, display=False)
 
 # %% tags=["hide-input"]
-report.setup_table({role: runs.RunSpec.from_dict(TABLE[row][0]["spec"]) for role, row in (
-    ("plain network", "plain network"), ("self-distillation", "SD, TPAMI exits"),
-    ("exit 1 path alone", "exit 1 path alone"), ("two-stage student", "exit 1 path, KD from the plain network"))})
-
-
-# %% tags=["hide-input"]
-def acc(records, metric="test_acc"):
-    return report.metric_values(records, metric) * 100
-
-
-def cell(records, metric="test_acc"):
-    return report.mean_std(acc(records, metric) / 100)
-
-
-COLUMNS = ["baseline", "exit 1/4", "exit 2/4", "exit 3/4", "exit 4/4", "ensemble"]
-SD_ROWS = ["SD, ICCV exits", "SD, ICCV exits, no hint", "SD, TPAMI exits", "SD, TPAMI exits, no hint",
-           "deep supervision (ICCV exits)"]
-paper = report.reference_table("zhang2019")
+report.setup_table(chapter.setup_specs(results))
 
 # %% [markdown]
 # ## Every exit against the same network trained alone (C14)
@@ -247,40 +176,14 @@ paper = report.reference_table("zhang2019")
 # CIFAR-100, with and without its feature loss.
 
 # %% tags=["hide-input"]
-table_rows = []
-for row in SD_ROWS:
-    table_rows.append({"row": row, "data": DATA, "baseline": cell(TABLE["plain network"]),
-                       **{f"exit {k}/4": cell(TABLE[row], f"exit{k}_test_acc") for k in EXITS},
-                       "ensemble": cell(TABLE[row], "ensemble_test_acc")})
-table_rows.append({"row": "each path trained alone", "data": DATA, "baseline": "–",
-                   **{f"exit {k}/4": cell(TABLE[f"exit {k} path alone"]) for k in (1, 2, 3)},
-                   "exit 4/4": cell(TABLE["plain network"]), "ensemble": "–"})
-table_rows.append({"row": "each path distilled from the plain network", "data": DATA, "baseline": "–",
-                   **{f"exit {k}/4": cell(TABLE[f"exit {k} path, KD from the plain network"]) for k in (1, 2, 3)},
-                   "exit 4/4": "–", "ensemble": "–"})
-for kind, label in (("paper", "paper, ResNet-18"),
-                    ("official code (third party)", "official code, ResNet-18"),
-                    ("official code, no feature loss (third party)", "official code without the hint")):
-    values = paper[(paper["network"] == "ResNet-18") & (paper["kind"] == kind)].set_index("column")["accuracy"]
-    table_rows.append({"row": label, "data": "CIFAR-100", **{column: f"{values[column]:.2f}" if column in values
-                                                             else "–" for column in COLUMNS}})
-pd.DataFrame(table_rows).set_index(["row", "data"])
+report.shown(chapter.accuracy_table(results))
 
 # %% [markdown]
 # Test accuracy of every exit per epoch, self-distillation with TPAMI exits against deep supervision (mean over
 # seeds, band one standard deviation):
 
 # %% tags=["hide-input"]
-curve_rows = []
-for row in ("SD, TPAMI exits", "deep supervision (ICCV exits)"):
-    for record in TABLE[row]:
-        for row_of_history in record["history"]:
-            for k in EXITS:
-                curve_rows.append({"epoch": row_of_history["epoch"],
-                                   "test acc (%)": row_of_history[f"exit{k}_test_acc"] * 100,
-                                   "exit": f"{k}/4", "run": row})
-grid = sns.relplot(pd.DataFrame(curve_rows), x="epoch", y="test acc (%)", hue="exit", col="run", kind="line",
-                   errorbar="sd", height=3.2, aspect=1.2)
+chapter.exit_curves(results)
 plt.show()
 
 # %% [markdown]
@@ -290,44 +193,10 @@ plt.show()
 # latency when only that path runs (`forward_exit`). Accuracy is the TPAMI network's, mean over seeds.
 
 # %% tags=["hide-input"]
-cost_rows = []
-for variant in ("iccv", "tpami"):
-    torch.manual_seed(0)
-    network = build_model(f"{BACKBONE}_sd_{variant}", dataset.image_shape, dataset.n_classes).eval()
-    row = f"SD, {variant.upper()} exits"
-    for k in EXITS:
-        cost = inference_cost(network.exit_network(k), dataset.image_shape, repeats=10)
-        cost_rows.append({"network": row, "exit": f"{k}/4", "parameters": count_parameters(network.exit_network(k)),
-                          "multiply-accumulates (M)": multiply_accumulates(network.exit_network(k),
-                                                                           dataset.image_shape) / 1e6,
-                          "latency, batch 1 (ms)": cost["latency, batch 1 (ms)"],
-                          "latency, batch 256 (ms)": cost["latency, batch 256 (ms)"],
-                          "test acc (%)": acc(TABLE[row], f"exit{k}_test_acc").mean()})
-    for k, label in ((1, "exit 1 path alone"), (2, "exit 2 path alone"), (3, "exit 3 path alone"),
-                     (4, "plain network")):
-        model = build_model(runs.RunSpec.from_dict(TABLE[label][0]["spec"]).model, dataset.image_shape,
-                            dataset.n_classes).eval()
-        if variant == "iccv":  # the paths alone have ICCV exits; list them once
-            cost = inference_cost(model, dataset.image_shape, repeats=10)
-            cost_rows.append({"network": "trained alone", "exit": f"{k}/4", "parameters": count_parameters(model),
-                              "multiply-accumulates (M)": multiply_accumulates(model, dataset.image_shape) / 1e6,
-                              "latency, batch 1 (ms)": cost["latency, batch 1 (ms)"],
-                              "latency, batch 256 (ms)": cost["latency, batch 256 (ms)"],
-                              "test acc (%)": acc(TABLE[label]).mean()})
-costs = pd.DataFrame(cost_rows)
-glue("threads", torch.get_num_threads(), display=False)
-costs.set_index(["network", "exit"]).style.format({"parameters": "{:,.0f}", "multiply-accumulates (M)": "{:.2f}",
-                                                    "latency, batch 1 (ms)": "{:.2f}",
-                                                    "latency, batch 256 (ms)": "{:.1f}", "test acc (%)": "{:.2f}"})
+report.shown(chapter.cost_table(results, chapter.exit_latencies(results)))
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(6.5, 4))
-sns.lineplot(costs, x="multiply-accumulates (M)", y="test acc (%)", hue="network", style="network", markers=True,
-             dashes=False, ax=ax)
-for _, point in costs.iterrows():
-    ax.annotate(point["exit"], (point["multiply-accumulates (M)"], point["test acc (%)"]), fontsize=7,
-                xytext=(3, -9), textcoords="offset points")
-ax.set_title("Accuracy against the counted work of each exit's path")
+chapter.accuracy_for_cost(results)
 plt.show()
 
 # %% [markdown]
@@ -344,30 +213,7 @@ plt.show()
 # read the teacher's cached logits, so their time excludes the one pass of the teacher over the training set.
 
 # %% tags=["hide-input"]
-def seconds(records):
-    """Mean over seeds of the time spent in training steps (evaluation excluded); a diverged run is left out."""
-    times = [claims.training_seconds(record) for record in records]
-    return float(np.nanmean([np.nan if t is None else t for t in times]))
-
-
-teacher_s = seconds(TABLE["plain network"])
-stage_rows = [{"procedure": "one stage: self-distillation, TPAMI exits (all four exits)",
-               "training time (s)": seconds(TABLE["SD, TPAMI exits"])},
-              {"procedure": "one stage: self-distillation, ICCV exits (all four exits)",
-               "training time (s)": seconds(TABLE["SD, ICCV exits"])}]
-for k in (1, 2, 3):
-    stage_rows.append({"procedure": f"two stages: plain network, then KD into the exit-{k} path",
-                       "training time (s)": teacher_s + seconds(TABLE[f"exit {k} path, KD from the plain network"])})
-stage_rows.append({"procedure": "two stages: plain network, then KD into all three paths",
-                   "training time (s)": teacher_s + sum(seconds(TABLE[f"exit {k} path, KD from the plain network"])
-                                                        for k in (1, 2, 3))})
-stages = pd.DataFrame(stage_rows).set_index("procedure")
-plain_times = [t for t in map(claims.training_seconds, TABLE["plain network"]) if t is not None]
-glue("plain_time_range", f"{min(plain_times):.0f}–{max(plain_times):.0f} s", display=False)
-stages["relative to the plain network"] = stages["training time (s)"] / teacher_s
-glue("sd_over_plain", float(stages.iloc[1]["relative to the plain network"]), display=False)
-glue("two_stage_all_over_plain", float(stages.iloc[-1]["relative to the plain network"]), display=False)
-stages.style.format({"training time (s)": "{:.0f}", "relative to the plain network": "{:.2f}"})
+report.shown(chapter.training_time_table(results))
 
 # %% [markdown]
 # On average over seeds, one self-distillation run (ICCV exits) took {glue:text}`sd_over_plain:.2f` times the
@@ -379,10 +225,7 @@ stages.style.format({"training time (s)": "{:.0f}", "relative to the plain netwo
 # plain network's plus its shallow exits'. Accuracy of each exit, one stage against two:
 
 # %% tags=["hide-input"]
-pd.DataFrame([{"exit": f"{k}/4", "self-distillation, ICCV exits": cell(TABLE["SD, ICCV exits"], f"exit{k}_test_acc"),
-               "self-distillation, TPAMI exits": cell(TABLE["SD, TPAMI exits"], f"exit{k}_test_acc"),
-               "two stages (KD from the plain network)": cell(TABLE[f"exit {k} path, KD from the plain network"]),
-               "path trained alone": cell(TABLE[f"exit {k} path alone"])} for k in (1, 2, 3)]).set_index("exit")
+report.shown(chapter.stage_accuracy_table(results))
 
 # %% [markdown]
 # ## The claims
@@ -413,37 +256,7 @@ pd.DataFrame([{"exit": f"{k}/4", "self-distillation, ICCV exits": cell(TABLE["SD
 #   built networks. Latency is in the table above and takes no part in the verdict.
 
 # %% tags=["hide-input"]
-ours = [claim for claim in book_claims if claim.chapter == chapter.CHAPTER]
-glue("margin", chapter.MATCH_MARGIN, display=False)
-
-
-def of(variant):
-    """This variant's claims, in ledger order."""
-    return [claim for claim in ours if claim.setting.model.endswith(f"{variant} exits")]
-
-
-def comparison(claim_id, variant, label):
-    claim = next(c for c in of(variant) if c.id == claim_id and any(x.label == label for x in c.comparisons))
-    return next(x for x in claim.comparisons if x.label == label)
-
-
-for variant in chapter.VARIANTS:
-    glue(f"verdicts_{variant}", "; ".join(
-        claim.id + {"points": " (accuracy)", "minutes": " (cost)"}.get(
-            claim.comparisons[0].unit if claim.id == "C16" else "", "") + f" {claim.verdict}"
-        for claim in of(variant)), display=False)
-    glue(f"deepest_{variant}", comparison("C14", variant, "exit 4/4 − plain network").text(), display=False)
-    glue(f"ensemble_{variant}", comparison("C14", variant, "ensemble − exit 4/4").text(), display=False)
-    glue(f"time_{variant}", comparison("C16", variant, "one stage − two stages, training minutes").text(),
-         display=False)
-failed = {p.statement: p.evidence for claim in ours for p in claim.failed_preconditions}
-untestable = sorted({f"{claim.id} ({claim.setting.model.split(', ')[-1]})" for claim in ours
-                     if claim.verdict == "untestable here"})
-glue("precondition_note",
-     (f"Untestable here: {', '.join(untestable)}. The preconditions that failed: "
-      + "; ".join(f"{statement} ({evidence})" for statement, evidence in failed.items())
-      + ". A verdict on those claims at this scale would say nothing about the papers.") if untestable else
-     "Every precondition of C14 and C16 held at this scale.", display=False)
+ours = chapter.chapter_claims(book_claims)
 report.shown(claims.compact_table(ours))
 
 # %% [markdown]
@@ -476,9 +289,7 @@ report.shown(details)
 # comparisons, a raw p below 0.05 can arise by chance.
 
 # %% tags=["hide-input"]
-pd.DataFrame({exit_name: {label: f"{c.text()} (p {c.p:.3f})" if c.testable else c.text()
-                          for label, c in row.items()}
-              for exit_name, row in chapter.ablations(results).items()}).T.rename_axis("exit")
+report.shown(chapter.ablation_table(results))
 
 # %% [markdown]
 # ## Deviations
@@ -524,12 +335,7 @@ report.run_ids(TABLE).style
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
-chapter_records = [record for records in TABLE.values() for record in records]
-spent = report.compute_spent(chapter_records)
-glue("n_runs", len(spent), display=False)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("elapsed_minutes", report.elapsed_minutes(chapter_records), display=False)
-spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
+page.compute_spent()
 
 # %% [markdown]
 # The {glue:text}`n_runs` distinct runs of this chapter took {glue:text}`total_minutes:.0f` minutes of training as
@@ -549,12 +355,4 @@ spent.groupby(["model", "method", "threads"])["minutes"].agg(["count", "sum", "m
 # The works cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("self_distillation", profile)
+page.footer()

@@ -20,7 +20,7 @@
 # The verdicts first; the claims in full below.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, data_free as chapter
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -38,7 +38,8 @@ student_epochs = None  # epochs of the data-free students; None: the profile's
 iterations = None  # steps per data-free epoch; None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "data_free")
+profile, chapter = page.profile, page.chapter
 
 import math
 
@@ -53,41 +54,10 @@ from kdlib import chapters, claims, data, report, runs
 from kdlib.methods import data_free as df
 from kdlib.models import build_model, count_parameters
 
-budget = chapter.budget(profile)
-DATASETS = budget["datasets"]
-NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-10)"}
-glue("profile", str(profile), display=False)
-glue("seeds", len(budget["seeds"]), display=False)
-glue("width", budget["width"], display=False)
-glue("batch", budget["batch"], display=False)
-glue("iterations", budget["iterations"], display=False)
-glue("generator_steps", budget["generator_epochs"] * budget["iterations"], display=False)
-glue("student_steps", budget["student_epochs"] * budget["iterations"], display=False)
-codes = chapter.budget("paper")  # the official codes' sizes
-glue("dafl_steps_ratio", codes["dafl_epochs"] * codes["iterations"] / (budget["student_epochs"] * budget["iterations"]),
-     display=False)
-glue("batch_ratio", codes["batch"] / budget["batch"], display=False)
-glue("generator_epochs", budget["generator_epochs"], display=False)
-glue("student_epochs", budget["student_epochs"], display=False)
-glue("real_epochs", budget["real_epochs"], display=False)
-for key in ("width", "batch", "generator_epochs", "student_epochs", "dafl_epochs"):
-    glue(f"code_{key}", codes[key], display=False)
-glue("code_generator_steps", f"{codes['generator_epochs'] * codes['iterations']:,}", display=False)
-glue("code_student_steps", f"{codes['student_epochs'] * codes['iterations']:,}", display=False)
-glue("code_dafl_steps", f"{codes['dafl_epochs'] * codes['iterations']:,}", display=False)
-glue("student_params", f"{count_parameters(build_model('lenet5_half', (1, 28, 28), 10)):,}", display=False)
-for name in DATASETS:
-    glue(f"teacher_epochs_{name}", chapter.teacher(profile, name).epochs, display=False)
-glue("n_samples", f"{df.STATISTICS_SAMPLES:,}", display=False)
-
 
 # %% tags=["remove-input"]
-from IPython.display import display as _display
-from kdlib.report import executed_with as _executed_with, verdict_box as _verdict_box
-
-ledger = chapters.ledger(profile, train_missing, device)  # the claims ledger, read once: its verdicts open the page
-_display(_verdict_box(ledger, chapter.CHAPTER))
-_executed_with(profile, train_missing, device)
+ledger = page.ledger()  # the book's claims ledger, computed once in this kernel
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -95,9 +65,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("data_free", profile)
+page.knobs()
 
 # %% [markdown]
 # The claims, numbered as in the rest of the book:
@@ -206,55 +174,12 @@ _knobs_table("data_free", profile)
 #   DAFL's code keeps the student with the best test accuracy.
 
 # %% tags=["hide-output"]
-results = chapter.results(profile, train_missing, device)
+results = page.results()
+for name, value in chapter.page_numbers(results, ledger).items():
+    glue(name, value, display=False)
 
 # %% tags=["hide-input"]
-MAIN = results["main"]
-first = DATASETS[0]
-setup = report.setup_table({
-    "teacher": runs.RunSpec.from_dict(results["teachers"][first]["spec"]),
-    "student on labels": runs.RunSpec.from_dict(MAIN[first]["student on labels"][0]["spec"]),
-    "RDSKD generator": runs.RunSpec.from_dict(results["generators"][first][0]["spec"]),
-    "RDSKD student": runs.RunSpec.from_dict(MAIN[first]["RDSKD"][0]["spec"]),
-    "DAFL student (+ generator)": runs.RunSpec.from_dict(MAIN[first]["DAFL"][0]["spec"]),
-}).drop(index=["validation images"])
-setup.loc["training images", ["RDSKD generator", "RDSKD student", "DAFL student (+ generator)"]] = "none (generated)"
-glue("warmup_collapsed", f"{report.collapsed(results['without_warmup'])} of {len(results['without_warmup'])}",
-     display=False)
-setup
-
-
-# %% tags=["hide-input"]
-def acc(records, metric="test_acc"):
-    return report.metric_values(records, metric) * 100
-
-
-def cell(records):
-    return report.mean_std(acc(records) / 100)
-
-
-paper = report.reference_table("chen2019")
-PAPER_ROWS = {"mnist": ("mnist", "LeNet-5", "DAFL Table 1, MNIST (LeNet-5 / LeNet-5-half)"),
-              "fashion_mnist": ("cifar10", "ResNet-34/ResNet-18", "DAFL Table 3, CIFAR-10 (ResNet-34 / ResNet-18)")}
-
-
-def published(dataset, method):
-    name, model, _ = PAPER_ROWS[dataset]
-    row = paper[(paper["dataset"] == name) & (paper["model"] == model) & (paper["method"] == method)]
-    return f"{row['accuracy'].iloc[0]:.2f}" if len(row) else "not found"
-
-
-def accuracy_table(dataset):
-    """Ours alone: the published rows beside it are another dataset's (the MNIST rows are ``chapter.paper_table``)."""
-    rows = [{"method": "teacher", "ours": report.mean_std([results["teachers"][dataset]["metrics"]["test_acc"]])}]
-    rows += [{"method": method, "ours": cell(MAIN[dataset][method])} for method in chapter.METHODS]
-    return pd.DataFrame(rows).set_index("method").rename(columns={"ours": f"this book, {NAMES[dataset]}"})
-
-
-def published_table(dataset):
-    return pd.DataFrame({PAPER_ROWS[dataset][2]: {method: published(dataset, method)
-                                                  for method in ("teacher", *chapter.METHODS)}})
-
+report.shown(chapter.setup_table(results))
 
 # %% [markdown]
 # ## Accuracy (C17)
@@ -273,11 +198,7 @@ def published_table(dataset):
 # and have not been made for this book.
 
 # %% tags=["hide-input"]
-chapter.paper_table(results)
-
-# %% tags=["remove-cell"]
-glue("dafl_paper", float(paper[(paper["dataset"] == "mnist") & (paper["model"] == "LeNet-5")
-                               & (paper["method"] == "DAFL")]["accuracy"].iloc[0]), display=False)
+report.shown(chapter.paper_table(results))
 
 # %% [markdown]
 # DAFL's {glue:text}`dafl_paper:.2f` % for LeNet-5-half is the published anchor. It comes from
@@ -285,8 +206,7 @@ glue("dafl_paper", float(paper[(paper["dataset"] == "mnist") & (paper["model"] =
 # batch, with the student chosen on the test set; ours is the last epoch.
 
 # %% tags=["hide-input"]
-if "fashion_mnist" in DATASETS:
-    display(accuracy_table("fashion_mnist"))  # noqa: F821 - IPython's display
+report.shown(chapter.accuracy_table(results, "fashion_mnist")) if "fashion_mnist" in results["main"] else None
 
 # %% [markdown]
 # DAFL's own table for CIFAR-10, which Fashion-MNIST stands in for (other networks, other data, so its numbers are
@@ -294,20 +214,13 @@ if "fashion_mnist" in DATASETS:
 # how far noise falls below both.
 
 # %% tags=["hide-input"]
-published_table("fashion_mnist")
+report.shown(chapter.published_table("fashion_mnist"))
 
 # %% [markdown]
 # Test accuracy per epoch of the data-free students (mean over seeds, band one standard deviation):
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, len(DATASETS), figsize=(5.2 * len(DATASETS), 3.4), squeeze=False)
-for ax, dataset in zip(axes[0], DATASETS):
-    curve_rows = [{"epoch": row["epoch"], "test acc (%)": row["test_acc"] * 100, "method": method}
-                  for method in ("KD, Gaussian noise", "DAFL", "RDSKD") for record in MAIN[dataset][method]
-                  if not record["metrics"].get("diverged") for row in record["history"]]
-    sns.lineplot(pd.DataFrame(curve_rows), x="epoch", y="test acc (%)", hue="method", errorbar="sd", ax=ax)
-    ax.set_title(NAMES[dataset])
-plt.tight_layout()
+chapter.accuracy_curves(results)
 plt.show()
 
 # %% [markdown]
@@ -320,38 +233,11 @@ plt.show()
 # accuracy, since it learned nothing.
 
 # %% tags=["hide-input"]
-SWEEP = results["sweep"]
-sweep_rows = [{"method": method, "setting": setting, "seed": record["spec"]["seed"],
-               "test acc (%)": np.nan if record["metrics"].get("diverged") else record["metrics"]["test_acc"] * 100}
-              for method, settings in SWEEP.items() for setting, records in settings.items() for record in records]
-sweep = pd.DataFrame(sweep_rows)
-fig, ax = plt.subplots(figsize=(8.5, 3.8))
-sns.boxplot(sweep, x="setting", y="test acc (%)", hue="method", ax=ax, fliersize=0, boxprops={"alpha": 0.4})
-sns.stripplot(sweep, x="setting", y="test acc (%)", hue="method", dodge=True, ax=ax, legend=False, size=5)
-ax.set_xlabel("setting (one change from the defaults)")
-plt.xticks(rotation=15)
-plt.tight_layout()
+chapter.sweep_figure(results)
 plt.show()
 
 # %% tags=["hide-input"]
-COMMON = [setting for setting in SWEEP["RDSKD"]]  # the settings both methods have
-
-
-def spread(frame):
-    values = frame["test acc (%)"]
-    finite = values.dropna()
-    return pd.Series({"runs": len(values), "diverged": int(values.isna().sum()), "mean": finite.mean(),
-                      "std": finite.std(ddof=1), "worst": finite.min() if values.notna().all() else np.nan,
-                      "best": finite.max()})
-
-
-robust = pd.DataFrame({
-    "RDSKD, all settings": spread(sweep[sweep["method"] == "RDSKD"]),
-    "DAFL, the same settings": spread(sweep[(sweep["method"] == "DAFL") & sweep["setting"].isin(COMMON)]),
-    "DAFL, all settings (with its other weights)": spread(sweep[sweep["method"] == "DAFL"]),
-}).T
-robust.style.format({"runs": "{:.0f}", "diverged": "{:.0f}", "mean": "{:.2f}", "std": "{:.2f}", "worst": "{:.2f}",
-                     "best": "{:.2f}"}, na_rep="diverged")
+report.shown(chapter.sweep_summary_table(results))
 
 # %% [markdown]
 # C18 is tested on the settings both methods have, in two ways, and both must go RDSKD's way: for each seed, the
@@ -360,18 +246,13 @@ robust.style.format({"runs": "{:.0f}", "diverged": "{:.0f}", "mean": "{:.2f}", "
 # compare:
 
 # %% tags=["hide-input"]
-SPREADS = chapter.spreads(results)
-SWEEP_SEEDS = sorted({record["spec"]["seed"] for record in SWEEP["RDSKD"]["defaults"]})
-pd.concat({name: pd.DataFrame({method: SPREADS[method][name] for method in SPREADS},
-                              index=[f"seed {seed}" for seed in SWEEP_SEEDS] if name == "across settings" else COMMON)
-           for name in ("across settings", "across seeds")}).round(2)
+report.shown(chapter.spreads_table(results))
 
 # %% [markdown]
 # Accuracy (%) per setting, mean ± std over seeds:
 
 # %% tags=["hide-input"]
-pd.DataFrame({method: {setting: report.mean_std(acc(records) / 100) for setting, records in settings.items()}
-              for method, settings in SWEEP.items()}).fillna("–  (no loss weights)")
+report.shown(chapter.sweep_accuracy_table(results))
 
 # %% [markdown]
 # ## Diversity of the generated samples (C19)
@@ -384,40 +265,14 @@ pd.DataFrame({method: {setting: report.mean_std(acc(records) / 100) for setting,
 # the scale.
 
 # %% tags=["hide-input"]
-DIVERSITY = {"generated_class_entropy": "class entropy (nats)", "generated_pixel_diversity": "within-class, pixels",
-             "generated_feature_diversity": "within-class, teacher features",
-             "generated_confidence": "teacher's confidence"}
-teachers = {dataset: runs.load_model(runs.RunSpec.from_dict(results["teachers"][dataset]["spec"]))
-            for dataset in DATASETS}
-real_statistics = {}
-for dataset in DATASETS:
-    dataset_data = data.load(dataset)
-    test_images = data.normalise(dataset_data.test_images[: df.STATISTICS_SAMPLES], dataset_data.mean,
-                                 dataset_data.std)
-    real_statistics[dataset] = df.sample_statistics(test_images, teachers[dataset])
-diversity_rows = []
-for dataset in DATASETS:
-    for method in ("KD, Gaussian noise", "DAFL", "RDSKD"):
-        records = MAIN[dataset][method]
-        diversity_rows.append({"dataset": NAMES[dataset], "images": method, **{
-            label: report.mean_std(report.metric_values(records, key), scale=1, digits=3)
-            for key, label in DIVERSITY.items()}})
-    diversity_rows.append({"dataset": NAMES[dataset], "images": "real test images", **{
-        label: f"{real_statistics[dataset][key]:.3f}" for key, label in DIVERSITY.items()}})
-pd.DataFrame(diversity_rows).set_index(["dataset", "images"])
+teachers = chapter.teacher_models(results)
+report.shown(chapter.diversity_table(results, chapter.real_statistics(teachers)))
 
 # %% [markdown]
 # The teacher's class histogram of each generator's samples (seed 0), against the balanced share of real data:
 
 # %% tags=["hide-input"]
-histogram_rows = [{"dataset": NAMES[dataset], "images": method, "class": k, "share (%)": 100 * count / sum(counts)}
-                  for dataset in DATASETS for method in ("KD, Gaussian noise", "DAFL", "RDSKD")
-                  for counts in [MAIN[dataset][method][0]["metrics"]["generated_class_counts"]]
-                  for k, count in enumerate(counts)]
-grid = sns.catplot(pd.DataFrame(histogram_rows), x="class", y="share (%)", hue="images", col="dataset",
-                   kind="bar", height=3.2, aspect=1.6)
-for ax in grid.axes.flat:
-    ax.axhline(10, color="0.4", linestyle="--", linewidth=1)
+chapter.class_histograms(results)
 plt.show()
 
 # %% [markdown]
@@ -428,10 +283,10 @@ plt.show()
 
 # %% tags=["hide-input"]
 PER_CLASS = 6
-panels = [(dataset, method) for dataset in DATASETS for method in ("DAFL", "RDSKD")]
+panels = [(dataset, method) for dataset in results["main"] for method in ("DAFL", "RDSKD")]
 fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 5.2), squeeze=False)
 for ax, (dataset, method) in zip(axes[0], panels):
-    spec = runs.RunSpec.from_dict(MAIN[dataset][method][0]["spec"])
+    spec = runs.RunSpec.from_dict(results["main"][dataset][method][0]["spec"])
     generator = runs.load_generator(spec)
     images = df.draw(generator, df.STATISTICS_SAMPLES, batch_statistics=method == "DAFL")
     rows = df.class_grid(images, teachers[dataset], PER_CLASS)
@@ -440,7 +295,7 @@ for ax, (dataset, method) in zip(axes[0], panels):
         for j, image in enumerate(row):
             canvas[k * 29: k * 29 + 28, j * 29: j * 29 + 28] = image[0].numpy()
     ax.imshow(canvas, cmap="gray", vmin=-1.5, vmax=3.0)
-    ax.set_title(f"{method}\n{NAMES[dataset].split(' (')[0]}", fontsize=10)
+    ax.set_title(f"{method}\n{chapter.short_name(dataset)}", fontsize=10)
     ax.set_yticks([k * 29 + 14 for k in range(len(rows))], [str(k) for k in range(len(rows))])
     ax.set_xticks([])
 plt.tight_layout()
@@ -464,11 +319,8 @@ plt.show()
 # settings); C19 is decided by class balance, its primary comparison, with the two within-class measures
 # secondary.
 
-# %% tags=["hide-output"]
-
 # %% tags=["hide-input"]
 ours = [claim for claim in ledger if claim.chapter == chapter.CHAPTER]
-glue("real_kd_gap", f"{chapter.REAL_KD_GAP:g}", display=False)
 report.shown(claims.compact_table(ours))
 
 # %% [markdown]
@@ -479,24 +331,6 @@ report.shown(claims.compact_table(ours))
 details = claims.table(ours)
 details.to_csv("claims_05.csv", index=False)
 report.shown(details)
-
-# %% tags=["remove-cell"]
-def verdicts(claim_id):
-    return "; ".join(f"{claim.verdict} on {claim.setting.dataset.split(' (')[0]}" for claim in ours
-                     if claim.id == claim_id) or "not tested at this profile"
-
-
-mnist = MAIN["mnist"]
-glue("rdskd_mnist", report.mean_std(acc(mnist["RDSKD"]) / 100), display=False)
-glue("dafl_mnist", report.mean_std(acc(mnist["DAFL"]) / 100), display=False)
-glue("kd_mnist", report.mean_std(acc(mnist["KD, real data"]) / 100), display=False)
-glue("noise_mnist", report.mean_std(acc(mnist["KD, Gaussian noise"]) / 100), display=False)
-glue("rdskd_vs_dafl", claims.compare("RDSKD − DAFL", mnist["RDSKD"], mnist["DAFL"]).text(), display=False)
-for claim_id in ("C17", "C18", "C19"):
-    glue(f"verdict_{claim_id.lower()}", verdicts(claim_id), display=False)
-robustness = next((claim for claim in ours if claim.id == "C18"), None)
-glue("robust_note", "; ".join(f"{c.label}: {c.text()} {c.unit}" for c in robustness.comparisons)
-     if robustness else "no sweep at this profile", display=False)
 
 # %% [markdown]
 # **In short.** On MNIST, with this chapter's reduced budget, RDSKD's student reaches {glue:text}`rdskd_mnist` %
@@ -549,35 +383,21 @@ glue("robust_note", "; ".join(f"{c.label}: {c.text()} {c.unit}" for c in robustn
 
 # %% tags=["hide-input", "hide-output"]
 # a Styler, not a DataFrame: it shows every row
-report.run_ids({**{f"{NAMES[d].split(' (')[0]}: {method}": records for d, rows in MAIN.items()
+report.run_ids({**{f"{chapter.short_name(d)}: {method}": records for d, rows in results["main"].items()
                    for method, records in rows.items()},
-                **{f"{NAMES[d].split(' (')[0]}: RDSKD generator": records for d, records in results["generators"].items()},
-                **{f"MNIST sweep: {method}, {setting}": records for method, settings in SWEEP.items()
+                **{f"{chapter.short_name(d)}: RDSKD generator": records for d, records in results["generators"].items()},
+                **{f"MNIST sweep: {method}, {setting}": records for method, settings in results["sweep"].items()
                    for setting, records in settings.items() if setting != "defaults"},
                 "MNIST: KD, real data, without the warm-up": results["without_warmup"],
-                **{f"{NAMES[d].split(' (')[0]}: teacher": [record] for d, record in results["teachers"].items()}}).style
+                **{f"{chapter.short_name(d)}: teacher": [record] for d, record in results["teachers"].items()}}).style
 
 # %% [markdown]
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
-teacher_records = list(results["teachers"].values())
-chapter_records = [*[r for rows in MAIN.values() for records in rows.values() for r in records],
-                   *[r for records in results["generators"].values() for r in records],
-                   *[r for settings in SWEEP.values() for records in settings.values() for r in records],
-                   *results["without_warmup"],
-                   *[runs.load_record(runs.RunSpec.from_dict(r["spec"]).generator.id)
-                     for records in SWEEP["RDSKD"].values() for r in records]]
-own = [r for r in {r["id"]: r for r in chapter_records}.values()
-       if r["spec"]["model"] != "lenet5" or r["spec"]["method"] != "ce"]
-spent = report.compute_spent(own)
-glue("n_runs", len(spent), display=False)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-glue("elapsed_minutes", report.elapsed_minutes(own), display=False)
-glue("teacher_minutes", float(sum(r["provenance"]["wall_time_s"] for r in teacher_records) / 60), display=False)
-glue("cold_minutes", report.elapsed_minutes(own) + sum(r["provenance"]["wall_time_s"] for r in teacher_records) / 60,
-     display=False)
-spent.groupby(["dataset", "method", "model", "threads"])["minutes"].agg(["count", "sum", "mean"]).round(2)
+for name, value in chapter.teacher_numbers(results).items():
+    glue(name, value, display=False)
+page.compute_spent(by=("dataset", "method", "model", "threads"), records=chapter.own_records(results))
 
 # %% [markdown]
 # The {glue:text}`n_runs` runs of this chapter (teachers aside) took {glue:text}`total_minutes:.0f` minutes of
@@ -606,12 +426,4 @@ spent.groupby(["dataset", "method", "model", "threads"])["minutes"].agg(["count"
 # cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("data_free", profile)
+page.footer()

@@ -35,7 +35,7 @@
 # ```
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure_page, synthesis as chapter
+from kdlib.book import Page
 
 _names_before_parameters = set(globals())
 
@@ -53,7 +53,8 @@ student_epochs = None  # epochs of the data-free students; None: the profile's
 iterations = None  # steps per data-free epoch; None: the profile's
 
 # %% tags=["remove-cell"]
-profile = configure_page(globals(), _names_before_parameters, chapter)
+page = Page.open(globals(), _names_before_parameters, "synthesis")
+profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -73,9 +74,7 @@ glue("n_methods", len(chapter.NEEDS), display=False)
 
 
 # %% tags=["remove-input"]
-from kdlib.report import executed_with as _executed_with
-
-_executed_with(profile, train_missing, device)
+page.opening()
 
 # %% [markdown]
 # This page's knobs: the value this execution used, the published book's and the `paper` profile's, what each takes
@@ -83,9 +82,7 @@ _executed_with(profile, train_missing, device)
 # value, and `--dry-run` first lists the runs that would train and the minutes they would take.
 
 # %% tags=["hide-input", "hide-output"]
-from kdlib.pages import knobs_table as _knobs_table
-
-_knobs_table("synthesis", profile)
+page.knobs()
 
 # %% [markdown]
 # ```{note}
@@ -98,22 +95,10 @@ _knobs_table("synthesis", profile)
 # {glue:text}`n_methods` methods, {glue:text}`seeds` seeds each. What each one trains with:
 
 # %% tags=["hide-output"]
-results = chapter.results(profile, train_missing, device)
+results = page.results()
 
 # %% tags=["hide-input"]
-first = DATASETS[0]
-setup_rows = []
-for label, records in results["table"][first].items():
-    spec = runs.RunSpec.from_dict(records[0]["spec"])
-    params = parse_params(spec.method, dict(spec.method_params)).describe()
-    teacher = f"{spec.teacher.model} ({spec.teacher.method}, {spec.teacher.epochs} epochs)" if spec.teacher else "–"
-    setup_rows.append({"method": label, "model": spec.model, "loss (kdlib method)": spec.method,
-                       "its settings": params, "teacher": teacher, "epochs": spec.epochs,
-                       "optimiser": f"{spec.optimizer}, lr {spec.lr:g}", "schedule": spec.schedule,
-                       "batch": spec.batch_size,
-                       "training data": "generated" if label in chapter.DATA_FREE else "real"})
-pd.DataFrame(setup_rows).set_index("method")
-
+report.shown(chapter.setup_table(results, DATASETS[0]))
 
 # %% [markdown]
 # Every row on real data uses one recipe, the data-free chapter's KD run: SGD with Nesterov momentum, learning
@@ -144,38 +129,21 @@ pd.DataFrame(setup_rows).set_index("method")
 # each number: cite them, and
 # `python -m kdlib reproduce <id>` re-trains one.
 
-# %% tags=["hide-input"]
-tables = {dataset: chapter.benchmark_table(results, dataset) for dataset in DATASETS}
-glue("regression_rates", ", ".join(f"{lr:g}" for lr in chapter.REGRESSION_RATES), display=False)
-_chosen = {dataset: chapter.regression_lr(profile, dataset, False) for dataset in DATASETS}
-_edge = {min(chapter.REGRESSION_RATES): "the grid's smallest: a smaller rate was not tried",
-         max(chapter.REGRESSION_RATES): "the grid's largest: a larger rate was not tried"}
-glue("regression_chosen", "; ".join(f"{DATASET_NAMES[dataset]}: {lr:g}" + (f", {_edge[lr]}" if lr in _edge else "")
-                                    for dataset, lr in _chosen.items()), display=False)
-gains = chapter.gains(results)
-points = pd.DataFrame([{"dataset": DATASET_NAMES[dataset], "method": label,
-                        "data": "no data (generated images)" if label in chapter.DATA_FREE else "real data",
-                        "Δ test acc vs labels (points)": gains[dataset][label].effect if label in gains[dataset]
-                        else 0.0,
-                        "training cost, with what it needs first (min)": row["with what it needs first (min)"]}
-                       for dataset in DATASETS for label, row in tables[dataset].iterrows()])
-
-
-def show(dataset):
-    return tables[dataset].style.format({"training (min)": "{:.2f}", "with what it needs first (min)": "{:.2f}"})
-
+# %% tags=["remove-cell"]
+for name, value in chapter.page_numbers(results).items():  # the rates, the significant gains, the collapses
+    glue(name, value, display=False)
 
 # %% [markdown]
 # ### MNIST
 
 # %% tags=["hide-input"]
-show("mnist")
+report.shown(chapter.benchmark_table(results, "mnist"))
 
 # %% [markdown]
 # ### Fashion-MNIST
 
 # %% tags=["hide-input"]
-show("fashion_mnist") if "fashion_mnist" in tables else None
+report.shown(chapter.benchmark_table(results, "fashion_mnist")) if "fashion_mnist" in results["table"] else None
 
 # %% [markdown]
 # Gain against cost: each point is one method, its accuracy gain over the student on labels (mean over the seeds
@@ -183,29 +151,8 @@ show("fashion_mnist") if "fashion_mnist" in tables else None
 # real data and those that learn on generated images each on their own axis.
 
 # %% tags=["hide-input", "full-width"]
-# real data and generated data on rows of their own, so the data-free methods' losses of tens of points do not
-# set the axis the real-data methods (within about a point of each other) are read on
-grid = sns.relplot(points, x="training cost, with what it needs first (min)", y="Δ test acc vs labels (points)",
-                   hue="method", style="data", col="dataset", row="data", s=70, height=3.2, aspect=1.5,
-                   facet_kws={"sharey": False, "sharex": False})
-for ax in grid.axes.flat:
-    ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=0)
+chapter.gain_cost_figure(results)
 plt.show()
-
-# %% tags=["hide-input"]
-significant = chapter.significant_gains(results)
-glue("summary", " ".join(
-    f"On {DATASET_NAMES[dataset]}, {len(significant[dataset]['higher'])} of the {len(gains[dataset])} methods are "
-    f"significantly above the student on labels after Holm's correction "
-    f"({', '.join(significant[dataset]['higher']) or 'none'}) and {len(significant[dataset]['lower'])} significantly "
-    f"below it ({', '.join(significant[dataset]['lower']) or 'none'})." for dataset in DATASETS), display=False)
-collapsed = {f"{label} on {DATASET_NAMES[dataset]}": report.collapsed(records)
-             for dataset in DATASETS for label, records in results["table"][dataset].items()
-             if label not in chapter.DATA_FREE and report.collapsed(records)}
-glue("collapse_note", "No run on real data ended at chance level." if not collapsed else
-     "Some runs on real data ended at chance level (final training accuracy under 15 %) or diverged: " +
-     ", ".join(f"{label} ({count} of {len(budget['seeds'])} seeds)" for label, count in collapsed.items()) +
-     ". They are counted, and left out of the means and comparisons above.", display=False)
 
 # %% [markdown]
 # {glue:text}`summary` For the others the seeds cannot tell: their intervals are in the table. {glue:text}`collapse_note`
@@ -259,17 +206,13 @@ glue("collapse_note", "No run on real data ended at chance level." if not collap
 # only in part.
 
 # %% tags=["hide-output"]
-ledger = chapters.ledger(profile, train_missing, device)
+ledger = page.ledger()
 claims.write_answers(ledger)  # the landing page's answer table and figure (book/intro.md includes them)
 
 # %% tags=["hide-input"]
-counts = claims.counts(ledger)
-glue("n_claims", len({claim.id for claim in ledger}), display=False)
-glue("n_settings", len(ledger), display=False)
-glue("n_comparisons", sum(len(claim.comparisons) for claim in ledger), display=False)
-glue("verdict_counts", ", ".join(f"{n} {verdict}" for verdict, n in counts.items()), display=False)
-pd.DataFrame([{"chapter": claim.chapter, "verdict": claim.verdict} for claim in ledger]).groupby(
-    ["chapter", "verdict"]).size().unstack(fill_value=0)
+for name, value in chapter.ledger_numbers(ledger).items():
+    glue(name, value, display=False)
+report.shown(chapter.verdict_table(ledger))
 
 # %% [markdown]
 # The {glue:text}`n_claims` claims are tested in {glue:text}`n_settings` settings by {glue:text}`n_comparisons`
@@ -289,37 +232,37 @@ plt.show()
 # ### Hinton et al. 2015 (the introduction)
 
 # %% tags=["hide-input"]
-report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "introduction"]))
+report.shown(chapter.compact_table(ledger, "introduction"))
 
 # %% [markdown]
 # ### Noisy teachers (Sau & Balasubramanian 2016)
 
 # %% tags=["hide-input"]
-report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "noisy_teachers"]))
+report.shown(chapter.compact_table(ledger, "noisy_teachers"))
 
 # %% [markdown]
 # ### Rocket Launching (Zhou et al. 2018)
 
 # %% tags=["hide-input"]
-report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "rocket_launching"]))
+report.shown(chapter.compact_table(ledger, "rocket_launching"))
 
 # %% [markdown]
 # ### Teacher-free KD (Yuan et al. 2020)
 
 # %% tags=["hide-input"]
-report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "teacher_free"]))
+report.shown(chapter.compact_table(ledger, "teacher_free"))
 
 # %% [markdown]
 # ### Self-distillation (Zhang et al. 2019, 2021)
 
 # %% tags=["hide-input"]
-report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "self_distillation"]))
+report.shown(chapter.compact_table(ledger, "self_distillation"))
 
 # %% [markdown]
 # ### Data-free KD: RDSKD against DAFL
 
 # %% tags=["hide-input"]
-report.shown(claims.compact_table([claim for claim in ledger if claim.chapter == "data_free"]))
+report.shown(chapter.compact_table(ledger, "data_free"))
 
 # %% [markdown]
 # Every comparison of the ledger (click to show):
@@ -333,13 +276,7 @@ report.shown(details)
 # ## Compute spent and how to reproduce
 
 # %% tags=["hide-input"]
-every_record = [r for rows in results["table"].values() for records in rows.values() for r in records]
-every_record += [p for rows in results["prerequisites"].values() for before in rows.values() for needed in before
-                 for p in needed]
-spent = report.compute_spent(every_record)
-glue("n_runs", len(spent), display=False)
-glue("total_minutes", float(spent["minutes"].sum()), display=False)
-spent.groupby(["dataset", "method"])["minutes"].agg(["count", "sum"]).round(2)
+page.compute_spent(by=("dataset", "method"))
 
 # %% [markdown]
 # The benchmark rests on {glue:text}`n_runs` distinct runs, {glue:text}`total_minutes:.0f` minutes of training as
@@ -355,12 +292,4 @@ spent.groupby(["dataset", "method"])["minutes"].agg(["count", "sum"]).round(2)
 # The works cited on this page are listed under {doc}`references`.
 
 # %% tags=["remove-input"]
-from IPython.display import Markdown as _Markdown
-from kdlib.runs import rebuilt_note as _rebuilt_note
-
-_Markdown(f"**Rebuilt models.** {_rebuilt_note()}") if _rebuilt_note() else None
-
-# %% tags=["remove-input"]
-from kdlib.report import rerun_command as _rerun_command
-
-_rerun_command("synthesis", profile)
+page.footer()

@@ -26,7 +26,7 @@
 # | ResNet-20, Fashion-MNIST, shifts and flips | `kdlib.train`, augmentation on whole batches | `DataLoader` with RandomCrop + RandomHorizontalFlip + ToTensor + Normalize | kdlib ≥ 1.3× faster |
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure
+from kdlib.book import configure
 
 _names_before_parameters = set(globals())
 

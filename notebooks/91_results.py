@@ -19,7 +19,7 @@
 # number together with its id; `python -m kdlib reproduce <id>` re-trains it and compares.
 
 # %% tags=["remove-cell"]
-from kdlib.chapters import configure
+from kdlib.book import configure
 
 _names_before_parameters = set(globals())
 

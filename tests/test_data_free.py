@@ -495,6 +495,10 @@ def test_the_mnist_rows_beside_dafls_table_one():
     assert dafl.margin is None and rows["DAFL"]["inside"] == "no"  # a difference, not a refuted claim
     assert rows["teacher"]["inside"] == "–"  # one run: no interval
     table = data_free.paper_table(_mnist_results())
+    assert list(table["row"]) == ["teacher", *data_free.METHODS]  # a column, not an index: the page hides the index
+    table = table.set_index("row")
+    assert table.loc["DAFL", "this book, MNIST (mean ± std)"] == "93.83 ± 0.76"
+    assert table.loc["teacher", "this book, MNIST (mean ± std)"] == "99.30" and table.loc["teacher", "seeds"] == 1
     assert table.loc["DAFL", "paper's value in our 95 % CI"] == "no"
     assert table.loc["DAFL", "share of the code's steps"] == "4.0%"
     assert table.loc["RDSKD", "paper (DAFL Table 1)"] == "not found"
@@ -505,3 +509,237 @@ def test_a_row_whose_interval_holds_the_papers_value_says_so():
 
     close = data_free.paper_rows(_mnist_results(dafl=(98.19, 98.20, 98.21, 98.20, 98.2)))
     assert close["DAFL"]["inside"] == "yes"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The page's numbers, tables and figures (kdlib.chapters.data_free) on hand-made records
+
+def _with_warmup_runs(results, collapsed=1):
+    """``results`` plus MNIST's KD without the warm-up, ``collapsed`` of its three seeds ending at chance."""
+    results["without_warmup"] = _df_records([98.0, 11.0, 12.0][:3], "kd")
+    for record in results["without_warmup"][3 - collapsed:]:
+        record["history"][-1]["train_acc"] = 0.1
+    return results
+
+
+def test_the_budget_numbers_are_the_profiles_and_the_codes():
+    from kdlib.chapters import data_free
+
+    numbers = data_free.budget_numbers("cpu")
+    assert numbers["seeds"] == 3 and numbers["width"] == 16 and numbers["batch"] == 128
+    assert numbers["generator_steps"] == 360 and numbers["student_steps"] == 960
+    assert numbers["dafl_steps_ratio"] == pytest.approx(200 * 120 / 960)  # DAFL's code: 200 epochs of 120 steps
+    assert numbers["batch_ratio"] == pytest.approx(4.0)
+    assert (numbers["code_width"], numbers["code_batch"], numbers["code_dafl_epochs"]) == (128, 512, 200)
+    assert (numbers["code_generator_steps"], numbers["code_student_steps"], numbers["code_dafl_steps"]) == (
+        "2,400", "120,000", "24,000")
+    assert numbers["teacher_epochs_mnist"] == 20 and numbers["teacher_epochs_fashion_mnist"] == 8
+    assert numbers["n_samples"] == "1,000" and numbers["profile"] == "cpu"
+    assert int(numbers["student_params"].replace(",", "")) > 1000
+
+
+def test_the_page_numbers_cover_every_glue_of_the_prose_and_read_the_ledgers_claims():
+    import re
+    from pathlib import Path
+
+    from kdlib import report
+    from kdlib.chapters import data_free
+
+    results = _with_warmup_runs(_df_results())
+    found = data_free.claims(results)
+    numbers = data_free.page_numbers(results, found)
+    prose = (Path(__file__).parents[1] / "notebooks" / "05_data_free.py").read_text()
+    footer = {"n_runs", "total_minutes", "elapsed_minutes", "teacher_minutes", "cold_minutes"}  # compute spent
+    assert set(re.findall(r"\{glue:text\}`(\w+)", prose)) - footer <= set(numbers)
+    mnist = results["main"]["mnist"]
+    assert numbers["rdskd_mnist"] == report.mean_std([r["metrics"]["test_acc"] for r in mnist["RDSKD"]])
+    assert numbers["rdskd_mnist"].startswith("90.") and " ± " in numbers["rdskd_mnist"]
+    c17 = next(c for c in found if c.id == "C17" and c.setting.dataset == "MNIST")
+    assert numbers["rdskd_vs_dafl"] == c17.comparisons[0].text()  # the claim's own comparison, not a second one
+    assert numbers["verdict_c17"] == "supported on MNIST; supported on Fashion-MNIST"
+    assert numbers["verdict_c18"] == "supported on MNIST"
+    assert numbers["robust_note"].startswith("std across settings: RDSKD − DAFL: ")
+    assert numbers["robust_note"].endswith("points of std")
+    assert numbers["warmup_collapsed"] == "1 of 3" and numbers["dafl_paper"] == 98.20
+    assert numbers["real_kd_gap"] == "3"
+    assert data_free.verdicts(found, "C99") == "not tested at this profile"
+
+
+def test_the_fashion_mnist_table_lists_the_teacher_then_every_row_in_points():
+    from kdlib.chapters import data_free
+
+    results = _mnist_results()
+    results["main"]["fashion_mnist"] = results["main"].pop("mnist")
+    results["teachers"]["fashion_mnist"] = results["teachers"].pop("mnist")
+    results["main"]["fashion_mnist"]["DAFL"][1]["metrics"].update(test_acc=None, diverged=True)
+    table = data_free.accuracy_table(results, "fashion_mnist")
+    column = "this book, Fashion-MNIST (stand-in for CIFAR-10)"
+    assert list(table.columns) == ["method", column]
+    assert list(table["method"]) == ["teacher", *data_free.METHODS]
+    cells = dict(zip(table["method"], table[column]))
+    assert cells["teacher"] == "99.30"
+    assert cells["student on labels"] == "98.60 ± 0.10"
+    assert cells["DAFL"] == "93.50 ± 0.71 (1 diverged)"  # 93.0 and 94.0 left; the diverged seed counted
+
+
+def test_dafls_published_cifar10_rows_stand_for_fashion_mnist():
+    from kdlib.chapters import data_free
+
+    table = data_free.published_table("fashion_mnist")
+    column = "DAFL Table 3, CIFAR-10 (ResNet-34 / ResNet-18)"
+    cells = dict(zip(table["method"], table[column]))
+    assert cells == {"teacher": "95.58", "student on labels": "93.92", "KD, real data": "94.34",
+                     "KD, Gaussian noise": "14.89", "DAFL": "92.22", "RDSKD": "not found"}
+    assert data_free.published_accuracy("mnist", "DAFL") == 98.20
+    assert data_free.published_accuracy("mnist", "RDSKD") is None
+
+
+def test_the_setup_table_says_no_real_image_reaches_the_data_free_runs():
+    from kdlib.chapters import data_free
+
+    def record(spec):
+        return {"spec": spec.to_dict()}
+
+    main = data_free.main_runs("cpu", "mnist")
+    results = {"teachers": {"mnist": record(data_free.teacher("cpu", "mnist"))},
+               "main": {"mnist": {label: [record(spec) for spec in specs] for label, specs in main.items()}},
+               "generators": {"mnist": [record(spec.generator) for spec in main["RDSKD"]]}}
+    table = data_free.setup_table(results).set_index("setting")
+    assert "validation images" not in table.index
+    assert list(table.columns) == ["teacher", "student on labels", "RDSKD generator", "RDSKD student",
+                                   "DAFL student (+ generator)"]
+    assert table.loc["training images", "RDSKD generator"] == "none (generated)"
+    assert table.loc["training images", "DAFL student (+ generator)"] == "none (generated)"
+    assert table.loc["lr", "RDSKD student"] == "0.002" and table.loc["lr", "RDSKD generator"] == "0.001"
+    assert table.loc["weight decay", "RDSKD student"] == "0"  # plain text, not a float a styler prints as 0.000000
+
+
+def _sweep_results():
+    """A small MNIST sweep: RDSKD on two settings, DAFL on those and a loss-weight setting, one DAFL run diverged."""
+    return {"sweep": {
+        "DAFL": {"defaults": _df_records([80.0, 90.0, 85.0], "dafl"),
+                 "lr ×10": _df_records([70.0, 60.0, 65.0], "dafl", diverged=(1,)),
+                 "CIFAR-10 weights": _df_records([50.0, 55.0, 60.0], "dafl")},
+        "RDSKD": {"defaults": _df_records([88.0, 89.0, 90.0], "rdskd"),
+                  "lr ×10": _df_records([86.0, 87.0, 88.0], "rdskd")}}}
+
+
+def test_the_sweep_rows_hold_points_and_nan_for_a_diverged_run():
+    from kdlib.chapters import data_free
+
+    sweep = data_free.sweep_accuracies(_sweep_results())
+    assert len(sweep) == 15 and list(sweep.columns) == ["method", "setting", "seed", "test acc (%)"]
+    row = sweep[(sweep["method"] == "DAFL") & (sweep["setting"] == "lr ×10")]
+    assert list(row["seed"]) == [0, 1, 2]
+    assert row["test acc (%)"].iloc[0] == pytest.approx(70.0) and np.isnan(row["test acc (%)"].iloc[1])
+
+
+def test_the_sweep_summary_counts_a_diverged_run_and_has_no_worst_for_its_group():
+    from kdlib.chapters import data_free
+
+    table = data_free.sweep_summary_table(_sweep_results()).set_index("runs of")
+    rdskd = table.loc["RDSKD, all settings"]
+    assert (rdskd["runs"], rdskd["diverged"]) == (6, 0)
+    assert rdskd["mean"] == "88.00" and rdskd["std"] == f"{np.std([88, 89, 90, 86, 87, 88], ddof=1):.2f}"
+    assert (rdskd["worst"], rdskd["best"]) == ("86.00", "90.00")
+    same = table.loc["DAFL, the same settings"]
+    assert (same["runs"], same["diverged"], same["worst"]) == (6, 1, "diverged")  # no worst: a run diverged
+    assert same["mean"] == f"{np.mean([80, 90, 85, 70, 65]):.2f}" and same["best"] == "90.00"
+    assert table.loc["DAFL, all settings (with its other weights)", "runs"] == 9
+
+
+def test_the_spreads_table_is_c18s_two_spreads_rdskd_beside_dafl():
+    from kdlib.chapters import data_free
+
+    table = data_free.spreads_table(_sweep_results())
+    assert list(table.columns) == ["std", "of", "RDSKD", "DAFL"]
+    assert list(table["of"]) == ["seed 0", "seed 1", "seed 2", "defaults", "lr ×10"]
+    by = table.set_index(["std", "of"])
+    # seed 1: DAFL's diverged run counts at chance (10 %) in C18's spread
+    assert by.loc[("across settings", "seed 1"), "DAFL"] == f"{np.std([90.0, 10.0], ddof=1):.2f}"
+    assert by.loc[("across settings", "seed 0"), "RDSKD"] == f"{np.std([88.0, 86.0], ddof=1):.2f}"
+    assert by.loc[("across seeds", "defaults"), "RDSKD"] == "1.00"
+
+
+def test_the_sweep_accuracy_table_marks_dafls_own_settings_in_rdskds_column():
+    from kdlib.chapters import data_free
+
+    table = data_free.sweep_accuracy_table(_sweep_results())
+    assert list(table.columns) == ["setting", "DAFL", "RDSKD"]
+    assert list(table["setting"]) == ["defaults", "lr ×10", "CIFAR-10 weights"]
+    cells = table.set_index("setting")
+    assert cells.loc["defaults", "DAFL"] == "85.00 ± 5.00" and cells.loc["defaults", "RDSKD"] == "89.00 ± 1.00"
+    assert cells.loc["lr ×10", "DAFL"] == "67.50 ± 3.54 (1 diverged)"
+    assert cells.loc["CIFAR-10 weights", "RDSKD"] == data_free.NO_LOSS_WEIGHTS
+
+
+def _diversity_results():
+    rows = {}
+    for method, entropy in (("KD, Gaussian noise", 0.5), ("DAFL", 1.9), ("RDSKD", 2.2)):
+        rows[method] = _df_records([50.0, 51.0], method, generated_class_entropy=[entropy - 0.1, entropy + 0.1],
+                                   generated_pixel_diversity=[1.0, 1.2], generated_feature_diversity=[3.0, 3.0],
+                                   generated_confidence=[0.9, 0.95],
+                                   generated_class_counts=[[500, 500] + [0] * 8, [100] * 10])
+    return {"main": {"mnist": rows}}
+
+
+def test_the_diversity_table_uses_c19s_measures_and_real_images_for_scale():
+    from kdlib.chapters import data_free
+
+    real = {"mnist": {"generated_class_entropy": 2.3012, "generated_pixel_diversity": 1.4,
+                      "generated_feature_diversity": 5.0, "generated_confidence": 0.991}}
+    table = data_free.diversity_table(_diversity_results(), real)
+    labels = [label for _, label, _ in data_free.DIVERSITY_METRICS]
+    assert list(table.columns) == ["dataset", "images", *labels, "teacher's confidence"]
+    assert list(table["images"]) == ["KD, Gaussian noise", "DAFL", "RDSKD", "real test images"]
+    rdskd = table.set_index("images").loc["RDSKD"]
+    assert rdskd["class balance (entropy, nats)"] == f"2.200 ± {np.std([2.1, 2.3], ddof=1):.3f}"
+    assert rdskd["teacher's confidence"] == f"0.925 ± {np.std([0.9, 0.95], ddof=1):.3f}"
+    real_row = table.set_index("images").loc["real test images"]
+    assert real_row["class balance (entropy, nats)"] == "2.301" and real_row["dataset"] == "MNIST"
+    assert len(data_free.diversity_table(_diversity_results())) == 3  # no real statistics: no scale row
+
+
+def test_the_class_shares_are_seed_zeros_histogram_against_a_balanced_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kdlib.chapters import data_free
+
+    results = _diversity_results()
+    shares = data_free.class_shares(results)
+    dafl = shares[shares["images"] == "DAFL"]
+    assert list(dafl["share (%)"]) == [50.0, 50.0] + [0.0] * 8  # seed 0's run only
+    figure = data_free.class_histograms(results)
+    balanced = [line for line in figure.axes[0].lines if list(line.get_ydata()) == [10.0, 10.0]]
+    assert len(balanced) == 1 and figure.axes[0].get_title() == "dataset = MNIST"
+    plt.close(figure)
+
+
+def test_the_curves_show_each_data_free_row_without_its_diverged_runs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kdlib.chapters import data_free
+
+    def records(method, finals, diverged=()):
+        out = _df_records(finals, method, diverged=diverged)
+        for record, final in zip(out, finals):
+            record["history"] = [] if record["metrics"].get("diverged") else [
+                {"epoch": 1, "test_acc": final / 200}, {"epoch": 2, "test_acc": final / 100}]
+        return out
+
+    results = {"main": {"mnist": {"KD, Gaussian noise": records("kd_noise", [40.0, 42.0]),
+                                  "DAFL": records("dafl", [80.0, 90.0], diverged=(1,)),
+                                  "RDSKD": records("rdskd", [88.0, 92.0])}}}
+    figure = data_free.accuracy_curves(results)
+    ax = figure.axes[0]
+    assert ax.get_title() == "MNIST" and ax.get_ylabel() == "test acc (%)"
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == list(data_free.DATA_FREE_ROWS)
+    finals = sorted(line.get_ydata()[-1] for line in ax.lines if len(line.get_ydata()) == 2)
+    assert finals == pytest.approx([41.0, 80.0, 90.0])  # DAFL's diverged seed left out of its mean
+    plt.close(figure)

@@ -24,7 +24,7 @@ def _mnist(teacher=(66, 68, 67.5), student=(150, 152, 151), distilled=(74,)):
 
 
 def test_the_paper_column_is_read_from_the_reference_table():
-    table = introduction.paper_table(_mnist())
+    table = introduction.paper_table(_mnist()).set_index("model")
     assert table["paper: test errors (of 10,000)"].to_dict() == PAPER
     assert list(table.index) == ["teacher", "student", "distilled"]
 
@@ -48,6 +48,7 @@ def test_ours_minus_paper_with_its_interval_matches_an_independent_computation()
 
 def test_the_table_says_whether_the_papers_count_lies_inside_our_interval():
     table = introduction.paper_table(_mnist(teacher=(66, 68, 67.5), student=(190, 192, 191), distilled=(80,)))
+    table = table.set_index("model")
     inside = table["paper's count inside our 95 % interval"]
     assert inside["teacher"] == "yes"  # 67 ± its binomial error, against 67.2
     assert inside["student"] == "no"  # 146 lies far below 191, even with its ±12
@@ -125,7 +126,9 @@ def test_the_pilots_choose_on_validation_and_the_recipe_runs_follow_the_choice(m
     records = {spec.id: {"metrics": {"val_acc": accuracy[lr]}} for lr, spec in pilots.items()}
     monkeypatch.setattr(introduction, "get_or_train", lambda spec, *args, **kwargs: records[spec.id])
     assert introduction.recipe_learning_rate("cpu") == 0.3
-    table = introduction.pilot_table({lr: records[spec.id] for lr, spec in pilots.items()})
+    table = introduction.pilot_table({lr: records[spec.id] for lr, spec in reversed(pilots.items())})
+    assert table["initial learning rate ε_0"].tolist() == ["0.1", "0.3", "1", "10 (the paper's)"]  # sorted by ε_0
+    table = table.set_index("initial learning rate ε_0")
     assert table["chosen"].tolist() == ["", "←", "", ""]
     assert table.loc["10 (the paper's)", "validation accuracy after the pilot (%)"] == "diverged"
     runs = introduction.recipe_runs("cpu")
@@ -152,7 +155,7 @@ def test_the_omitted_three_table_chooses_the_shift_on_validation_and_never_on_te
     records = [_omitted([90, 60, 40, 40, 55], [210, 150, 120, 100, 90], [130, 60, 30, 15, 5], 0),
                _omitted([95, 70, 50, 30, 45], [200, 160, 125, 105, 95], [140, 70, 35, 14, 6], 1),
                _omitted([99, 40, 45, 52, 60], [220, 140, 118, 110, 99], [136, 65, 33, 16, 8], 2)]
-    table = introduction.omitted_table(records)
+    table = introduction.omitted_table(records).set_index(["transfer set without 3s", "count"])
     chosen = table.loc["the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)"]
     # validation picks 2 (first of a tie), 3.5 and 1: never 5, where the test errors are lowest
     assert set(chosen["shift"]) == {"2, 3.5, 1"}
@@ -173,7 +176,7 @@ def test_the_omitted_three_table_chooses_the_shift_on_validation_and_never_on_te
 
 def test_the_omitted_three_rows_say_whether_the_papers_count_lies_in_our_interval():
     far = [_omitted([90, 60, 40, 40, 55], [400, 150, 120, 100, 90], [300, 60, 30, 15, 5], seed) for seed in range(3)]
-    table = introduction.omitted_table(far)
+    table = introduction.omitted_table(far).set_index(["transfer set without 3s", "count"])
     column = "paper's value in our 95 % CI"
     assert table.loc["no shift"].loc["errors on the 1,010 test 3s", column] == "no"  # 300 against 133
     assert "verdict (matches within ± margin)" not in table.columns  # a difference is not a refuted claim
@@ -183,3 +186,180 @@ def test_the_papers_omitted_three_counts_are_drawn_on_each_panel():
     assert introduction.omitted_paper_points("all errors") == {"shift": [0.0, 3.5], "errors": [206.0, 109.0]}
     assert introduction.omitted_paper_points("errors on the 1,010 3s") == {"shift": [0.0, 3.5], "errors": [133.0, 14.0]}
     assert introduction.omitted_paper_points("errors on the 537 3s") == {"shift": [], "errors": []}  # validation
+
+
+# --- the page's tables, figures and glued numbers, on hand-made records --------------------------------------------
+
+def _image(accuracy, val=0.9, seed_base=0, collapsed=0, n_params=1234):
+    """Image-grid runs with the given test accuracies (fractions), one per seed; the first ``collapsed`` ended at
+    chance (final training accuracy 0.1)."""
+    return [{"id": f"img-{seed_base}-{seed}", "spec": {"seed": seed, "dataset": "fashion_mnist", "model": "small_cnn",
+                                                       "subset": None, "val_size": 5000, "batch_size": 128},
+             "history": [{"epoch": 1, "train_acc": 0.1 if seed < collapsed else 0.9, "test_acc": value}],
+             "metrics": {"test_acc": value, "val_acc": val, "n_params": n_params}}
+            for seed, value in enumerate(accuracy)]
+
+
+def _grid():
+    student = _image([0.90, 0.91, 0.92])
+    distilled = {(8.0, 0.9): _image([0.93, 0.94, 0.95], val=0.95, seed_base=3),  # best on validation
+                 (2.0, 0.9): _image([0.89, 0.90, 0.91], val=0.93, seed_base=1),
+                 (2.0, 0.5): _image([0.10, 0.91, 0.92], val=0.80, seed_base=2, collapsed=1),
+                 (4.0, 0.5): _image([0.97, 0.97, 0.97], val=0.85, seed_base=4)}  # best on test, not chosen
+    return student, distilled
+
+
+def test_the_image_grid_is_sorted_by_t_then_alpha_and_its_cells_say_mean_delta_and_collapses():
+    student, distilled = _grid()
+    grid = introduction.image_grid(student, distilled)
+    assert list(zip(grid["T"], grid["α"])) == [(2.0, 0.5), (2.0, 0.9), (4.0, 0.5), (8.0, 0.9)]
+    assert grid.loc[3, "delta"] == pytest.approx(94.0 - 91.0)
+    assert grid.loc[1, "cell"] == "90.00 ± 1.00\n(-1.00)"
+    assert grid.loc[0, "collapsed"] == 1 and grid.loc[0, "cell"].endswith("\n1 of 3 at chance")
+    assert grid.loc[0, "mean"] == pytest.approx(np.mean([10.0, 91.0, 92.0]))  # a run at chance stays in the mean
+
+
+def test_the_best_image_cell_is_chosen_on_validation_and_the_page_numbers_follow_it():
+    student, distilled = _grid()
+    assert introduction.best_image_cell(student, distilled) == (8.0, 0.9)  # (4, 0.5) is better on test only
+    teacher = {"metrics": {"test_acc": 0.9312}}
+    numbers = introduction.image_numbers(teacher, student, distilled)
+    assert numbers["image_teacher_acc"] == pytest.approx(93.12)
+    assert numbers["image_student_acc"] == "91.00 ± 1.00"
+    assert (numbers["image_best_t"], numbers["image_best_alpha"]) == ("8", "0.9")
+    assert numbers["image_best_val"] == pytest.approx(95.0)
+    comparison = claims.compare("KD (best cell) − CE", distilled[(8.0, 0.9)], student)
+    assert numbers["image_best_delta"] == comparison.text() and numbers["image_best_test"] == comparison.test
+    assert numbers["image_worst_delta"] == pytest.approx(np.mean([10.0, 91.0, 92.0]) - 91.0)
+    assert (numbers["image_collapsed"], numbers["image_kd_runs"]) == (1, 12)
+
+
+def test_the_image_heatmap_has_t_down_and_alpha_across_in_ascending_order():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    student, distilled = _grid()
+    ax = introduction.image_heatmap(student, distilled)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2.0", "4.0", "8.0"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "0.9"]
+    assert "90.00 ± 1.00\n(-1.00)" in [t.get_text() for t in ax.texts]
+    plt.close("all")
+
+
+def test_the_warmup_ablation_sets_each_student_beside_the_same_student_with_a_warmup():
+    student, distilled = _grid()
+    ablation = {"CE": _image([0.90, 0.92, 0.94]),
+                introduction.kd_label(2.0, 0.5): _image([0.10, 0.10, 0.93], collapsed=2)}
+    table = introduction.ablation_table(ablation, student, distilled)
+    assert table["student"].tolist() == ["CE", "KD T=2, α=0.5"]
+    row = table.set_index("student").loc["KD T=2, α=0.5"]
+    assert row["no warm-up: runs at chance"] == "2 of 3" and row["warm-up: runs at chance"] == "1 of 3"
+    assert row["no warm-up: test accuracy (%)"] == f"{np.mean([10, 10, 93]):.2f} ± {np.std([10, 10, 93], ddof=1):.2f}"
+    assert table.set_index("student").loc["CE", "warm-up: test accuracy (%)"] == "91.00 ± 1.00"
+    assert introduction.ablation_numbers(ablation) == {"ablation_collapsed": 2, "ablation_runs": 6}
+
+
+def test_the_ablations_records_are_labelled_as_the_table_names_them(monkeypatch):
+    monkeypatch.setattr(introduction, "get_or_train", lambda spec, *args, **kwargs: {"id": spec.id})
+    found = introduction.image_records_without_warmup("cpu")
+    assert list(found) == ["CE", "KD T=2, α=0.5", "KD T=8, α=0.9"] and [len(r) for r in found.values()] == [3, 3, 3]
+    specs = introduction.image_runs_without_warmup("cpu")
+    assert [r["id"] for r in found["KD T=8, α=0.9"]] == [spec.id for spec in specs["distilled"][(8.0, 0.9)]]
+
+
+def test_the_zoo_table_gives_model_parameters_and_accuracy_per_role():
+    mnist = {role: [{**r, "metrics": {**r["metrics"], "n_params": 1_275_010}} for r in records]
+             for role, records in _mnist().items()}
+    student, _ = _grid()
+    table = introduction.zoo_table(mnist, _image([0.93], n_params=272_474)[0], student)
+    assert table["role"].tolist() == ["MNIST teacher", "MNIST student", "Fashion-MNIST teacher",
+                                      "Fashion-MNIST student"]
+    assert table["parameters"].tolist()[0] == "1,275,010" and table["runs"].tolist() == [3, 3, 1, 3]
+    assert table["test accuracy (%)"].tolist()[2:] == ["93.00", "91.00 ± 1.00"]
+    assert table["model"].tolist()[:2] == ["mlp_2x1200_dropout", "mlp_2x800"]
+
+
+def test_the_mnist_numbers_are_means_of_counts_and_the_gap_closed():
+    mnist = _mnist(teacher=(60, 62, 64), student=(180, 181, 182), distilled=(110, 111, 109))
+    for record in mnist["teacher"]:
+        record["spec"]["epochs"] = 20
+    numbers = introduction.mnist_numbers(mnist)
+    assert numbers["mnist_teacher_errors"] == pytest.approx(62.0) and numbers["mnist_distilled_errors"] == \
+        pytest.approx(110.0)
+    assert numbers["mnist_gap_closed"] == pytest.approx(100 * (181 - 110) / (181 - 62))
+    assert numbers["mnist_seeds"] == 3 and numbers["mnist_teacher_epochs"] == 20
+    inside = introduction.paper_inside(introduction.paper_comparisons(mnist))
+    assert numbers["mnist_inside"] == (", ".join(inside) or "none") and "student" not in inside  # 181 against 146
+
+
+def _recipe_results():
+    results = _recipe(teacher=(66, 68, 67), student=(150, 152, 151), distilled=(74, 76, 75))
+    for records in results["recipe"].values():
+        for record in records:
+            record["provenance"] = {"threads": 1}
+            record["metrics"]["train_time_s"] = 3600.0
+    results["pilots"] = {10.0: {"metrics": {"val_acc": 0.8765}}, 0.3: {"metrics": {"val_acc": 0.97}}}
+    results["without_warmup"] = {"student": _image([0.9, 0.9, 0.9]), "distilled": _image([0.1, 0.1, 0.9], collapsed=2)}
+    return results
+
+
+def test_the_recipe_numbers_come_from_the_records_not_from_a_formatted_table():
+    results = _recipe_results()
+    found = introduction.claims(results)
+    numbers = introduction.recipe_numbers(results, found)
+    assert numbers["recipe_paper_lr_val"] == "87.65 %"  # the paper's ε_0 pilot, read from its record
+    assert numbers["recipe_share"] == "3.3%" and numbers["recipe_teacher_epochs"] == 100
+    assert numbers["recipe_nowarmup_distilled"] == "2 of 3" and numbers["recipe_nowarmup_student"] == "0 of 3"
+    assert numbers["recipe_full_hours"] == pytest.approx(36.0 * 3000 / 3600)
+    assert numbers["recipe_threads"] == "1" and numbers["recipe_family"] == 1  # H4 alone is in the family
+    assert {key: numbers[f"recipe_{key}_verdict"] for key in ("H1", "H4")} == \
+        {"H1": found[0].verdict, "H4": found[3].verdict}
+    results["pilots"][10.0] = {"metrics": {"val_acc": None}}
+    assert introduction.recipe_numbers(results, found)["recipe_paper_lr_val"] == "diverged"
+
+
+def test_the_recipe_tables_show_no_index_and_the_setup_is_read_from_the_records():
+    from kdlib.runs import RunSpec
+
+    results = _recipe_results()
+    assert introduction.recipe_table(results["recipe"], introduction.claims(results))["model"].tolist() == \
+        list(introduction.ROLE_NAMES.values())
+    spec = RunSpec("mnist", "mlp_2x800", epochs=60, seed=0, lr=0.05, weight_decay=0.0, batch_size=100)
+    setup = introduction.recipe_setup_table({"student": [{"spec": spec.to_dict()}]})
+    assert setup.loc["epochs", "student"] == 60 and setup.loc["batch", "student"] == 100
+
+
+def test_the_omitted_numbers_are_read_from_the_rows_of_its_table():
+    records = [_omitted([90, 60, 40, 40, 55], [210, 150, 120, 100, 90], [130, 60, 30, 15, 5], 0),
+               _omitted([95, 70, 50, 30, 45], [200, 160, 125, 105, 95], [140, 70, 35, 14, 6], 1),
+               _omitted([99, 40, 45, 52, 60], [220, 140, 118, 110, 99], [136, 65, 33, 16, 8], 2)]
+    numbers = introduction.omitted_numbers(records)
+    assert numbers["omitted_seeds"] == 3 and numbers["omitted_shifts"] == "2, 3.5, 1"
+    assert numbers["omitted_none_errors"] == "210 ± 10" and numbers["omitted_paper_threes"] == "15 ± 1"
+    chosen = [120, 105, 140]  # the test errors at the shifts validation chose (2, 3.5, 1)
+    assert numbers["omitted_chosen_errors"] == f"{np.mean(chosen):.0f} ± {np.std(chosen, ddof=1):.0f}"
+    table = introduction.omitted_table(records)
+    column = claims.PAPER_OUTCOME_COLUMN
+    assert numbers["omitted_paper_inside"] == f"{table[column].iloc[2]} and {table[column].iloc[3]}"
+    assert "key" not in table.columns
+
+
+def test_the_omitted_figure_stops_at_the_chosen_range_and_draws_the_papers_counts():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [_omitted([90, 60, 40, 40, 55], [210, 150, 120, 100, 90], [130, 60, 30, 15, 5], seed)
+               for seed in range(2)]
+    for record in records:
+        record["metrics"]["bias_sweep"][0]["val_errors_on_class"] = [60, 30, 15, 8, 3]
+    grid = introduction.omitted_figure(records, max_shift=4)
+    assert sorted(grid.axes_dict) == ["all errors", "errors on the 1,010 3s", "errors on the 500 3s"]
+    for count, ax in grid.axes_dict.items():
+        crosses = [line for line in ax.lines if line.get_marker() == "X"]
+        assert [list(line.get_xdata()) for line in crosses] == [introduction.omitted_paper_points(count)["shift"]]
+        curves = [line for line in ax.lines if line.get_marker() != "X" and len(line.get_xdata()) > 2]
+        assert curves and max(max(line.get_xdata()) for line in curves) == 3.5  # the shift of 5 is cut
+    assert list(grid.axes_dict["all errors"].lines[-1].get_ydata()) == [206.0, 109.0]
+    plt.close("all")

@@ -352,3 +352,175 @@ def test_one_seed_per_row_as_in_the_smoke_profile_tests_nothing():
     assert found["C14"].verdict == "untestable here" and found["C16"].verdict == "untestable here"
     assert found["C16 cost"].verdict == "inconclusive" and "no spread" in found["C16 cost"].reason
     assert found["C15"].verdict == "supported"  # a count needs no seeds
+
+
+# --- the page's tables, figures and quoted numbers, from synthetic records ----------------------------------------
+
+def _set(records, metric, values):
+    """Give ``metric`` of each seed's record the value listed (fractions, as records hold them)."""
+    for record, value in zip(records, values):
+        record["metrics"][metric] = value
+    return records
+
+
+def test_accuracy_table_follows_the_papers_layout_in_points():
+    results = _results()
+    table = results["table"]
+    _set(table["SD, ICCV exits"], "exit1_test_acc", [0.80, 0.82, 0.84])
+    _set(table["plain network"], "test_acc", [0.88, 0.88, 0.91])
+    _set(table["exit 2 path alone"], "test_acc", [0.85, np.nan, 0.87])  # a diverged seed is counted, not averaged
+    frame = chapter.accuracy_table(results)
+    assert list(frame.columns) == ["row", "data", "baseline", "exit 1/4", "exit 2/4", "exit 3/4", "exit 4/4",
+                                   "ensemble"]
+    assert list(frame["row"]) == [*SD_LABELS, "each path trained alone", "each path distilled from the plain network",
+                                  "paper, ResNet-18", "official code, ResNet-18", "official code without the hint"]
+    rows = frame.set_index("row")
+    assert rows.loc["SD, ICCV exits", "exit 1/4"] == "82.00 ± 2.00"
+    assert rows.loc["SD, ICCV exits", "baseline"] == rows.loc["each path trained alone", "exit 4/4"] == "89.00 ± 1.73"
+    assert rows.loc["each path trained alone", "exit 2/4"] == "86.00 ± 1.41 (1 diverged)"
+    assert rows.loc["each path distilled from the plain network", ["exit 4/4", "ensemble"]].tolist() == ["–", "–"]
+    assert rows.loc["SD, TPAMI exits", "data"] == "Fashion-MNIST"
+    paper = rows.loc["paper, ResNet-18"]
+    assert paper["data"] == "CIFAR-100" and paper["exit 4/4"] == "78.64" and paper["ensemble"] == "79.67"
+
+
+def test_exit_curves_are_each_exits_accuracy_per_epoch_of_the_two_rows():
+    results = _results()
+    for row in chapter.CURVE_ROWS:
+        for record in results["table"][row]:
+            record["history"] = [{"epoch": epoch, "train_time_s": 1.0,
+                                  **{f"exit{k}_test_acc": 0.5 + 0.1 * k + 0.01 * epoch + 0.001 * record["spec"]["seed"]
+                                     for k in (1, 2, 3, 4)}} for epoch in (1, 2)]
+    frame = chapter.exit_curve_frame(results)
+    assert len(frame) == 2 * 3 * 2 * 4  # rows × seeds × epochs × exits
+    means = frame.groupby(["run", "epoch", "exit"])["test acc (%)"].mean()
+    assert means["SD, TPAMI exits", 2, "3/4"] == pytest.approx(100 * (0.5 + 0.3 + 0.02 + 0.001))
+    grid = chapter.exit_curves(results)
+    assert [ax.get_title() for ax in grid.axes.flat] == [f"run = {row}" for row in chapter.CURVE_ROWS]
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_the_cost_table_lists_each_exit_path_with_its_counts_latency_and_accuracy():
+    results = _results()
+    _set(results["table"]["SD, TPAMI exits"], "exit2_test_acc", [0.86, 0.87, 0.88])
+    _set(results["table"]["exit 3 path alone"], "test_acc", [0.85, np.nan, 0.86])
+    latencies = {(network, k): {"latency, batch 1 (ms)": 0.5 * k, "latency, batch 256 (ms)": 12.345 * k}
+                 for network in ("SD, ICCV exits", "SD, TPAMI exits", "trained alone") for k in (1, 2, 3, 4)}
+    frame = chapter.cost_frame(results, latencies)
+    assert list(zip(frame["network"], frame["exit"])) == [
+        (network, f"{k}/4") for network in ("SD, ICCV exits", "trained alone", "SD, TPAMI exits") for k in (1, 2, 3, 4)]
+    rows = frame.set_index(["network", "exit"])
+    assert rows.loc[("SD, TPAMI exits", "2/4"), "test acc (%)"] == pytest.approx(87.0)
+    assert rows.loc[("trained alone", "3/4"), "test acc (%)"] == pytest.approx(85.5)  # the diverged seed left out
+    assert rows.loc[("trained alone", "4/4"), "parameters"] == RISING["ICCV"][3]["parameters"]  # the ICCV path's
+    shown = chapter.cost_table(results, latencies).set_index(["network", "exit"])
+    assert shown.loc[("SD, ICCV exits", "3/4")].tolist() == ["3,000", "0.03", "1.50", "37.0", "87.00"]
+    assert "latency, batch 1 (ms)" not in chapter.cost_frame(results)  # no latencies given: no latency columns
+
+
+def test_accuracy_for_cost_labels_every_point_with_its_exit():
+    import matplotlib.pyplot as plt
+
+    ax = chapter.accuracy_for_cost(_results())
+    assert [text.get_text() for text in ax.texts] == [f"{k}/4" for _ in range(3) for k in (1, 2, 3, 4)]
+    assert ax.get_xlabel() == "multiply-accumulates (M)" and ax.get_ylabel() == "test acc (%)"
+    plt.close("all")
+
+
+def test_the_training_time_table_adds_the_teacher_to_its_students():
+    table = _results()["table"]
+    mean = {label: np.mean([claims.training_seconds(r) for r in records]) for label, records in table.items()}
+    frame = chapter.training_time_frame({"table": table}).set_index("procedure")
+    teacher = mean["plain network"]
+    students = [mean[f"exit {k} path, KD from the plain network"] for k in (1, 2, 3)]
+    seconds = frame["training time (s)"]
+    assert seconds["one stage: self-distillation, ICCV exits (all four exits)"] == pytest.approx(mean["SD, ICCV exits"])
+    assert seconds["two stages: plain network, then KD into the exit-2 path"] == pytest.approx(teacher + students[1])
+    assert seconds.iloc[-1] == pytest.approx(teacher + sum(students))  # = two_stage_training, averaged over seeds
+    assert frame["relative to the plain network"].iloc[-1] == pytest.approx((teacher + sum(students)) / teacher)
+    assert list(frame.index[:2]) == ["one stage: self-distillation, TPAMI exits (all four exits)",
+                                     "one stage: self-distillation, ICCV exits (all four exits)"]
+    shown = chapter.training_time_table({"table": table})
+    assert shown["training time (s)"].iloc[-1] == f"{teacher + sum(students):.0f}"
+    assert shown["relative to the plain network"].iloc[-1] == f"{(teacher + sum(students)) / teacher:.2f}"
+    per_seed = [claims.training_seconds(table["plain network"][s])
+                + sum(claims.training_seconds(table[f"exit {k} path, KD from the plain network"][s]) for k in (1, 2, 3))
+                for s in (0, 1, 2)]
+    assert chapter.two_stage_seconds(table) == pytest.approx(np.mean(per_seed))
+
+
+def test_the_stage_accuracy_table_puts_each_shallow_exit_beside_its_two_stage_student():
+    results = _results()
+    _set(results["table"]["exit 2 path, KD from the plain network"], "test_acc", [0.861, 0.862, 0.863])
+    frame = chapter.stage_accuracy_table(results)
+    assert list(frame["exit"]) == ["1/4", "2/4", "3/4"]
+    assert list(frame.columns) == ["exit", "self-distillation, ICCV exits", "self-distillation, TPAMI exits",
+                                   "two stages (KD from the plain network)", "path trained alone"]
+    assert frame.loc[1, "two stages (KD from the plain network)"] == "86.20 ± 0.10"
+
+
+def test_the_ablation_table_gives_each_exits_effects_with_raw_p():
+    frame = chapter.ablation_table(_results())
+    assert list(frame["exit"]) == ["exit 1/4", "exit 2/4", "exit 3/4", "exit 4/4"]
+    found = chapter.ablations(_results())["exit 2/4"]["hint − no hint (TPAMI exits)"]
+    assert frame.loc[1, "hint − no hint (TPAMI exits)"] == f"{found.text()} (p {found.p:.3f})"
+
+
+def test_the_exit_table_describes_the_built_branches():
+    frame = chapter.exit_table(BACKBONE, (1, 28, 28), 10)
+    assert list(zip(frame["exits"], frame["exit"])) == [(v, f"{k}/4") for v in ("ICCV", "TPAMI") for k in (1, 2, 3, 4)]
+    rows = frame.set_index(["exits", "exit"])
+    assert [rows.loc[("ICCV", f"{k}/4"), "stage output"].split("×")[0] for k in (1, 2, 3, 4)] == ["16", "32", "64",
+                                                                                                  "128"]
+    assert rows.loc[("ICCV", "1/4"), "branch"] == "conv 1×1/1 → conv 8×8/8 → conv 1×1/1"
+    assert rows.loc[("TPAMI", "1/4"), "branch"].startswith("attention → SepConv/2")
+    assert rows.loc[("ICCV", "4/4"), "branch"] == "(none: the network's own head)"
+    path = _net("tpami").exit_network(2)
+    assert rows.loc[("TPAMI", "2/4"), "parameters used up to this exit"] == f"{count_parameters(path):,}"
+    assert rows.loc[("TPAMI", "2/4"), "multiply-accumulates"] == f"{multiply_accumulates(path, (1, 28, 28)):,}"
+
+
+def test_exit_latencies_time_every_path_once(monkeypatch):
+    from kdlib import data
+
+    fake = data.Dataset("fashion_mnist", torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long(),
+                        torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long(), 10, (0.3,), (0.3,))
+    monkeypatch.setattr(data, "load", lambda name, root=None: fake)
+    found = chapter.exit_latencies(_results(), repeats=1)
+    assert sorted(found) == sorted((network, k) for network in ("SD, ICCV exits", "SD, TPAMI exits", "trained alone")
+                                   for k in (1, 2, 3, 4))
+    assert all(set(v) == {"latency, batch 1 (ms)", "latency, batch 256 (ms)"} and min(v.values()) > 0
+               for v in found.values())
+
+
+def test_setup_specs_are_each_roles_seed_zero_spec():
+    results = _results()
+    specs = chapter.table_runs("cpu")
+    for label in ("plain network", "SD, TPAMI exits", "exit 1 path alone", "exit 1 path, KD from the plain network"):
+        results["table"][label][0]["spec"] = specs[label][0].to_dict()
+    found = chapter.setup_specs(results)
+    assert list(found) == ["plain network", "self-distillation", "exit 1 path alone", "two-stage student"]
+    assert found["two-stage student"].id == specs["exit 1 path, KD from the plain network"][0].id
+    assert found["self-distillation"].model == "resnet10_narrow_sd_tpami"
+
+
+def test_page_numbers_give_every_glued_value():
+    results = _results()
+    found = chapter.page_numbers(results, chapter.claims(results))
+    names = ["profile", "seeds", "epochs", "dataset_name", "alpha", "temperature", "lam", "subset", "plain_time_range",
+             "sd_over_plain", "two_stage_all_over_plain", "threads", "margin",
+             *[f"{name}_{variant}" for variant in ("ICCV", "TPAMI") for name in ("verdicts", "deepest", "ensemble",
+                                                                                 "time")],
+             "precondition_note"]
+    assert sorted(found) == sorted(names)
+    assert found["seeds"] == 3 and found["subset"] == "8,000 training images" and found["margin"] == 0.5
+    assert found["sd_over_plain"] == pytest.approx(1.5, abs=0.05)  # 150 s against 100 s
+    assert found["two_stage_all_over_plain"] == pytest.approx(2.8, abs=0.05)  # 100 + 3 × 60 s
+    assert found["verdicts_ICCV"] == "C14 supported; C15 supported; C16 (accuracy) equivalent; C16 (cost) supported"
+    assert found["deepest_TPAMI"].startswith("+1.0")
+    assert found["precondition_note"] == "Every precondition of C14 and C16 held at this scale."
+    failing = _results(distilled=(84.0, 85.0, 86.0))
+    note = chapter.page_numbers(failing, chapter.claims(failing))["precondition_note"]
+    assert note.startswith("Untestable here: C14 (ICCV exits), C14 (TPAMI exits), C16 (ICCV exits)")
+    assert "KD from the plain network into the exit-1 path beats that path alone" in note

@@ -134,9 +134,11 @@ def test_benchmark_gains_are_paired_and_holm_adjusted_across_the_benchmark():
     assert kd.p_holm > kd.p  # ten comparisons in the family
     assert synthesis.significant_gains(results) == {"mnist": {"higher": ["Hinton KD"], "lower": []}}
     table = synthesis.benchmark_table(results, "mnist")
+    assert table["method"].tolist() == list(synthesis.NEEDS)  # the order of NEEDS, no index to hide
+    table = table.set_index("method")
     assert table.loc["student on labels", "Δ vs labels [95 % CI]"] == "–"
     assert table.loc["Hinton KD", "Δ vs labels [95 % CI]"] == kd.text() and table.loc["Hinton KD", "test"] == "paired"
-    assert table.loc["DAFL", "training (min)"] == pytest.approx(2.0)  # mean of 1, 2 and 3 minutes
+    assert table.loc["DAFL", "training (min)"] == "2.00"  # mean of 1, 2 and 3 minutes
     assert table.loc["Hinton KD", "p (Holm)"] == ("<0.001" if kd.p_holm < 0.001 else f"{kd.p_holm:.3f}")
 
 
@@ -145,10 +147,111 @@ def test_a_collapsed_seed_is_counted_and_left_out_not_averaged():
     rows = results["table"]["mnist"]
     rows["logit regression"][1] = {**rows["logit regression"][1], "history": [{"train_acc": 0.1}],
                                    "metrics": {"test_acc": 0.1009}}
-    table = synthesis.benchmark_table(results, "mnist")
+    table = synthesis.benchmark_table(results, "mnist").set_index("method")
     assert table.loc["logit regression", "collapsed seeds"] == "1 of 3"
     kept = [rows["logit regression"][s]["metrics"]["test_acc"] * 100 for s in (0, 2)]
     assert table.loc["logit regression", "test acc (%), the others"] == \
         f"{np.mean(kept):.2f} ± {np.std(kept, ddof=1):.2f}"
     gain = synthesis.gains(results)["mnist"]["logit regression"]
     assert gain.n == (2, 2) and gain.excluded == 1  # the collapsed pair is left out and counted
+
+
+# --- the page's tables, figures and sentences ----------------------------------------------------------------------
+
+def test_the_setup_table_is_read_from_each_methods_seed_0_spec(chosen_rate):
+    rows = synthesis.benchmark_runs("cpu", "mnist")
+    results = {"table": {"mnist": {label: [{"spec": spec.to_dict()} for spec in specs]
+                                   for label, specs in rows.items()}}}
+    table = synthesis.setup_table(results)
+    assert table["method"].tolist() == list(synthesis.NEEDS)
+    row = table.set_index("method")
+    assert row.loc["logit regression", "optimiser"] == f"{rows['logit regression'][0].optimizer}, lr 0.003"
+    assert row.loc["student on labels", "teacher"] == "–"
+    teacher = rows["Hinton KD"][0].teacher
+    assert row.loc["Hinton KD", "teacher"] == f"lenet5 ({teacher.method}, {teacher.epochs} epochs)"
+    assert row["training data"].to_dict() == {label: "generated" if label in synthesis.DATA_FREE else "real"
+                                              for label in synthesis.NEEDS}
+
+
+def test_the_chosen_regression_rate_is_read_from_the_rows_records_with_a_note_at_an_edge():
+    def results(rates):
+        return {"table": {dataset: {"logit regression": [{"spec": {"lr": lr}}]} for dataset, lr in rates.items()}}
+
+    assert synthesis.regression_chosen(results({"mnist": 0.003})) == "MNIST: 0.003"
+    assert synthesis.regression_chosen(results({"mnist": 0.003, "fashion_mnist": 0.01})) == \
+        "MNIST: 0.003; Fashion-MNIST: 0.01, the grid's largest: a larger rate was not tried"
+
+
+def test_the_significant_gains_are_worded_per_dataset():
+    results = _benchmark_results(gain_of_kd=0.5)
+    assert synthesis.significant_gains_text(results) == (
+        "On MNIST, 1 of the 10 methods are significantly above the student on labels after Holm's correction "
+        "(Hinton KD) and 0 significantly below it (none).")
+    for record in results["table"]["mnist"]["logit regression"]:
+        record["spec"] = {**record["spec"], "lr": 0.001}
+    numbers = synthesis.page_numbers(results)
+    assert numbers["summary"] == synthesis.significant_gains_text(results)
+    assert numbers["regression_rates"] == "0.001, 0.003, 0.01"
+    assert numbers["regression_chosen"] == "MNIST: 0.001, the grid's smallest: a smaller rate was not tried"
+    assert numbers["collapse_note"] == "No run on real data ended at chance level."
+
+
+def test_the_collapse_note_counts_runs_on_real_data_only():
+    results = _benchmark_results(gain_of_kd=0.5)
+    assert synthesis.collapse_note(results) == "No run on real data ended at chance level."
+    rows = results["table"]["mnist"]
+    rows["logit regression"][1] = {**rows["logit regression"][1], "history": [{"train_acc": 0.1}]}
+    rows["DAFL"] = [{**record, "history": [{"train_acc": 0.1}]} for record in rows["DAFL"]]  # data-free: not here
+    assert synthesis.collapse_note(results) == (
+        "Some runs on real data ended at chance level (final training accuracy under 15 %) or diverged: logit "
+        "regression on MNIST (1 of 3 seeds). They are counted, and left out of the means and comparisons above.")
+
+
+def test_gain_against_cost_has_the_baseline_at_zero_and_counts_what_a_method_needs_first():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = _benchmark_results(gain_of_kd=0.5)
+    teacher = {"id": "teacher", "provenance": {"wall_time_s": 600.0}}
+    results["prerequisites"]["mnist"]["Hinton KD"] = [[teacher], [teacher], [teacher]]
+    points = synthesis.gain_cost_points(results).set_index("method")
+    assert points.loc["student on labels", "Δ test acc vs labels (points)"] == 0.0
+    assert points.loc["Hinton KD", "Δ test acc vs labels (points)"] == \
+        pytest.approx(synthesis.gains(results)["mnist"]["Hinton KD"].effect)
+    assert points.loc["Hinton KD", "training cost, with what it needs first (min)"] == pytest.approx(2.0 + 10.0)
+    assert points.loc["DAFL", "data"] == "no data (generated images)" and points.loc["Tf-KD_reg", "data"] == "real data"
+    grid = synthesis.gain_cost_figure(results)
+    assert grid.axes.shape == (2, 1)  # real data and generated data on rows of their own
+    assert all(any(list(line.get_ydata()) == [0.0, 0.0] for line in ax.lines) for ax in grid.axes.flat)
+    plt.close("all")
+
+
+def _ledger():
+    from types import SimpleNamespace
+
+    def claim(id, chapter, verdict, n_comparisons=1):
+        return SimpleNamespace(id=id, chapter=chapter, verdict=verdict, comparisons=(None,) * n_comparisons)
+
+    return [claim("H4", "introduction", "supported", 2), claim("C1", "noisy_teachers", "inconclusive"),
+            claim("C1", "noisy_teachers", "supported", 3), claim("C2", "noisy_teachers", "untestable here"),
+            claim("H1", "introduction", "paper's value inside our CI")]
+
+
+def test_the_ledger_numbers_and_the_verdicts_per_chapter_in_the_books_order():
+    ledger = _ledger()
+    numbers = synthesis.ledger_numbers(ledger)
+    assert (numbers["n_claims"], numbers["n_settings"], numbers["n_comparisons"]) == (4, 5, 8)
+    assert numbers["verdict_counts"] == ("2 supported, 0 contradicted, 0 equivalent, 1 inconclusive, "
+                                         "1 untestable here, 1 paper's value inside our CI, "
+                                         "0 paper's value outside our CI")
+    table = synthesis.verdict_table(ledger)
+    assert table.columns.tolist() == ["chapter", "supported", "inconclusive", "untestable here",
+                                      "paper's value inside our CI"]
+    assert table["chapter"].tolist() == ["introduction", "noisy_teachers"]  # the ledger's order, not the alphabet's
+    assert table.set_index("chapter").loc["noisy_teachers"].tolist() == [1, 1, 1, 0]
+
+
+def test_a_chapters_compact_table_holds_its_claims_only(monkeypatch):
+    monkeypatch.setattr(synthesis.claims, "compact_table", lambda found: [claim.id for claim in found])
+    assert synthesis.compact_table(_ledger(), "noisy_teachers") == ["C1", "C1", "C2"]

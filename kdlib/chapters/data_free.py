@@ -14,17 +14,24 @@ Groups of runs, every one for every seed:
   learning rate ÷10 and ×10 and its width ×2 for both methods, and for DAFL the loss weights its README gives for
   CIFAR-10 and CIFAR-100. RDSKD has no loss weights to choose.
 
-``claims`` tests C17–C19 from these records, one claim per dataset (see its docstring).
+``claims`` tests C17–C19 from these records, one claim per dataset (see its docstring). The page's numbers
+(``page_numbers``), tables and figures are functions of the same records too (the last section), so the notebook
+holds prose and one call per table or figure.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data, report, stats
-from kdlib.chapters import Knob, epochs_knob, profile_budget, seeds_knob, subset_knob
+from kdlib.profiles import epochs_knob, Knob, profile_budget, seeds_knob, subset_knob
 from kdlib.runs import RunSpec, get_or_train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KNOBS = {
     "datasets": Knob("names", "MNIST first (its sweep is the page's), then Fashion-MNIST if wanted",
@@ -197,6 +204,7 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
 # The claims (C17–C19)
 
 CHAPTER = "data_free"
+PAGE = "05_data_free"  # its notebook: notebooks/05_data_free.py
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-10)"}
 PAPER_SETTINGS = {"mnist": "MNIST, LeNet-5 → LeNet-5-half",
                   "fashion_mnist": "CIFAR-10, ResNet-34 → ResNet-18 (and SVHN, WRN-40-2 → WRN-16-1)"}
@@ -230,12 +238,24 @@ def setting(results: dict, dataset: str) -> kc.Setting:
     return kc.Setting(DATASET_NAMES.get(dataset, dataset), MODEL, text, steps / code_steps if steps else None)
 
 
-def _paper_accuracy(method: str) -> float | None:
-    """DAFL's Table 1 (MNIST, LeNet-5 → LeNet-5-half) for ``method``; None where the paper has no such row (RDSKD's
-    own tables could not be found)."""
+# per dataset of this book, DAFL's table that stands for it: (its dataset, its teacher model, the table's title)
+PAPER_ROWS = {"mnist": ("mnist", "LeNet-5", "DAFL Table 1, MNIST (LeNet-5 / LeNet-5-half)"),
+              "fashion_mnist": ("cifar10", "ResNet-34/ResNet-18", "DAFL Table 3, CIFAR-10 (ResNet-34 / ResNet-18)")}
+
+
+def published_accuracy(dataset: str, method: str) -> float | None:
+    """DAFL's published accuracy (%) of ``method`` in the table that stands for ``dataset`` (``PAPER_ROWS``: Table 1
+    for MNIST, Table 3's CIFAR-10 for Fashion-MNIST); None where the paper has no such row (RDSKD's own tables could
+    not be found)."""
+    name, model, _ = PAPER_ROWS[dataset]
     paper = report.reference_table("chen2019")
-    row = paper[(paper["dataset"] == "mnist") & (paper["model"] == "LeNet-5") & (paper["method"] == method)]
+    row = paper[(paper["dataset"] == name) & (paper["model"] == model) & (paper["method"] == method)]
     return float(row["accuracy"].iloc[0]) if len(row) else None
+
+
+def _paper_accuracy(method: str) -> float | None:
+    """DAFL's Table 1 (MNIST, LeNet-5 → LeNet-5-half) for ``method``; None where the paper has no such row."""
+    return published_accuracy("mnist", method)
 
 
 def paper_rows(results: dict) -> dict[str, dict]:
@@ -263,8 +283,8 @@ def paper_rows(results: dict) -> dict[str, dict]:
     return out
 
 
-def paper_table(results: dict) -> "pd.DataFrame":
-    """``paper_rows`` as the page shows them."""
+def paper_table(results: dict) -> pd.DataFrame:
+    """``paper_rows`` as the page shows them, one row per method (the teacher first)."""
     import pandas as pd
 
     lines = []
@@ -272,12 +292,12 @@ def paper_table(results: dict) -> "pd.DataFrame":
         comparison = row.get("comparison")
         lines.append({"row": method, "paper (DAFL Table 1)": "not found" if row["paper"] is None
                       else f"{row['paper']:.2f}",
-                      "this book, MNIST (mean ± std)": report.mean_std(row["ours"] / 100),
+                      "this book, MNIST (mean ± std)": report.mean_std(row["ours"], scale=1),
                       "seeds": int(np.isfinite(row["ours"]).sum()),
                       "ours − paper [95 % CI]": "–" if comparison is None else comparison.text(),
                       "share of the code's steps": "not stated" if row["share"] is None else f"{row['share']:.1%}",
                       kc.PAPER_OUTCOME_COLUMN: "–" if comparison is None else row["inside"]})
-    return pd.DataFrame(lines).set_index("row")
+    return pd.DataFrame(lines)
 
 
 def preconditions(results: dict, dataset: str) -> list[kc.Precondition]:
@@ -367,3 +387,307 @@ def claims(results: dict) -> list[kc.Claim]:
                                               scale=1.0, unit=unit) for key, label, unit in DIVERSITY_METRICS),
             needs, sesoi=0.05, sesoi_reason="about 2 % of the entropy of ten balanced classes (ln 10 = 2.30 nats)"))
     return kc.adjust(found)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the page shows: the numbers its prose quotes, its tables and its figures, each a function of the records
+# (``results``) and, for the verdicts, of the book's claims. Records hold fractions; these tables show points.
+
+DATA_FREE_ROWS = ("KD, Gaussian noise", "DAFL", "RDSKD")  # the main rows whose students never see a real image
+# the columns of the diversity table: C19's measures (``DIVERSITY_METRICS``), then how sure the teacher is
+DIVERSITY_COLUMNS = (*((key, label) for key, label, _ in DIVERSITY_METRICS),
+                     ("generated_confidence", "teacher's confidence"))
+NO_LOSS_WEIGHTS = "– (no loss weights)"  # a DAFL-only setting in RDSKD's column
+
+
+def short_name(dataset: str) -> str:
+    """"Fashion-MNIST" for "Fashion-MNIST (stand-in for CIFAR-10)": the name without its note."""
+    return DATASET_NAMES.get(dataset, dataset).split(" (")[0]
+
+
+def budget_numbers(profile) -> dict:
+    """The budget the page's prose quotes (glue name → value): this profile's generator width, batch, epochs and
+    steps, the official codes' (the ``paper`` profile, as ``code_…``), how many times more steps and batch DAFL's
+    code takes, the student's parameter count, the teachers' epochs and the number of latent draws that describe a
+    generator. Step counts of the codes are text with thousands separators."""
+    from kdlib.methods.data_free import STATISTICS_SAMPLES
+    from kdlib.models import build_model, count_parameters
+
+    b, codes = budget(profile), budget("paper")
+    student_steps = b["student_epochs"] * b["iterations"]
+    numbers = {"profile": str(profile), "seeds": len(b["seeds"]), "width": b["width"], "batch": b["batch"],
+               "iterations": b["iterations"], "generator_steps": b["generator_epochs"] * b["iterations"],
+               "student_steps": student_steps,
+               "dafl_steps_ratio": codes["dafl_epochs"] * codes["iterations"] / student_steps,
+               "batch_ratio": codes["batch"] / b["batch"], "generator_epochs": b["generator_epochs"],
+               "student_epochs": b["student_epochs"], "real_epochs": b["real_epochs"]}
+    for key in ("width", "batch", "generator_epochs", "student_epochs", "dafl_epochs"):
+        numbers[f"code_{key}"] = codes[key]
+    for key in ("generator", "student", "dafl"):
+        numbers[f"code_{key}_steps"] = f"{codes[f'{key}_epochs'] * codes['iterations']:,}"
+    numbers["student_params"] = f"{count_parameters(build_model('lenet5_half', (1, 28, 28), 10)):,}"
+    for dataset in b["datasets"]:
+        numbers[f"teacher_epochs_{dataset}"] = teacher(profile, dataset).epochs
+    numbers["n_samples"] = f"{STATISTICS_SAMPLES:,}"
+    return numbers
+
+
+def verdicts(claims: list[kc.Claim], claim_id: str) -> str:
+    """"supported on MNIST; inconclusive on Fashion-MNIST": a claim's verdict in each dataset that tested it."""
+    return "; ".join(f"{claim.verdict} on {claim.setting.dataset.split(' (')[0]}" for claim in claims
+                     if claim.chapter == CHAPTER and claim.id == claim_id) or "not tested at this profile"
+
+
+def page_numbers(results: dict, claims: list[kc.Claim]) -> dict:
+    """Every number the page's prose quotes (glue name → value): ``budget_numbers`` of the records' profile, how
+    many MNIST KD runs without the warm-up ended at chance, DAFL's published MNIST accuracy, MNIST's mean ± std of
+    the four rows of the summary, C17's RDSKD − DAFL difference on MNIST (the claim's own comparison), each claim's
+    verdicts and C18's spreads. ``claims``: the book's ledger (or this chapter's claims)."""
+    ours = [claim for claim in claims if claim.chapter == CHAPTER]
+    mnist, without = results["main"]["mnist"], results["without_warmup"]
+    c17 = next(claim for claim in ours if claim.id == "C17" and claim.setting.dataset == DATASET_NAMES["mnist"])
+    robustness = next((claim for claim in ours if claim.id == "C18"), None)
+    numbers = {**budget_numbers(results["profile"]),
+               "warmup_collapsed": f"{report.collapsed(without)} of {len(without)}",
+               "dafl_paper": published_accuracy("mnist", "DAFL"), "real_kd_gap": f"{REAL_KD_GAP:g}"}
+    for name, row in (("rdskd", "RDSKD"), ("dafl", "DAFL"), ("kd", "KD, real data"), ("noise", "KD, Gaussian noise")):
+        numbers[f"{name}_mnist"] = report.mean_std(kc.metric_values(mnist[row]))
+    numbers["rdskd_vs_dafl"] = c17.comparisons[0].text()
+    for claim_id in ("C17", "C18", "C19"):
+        numbers[f"verdict_{claim_id.lower()}"] = verdicts(ours, claim_id)
+    numbers["robust_note"] = ("; ".join(f"{c.label}: {c.text()} {c.unit}" for c in robustness.comparisons)
+                              if robustness else "no sweep at this profile")
+    return numbers
+
+
+def _plain(value):
+    """A setting as text: 0.002 rather than the 0.002000 a styled table would print."""
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+def setup_table(results: dict) -> pd.DataFrame:
+    """The settings of each role on the first dataset (one column per role, one row per setting): no role has a
+    validation split worth a row (the data-free runs have none), and no real training image reaches RDSKD's
+    generator or a data-free student."""
+    first = next(iter(results["main"]))
+    main = results["main"][first]
+    table = report.setup_table({
+        "teacher": RunSpec.from_dict(results["teachers"][first]["spec"]),
+        "student on labels": RunSpec.from_dict(main["student on labels"][0]["spec"]),
+        "RDSKD generator": RunSpec.from_dict(results["generators"][first][0]["spec"]),
+        "RDSKD student": RunSpec.from_dict(main["RDSKD"][0]["spec"]),
+        "DAFL student (+ generator)": RunSpec.from_dict(main["DAFL"][0]["spec"]),
+    }).drop(index=["validation images"])
+    table.loc["training images", ["RDSKD generator", "RDSKD student", "DAFL student (+ generator)"]] = \
+        "none (generated)"
+    return table.map(_plain).rename_axis("setting").reset_index()
+
+
+def accuracy_table(results: dict, dataset: str) -> pd.DataFrame:
+    """Test accuracy (%) of the teacher (one run) and of every main row in ``dataset``, mean ± std over seeds (a
+    diverged seed is left out and counted). Ours alone: DAFL's rows for the dataset it stands for are
+    ``published_table``, and MNIST's beside ours are ``paper_table``."""
+    import pandas as pd
+
+    column = f"this book, {DATASET_NAMES.get(dataset, dataset)}"
+    groups = {"teacher": [results["teachers"][dataset]], **{m: results["main"][dataset][m] for m in METHODS}}
+    return pd.DataFrame([{"method": method, column: report.mean_std(kc.metric_values(records))}
+                         for method, records in groups.items()])
+
+
+def published_table(dataset: str) -> pd.DataFrame:
+    """DAFL's published accuracies (%) for the teacher and every main row, in the table that stands for ``dataset``
+    (``PAPER_ROWS``); "not found" where the paper has no such row."""
+    import pandas as pd
+
+    values = {method: published_accuracy(dataset, method) for method in ("teacher", *METHODS)}
+    return pd.DataFrame({"method": list(values), PAPER_ROWS[dataset][2]: [
+        "not found" if value is None else f"{value:.2f}" for value in values.values()]})
+
+
+def accuracy_curves(results: dict):
+    """Test accuracy per epoch of the data-free students, one panel per dataset (mean over seeds, band one std;
+    diverged runs left out)."""
+    import matplotlib.pyplot as plt
+
+    names = list(results["main"])
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], names):
+        report.learning_curves({method: [record for record in results["main"][dataset][method]
+                                         if not record["metrics"].get("diverged")] for method in DATA_FREE_ROWS},
+                               ax=ax)
+        ax.set_title(DATASET_NAMES.get(dataset, dataset))
+        ax.get_legend().set_title("method")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_accuracies(results: dict) -> pd.DataFrame:
+    """The MNIST sweep, one row per run: method, setting, seed and test accuracy (%), NaN where the run diverged
+    (a description: C18's test counts such a run at chance, ``sweep_values``)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"method": method, "setting": setting, "seed": record["spec"]["seed"],
+                          "test acc (%)": value}
+                         for method, settings in results["sweep"].items() for setting, records in settings.items()
+                         for record, value in zip(records, kc.points(records))],
+                        columns=["method", "setting", "seed", "test acc (%)"])
+
+
+def sweep_figure(results: dict):
+    """The MNIST sweep's accuracies per setting and method: a box over seeds, and each run as a point."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sweep = sweep_accuracies(results)
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    sns.boxplot(sweep, x="setting", y="test acc (%)", hue="method", ax=ax, fliersize=0, boxprops={"alpha": 0.4})
+    sns.stripplot(sweep, x="setting", y="test acc (%)", hue="method", dodge=True, ax=ax, legend=False, size=5)
+    ax.set_xlabel("setting (one change from the defaults)")
+    ax.tick_params(axis="x", labelrotation=15)
+    fig.tight_layout()
+    return fig
+
+
+def _points_text(value: float) -> str:
+    return "diverged" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def sweep_summary_table(results: dict) -> pd.DataFrame:
+    """The spread of the sweep's accuracies (%) over every run of a group (settings × seeds): RDSKD's settings,
+    DAFL's on the same settings, and DAFL's all (with its other loss weights). Diverged runs are counted and left
+    out of mean, std and best; a group with one has no worst ("diverged")."""
+    import pandas as pd
+
+    sweep = sweep_accuracies(results)
+    common = [setting for setting in results["sweep"]["RDSKD"] if setting in results["sweep"]["DAFL"]]
+    groups = {"RDSKD, all settings": sweep["method"] == "RDSKD",
+              "DAFL, the same settings": (sweep["method"] == "DAFL") & sweep["setting"].isin(common),
+              "DAFL, all settings (with its other weights)": sweep["method"] == "DAFL"}
+    rows = []
+    for label, chosen in groups.items():
+        values = sweep.loc[chosen, "test acc (%)"]
+        finite = values.dropna()
+        rows.append({"runs of": label, "runs": len(values), "diverged": int(values.isna().sum()),
+                     "mean": _points_text(finite.mean()), "std": _points_text(finite.std(ddof=1)),
+                     "worst": _points_text(finite.min() if values.notna().all() else np.nan),
+                     "best": _points_text(finite.max())})
+    return pd.DataFrame(rows)
+
+
+def spreads_table(results: dict) -> pd.DataFrame:
+    """C18's two spreads (points of std, ``spreads``): per seed over the settings both methods have, and per setting
+    over seeds, RDSKD beside DAFL."""
+    import pandas as pd
+
+    sweep, spread = results["sweep"], spreads(results)
+    common = [setting for setting in sweep["RDSKD"] if setting in sweep["DAFL"]]
+    seeds = sorted(set.intersection(*({record["spec"]["seed"] for record in sweep[method][setting]}
+                                      for method in ("RDSKD", "DAFL") for setting in common))) if common else []
+    rows = []
+    for name, labels in (("across settings", [f"seed {seed}" for seed in seeds]), ("across seeds", common)):
+        for i, label in enumerate(labels):
+            rows.append({"std": name, "of": label,
+                         **{method: "–" if not np.isfinite(spread[method][name][i]) else
+                            f"{spread[method][name][i]:.2f}" for method in ("RDSKD", "DAFL")}})
+    return pd.DataFrame(rows, columns=["std", "of", "RDSKD", "DAFL"])
+
+
+def sweep_accuracy_table(results: dict) -> pd.DataFrame:
+    """Test accuracy (%) per setting of the MNIST sweep, mean ± std over seeds, one column per method; a DAFL-only
+    setting (its loss weights) reads ``NO_LOSS_WEIGHTS`` in RDSKD's column."""
+    import pandas as pd
+
+    sweep = results["sweep"]
+    settings = list(dict.fromkeys(setting for method in sweep for setting in sweep[method]))
+    return pd.DataFrame([{"setting": setting, **{
+        method: report.mean_std(kc.metric_values(sweep[method][setting])) if setting in sweep[method]
+        else NO_LOSS_WEIGHTS for method in sweep}} for setting in settings])
+
+
+def teacher_models(results: dict) -> dict:
+    """Each dataset's teacher network, loaded from its run."""
+    from kdlib.runs import load_model
+
+    return {dataset: load_model(RunSpec.from_dict(record["spec"])) for dataset, record in results["teachers"].items()}
+
+
+def real_statistics(teachers: dict) -> dict[str, dict]:
+    """Per dataset, what ``STATISTICS_SAMPLES`` real (normalised) test images look like to its teacher
+    (``kdlib.methods.data_free.sample_statistics``): the scale of the diversity table."""
+    from kdlib.methods.data_free import STATISTICS_SAMPLES, sample_statistics
+
+    out = {}
+    for dataset, network in teachers.items():
+        loaded = data.load(dataset)
+        images = data.normalise(loaded.test_images[:STATISTICS_SAMPLES], loaded.mean, loaded.std)
+        out[dataset] = sample_statistics(images, network)
+    return out
+
+
+def diversity_table(results: dict, real: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Per dataset, each data-free row's samples (``DIVERSITY_COLUMNS``, mean ± std over seeds, three decimals),
+    then real test images for scale where ``real`` (``real_statistics``) has the dataset."""
+    import pandas as pd
+
+    rows = []
+    for dataset, main in results["main"].items():
+        for method in DATA_FREE_ROWS:
+            rows.append({"dataset": DATASET_NAMES.get(dataset, dataset), "images": method, **{
+                label: report.mean_std(kc.metric_values(main[method], key), scale=1, digits=3)
+                for key, label in DIVERSITY_COLUMNS}})
+        if real and dataset in real:
+            rows.append({"dataset": DATASET_NAMES.get(dataset, dataset), "images": "real test images",
+                         **{label: f"{real[dataset][key]:.3f}" for key, label in DIVERSITY_COLUMNS}})
+    return pd.DataFrame(rows)
+
+
+def class_shares(results: dict) -> pd.DataFrame:
+    """The teacher's class histogram of each data-free row's samples (seed 0's run), as shares (%) per class."""
+    import pandas as pd
+
+    rows = []
+    for dataset, main in results["main"].items():
+        for method in DATA_FREE_ROWS:
+            counts = main[method][0]["metrics"]["generated_class_counts"]
+            rows += [{"dataset": DATASET_NAMES.get(dataset, dataset), "images": method, "class": k,
+                      "share (%)": 100 * count / sum(counts)} for k, count in enumerate(counts)]
+    return pd.DataFrame(rows)
+
+
+def class_histograms(results: dict):
+    """``class_shares`` as bars, one panel per dataset, against the balanced share of real data (dashed)."""
+    import seaborn as sns
+
+    shares = class_shares(results)
+    grid = sns.catplot(shares, x="class", y="share (%)", hue="images", col="dataset", kind="bar", height=3.2,
+                       aspect=1.6)
+    n_classes = shares["class"].nunique()
+    for ax in grid.axes.flat:
+        ax.axhline(100 / n_classes, color="0.4", linestyle="--", linewidth=1)
+    return grid.figure
+
+
+def own_records(results: dict) -> list[dict]:
+    """The chapter's own runs for its compute table: students, generators (the sweep's RDSKD generators included),
+    sweeps and the warm-up ablation, each once; the LeNet-5 teachers, reused from other chapters, left out."""
+    from kdlib.runs import RunSpec, load_record
+
+    records = [*[r for rows in results["main"].values() for group in rows.values() for r in group],
+               *[r for group in results["generators"].values() for r in group],
+               *[r for settings in results["sweep"].values() for group in settings.values() for r in group],
+               *results["without_warmup"],
+               *[load_record(RunSpec.from_dict(r["spec"]).generator.id)
+                 for group in results["sweep"]["RDSKD"].values() for r in group]]
+    return [r for r in {r["id"]: r for r in records}.values()
+            if r["spec"]["model"] != "lenet5" or r["spec"]["method"] != "ce"]
+
+
+def teacher_numbers(results: dict) -> dict:
+    """The teachers' minutes and a cold regeneration's (the chapter's wall-clock span plus its teachers), glued into
+    the compute paragraph."""
+    from kdlib.report import elapsed_minutes
+
+    teacher_minutes = sum(r["provenance"]["wall_time_s"] for r in results["teachers"].values()) / 60
+    return {"teacher_minutes": float(teacher_minutes),
+            "cold_minutes": elapsed_minutes(own_records(results)) + teacher_minutes}

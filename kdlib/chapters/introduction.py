@@ -17,7 +17,8 @@ import numpy as np
 
 from kdlib import claims as claimlib
 from kdlib import stats
-from kdlib.chapters import Knob, best_on_validation, epochs_knob, profile_budget, seeds_knob, subset_knob
+from kdlib.chapters import best_on_validation
+from kdlib.profiles import epochs_knob, Knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import metric_values
 from kdlib.runs import RunSpec, get_or_train
 
@@ -248,7 +249,7 @@ def paper_table(mnist: dict[str, list[dict]]) -> pd.DataFrame:
                      "seeds": comparison.n[0],
                      "ours − paper [95 % CI]": comparison.text(digits=0),
                      "paper's count inside our 95 % interval": inside})
-    return pd.DataFrame(rows).set_index("model")
+    return pd.DataFrame(rows)
 
 
 # --- §3's transfer set without the digit 3 ---------------------------------------------------------------------
@@ -277,6 +278,42 @@ PAPER_THREES = 1010  # the 3s in MNIST's test set, as §3 counts them
 PAPER_SHIFT = 3.5  # §3: "if this bias is increased by 3.5 (which optimizes overall performance on the test set)"
 
 
+OMITTED_ROWS = (("none", "no shift", 0.0, "distilled without 3s"),
+                ("paper", f"the 3's logit + {PAPER_SHIFT:g} (the paper's shift)", PAPER_SHIFT,
+                 f"distilled without 3s, bias of 3 + {PAPER_SHIFT:g}"),
+                ("chosen", "the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)", None,
+                 f"distilled without 3s, bias of 3 + {PAPER_SHIFT:g}"))
+"""The omitted-3 table's rows: (key of the page's glued numbers, label, the shift or None for the one validation
+chooses, the paper's row in ``hinton2015.csv``)."""
+
+
+def _omitted_rows(records: list[dict]) -> list[dict]:
+    """The rows of ``omitted_table``, each with the key (``OMITTED_ROWS``) the page's numbers are read by."""
+    from kdlib import report
+
+    paper = report.reference_table("hinton2015").set_index("model")
+    n_class = [s for s in records[0]["metrics"]["bias_sweep"] if s["class"] == OMITTED_DIGIT][0]["n_test_class"]
+    rows = []
+    for key, label, shift, name in OMITTED_ROWS:
+        counts = np.array([omitted_counts(record, shift) for record in records], dtype=float)
+        on_threes = (f"errors on the {n_class:,} test 3s" if n_class == PAPER_THREES
+                     else f"errors on the test 3s (ours of {n_class:,}, the paper's of {PAPER_THREES:,})")
+        for what, column in (("test errors (of 10,000)", 0), (on_threes, 1)):
+            row = {"key": key, "transfer set without 3s": label, "count": what}
+            paper_name = name if column == 0 else f"{name}: on the 3s"
+            ours = counts[:, column] * (10_000 / records[0]["metrics"]["n_test"] if column == 0 else 1)
+            row["shift"] = ", ".join(f"{value:g}" for value in counts[:, 2]) if shift is None else f"{shift:g}"
+            count, n = float(paper.loc[paper_name, "test_errors"]), float(paper.loc[paper_name, "n_test"])
+            row["paper"] = int(count)
+            row["this book, MNIST (mean ± std)"] = report.mean_std(ours, scale=1, digits=0)
+            se = math.sqrt(count * (1 - count / n)) * (10_000 / n if column == 0 else 1)
+            comparison = stats.against_value(ours, count, unit="errors", reference_se=se)
+            row["ours − paper [95 % CI]"] = comparison.text(digits=0)
+            row[claimlib.PAPER_OUTCOME_COLUMN] = claimlib.paper_outcome(comparison)
+            rows.append(row)
+    return rows
+
+
 def omitted_table(records: list[dict]) -> pd.DataFrame:
     """The omitted-3 student beside §3: test errors overall (of 10,000) and on the test 3s, with no shift, with the
     paper's +3.5 (which it chose on the test set) and with the shift our validation split chooses (set beside the
@@ -285,36 +322,23 @@ def omitted_table(records: list[dict]) -> pd.DataFrame:
     paper's count lies inside that interval (``claims.paper_outcome``: not a verdict)."""
     import pandas as pd
 
-    from kdlib import report
+    return pd.DataFrame(_omitted_rows(records)).drop(columns="key")
 
-    paper = report.reference_table("hinton2015").set_index("model")
-    n_class = [s for s in records[0]["metrics"]["bias_sweep"] if s["class"] == OMITTED_DIGIT][0]["n_test_class"]
-    rows = []
-    for label, shift, key in (("no shift", 0.0, "distilled without 3s"),
-                              (f"the 3's logit + {PAPER_SHIFT:g} (the paper's shift)", PAPER_SHIFT,
-                               f"distilled without 3s, bias of 3 + {PAPER_SHIFT:g}"),
-                              ("the 3's logit + the shift chosen on validation (paper: its +3.5, chosen on test)",
-                               None, f"distilled without 3s, bias of 3 + {PAPER_SHIFT:g}")):
-        counts = np.array([omitted_counts(record, shift) for record in records], dtype=float)
-        on_threes = (f"errors on the {n_class:,} test 3s" if n_class == PAPER_THREES
-                     else f"errors on the test 3s (ours of {n_class:,}, the paper's of {PAPER_THREES:,})")
-        for what, column in (("test errors (of 10,000)", 0), (on_threes, 1)):
-            row = {"transfer set without 3s": label, "count": what}
-            name = None if key is None else (key if column == 0 else f"{key}: on the 3s")
-            ours = counts[:, column] * (10_000 / records[0]["metrics"]["n_test"] if column == 0 else 1)
-            row["shift"] = ", ".join(f"{value:g}" for value in counts[:, 2]) if shift is None else f"{shift:g}"
-            row["paper"] = "–" if name is None else int(paper.loc[name, "test_errors"])
-            row["this book, MNIST (mean ± std)"] = report.mean_std(ours, scale=1, digits=0)
-            if name is None:
-                row["ours − paper [95 % CI]"] = row[claimlib.PAPER_OUTCOME_COLUMN] = "–"
-            else:
-                count, n = float(paper.loc[name, "test_errors"]), float(paper.loc[name, "n_test"])
-                se = math.sqrt(count * (1 - count / n)) * (10_000 / n if column == 0 else 1)
-                comparison = stats.against_value(ours, count, unit="errors", reference_se=se)
-                row["ours − paper [95 % CI]"] = comparison.text(digits=0)
-                row[claimlib.PAPER_OUTCOME_COLUMN] = claimlib.paper_outcome(comparison)
-            rows.append(row)
-    return pd.DataFrame(rows).set_index(["transfer set without 3s", "count"])
+
+def omitted_numbers(records: list[dict]) -> dict:
+    """The numbers the omitted-3 prose quotes, read from the table's rows (never back from a formatted frame): per
+    row of ``OMITTED_ROWS`` its test errors, its errors on the 3s and whether the paper's counts lie inside our
+    intervals; the seeds; and the shifts validation chose, per seed."""
+    rows = _omitted_rows(records)
+    out = {"omitted_seeds": len(records)}
+    for key, *_ in OMITTED_ROWS:
+        errors, threes = [row for row in rows if row["key"] == key]
+        out[f"omitted_{key}_errors"] = errors["this book, MNIST (mean ± std)"]
+        out[f"omitted_{key}_threes"] = threes["this book, MNIST (mean ± std)"]
+        out[f"omitted_{key}_inside"] = (f"{errors[claimlib.PAPER_OUTCOME_COLUMN]} and "
+                                        f"{threes[claimlib.PAPER_OUTCOME_COLUMN]}")
+    out["omitted_shifts"] = rows[-1]["shift"]
+    return out
 
 
 def omitted_paper_points(count: str) -> dict[str, list[float]]:
@@ -348,9 +372,27 @@ def omitted_curves(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def omitted_figure(records: list[dict], max_shift: float = 6.0):
+    """The omitted-3 runs' errors per raise of the 3's logit, up to ``max_shift`` (where the shift is chosen; beyond
+    it the errors on the other digits climb steeply): one panel per count, validation and test as two lines (mean
+    over seeds, band: std), the paper's +3.5 as a dotted line and its §3 counts as black crosses."""
+    import seaborn as sns
+
+    curves = omitted_curves(records)
+    curves = curves[curves["shift"] <= max_shift]
+    grid = sns.relplot(curves, x="shift", y="errors", hue="split", col="count", kind="line", errorbar="sd",
+                       facet_kws={"sharey": False}, height=3.2, aspect=1.3)
+    for count, ax in grid.axes_dict.items():
+        ax.axvline(PAPER_SHIFT, color="grey", linestyle=":", linewidth=1)
+        ax.plot(*omitted_paper_points(count).values(), "kX", markersize=8, label="the paper (its test set)")
+    grid.set_axis_labels("raise of the 3's logit", "errors (mean over seeds, band: std)")
+    return grid
+
+
 # --- the records of the recipe section, and its claims H1–H4 ----------------------------------------------------
 
 CHAPTER = "introduction"
+PAGE = "00_introduction"  # its notebook: notebooks/00_introduction.py
 PAPER_SETTING = "MNIST, §3 (one run each; teacher: the 2012 dropout recipe, 3000 epochs; students: not stated)"
 ROLE_NAMES = {"teacher": "2×1200 teacher (dropout, jitter)", "student": "2×800 student alone",
               "distilled": "2×800 student distilled at T = 20"}
@@ -443,10 +485,15 @@ def pilot_table(pilots: dict[float, dict]) -> pd.DataFrame:
 
     chosen = best_on_validation({lr: record["metrics"].get("val_acc") for lr, record in pilots.items()})
     rows = [{"initial learning rate ε_0": f"{lr:g}" + (" (the paper's)" if lr == PAPER_LR else ""),
-             "validation accuracy after the pilot (%)": ("diverged" if record["metrics"].get("val_acc") is None
-                                                         else f"{record['metrics']['val_acc'] * 100:.2f}"),
-             "chosen": "←" if lr == chosen else ""} for lr, record in pilots.items()]
-    return pd.DataFrame(rows).set_index("initial learning rate ε_0")
+             "validation accuracy after the pilot (%)": _pilot_accuracy(record),
+             "chosen": "←" if lr == chosen else ""} for lr, record in sorted(pilots.items())]
+    return pd.DataFrame(rows)
+
+
+def _pilot_accuracy(record: dict) -> str:
+    """A pilot's final validation accuracy in points, two decimals, or "diverged"."""
+    value = record["metrics"].get("val_acc")
+    return "diverged" if value is None else f"{value * 100:.2f}"
 
 
 def recipe_table(recipe: dict[str, list[dict]], ledger: list[claimlib.Claim]) -> pd.DataFrame:
@@ -469,4 +516,182 @@ def recipe_table(recipe: dict[str, list[dict]], ledger: list[claimlib.Claim]) ->
                      "seeds": comparison.n[0], "ours − paper [95 % CI]": comparison.text(digits=0),
                      "budget share": "not stated by the paper" if share is None else f"{share:.1%}",
                      claimlib.PAPER_OUTCOME_COLUMN: claimlib.paper_outcome(comparison)})
-    return pd.DataFrame(rows).set_index("model")
+    return pd.DataFrame(rows)
+
+
+# --- the page's tables, figures and the numbers its prose quotes ------------------------------------------------
+# Each takes records (as the page loads them) and returns a table, a figure or a dict of glue name → value, so the
+# notebook is prose plus one call each, and each is reachable by a unit test on hand-made records.
+
+def mnist_numbers(mnist: dict[str, list[dict]]) -> dict:
+    """The numbers the short-budget MNIST prose quotes: the roles whose paper count lies inside our interval, each
+    role's mean test errors per 10,000, the share of the gap distillation closes (ours and the paper's), the seeds
+    and the teacher's epochs."""
+    inside = paper_inside(paper_comparisons(mnist))
+    gap, paper_gap = gap_closed(mnist)
+    return {"mnist_inside": ", ".join(inside) if inside else "none",
+            **{f"mnist_{role}_errors": float(np.nanmean(error_counts(records))) for role, records in mnist.items()},
+            "mnist_gap_closed": gap, "mnist_paper_gap_closed": paper_gap,
+            "mnist_seeds": len(mnist["teacher"]), "mnist_teacher_epochs": mnist["teacher"][0]["spec"]["epochs"]}
+
+
+def recipe_numbers(results: dict, claims: list[claimlib.Claim]) -> dict:
+    """The numbers the recipe section's prose quotes, from ``results`` and the chapter's ``claims(results)``: the
+    budget (epochs, the teacher's share of the recipe), the no-warm-up students that collapsed, the hours the full
+    recipe would take and the threads that measured it, the validation accuracy of the paper's ε_0 pilot, the share
+    of the gap closed, the size of the Holm family and each claim's verdict."""
+    from kdlib import report
+
+    budget, recipe_records = recipe(results["profile"]), results["recipe"]
+    gap, paper_gap = gap_closed(recipe_records)
+    out = {"recipe_teacher_epochs": budget["teacher_epochs"],
+           "recipe_share": f"{budget['teacher_epochs'] / RECIPE_EPOCHS:.1%}",
+           "recipe_pilot_epochs": budget["pilot_epochs"], "recipe_student_epochs": budget["student_epochs"],
+           **{f"recipe_nowarmup_{role}": f"{report.collapsed(records)} of {len(records)}"
+              for role, records in results["without_warmup"].items()},
+           "recipe_full_hours": full_recipe_hours(recipe_records["teacher"]),
+           "recipe_threads": ", ".join(sorted({str(r["provenance"]["threads"]) for r in recipe_records["teacher"]})),
+           "recipe_gap_closed": gap, "recipe_paper_gap_closed": paper_gap,
+           "recipe_family": claimlib.family_size(claims, CHAPTER)}
+    pilot = results["pilots"].get(PAPER_LR)
+    if pilot is not None:
+        accuracy = _pilot_accuracy(pilot)
+        out["recipe_paper_lr_val"] = accuracy if accuracy == "diverged" else f"{accuracy} %"
+    out.update({f"recipe_{claim.id}_verdict": claim.verdict for claim in claims if claim.chapter == CHAPTER})
+    return out
+
+
+def recipe_setup_table(recipe_records: dict[str, list[dict]]) -> pd.DataFrame:
+    """The recipe's settings per role, read from the records' specs (no second look at the pilots)."""
+    from kdlib import report
+
+    return report.setup_table({role: RunSpec.from_dict(records[0]["spec"])
+                               for role, records in recipe_records.items()})
+
+
+def recipe_curves(recipe_records: dict[str, list[dict]]):
+    """Test accuracy per epoch of the recipe runs, one line per role (mean over seeds, band: std)."""
+    from kdlib import report
+
+    ax = report.learning_curves({ROLE_NAMES[role]: records for role, records in recipe_records.items()})
+    ax.set_title("MNIST at the recipe: test accuracy per epoch")
+    return ax
+
+
+def image_grid(student: list[dict], distilled: dict[tuple[float, float], list[dict]]) -> pd.DataFrame:
+    """One row per (T, α) cell of the image grid, sorted by T then α: the distilled students' mean test accuracy
+    (points), its difference from the cross-entropy baseline's mean, their mean validation accuracy (the best cell
+    is chosen on it), how many ended at chance, and the heatmap's cell text (mean ± std, the difference, and the
+    runs at chance when there are any). A run at chance stays in its cell's mean."""
+    import pandas as pd
+
+    from kdlib import report
+
+    baseline = claimlib.points(student).mean()
+    rows = []
+    for (temperature, alpha), records in distilled.items():
+        accuracy = claimlib.points(records)
+        failed = report.collapsed(records)
+        note = f"\n{failed} of {len(records)} at chance" if failed else ""
+        rows.append({"T": temperature, "α": alpha, "mean": accuracy.mean(), "delta": accuracy.mean() - baseline,
+                     "val mean": float(np.nanmean(claimlib.points(records, "val_acc"))), "collapsed": failed,
+                     "runs": len(records),
+                     "cell": f"{report.mean_std(accuracy, scale=1)}\n({accuracy.mean() - baseline:+.2f}){note}"})
+    return pd.DataFrame(rows).sort_values(["T", "α"], kind="stable").reset_index(drop=True)
+
+
+def image_heatmap(student: list[dict], distilled: dict[tuple[float, float], list[dict]]):
+    """The image grid as a heatmap: rows T, columns α (both ascending), coloured by KD − CE test accuracy."""
+    from kdlib import report
+
+    grid = image_grid(student, distilled)
+    return report.heatmap(grid.pivot(index="T", columns="α", values="delta"), "KD − CE test accuracy (points)",
+                          annotation=grid.pivot(index="T", columns="α", values="cell"))
+
+
+def best_image_cell(student: list[dict], distilled: dict[tuple[float, float], list[dict]]) -> tuple[float, float]:
+    """The (T, α) whose students have the highest mean validation accuracy (the first, in T then α, on a tie); the
+    test set chooses nothing."""
+    grid = image_grid(student, distilled)
+    best = grid.loc[grid["val mean"].idxmax()]
+    return next(key for key in distilled if key == (best["T"], best["α"]))
+
+
+def image_numbers(teacher: dict, student: list[dict], distilled: dict[tuple[float, float], list[dict]]) -> dict:
+    """The numbers the image grid's prose quotes: the teacher's and the baseline's test accuracy, the best cell (on
+    validation) with its validation accuracy and its difference from the baseline (95 % interval and test), the
+    lowest cell's difference, and how many distilled students ended at chance."""
+    from kdlib import report
+
+    grid = image_grid(student, distilled)
+    best = best_image_cell(student, distilled)
+    chosen = grid[(grid["T"] == best[0]) & (grid["α"] == best[1])].iloc[0]
+    comparison = claimlib.compare("KD (best cell) − CE", distilled[best], student)
+    return {"image_teacher_acc": float(teacher["metrics"]["test_acc"] * 100),
+            "image_student_acc": report.mean_std(claimlib.points(student), scale=1),
+            "image_best_val": float(chosen["val mean"]), "image_best_delta": comparison.text(),
+            "image_best_test": comparison.test, "image_best_t": f"{best[0]:g}", "image_best_alpha": f"{best[1]:g}",
+            "image_worst_delta": float(grid["delta"].min()), "image_collapsed": int(grid["collapsed"].sum()),
+            "image_kd_runs": int(grid["runs"].sum())}
+
+
+def image_curves(student: list[dict], distilled: dict[tuple[float, float], list[dict]]):
+    """Test accuracy per epoch of the student on labels and of the best cell's distilled students."""
+    from kdlib import report
+
+    ax = report.learning_curves({"CE": student, "KD (best cell)": distilled[best_image_cell(student, distilled)]})
+    ax.set_title("Fashion-MNIST student: test accuracy per epoch")
+    return ax
+
+
+def kd_label(temperature: float, alpha: float) -> str:
+    """How the page names a distilled cell of the image grid: "KD T=2, α=0.5"."""
+    return f"KD T={temperature:g}, α={alpha:g}"
+
+
+def image_records_without_warmup(profile: str, train_missing: bool = True, device=None) -> dict[str, list[dict]]:
+    """The warm-up ablation's records by label: "CE", then each kept cell (``kd_label``)."""
+    specs = image_runs_without_warmup(profile)
+    return {"CE": [get_or_train(spec, train_missing, device) for spec in specs["student"]],
+            **{kd_label(t, a): [get_or_train(spec, train_missing, device) for spec in cell]
+               for (t, a), cell in specs["distilled"].items()}}
+
+
+def ablation_table(ablation: dict[str, list[dict]], student: list[dict],
+                   distilled: dict[tuple[float, float], list[dict]]) -> pd.DataFrame:
+    """The students without a warm-up (``image_records_without_warmup``) beside the same students with it: test
+    accuracy (mean ± std, %) and the runs that ended at chance, one row per label."""
+    import pandas as pd
+
+    from kdlib import report
+
+    with_warmup = {"CE": student, **{kd_label(t, a): records for (t, a), records in distilled.items()}}
+    return pd.DataFrame([{
+        "student": label,
+        "no warm-up: test accuracy (%)": report.mean_std(claimlib.metric_values(records)),
+        "no warm-up: runs at chance": f"{report.collapsed(records)} of {len(records)}",
+        "warm-up: test accuracy (%)": report.mean_std(claimlib.metric_values(with_warmup[label])),
+        "warm-up: runs at chance": f"{report.collapsed(with_warmup[label])} of {len(with_warmup[label])}"}
+        for label, records in ablation.items()])
+
+
+def ablation_numbers(ablation: dict[str, list[dict]]) -> dict:
+    """How many of the students without a warm-up ended at chance, and of how many."""
+    from kdlib import report
+
+    return {"ablation_collapsed": sum(report.collapsed(records) for records in ablation.values()),
+            "ablation_runs": sum(len(records) for records in ablation.values())}
+
+
+def zoo_table(mnist: dict[str, list[dict]], image_teacher: dict, image_student: list[dict]) -> pd.DataFrame:
+    """The teachers and students later chapters reuse: model, parameters, test accuracy (mean ± std, %), runs."""
+    import pandas as pd
+
+    from kdlib import report
+
+    zoo = (("MNIST teacher", mnist["teacher"]), ("MNIST student", mnist["student"]),
+           ("Fashion-MNIST teacher", [image_teacher]), ("Fashion-MNIST student", image_student))
+    return pd.DataFrame([{"role": role, "model": records[0]["spec"]["model"],
+                          "parameters": f"{records[0]['metrics']['n_params']:,}",
+                          "test accuracy (%)": report.mean_std(claimlib.metric_values(records)),
+                          "runs": len(records)} for role, records in zoo])

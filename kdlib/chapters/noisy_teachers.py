@@ -23,13 +23,14 @@ import numpy as np
 from kdlib import claims as claimlib
 from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
-from kdlib.chapters import Knob, best_on_validation, epochs_knob, introduction, profile_budget, profile_name, \
-    seeds_knob, subset_knob
+from kdlib.chapters import best_on_validation, introduction
+from kdlib.profiles import epochs_knob, Knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
 from kdlib.runs import RunSpec, get_or_train
 
 CHAPTER = "noisy_teachers"
+PAGE = "01_noisy_teachers"  # its notebook: notebooks/01_noisy_teachers.py
 
 KNOBS = {
     "datasets": Knob("names", "MNIST first, then the dataset beyond it", options=("mnist", "fashion_mnist", "svhn",
@@ -415,3 +416,282 @@ def claims(results: dict) -> list[claimlib.Claim]:
     by_claim["C2"].append(_c2_gap(found))
     by_claim["C4"].insert(0, _c4_derivation())
     return claimlib.adjust([claim for key in by_claim for claim in by_claim[key]])
+
+
+# --- the page's tables, figures and glued numbers (functions of the records, tested on hand-made ones) -------------
+# Records hold fractions; every table below shows points, formatted at the precision their spread supports, with its
+# key as a column (pages show tables without an index: ``report.shown``) and its grids sorted by their numeric key.
+
+PILOT_FAMILIES = (("ce", "student on labels (CE)"), ("l2", "logit regression (L2)"))
+CURVE_ROWS = ("student on labels", "logit regression", "noisy teacher", "noisy student", SEVERAL_TEACHERS)
+_BASELINE_COLUMNS = ("method", "test accuracy (%)", "test errors (per 10,000)",
+                     "Δ vs logit regression (points) [95 % CI]", "relative error reduction (%)",
+                     "relative accuracy gain (%)", "setting", "run ids")
+_COST_FORMATS = {"parameters": "{:,.0f}", "multiply-accumulates": "{:,.0f}", "weights on disk (KiB)": "{:.0f}",
+                 "latency, batch 1 (ms)": "{:.3f}", "latency, batch 256 (ms)": "{:.2f}"}
+
+
+def short_name(dataset: str) -> str:
+    """A dataset's name without the parenthesis: "Fashion-MNIST", not "Fashion-MNIST (stand-in for …)"."""
+    return NAMES.get(dataset, dataset).split(" (")[0]
+
+
+def _mean_std(records: list[dict]) -> str:
+    """Test accuracy over seeds, "mean ± std" in points (a diverged run is left out and counted)."""
+    from kdlib.report import mean_std
+    return mean_std(claimlib.points(records), scale=1)
+
+
+def run_setting(spec: dict) -> str:
+    """What a run trained, as the baseline table's "setting" cell says it: model; method knobs; teachers; lr."""
+    from kdlib.methods import describe_params
+    params = describe_params(spec["method"], spec["method_params"])
+    extra = f"{1 + len(spec['extra_teachers'])} teachers" if spec.get("extra_teachers") else ""
+    return "; ".join(part for part in (spec["model"], params, extra, f"lr={spec['lr']:g}") if part)
+
+
+def setup_specs(result: dict) -> dict[str, RunSpec]:
+    """The three runs the setup table describes (for ``report.setup_table``), read back from their records: the
+    seed-0 teacher, the student on labels and the chosen noisy teacher (seed 0)."""
+    label = "MNIST teacher" if result["dataset"] == "mnist" else f"{short_name(result['dataset'])} teacher"
+    return {label: RunSpec.from_dict(result["teachers"][0]["spec"]),
+            "student on labels": RunSpec.from_dict(result["table"]["student on labels"][0]["spec"]),
+            "noisy teacher (chosen)": RunSpec.from_dict(result["table"]["noisy teacher"][0]["spec"])}
+
+
+def pilot_table(result: dict):
+    """The learning-rate pilots (seed 0): final validation accuracy (%) per rate, ascending, for CE and for L2; the
+    rate validation chose is marked "← chosen", a diverged run says so, and "–" marks a rate not in that grid."""
+    import pandas as pd
+
+    rates = sorted({lr for family, _ in PILOT_FAMILIES for lr in result["pilots"][family]})
+    rows = []
+    for lr in rates:
+        row = {"learning rate": f"{lr:g}"}
+        for family, label in PILOT_FAMILIES:
+            record_ = result["pilots"][family].get(lr)
+            value = None if record_ is None else record_["metrics"]["val_acc"]
+            chosen = " ← chosen" if lr == result["learning_rates"][family] else ""
+            row[label] = "–" if record_ is None else ("diverged" if value is None else f"{value * 100:.2f}{chosen}")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["learning rate", *(label for _, label in PILOT_FAMILIES)])
+
+
+def baseline_table(result: dict):
+    """The seed-0 teacher, then every row of the chapter's table: test accuracy (mean ± std over seeds, points),
+    test errors per 10,000 images, and, against plain logit regression, Δ with its 95 % interval and test, the
+    relative error reduction and the relative accuracy gain; then the row's setting and all its run ids."""
+    import pandas as pd
+
+    reference = claimlib.points(result["table"]["logit regression"])
+    teacher = result["teachers"][0]
+    rows = [{"method": "teacher (seed 0)", "test accuracy (%)": _mean_std([teacher]),
+             "setting": run_setting(teacher["spec"]), "run ids": teacher["id"]}]
+    for label, records in result["table"].items():
+        accuracy = claimlib.points(records)
+        row = {"method": label, "test accuracy (%)": _mean_std(records),
+               "test errors (per 10,000)": f"{np.nanmean(100 - accuracy) * 100:.0f}",
+               "setting": run_setting(records[0]["spec"]), "run ids": " ".join(r["id"] for r in records)}
+        if label != "logit regression":
+            comparison = claimlib.compare(label, records, result["table"]["logit regression"])
+            base_error, error = np.nanmean(100 - reference), np.nanmean(100 - accuracy)
+            delta = np.nanmean(accuracy) - np.nanmean(reference)
+            row.update({"Δ vs logit regression (points) [95 % CI]": f"{comparison.text()} ({comparison.test})",
+                        "relative error reduction (%)": f"{(base_error - error) / base_error * 100:+.1f}",
+                        "relative accuracy gain (%)": f"{delta / np.nanmean(reference) * 100:+.2f}"})
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=list(_BASELINE_COLUMNS)).fillna("")
+
+
+def sweep_frame(result: dict, name: str):
+    """One row per (α, σ) cell of seed 0's sweep ``name`` and split ("val", "test"), sorted by α then σ: accuracy
+    (points), its difference from plain logit regression (seed 0), the run's status ("ok", "diverged", "collapsed"),
+    the value a heatmap colours (``shown``: NaN unless ok) and the cell's label. A diverged run counts at chance
+    level, the best it could have done."""
+    import pandas as pd
+
+    from kdlib.report import collapsed
+
+    regression = result["table"]["logit regression"][0]["metrics"]
+    classes = n_classes(result["dataset"])
+    cells = []
+    for (alpha, sigma), record_ in sorted(result["sweeps"][name].items()):
+        metrics = record_["metrics"]
+        status = ("diverged" if metrics.get("diverged") else
+                  "collapsed" if collapsed([record_], classes) else "ok")
+        for split in ("val", "test"):
+            value = metrics[f"{split}_acc"]
+            accuracy = 100.0 / classes if value is None else value * 100
+            delta = accuracy - regression[f"{split}_acc"] * 100
+            label = {"ok": f"{accuracy:.2f}\n({delta:+.2f})", "diverged": "diverged",
+                     "collapsed": f"collapsed\n({accuracy:.1f})"}[status]
+            cells.append({"split": split, "α": alpha, "σ": sigma, "status": status, "accuracy": accuracy,
+                          "delta": delta, "shown": delta if status == "ok" else np.nan, "label": label})
+    return pd.DataFrame(cells)
+
+
+def _grid(part, values: str):
+    """``part`` pivoted to α rows × σ columns, both ascending, their labels printed as "0.1" (not "0.100000")."""
+    grid = part.pivot(index="α", columns="σ", values=values).sort_index().sort_index(axis=1)
+    grid.index = [f"{alpha:g}" for alpha in grid.index]
+    grid.columns = [f"{sigma:g}" for sigma in grid.columns]
+    return grid.rename_axis(index="α", columns="σ")
+
+
+def sweep_heatmaps(result: dict, name: str, title: str):
+    """Seed 0's sweep ``name`` as two maps, validation (which chose) and test (reported only): colour is the
+    difference from plain logit regression, the label the accuracy with that difference; diverged and collapsed
+    cells are uncoloured and say so. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from kdlib.report import heatmap
+
+    frame = sweep_frame(result, name)
+    figure, axes = plt.subplots(1, 2, figsize=(13, 1.6 + 0.75 * frame["α"].nunique()))
+    for ax, split, caption in zip(axes, ("val", "test"), ("validation (selects)", "test (reported only)")):
+        part = frame[frame["split"] == split]
+        heatmap(_grid(part, "shown"), "Δ vs logit regression (points)", annotation=_grid(part, "label"), ax=ax)
+        ax.set_title(f"{title}: {caption}")
+    figure.tight_layout()
+    return figure
+
+
+def learning_curve_figure(found: dict):
+    """Test accuracy per epoch of the main rows (``CURVE_ROWS``), one panel per dataset: mean over seeds with a
+    one-standard-deviation band. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from kdlib.report import learning_curves
+
+    figure, axes = plt.subplots(1, len(found), figsize=(6.5 * len(found), 3.6))
+    for ax, (dataset, result) in zip(np.atleast_1d(axes), found.items()):
+        learning_curves({label: [r for r in result["table"][label] if r["history"]] for label in CURVE_ROWS}, ax=ax)
+        ax.set_title(short_name(dataset))
+    figure.tight_layout()
+    return figure
+
+
+def gap_table(found: dict):
+    """C2 per dataset: the teacher–student gap (``gap_summary``), the α and σ validation chose, how many cells of
+    the validation sweep collapsed or diverged, and seed 0's test accuracy at the smallest and the largest σ,
+    averaged over α (a diverged run at chance level)."""
+    import pandas as pd
+
+    rows = []
+    for dataset, result in found.items():
+        gap, ends = gap_summary(result), sigma_extremes(result)
+        frame = sweep_frame(result, "noisy_teacher")
+        val = frame[frame["split"] == "val"]
+        rows.append({"dataset": short_name(dataset), "teacher, seed 0 (%)": f"{gap['teacher']:.2f}",
+                     "logit regression (%)": f"{gap['logit regression']:.2f}", "gap (points)": f"{gap['gap']:.2f}",
+                     "chosen α": f"{gap['alpha']:g}", "chosen σ": f"{gap['sigma']:g}",
+                     "cells collapsed or diverged": int((val["status"] != "ok").sum()),
+                     f"test acc. at σ = {ends['smallest σ']:g} (%)": f"{ends['at smallest σ'].mean():.2f}",
+                     f"test acc. at σ = {ends['largest σ']:g} (%)": f"{ends['at largest σ'].mean():.2f}"})
+    return pd.DataFrame(rows).fillna("–")
+
+
+def ensemble_table(found: dict):
+    """C4 per dataset: the teachers, plain logit regression from teacher 0, the noisy teacher 0 and the students of
+    several teachers (test accuracy, mean ± std over seeds, points)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"dataset": short_name(dataset), "the teachers (%)": _mean_std(result["teachers"]),
+                          "logit regression, teacher 0 (%)": _mean_std(result["table"]["logit regression"]),
+                          "noisy teacher 0 (%)": _mean_std(result["table"]["noisy teacher"]),
+                          f"{SEVERAL_TEACHERS}, one drawn per row (%)": _mean_std(result["table"][SEVERAL_TEACHERS])}
+                         for dataset, result in found.items()])
+
+
+def cost_table(found: dict, repeats: int = 30):
+    """C5 per dataset and role: the counted multiply-accumulates (from the records' ``costs``), and what
+    ``benchmark.inference_cost`` measures on a freshly built model now (parameters, saved weights, median CPU latency
+    of one image and of a batch of 256 over ``repeats`` forward passes). The latencies illustrate only."""
+    import pandas as pd
+
+    from kdlib.benchmark import inference_cost
+
+    rows = []
+    for dataset, result in found.items():
+        shape = _IMAGE_SHAPES[dataset]
+        for role in ("teacher", "student"):
+            counted = result["costs"][role]
+            cost = inference_cost(build_model(counted["model"], shape, n_classes(dataset)), shape, repeats=repeats)
+            rows.append({"dataset": short_name(dataset), "role": role, "model": counted["model"],
+                         "multiply-accumulates": counted["multiply-accumulates"], **cost})
+    frame = pd.DataFrame(rows)
+    for column, form in _COST_FORMATS.items():
+        frame[column] = frame[column].map(form.format)
+    return frame
+
+
+def chapter_claim(found_claims: list, claim_id: str, dataset: str, statement_start: str = "") -> claimlib.Claim:
+    """This chapter's claim ``claim_id`` in ``dataset`` (a dataset key, e.g. "mnist") whose statement starts with
+    ``statement_start``; exactly one must match."""
+    matches = [claim for claim in found_claims if claim.chapter == CHAPTER and claim.id == claim_id
+               and claim.setting.dataset == NAMES[dataset] and claim.statement.startswith(statement_start)]
+    if len(matches) != 1:
+        raise LookupError(f"{len(matches)} claims {claim_id} of {CHAPTER} on {dataset} start with "
+                          f"{statement_start!r}; expected one")
+    return matches[0]
+
+
+def page_numbers(found: dict, book_claims: list) -> dict:
+    """Every number and phrase the page glues into its prose (glue name → value), from the records of its datasets
+    (MNIST first, then the one beyond it: ``mnist_*`` and ``other_*``) and the book's claims (this chapter's are
+    picked out). ``threads`` is this process's torch CPU threads, which the cost table's latencies ran with."""
+    import torch
+
+    from kdlib.report import collapsed, records_in
+
+    first, other = list(found)[:2]
+    students = [r for r in records_in(found) if r["spec"]["model"].startswith("mlp")]
+    numbers = {"student_minutes": sum(r["provenance"]["wall_time_s"] for r in students if "provenance" in r) / 60}
+    mnist = found[first]
+    l2_rate = mnist["learning_rates"]["l2"]
+    dropout = [record_ for (_, lr), record_ in mnist["sweeps"]["dropout"].items() if lr == l2_rate]
+    numbers["mnist_dropout_failed"] = sum(bool(r["metrics"].get("diverged")) or collapsed([r]) > 0 for r in dropout)
+    numbers["mnist_dropout_n"] = len(dropout)
+    edges = grid_edges(mnist)
+    numbers["mnist_grid_edges"] = ("none: both chosen rates lie inside their grids" if not edges else
+                                   ", ".join({"ce": "cross-entropy", "l2": "L2"}[family] for family in edges)
+                                   + " (the best rate may lie beyond the grid)")
+    numbers["mnist_margin"] = f"{MATCH_MARGIN[first]:g}"
+    numbers["other_margin"] = f"{MATCH_MARGIN[other]:g}"
+    numbers["threads"] = torch.get_num_threads()
+    for key, dataset in (("mnist", first), ("other", other)):
+        result, counted = found[dataset], found[dataset]["costs"]
+        numbers[f"{key}_size_ratio"] = counted["student"]["parameters"] / counted["teacher"]["parameters"]
+        numbers[f"{key}_work_ratio"] = (counted["student"]["multiply-accumulates"]
+                                        / counted["teacher"]["multiply-accumulates"])
+        c1 = chapter_claim(book_claims, "C1", dataset)
+        numbers[f"{key}_c1_effect"] = c1.comparisons[0].text()
+        numbers[f"{key}_c1_verdict"] = c1.verdict
+        numbers[f"{key}_c2_verdict"] = chapter_claim(book_claims, "C2", dataset, "too much noise").verdict
+        numbers[f"{key}_l2_control"] = controls(result)["logit regression"].text()
+        holds = next(condition.holds for condition in c1.preconditions if "logit regression" in condition.statement)
+        numbers[f"{key}_l2_control_holds"] = "holds" if holds else "does not hold"
+        rates = result["learning_rates"]
+        numbers[f"{key}_rates"] = f"{rates['l2']:g} for L2 against {rates['ce']:g} for cross-entropy"
+    teacher = found[other]["costs"]["teacher"]["model"]
+    numbers["other_teacher"] = MODEL_NAMES.get(teacher, teacher)
+    return numbers
+
+
+def identity_numbers(identities) -> dict:
+    """The two numbers the page glues from its Monte-Carlo check (``identities``: one row per σ, the columns of the
+    demonstration): the largest deviation of a Monte-Carlo loss from its formula (%), and the largest ratio of the
+    averaged gradient's deviation from the clean gradient to the sampling error expected."""
+    deviation = max((identities["teacher noise: Monte-Carlo"] / identities["teacher noise: clean + σ²‖z‖²/2"]
+                     - 1).abs().max(),
+                    (identities["student noise: Monte-Carlo"] / identities["student noise: clean + σ²‖s‖²/2"]
+                     - 1).abs().max())
+    ratio = (identities["gradient: RMS(mean − clean)"] / identities["gradient: RMS sampling error σ|z|/√n"]).max()
+    return {"mc_loss_deviation": float(deviation * 100), "mc_gradient_ratio": float(ratio)}
+
+
+def identity_table(identities):
+    """The Monte-Carlo check as the page shows it: σ as written ("0.1"), every other number to four significant
+    digits, rows by ascending σ."""
+    table = identities.sort_values("σ").reset_index(drop=True)
+    return table.apply(lambda column: column.map("{:g}".format if column.name == "σ" else "{:.4g}".format))

@@ -8,15 +8,23 @@ light net and a WRN-16-1 booster (one and two blocks per group, where the paper'
 Stage 1 (seed 0, chosen on the validation split): the hint weight λ for each hint loss, on the interval scheme.
 Stage 2 (every seed): the rows of the paper's Tables 1-3 at those weights.
 
-``claims`` turns the records into the chapter's claims C6-C9, one per setting, with their preconditions.
+``claims`` turns the records into the chapter's claims C6-C9, one per setting, with their preconditions. The last
+section holds what the page shows: each table and figure as a function of ``results()`` (and the ledger), and
+``page_numbers``, the values its prose glues in.
 """
 
 from __future__ import annotations
 
 import math
 
-from kdlib.chapters import Knob, best_on_validation, epochs_knob, lr_knob, profile_budget, seeds_knob, subset_knob
-from kdlib.claims import TIME_METRIC, Claim, Setting, adjust, compare, control, time_sesoi, timed, training_seconds
+import pandas as pd
+
+from kdlib import report
+from kdlib.chapters import best_on_validation
+from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
+from kdlib.claims import (TIME_METRIC, Claim, Setting, adjust, compare, control, control_study, controls_on_test,
+                          mean_training_seconds, passing, points, time_sesoi, timed, training_seconds)
+from kdlib.claims import control_table as control_table_of
 from kdlib.runs import RunSpec, get_or_train
 
 KNOBS = {
@@ -172,6 +180,7 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
 # --- the claims ---------------------------------------------------------------------------------------------------
 
 CHAPTER = "rocket_launching"
+PAGE = "02_rocket_launching"  # its notebook: notebooks/02_rocket_launching.py
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-10)", "cifar10": "CIFAR-10"}
 PAPER_SETTING = "CIFAR-10, WRN-16-1 light net, WRN-40-1 booster (Tables 1-3)"
 # The paper's CIFAR-10 budget in optimiser steps: 200 epochs (the paper) of the 50,000 training images at the
@@ -258,3 +267,344 @@ def claims(results: dict) -> list[Claim]:
                                 for s in SCHEMES)),
     ]
     return adjust(found)
+
+
+# --- the page: its tables, figures and the numbers its prose quotes -----------------------------------------------
+# Records hold fractions; these tables format points. Every function reads ``results`` (``results()``) or the
+# book's ledger and nothing else, so each has a unit test on hand-made records (tests/test_rocket_tables.py).
+
+HINT_ORDER = ("mimic", "mse", "kd")  # the paper's Table 3 order: its hint first
+TABLE_ONE_COLUMNS = ("base", "KD", "rocket", "rocket + KD", "booster (inside rocket)", "booster alone")
+ABLATION_ROWS = {"base": "light alone", "no gradient block": "no gradient block (b)", "no sharing": "no sharing",
+                 "no joint training": "no joint training (b)", "rocket": "rocket (b)"}
+HINT_ROWS = {"L_mimic": "rocket (b)", "L_MSE": "hint L_MSE (b)", "L_KD": "hint L_KD (b)"}
+CURVES = (("light alone", "light alone", "test_acc"), ("booster alone", "booster alone", "test_acc"),
+          ("light inside rocket (b)", "rocket (b)", "test_acc"),
+          ("booster inside rocket (b)", "rocket (b)", "booster_test_acc"))  # label, table row, metric
+PAPER_SOURCE = "paper (CIFAR-10)"
+SCHEME_COLOURS = {"shared": "#f6d55c", "light": "#8ecae6", "booster": "#f4a6b7"}
+
+
+def ours_label(profile) -> str:
+    """The source label of our rows beside the paper's: "this book, Fashion-MNIST"."""
+    name = budget(profile)["dataset"]
+    return f"this book, {DATASET_NAMES.get(name, name).split(' (')[0]}"
+
+
+def error_cell(records: list[dict], metric: str = "test_acc") -> str:
+    """Test error (%) with the accuracy (%) in parentheses, each mean ± std over seeds: "19.50 ± 0.40 (acc 80.50 ±
+    0.40)", the paper's unit first. Diverged runs are left out and counted."""
+    accuracy = points(records, metric)
+    return f"{report.mean_std(100 - accuracy, 1)} (acc {report.mean_std(accuracy, 1)})"
+
+
+def paper_row(table: int, sharing: str, columns, dataset: str = "cifar10") -> dict[str, str]:
+    """The paper's test error (%) for each of ``columns`` in its Table ``table`` (1-3), scheme ``sharing`` ("b":
+    interval, "a": bottom), two decimals as printed; "–" where the paper has no such cell. Table 1's pair is the
+    WRN-16-1 light net."""
+    paper = report.reference_table("zhou2018")
+    rows = paper[(paper["table"] == table) & (paper["sharing"] == sharing) & (paper["dataset"] == dataset)]
+    if table == 1:
+        rows = rows[rows["light"] == "WRN-16-1"]
+    values = rows.set_index("column")["error"]
+    return {column: f"{values[column]:.2f}" if column in values else "–" for column in columns}
+
+
+def setup_table(results: dict) -> pd.DataFrame:
+    """The settings of the page's four kinds of run (light net, booster, rocket at the chosen λ, no joint
+    training), one column each after the setting's name (``report.setup_table``); rates as written ("0.1",
+    "0.0005"), not at a table's default six decimals."""
+    roles = {"light net alone": "light alone", "booster alone": "booster alone", "rocket (b), chosen λ": "rocket (b)",
+             "no joint training (b)": "no joint training (b)"}
+    frame = report.setup_table({role: RunSpec.from_dict(results["table"][row][0]["spec"])
+                                for role, row in roles.items()})
+    frame = frame.map(lambda value: f"{value:g}" if isinstance(value, float) else value)
+    return frame.rename_axis("setting").reset_index().rename_axis(columns=None)
+
+
+def lambda_table(results: dict) -> pd.DataFrame:
+    """Stage 1 as read: per hint loss (the paper's order) and λ (ascending), the light net's final validation
+    accuracy (%, two decimals) of the seed-0 interval run, ✓ on the λ chosen."""
+    rank = {hint: index for index, hint in enumerate(HINT_ORDER)}
+    cells = sorted(((hint, lam, rec) for hint, grid in results["grid"].items() for lam, rec in grid.items()),
+                   key=lambda cell: (rank.get(cell[0], len(rank)), cell[0], cell[1]))
+    rows = []
+    for hint, lam, rec in cells:
+        value = rec["metrics"].get("val_acc")
+        rows.append({"hint": hint, "λ": f"{lam:g}",
+                     "val acc (%)": "diverged" if value is None else f"{value * 100:.2f}",
+                     "chosen": "✓" if lam == results["lambdas"][hint] else ""})
+    return pd.DataFrame(rows)
+
+
+def table_one(results: dict) -> pd.DataFrame:
+    """The paper's Table 1 beside ours (C6): per scheme, our light net (base, KD, rocket, rocket + KD) and booster
+    (inside the joint run, alone) as ``error_cell``, then the paper's row (test error %). Rocket + KD was run with
+    interval sharing only."""
+    table, ours = results["table"], ours_label(results["profile"])
+    rows = []
+    for label, joint in (("(b) interval", "rocket (b)"), ("(a) bottom", "rocket (a)")):
+        rows.append({"scheme": label, "source": ours, "base": error_cell(table["light alone"]),
+                     "KD": error_cell(table["KD from the booster"]), "rocket": error_cell(table[joint]),
+                     "rocket + KD": error_cell(table["rocket + KD (b)"]) if joint == "rocket (b)" else "–",
+                     "booster (inside rocket)": error_cell(table[joint], "booster_test_acc"),
+                     "booster alone": error_cell(table["booster alone"])})
+        rows.append({"scheme": label, "source": PAPER_SOURCE, **paper_row(1, label[1], TABLE_ONE_COLUMNS)})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(results: dict) -> pd.DataFrame:
+    """The paper's Table 2 beside ours (C7): the light net with each part of the method removed (interval
+    sharing), ``error_cell`` per column; the paper's row below."""
+    table = results["table"]
+    return pd.DataFrame([{"source": ours_label(results["profile"]),
+                          **{column: error_cell(table[row]) for column, row in ABLATION_ROWS.items()}},
+                         {"source": PAPER_SOURCE, **paper_row(2, "b", ABLATION_ROWS)}])
+
+
+def hint_table(results: dict) -> pd.DataFrame:
+    """The paper's Table 3 beside ours (C8): the light net under each hint loss at its λ chosen on validation
+    (interval sharing); the paper's row below (it gives no λ)."""
+    table = results["table"]
+    lambdas = ", ".join(f"{hint} {lam:g}" for hint, lam in results["lambdas"].items())
+    return pd.DataFrame([{"source": ours_label(results["profile"]),
+                          **{name: error_cell(table[row]) for name, row in HINT_ROWS.items()}, "λ": lambdas},
+                         {"source": PAPER_SOURCE, **paper_row(3, "b", HINT_ROWS), "λ": "not stated"}])
+
+
+def learning_curves(results: dict, ax=None):
+    """Test accuracy (%) per epoch of the light net and the booster, alone and inside the interval-sharing rocket:
+    mean over seeds with a band of one standard deviation. The booster inside a joint run is read from its own
+    metric (``booster_test_acc``), which ``report.learning_curves`` (one metric for every group) cannot."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frame = curve_frame(results)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.6))
+    sns.lineplot(frame, x="epoch", y="test acc (%)", hue="run", errorbar="sd", ax=ax)
+    return ax
+
+
+def curve_frame(results: dict) -> pd.DataFrame:
+    """The points ``learning_curves`` draws: one row per run and epoch, its test accuracy in points."""
+    return pd.DataFrame([{"epoch": row["epoch"], "test acc (%)": row[metric] * 100, "run": label,
+                          "seed": record["spec"]["seed"]}
+                         for label, table_row, metric in CURVES for record in results["table"][table_row]
+                         for row in record["history"]])
+
+
+def training_costs(table: dict) -> dict[str, float]:
+    """Mean training seconds per run (``claims.mean_training_seconds``) of each way to get a light net, the ones
+    trained one after the other summed."""
+    seconds = {row: mean_training_seconds(table[row]) for row in
+               ("light alone", "booster alone", "KD from the booster", "rocket (b)", "rocket (a)")}
+    return {"light alone": seconds["light alone"], "booster alone": seconds["booster alone"],
+            "booster, then light (sum)": seconds["light alone"] + seconds["booster alone"],
+            "booster, then KD into the light net (sum)": seconds["booster alone"] + seconds["KD from the booster"],
+            "rocket (b), one joint run": seconds["rocket (b)"], "rocket (a), one joint run": seconds["rocket (a)"]}
+
+
+def joint_ratios(table: dict) -> dict[str, float]:
+    """Each joint run's mean training time over that of the booster and the light net trained one after the other:
+    {"b": ..., "a": ...}."""
+    costs = training_costs(table)
+    return {scheme: costs[f"rocket ({scheme}), one joint run"] / costs["booster, then light (sum)"]
+            for scheme in SCHEMES}
+
+
+def cost_table(results: dict) -> pd.DataFrame:
+    """C9's numbers: training seconds (mean over seeds, whole seconds) of each way to get a light net, and each
+    relative to the booster and the light net trained one after the other (two decimals)."""
+    costs = training_costs(results["table"])
+    separate = costs["booster, then light (sum)"]
+    return pd.DataFrame([{"runs": label, "training time (s)": f"{seconds:.0f}",
+                          "relative to booster, then light": f"{seconds / separate:.2f}"}
+                         for label, seconds in costs.items()])
+
+
+def inference_table(profile, image_shape: tuple[int, ...], n_classes: int, repeats: int = 30) -> pd.DataFrame:
+    """Parameters, weights on disk (KiB) and median CPU latency (ms, batch 1 and 256) of the deployed light nets
+    and of the booster, measured now (``benchmark.inference_cost``). The bottom-sharing light net counts only the
+    parameters its path runs and has no weights-on-disk figure: its state holds the booster too."""
+    from kdlib.benchmark import inference_cost
+    from kdlib.models import build_model
+
+    light, booster, width = budget(profile)["pair"]
+    model = names(profile)
+    found = {}
+    for label, name in ((f"light net (WRN-{light}-{width}; the light net of (b) has this shape)", model["light"]),
+                        (f"booster (WRN-{booster}-{width})", model["booster"])):
+        found[label] = inference_cost(build_model(name, image_shape, n_classes).eval(), image_shape, repeats=repeats)
+    bottom = build_model(model["bottom"], image_shape, n_classes).eval()
+    cost = inference_cost(bottom, image_shape, repeats=repeats)
+    cost["parameters"] = bottom.light_parameter_count()
+    cost.pop("weights on disk (KiB)")
+    found["light net of (a) (the booster's stem and first group, then its own groups)"] = cost
+    formats = {"parameters": "{:,.0f}", "weights on disk (KiB)": "{:.0f}", "latency, batch 1 (ms)": "{:.3f}",
+               "latency, batch 256 (ms)": "{:.2f}"}
+    return pd.DataFrame([{"network": label, **{column: form.format(costs[column]) if column in costs else "–"
+                                               for column, form in formats.items()}}
+                         for label, costs in found.items()])
+
+
+def validation_batch(profile, dataset, n: int = 128):
+    """The first ``n`` validation images of the chapter's split, normalised, and their labels: a real batch for
+    the gradient check (never the test set)."""
+    from kdlib import data
+
+    _, val_idx = data.split_indices(len(dataset.train_images), booster_teacher(profile).val_size,
+                                    budget(profile)["subset"])
+    return (data.normalise(dataset.train_images[val_idx[:n]], dataset.mean, dataset.std),
+            dataset.train_labels[val_idx[:n]])
+
+
+def pair_models(profile, image_shape: tuple[int, ...], n_classes: int, seed: int = 0) -> dict:
+    """The three Rocket pairs of the profile (interval, bottom, no sharing), each freshly built from ``seed``."""
+    import torch
+
+    from kdlib.models import build_model
+
+    pairs = {}
+    for sharing in ("interval", "bottom", "none"):
+        torch.manual_seed(seed)
+        pairs[sharing] = build_model(names(profile)[sharing], image_shape, n_classes)
+    return pairs
+
+
+def gradient_block_table(pairs: dict, images, labels) -> pd.DataFrame:
+    """The gradient check: per sharing scheme and gradient block on/off, the norm of the gradient that the hint
+    term alone sends to the shared, light-only and booster-only parameters (``hint_gradient_norms``), three
+    significant digits; with gradient block on, the booster's column must read 0."""
+    from kdlib.methods.rocket import hint_gradient_norms
+
+    rows = []
+    for sharing, pair in pairs.items():
+        for grad_block in (1.0, 0.0):
+            norms = hint_gradient_norms(pair, images, labels, grad_block)
+            rows.append({"sharing": sharing, "gradient block": "on" if grad_block else "off",
+                         **{f"‖∇ hint‖ on {role} params": f"{value:.3g}" for role, value in norms.items()}})
+    return pd.DataFrame(rows)
+
+
+def scheme_roles(sharing: str, booster_blocks: int, light_blocks: int) -> tuple[list, list]:
+    """The boxes of a sharing diagram, left to right: the booster's row and the light net's, each a list of
+    (column, name, role) with role "shared", "booster" or "light". Interval sharing (Fig. 3b): the light net runs
+    the stem and the first ``light_blocks`` blocks of each group with the booster's weights and has its own head.
+    Bottom sharing (Fig. 3a): it shares the stem and the whole first group and has its own groups two and three."""
+    names_ = ["stem"] + [f"g{g + 1}.{b + 1}" for g in range(3) for b in range(booster_blocks)] + ["head"]
+    booster_row, light_row = [], []
+    for index, name in enumerate(names_):
+        group = None if name in ("stem", "head") else int(name[1]) - 1
+        block = None if group is None else int(name.split(".")[1]) - 1
+        shared = name == "stem" or (sharing == "interval" and block is not None and block < light_blocks) or (
+            sharing == "bottom" and group == 0)
+        booster_row.append((index, name, "shared" if shared else "booster"))
+        if shared:
+            light_row.append((index, name, "shared"))
+    if sharing == "interval":
+        own, start = ["head"], len(names_) - 1
+    else:
+        own, start = [f"g{g}.{b + 1}'" for g in (2, 3) for b in range(light_blocks)] + ["head"], 1 + booster_blocks
+    light_row += [(start + offset, name, "light") for offset, name in enumerate(own)]
+    return booster_row, light_row
+
+
+def draw_scheme(ax, sharing: str, booster_blocks: int, light_blocks: int, title: str) -> None:
+    """One sharing diagram (``scheme_roles``) on ``ax``: boxes for stem, blocks and head; yellow = shared weights,
+    blue = light net only, pink = booster only."""
+    from matplotlib.patches import FancyBboxPatch
+
+    booster_row, light_row = scheme_roles(sharing, booster_blocks, light_blocks)
+    for y, row in ((1.1, booster_row), (0.1, light_row)):
+        for column, name, role in row:
+            ax.add_patch(FancyBboxPatch((column, y), 0.8, 0.6, boxstyle="round,pad=0.02",
+                                        color=SCHEME_COLOURS[role]))
+            ax.text(column + 0.4, y + 0.3, name, ha="center", va="center", fontsize=7)
+    ax.text(-0.2, 1.4, "booster", ha="right", va="center")
+    ax.text(-0.2, 0.4, "light", ha="right", va="center")
+    ax.set_xlim(-2.2, len(booster_row) + 0.2)
+    ax.set_ylim(0, 1.9)
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+
+
+def sharing_figure(profile):
+    """The two sharing schemes of the profile's pair, interval (b) above bottom (a) (the paper's Fig. 3)."""
+    import matplotlib.pyplot as plt
+
+    light, booster, width = budget(profile)["pair"]
+    booster_blocks, light_blocks = (booster - 4) // 6, (light - 4) // 6
+    fig, axes = plt.subplots(2, 1, figsize=(10, 3.6))
+    draw_scheme(axes[0], "interval", booster_blocks, light_blocks,
+                f"(b) interval sharing: light WRN-{light}-{width}, booster WRN-{booster}-{width} "
+                "(yellow: shared weights; pink: booster only; blue: light only)")
+    draw_scheme(axes[1], "bottom", booster_blocks, light_blocks, "(a) bottom sharing")
+    fig.tight_layout()
+    return fig
+
+
+def control_table(results: dict) -> pd.DataFrame:
+    """The KD control study on validation (``claims.control_table``), in this chapter's words: the light net for
+    the student, the booster for the teacher."""
+    frame = control_table_of(results["controls"]).reset_index()
+    return frame.rename(columns=lambda c: c.replace("student", "light net").replace("teacher", "booster"))
+
+
+def own_claims(ledger: list[Claim]) -> list[Claim]:
+    """This chapter's claims out of the book's ledger (verdicts adjusted as the ledger has them)."""
+    return [claim for claim in ledger if claim.chapter == CHAPTER]
+
+
+def claim_numbers(ledger: list[Claim]) -> dict[str, str]:
+    """The sentences the page's summary glues from its claims: the preconditions of C6-C8, the verdicts, C6's two
+    effects, the range of the accuracy comparisons' MDE and C9's reading."""
+    by_id = {claim.id: claim for claim in own_claims(ledger)}
+    accuracy = [by_id[name] for name in ("C6", "C7", "C8")]
+    untestable = [claim.id for claim in accuracy if claim.verdict == "untestable here"]
+    failed = {p.statement: p.evidence for claim in accuracy for p in claim.failed_preconditions}
+    if untestable:
+        names_ = f"{', '.join(untestable[:-1]) + ' and ' if len(untestable) > 1 else ''}{untestable[-1]}"
+        note = (f"{names_} {'are' if len(untestable) > 1 else 'is'} untestable here: "
+                + "; ".join(f"the precondition '{statement}' failed ({evidence})"
+                            for statement, evidence in failed.items())
+                + ". A verdict on them at this scale would say nothing about the paper.")
+    else:
+        note = ("Both preconditions of C6–C8 held at this scale: "
+                + "; ".join(f"{p.statement} ({p.evidence})" for p in accuracy[0].preconditions) + ".")
+    c6 = {comparison.label: comparison for comparison in by_id["C6"].comparisons}
+    mdes = [c.mde for claim in accuracy for c in claim.comparisons if math.isfinite(c.mde)]
+    c9 = by_id["C9"]
+    return {"precondition_note": note,
+            "verdicts": "; ".join(f"{claim.id} {claim.verdict}" for claim in by_id.values()),
+            "rocket_vs_base": c6["rocket (b) − light alone"].text(),
+            "rocket_vs_kd": c6["rocket (b) − KD from the booster"].text(),
+            "mde_range": f"{min(mdes):.1f} to {max(mdes):.1f}" if mdes else "–",
+            "c9_reading": f"{c9.verdict}: {c9.reason}; the difference in mean training time per run, in minutes "
+                          "[95 % interval]: " + "; ".join(f"{c.label.split(',')[0]} {c.text()}"
+                                                         for c in c9.comparisons)}
+
+
+def control_numbers(results: dict) -> dict[str, str]:
+    """Per row of the control study, the arms where it passes on validation ("no arm" where none)."""
+    study = control_study(results["controls"])
+    return {f"controls_{key}": ", ".join(passing(study, row)) or "no arm"
+            for key, row in (("teacher", "teacher alone"), ("book", "KD, book's term"), ("code", "KD, code's term"))}
+
+
+def page_numbers(results: dict, ledger: list[Claim]) -> dict:
+    """Every number the page glues into its prose, by glue name: the joint runs' cost ratios, the control study's
+    passing arms, the claims' summary sentences and the CPU threads the latencies are measured with."""
+    import torch
+
+    ratios = joint_ratios(results["table"])
+    return {"joint_ratio_b": float(ratios["b"]), "joint_ratio_a": float(ratios["a"]), **control_numbers(results),
+            **claim_numbers(ledger), "threads": torch.get_num_threads()}
+
+
+def kd_on_test(results: dict) -> pd.DataFrame:
+    """Both KD weightings at the chapter's setting as positive controls on the test set (``claims.controls_on_test``):
+    does each beat the light net alone?"""
+    return controls_on_test(results["controls"]["the chapter's setting"], {
+        "KD, book's term": "KD from the booster, kdlib's term (α 0.9, T 4), beats the light net alone",
+        "KD, code's term": "KD from the booster, the official code's term (kdlib's × 2/K), beats the light net alone"})

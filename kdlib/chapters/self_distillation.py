@@ -12,16 +12,21 @@ labels alone, α = λ = 0); each exit's path trained alone (C15's "small network
 path distilled from the plain network (seed 0): the two-stage procedure of C16.
 
 ``claims`` turns the records into the chapter's claims C14-C16, one per setting (the two kinds of exit are two
-settings, after the two papers), with their preconditions.
+settings, after the two papers), with their preconditions. The last section holds the page's tables and figures,
+each a function of the results, and ``page_numbers``, the values its prose quotes.
 """
 
 from __future__ import annotations
 
 import math
 
-from kdlib.chapters import Knob, epochs_knob, lr_knob, profile_budget, seeds_knob, subset_knob
-from kdlib.claims import (TIME_METRIC, Claim, Precondition, Setting, adjust, compare, control, time_sesoi, timed,
-                          training_seconds)
+import numpy as np
+import pandas as pd
+
+from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
+from kdlib.claims import (TIME_METRIC, Claim, Precondition, Setting, adjust, compare, control, mean_training_seconds,
+                          metric_values, points, time_sesoi, timed, training_seconds)
+from kdlib.report import mean_std
 from kdlib.runs import RunSpec, get_or_train
 
 KNOBS = {
@@ -129,6 +134,7 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
 # --- the claims ---------------------------------------------------------------------------------------------------
 
 CHAPTER = "self_distillation"
+PAGE = "04_self_distillation"  # its notebook: notebooks/04_self_distillation.py
 VARIANTS = ("ICCV", "TPAMI")
 EXITS = (1, 2, 3, 4)
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-100)", "cifar100": "CIFAR-100"}
@@ -265,3 +271,328 @@ def ablations(results: dict) -> dict:
                                                            table[f"SD, {variant} exits, no hint"], metric)
                for variant in VARIANTS}}
     return out
+
+
+# --- the page: its tables, figures and the numbers its prose quotes ----------------------------------------------
+# Every function below reads the chapter's ``results`` (or the networks as kdlib builds them); accuracies are held
+# as fractions in the records and shown in points.
+
+SD_ROWS = ("SD, ICCV exits", "SD, ICCV exits, no hint", "SD, TPAMI exits", "SD, TPAMI exits, no hint",
+           "deep supervision (ICCV exits)")
+ACCURACY_COLUMNS = ("baseline", "exit 1/4", "exit 2/4", "exit 3/4", "exit 4/4", "ensemble")
+PAPER_ROWS = (("paper", "paper, ResNet-18"), ("official code (third party)", "official code, ResNet-18"),
+              ("official code, no feature loss (third party)", "official code without the hint"))
+CURVE_ROWS = ("SD, TPAMI exits", "deep supervision (ICCV exits)")
+NONE = "–"  # a cell the row has no value for
+
+
+def accuracy(records: list[dict], metric: str = "test_acc") -> str:
+    """A cell of the accuracy tables: "mean ± std" over seeds of ``metric`` in points (diverged runs counted)."""
+    return mean_std(metric_values(records, metric))
+
+
+def mean_points(records: list[dict], metric: str = "test_acc") -> float:
+    """Mean over seeds of ``metric`` in points; diverged runs left out."""
+    return float(np.nanmean(points(records, metric)))
+
+
+def setup_specs(results: dict) -> dict[str, RunSpec]:
+    """The four roles of the setup table (``report.setup_table``), each as its row's seed-0 spec."""
+    table = results["table"]
+    return {role: RunSpec.from_dict(table[row][0]["spec"]) for role, row in (
+        ("plain network", "plain network"), ("self-distillation", "SD, TPAMI exits"),
+        ("exit 1 path alone", "exit 1 path alone"), ("two-stage student", "exit 1 path, KD from the plain network"))}
+
+
+def stage_shapes(network, image_shape: tuple[int, ...]) -> list[str]:
+    """The output shape of every stage of a multi-exit network for one image ("C×H×W"): where each exit branches
+    off."""
+    import torch
+
+    shapes = []
+    with torch.no_grad():
+        x = network.stem(torch.zeros(1, *image_shape))
+        for stage in network.stages:
+            x = stage(x)
+            shapes.append("×".join(str(s) for s in x.shape[1:]))
+    return shapes
+
+
+def describe_branch(branch) -> str:
+    """An exit's branch as the chain of its layers: "conv k×k/stride", "SepConv/stride" (two separable
+    convolutions), "attention"; BatchNorm and ReLU are left out."""
+    import torch
+
+    parts = []
+    for layer in branch.children():
+        if isinstance(layer, torch.nn.Conv2d):
+            parts.append(f"conv {layer.kernel_size[0]}×{layer.kernel_size[1]}/{layer.stride[0]}")
+        elif isinstance(layer, torch.nn.Sequential):
+            parts.append(f"SepConv/{layer[0].stride[0]}")
+        elif not isinstance(layer, (torch.nn.BatchNorm2d, torch.nn.ReLU)):
+            parts.append(type(layer).__name__.lower())
+    return " → ".join(parts) or "(none: the network's own head)"
+
+
+def exit_table(backbone: str, image_shape: tuple[int, ...], n_classes: int) -> pd.DataFrame:
+    """Per kind of exit and exit: where it branches off (the stage's output shape), its branch, its own parameters
+    (branch and classifier), and the parameters and multiply-accumulates per image of the path up to it, counted on
+    the networks as kdlib builds them."""
+    from kdlib.benchmark import multiply_accumulates
+    from kdlib.models import build_model, count_parameters
+
+    rows = []
+    for variant in VARIANTS:
+        network = build_model(f"{backbone}_sd_{variant.lower()}", image_shape, n_classes).eval()
+        for k, shape in zip(EXITS, stage_shapes(network, image_shape)):
+            path = network.exit_network(k)
+            own = count_parameters(network.branches[f"exit{k}"]) + count_parameters(network.classifiers[f"exit{k}"])
+            rows.append({"exits": variant, "exit": f"{k}/4", "stage output": shape,
+                         "branch": describe_branch(network.branches[f"exit{k}"]), "exit's own parameters": f"{own:,}",
+                         "parameters used up to this exit": f"{count_parameters(path):,}",
+                         "multiply-accumulates": f"{multiply_accumulates(path, image_shape):,}"})
+    return pd.DataFrame(rows)
+
+
+def accuracy_table(results: dict) -> pd.DataFrame:
+    """Test accuracy (%) of every exit, mean ± std over seeds, in the layout of the paper's CIFAR-100 table: each
+    self-distillation row with the plain network as its baseline, each exit's path trained alone and distilled
+    from the plain network under the exit it matches, then the paper's ResNet-18 row and the third-party runs of the
+    official journal code (single numbers, as published)."""
+    table = results["table"]
+    data = DATASET_NAMES.get(budget(results["profile"])["dataset"], "").split(" (")[0]
+    rows = [{"row": row, "data": data, "baseline": accuracy(table["plain network"]),
+             **{f"exit {k}/4": accuracy(table[row], f"exit{k}_test_acc") for k in EXITS},
+             "ensemble": accuracy(table[row], "ensemble_test_acc")} for row in SD_ROWS]
+    rows.append({"row": "each path trained alone", "data": data, "baseline": NONE,
+                 **{f"exit {k}/4": accuracy(_shallow(table, k)[0]) for k in SHALLOW_EXITS},
+                 "exit 4/4": accuracy(table["plain network"]), "ensemble": NONE})
+    rows.append({"row": "each path distilled from the plain network", "data": data, "baseline": NONE,
+                 **{f"exit {k}/4": accuracy(_shallow(table, k)[1]) for k in SHALLOW_EXITS},
+                 "exit 4/4": NONE, "ensemble": NONE})
+    paper = reference_table()
+    for kind, label in PAPER_ROWS:
+        values = paper[(paper["network"] == "ResNet-18") & (paper["kind"] == kind)].set_index("column")["accuracy"]
+        rows.append({"row": label, "data": "CIFAR-100",
+                     **{column: f"{values[column]:.2f}" if column in values else NONE for column in ACCURACY_COLUMNS}})
+    return pd.DataFrame(rows, columns=["row", "data", *ACCURACY_COLUMNS])
+
+
+def reference_table() -> pd.DataFrame:
+    """The papers' published numbers (``kdlib/reference/zhang2019.csv``)."""
+    from kdlib.report import reference_table as read
+
+    return read("zhang2019")
+
+
+def exit_curve_frame(results: dict, rows: tuple[str, ...] = CURVE_ROWS) -> pd.DataFrame:
+    """Test accuracy (%) of every exit after every epoch, one line per run, epoch and exit, for the rows given."""
+    return pd.DataFrame([{"run": row, "seed": record["spec"]["seed"], "epoch": entry["epoch"], "exit": f"{k}/4",
+                          "test acc (%)": entry[f"exit{k}_test_acc"] * 100}
+                         for row in rows for record in results["table"][row] for entry in record["history"]
+                         for k in EXITS])
+
+
+def exit_curves(results: dict, rows: tuple[str, ...] = CURVE_ROWS):
+    """One panel per row: each exit's test accuracy per epoch, mean over seeds with a band of one standard
+    deviation. Returns seaborn's grid."""
+    import seaborn as sns
+
+    return sns.relplot(exit_curve_frame(results, rows), x="epoch", y="test acc (%)", hue="exit", col="run",
+                       kind="line", errorbar="sd", height=3.2, aspect=1.2)
+
+
+def exit_latencies(results: dict, repeats: int = 10) -> dict[tuple[str, int], dict[str, float]]:
+    """CPU latency (batch 1 and 256, median of ``repeats``) of the path up to each exit, measured now on freshly
+    built networks: each kind of self-distillation network run up to exit k (``exit_network``), and the networks
+    trained alone (each shallow path, and the plain network for exit 4). Keys: (network, exit) as in
+    ``cost_frame``. Timing, not records: it varies between executions."""
+    import torch
+
+    from kdlib import data
+    from kdlib.benchmark import inference_cost
+    from kdlib.models import build_model
+
+    b = budget(results["profile"])
+    dataset = data.load(b["dataset"])
+    shape, classes = dataset.image_shape, dataset.n_classes
+    out = {}
+    for variant in VARIANTS:
+        torch.manual_seed(0)
+        network = build_model(f"{b['backbone']}_sd_{variant.lower()}", shape, classes).eval()
+        for k in EXITS:
+            out[(f"SD, {variant} exits", k)] = inference_cost(network.exit_network(k), shape, repeats=repeats)
+    for k, row in _alone_rows():
+        model = build_model(results["table"][row][0]["spec"]["model"], shape, classes).eval()
+        out[("trained alone", k)] = inference_cost(model, shape, repeats=repeats)
+    return {key: {name: cost[name] for name in ("latency, batch 1 (ms)", "latency, batch 256 (ms)")}
+            for key, cost in out.items()}
+
+
+def _alone_rows() -> list[tuple[int, str]]:
+    """The networks trained alone, one per exit: each shallow path, and the plain network for the deepest."""
+    return [*((k, f"exit {k} path alone") for k in SHALLOW_EXITS), (EXITS[-1], "plain network")]
+
+
+def cost_frame(results: dict, latencies: dict | None = None) -> pd.DataFrame:
+    """What deploying each exit costs, in numbers: the parameters and multiply-accumulates (millions, per image) of
+    the path up to it (``results["exit_costs"]``), its latency where ``latencies`` (``exit_latencies``) gives it,
+    and its mean test accuracy (%). The paths trained alone are the ICCV exits' paths as networks of their own (the
+    same parameters and operations), listed after the ICCV exits."""
+    table = results["table"]
+    rows = []
+
+    def add(network, cost, records, metric):
+        latency = (latencies or {}).get((network, cost["exit"]), {})
+        rows.append({"network": network, "exit": f"{cost['exit']}/4", "parameters": cost["parameters"],
+                     "multiply-accumulates (M)": cost["multiply-accumulates"] / 1e6, **latency,
+                     "test acc (%)": mean_points(records, metric)})
+
+    for variant in VARIANTS:
+        for cost in results["exit_costs"][variant]:
+            add(f"SD, {variant} exits", cost, table[f"SD, {variant} exits"], f"exit{cost['exit']}_test_acc")
+        if variant == "ICCV":
+            by_exit = {cost["exit"]: cost for cost in results["exit_costs"]["ICCV"]}
+            for k, row in _alone_rows():
+                add("trained alone", by_exit[k], table[row], "test_acc")
+    return pd.DataFrame(rows)
+
+
+COST_FORMATS = {"parameters": "{:,.0f}", "multiply-accumulates (M)": "{:.2f}", "latency, batch 1 (ms)": "{:.2f}",
+                "latency, batch 256 (ms)": "{:.1f}", "test acc (%)": "{:.2f}"}
+
+
+def cost_table(results: dict, latencies: dict | None = None) -> pd.DataFrame:
+    """``cost_frame`` as the page shows it: counts with thousands separators, millions and milliseconds to two
+    decimals (batch-256 latency to one), accuracy in points to two."""
+    frame = cost_frame(results, latencies)
+    for column, form in COST_FORMATS.items():
+        if column in frame:
+            frame[column] = frame[column].map(form.format)
+    return frame
+
+
+def accuracy_for_cost(results: dict, ax=None):
+    """Each exit's mean test accuracy against the counted multiply-accumulates of its path, one line per kind of
+    network, each point labelled with its exit. Counted, not timed: CPU timings of these small networks vary by a
+    factor of three between executions."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    costs = cost_frame(results)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    sns.lineplot(costs, x="multiply-accumulates (M)", y="test acc (%)", hue="network", style="network",
+                 markers=True, dashes=False, ax=ax)
+    for _, point in costs.iterrows():
+        ax.annotate(point["exit"], (point["multiply-accumulates (M)"], point["test acc (%)"]), fontsize=7,
+                    xytext=(3, -9), textcoords="offset points")
+    ax.set_title("Accuracy against the counted work of each exit's path")
+    return ax
+
+
+def two_stage_seconds(table: dict) -> float:
+    """Mean over seeds of the two-stage procedure's training seconds, as C16's cost claim counts them
+    (``two_stage_training``: the plain network of a seed plus its three KD students)."""
+    return float(np.nanmean([np.nan if r["metrics"][TIME_METRIC] is None else r["metrics"][TIME_METRIC]
+                             for r in two_stage_training(table)]))
+
+
+def training_time_frame(results: dict) -> pd.DataFrame:
+    """Training seconds (steps only, mean over seeds) of one self-distillation run and of the two-stage procedures
+    (the plain network, then KD into one exit's path or into all three), and each relative to the plain network."""
+    table = results["table"]
+    teacher = mean_training_seconds(table["plain network"])
+    rows = [(f"one stage: self-distillation, {variant} exits (all four exits)",
+             mean_training_seconds(table[f"SD, {variant} exits"])) for variant in ("TPAMI", "ICCV")]
+    rows += [(f"two stages: plain network, then KD into the exit-{k} path",
+              teacher + mean_training_seconds(_shallow(table, k)[1])) for k in SHALLOW_EXITS]
+    rows.append(("two stages: plain network, then KD into all three paths", two_stage_seconds(table)))
+    frame = pd.DataFrame(rows, columns=["procedure", "training time (s)"])
+    frame["relative to the plain network"] = frame["training time (s)"] / teacher
+    return frame
+
+
+def training_time_table(results: dict) -> pd.DataFrame:
+    """``training_time_frame`` as the page shows it: whole seconds, ratios to two decimals."""
+    frame = training_time_frame(results)
+    frame["training time (s)"] = frame["training time (s)"].map("{:.0f}".format)
+    frame["relative to the plain network"] = frame["relative to the plain network"].map("{:.2f}".format)
+    return frame
+
+
+def stage_accuracy_table(results: dict) -> pd.DataFrame:
+    """Test accuracy (%) of each shallow exit, mean ± std over seeds: in one stage (either kind of exit), from the
+    two-stage procedure (its path distilled from the plain network), and its path trained alone."""
+    table = results["table"]
+    return pd.DataFrame([{"exit": f"{k}/4",
+                          **{f"self-distillation, {variant} exits": accuracy(table[f"SD, {variant} exits"],
+                                                                            f"exit{k}_test_acc")
+                             for variant in VARIANTS},
+                          "two stages (KD from the plain network)": accuracy(_shallow(table, k)[1]),
+                          "path trained alone": accuracy(_shallow(table, k)[0])} for k in SHALLOW_EXITS])
+
+
+def ablation_table(results: dict) -> pd.DataFrame:
+    """``ablations`` as a table, one row per exit: each effect with its 95 % interval and raw p (no verdict)."""
+    return pd.DataFrame([{"exit": exit_name, **{label: f"{c.text()} (p {c.p:.3f})" if c.testable else c.text()
+                                                for label, c in row.items()}}
+                         for exit_name, row in ablations(results).items()])
+
+
+def chapter_claims(ledger: list[Claim]) -> list[Claim]:
+    """This chapter's claims of the book's ledger, in ledger order."""
+    return [claim for claim in ledger if claim.chapter == CHAPTER]
+
+
+def _variant_claims(ours: list[Claim], variant: str) -> list[Claim]:
+    return [claim for claim in ours if claim.setting.model.endswith(f"{variant} exits")]
+
+
+def _comparison(ours: list[Claim], claim_id: str, variant: str, label: str):
+    """The comparison ``label`` of ``variant``'s claim ``claim_id``."""
+    return next(x for claim in _variant_claims(ours, variant) if claim.id == claim_id
+                for x in claim.comparisons if x.label == label)
+
+
+def claim_numbers(ours: list[Claim]) -> dict[str, object]:
+    """The claims' results the page quotes: per kind of exit, its verdicts in one line, C14's deepest-exit and
+    ensemble effects, C16's time effect; the margin of C16's match; and which claims were untestable and why."""
+    out: dict[str, object] = {"margin": MATCH_MARGIN}
+    for variant in VARIANTS:
+        out[f"verdicts_{variant}"] = "; ".join(
+            claim.id + {"points": " (accuracy)", "minutes": " (cost)"}.get(
+                claim.comparisons[0].unit if claim.id == "C16" else "", "") + f" {claim.verdict}"
+            for claim in _variant_claims(ours, variant))
+        out[f"deepest_{variant}"] = _comparison(ours, "C14", variant, "exit 4/4 − plain network").text()
+        out[f"ensemble_{variant}"] = _comparison(ours, "C14", variant, "ensemble − exit 4/4").text()
+        out[f"time_{variant}"] = _comparison(ours, "C16", variant, "one stage − two stages, training minutes").text()
+    failed = {p.statement: p.evidence for claim in ours for p in claim.failed_preconditions}
+    untestable = sorted({f"{claim.id} ({claim.setting.model.split(', ')[-1]})" for claim in ours
+                         if claim.verdict == "untestable here"})
+    out["precondition_note"] = (
+        (f"Untestable here: {', '.join(untestable)}. The preconditions that failed: "
+         + "; ".join(f"{statement} ({evidence})" for statement, evidence in failed.items())
+         + ". A verdict on those claims at this scale would say nothing about the papers.") if untestable else
+        "Every precondition of C14 and C16 held at this scale.")
+    return out
+
+
+def page_numbers(results: dict, ledger: list[Claim]) -> dict[str, object]:
+    """Every number and phrase the page's prose quotes (its glue names → values): the budget and loss weights, the
+    training times, the CPU threads the latencies were measured with, and ``claim_numbers`` of the ledger."""
+    import torch
+
+    from kdlib.methods.self_distillation import SelfDistillationParams
+
+    b, table, params = budget(results["profile"]), results["table"], SelfDistillationParams()
+    times = training_time_frame(results).set_index("procedure")["relative to the plain network"]
+    plain_times = [t for t in map(training_seconds, table["plain network"]) if t is not None]
+    return {"profile": str(results["profile"]), "seeds": len(b["seeds"]), "epochs": b["epochs"],
+            "dataset_name": DATASET_NAMES[b["dataset"]], "alpha": params.alpha,
+            "temperature": params.temperature, "lam": params.lam,
+            "subset": "the full training set" if b["subset"] is None else f"{b['subset']:,} training images",
+            "plain_time_range": f"{min(plain_times):.0f}–{max(plain_times):.0f} s",
+            "sd_over_plain": float(times["one stage: self-distillation, ICCV exits (all four exits)"]),
+            "two_stage_all_over_plain": float(times.iloc[-1]), "threads": torch.get_num_threads(),
+            **claim_numbers(chapter_claims(ledger))}

@@ -23,6 +23,7 @@ from kdlib.methods.noisy import NoiseParams
 from kdlib.runs import RunSpec
 
 CHAPTER = "synthesis"
+PAGE = "06_synthesis"  # its notebook: notebooks/06_synthesis.py
 KNOBS = data_free.KNOBS  # the benchmark runs at the data-free chapter's budget
 check = data_free.check
 budget = data_free.budget
@@ -165,8 +166,9 @@ def _minutes(records: list[dict], before: list[list[dict]] | None = None) -> flo
 
 
 def benchmark_table(results: dict, dataset: str) -> pd.DataFrame:
-    """One row per method: accuracy over seeds, its gain over the student on labels with a 95 % interval and the
-    Holm-adjusted p of ``gains``, training time alone and with what it needs first, and the run ids."""
+    """One row per method (in the order of ``NEEDS``): accuracy over seeds, its gain over the student on labels with a
+    95 % interval and the Holm-adjusted p of ``gains``, training time in minutes (two decimals) alone and with what
+    it needs first, what it needs, and the run ids."""
     rows, gain = results["table"][dataset], gains(results)[dataset]
     out = []
     for label, records in rows.items():
@@ -179,11 +181,12 @@ def benchmark_table(results: dict, dataset: str) -> pd.DataFrame:
                     "Δ vs labels [95 % CI]": "–" if comparison is None else comparison.text(),
                     "test": "–" if comparison is None else comparison.test,
                     "p (Holm)": "–" if comparison is None else claims.format_p(comparison.p_holm),
-                    "training (min)": _minutes(records),
-                    "with what it needs first (min)": _minutes(records, results["prerequisites"][dataset][label]),
+                    "training (min)": f"{_minutes(records):.2f}",
+                    "with what it needs first (min)":
+                        f"{_minutes(records, results['prerequisites'][dataset][label]):.2f}",
                     "pre-trained teacher": needs_teacher, "real training images": real_data,
                     "second network": second, "run ids": " ".join(r["id"] for r in records)})
-    return pd.DataFrame(out).set_index("method")
+    return pd.DataFrame(out)
 
 
 def significant_gains(results: dict) -> dict[str, dict[str, list[str]]]:
@@ -194,3 +197,123 @@ def significant_gains(results: dict) -> dict[str, dict[str, list[str]]]:
         out[dataset] = {"higher": [label for label, c in significant.items() if c.effect > 0],
                         "lower": [label for label, c in significant.items() if c.effect < 0]}
     return out
+
+
+# --- the page's tables, figures and the numbers its prose quotes ------------------------------------------------
+# Each takes the chapter's results (or the book's ledger) and returns a table, a figure, a sentence or a dict of
+# glue name → value, so the notebook is prose plus one call each, and each is reachable by a unit test.
+
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}  # here a dataset of its own, not a stand-in
+
+
+def setup_table(results: dict, dataset: str | None = None) -> pd.DataFrame:
+    """What each method trains with on ``dataset`` (the first of the results when None), read from its seed-0
+    record's spec: model, loss and its settings, teacher, epochs, optimiser, schedule, batch and training data."""
+    from kdlib.methods import parse_params
+
+    dataset = dataset or next(iter(results["table"]))
+    rows = []
+    for label, records in results["table"][dataset].items():
+        spec = RunSpec.from_dict(records[0]["spec"])
+        teacher = (f"{spec.teacher.model} ({spec.teacher.method}, {spec.teacher.epochs} epochs)" if spec.teacher
+                   else "–")
+        rows.append({"method": label, "model": spec.model, "loss (kdlib method)": spec.method,
+                     "its settings": parse_params(spec.method, dict(spec.method_params)).describe(),
+                     "teacher": teacher, "epochs": spec.epochs, "optimiser": f"{spec.optimizer}, lr {spec.lr:g}",
+                     "schedule": spec.schedule, "batch": spec.batch_size,
+                     "training data": "generated" if label in DATA_FREE else "real"})
+    return pd.DataFrame(rows)
+
+
+def regression_chosen(results: dict) -> str:
+    """The learning rate the regression rows trained with on each dataset (the one their pilots chose on validation,
+    read from the rows' own records), with a note when it sits at an edge of ``REGRESSION_RATES``."""
+    edge = {min(REGRESSION_RATES): "the grid's smallest: a smaller rate was not tried",
+            max(REGRESSION_RATES): "the grid's largest: a larger rate was not tried"}
+    chosen = {dataset: rows["logit regression"][0]["spec"]["lr"] for dataset, rows in results["table"].items()}
+    return "; ".join(f"{DATASET_NAMES.get(dataset, dataset)}: {lr:g}" + (f", {edge[lr]}" if lr in edge else "")
+                     for dataset, lr in chosen.items())
+
+
+def significant_gains_text(results: dict) -> str:
+    """The significant gains in words, one sentence per dataset: how many methods lie significantly above and below
+    the student on labels after Holm's correction (``significant_gains``), and which."""
+    found, significant = gains(results), significant_gains(results)
+    return " ".join(
+        f"On {DATASET_NAMES.get(dataset, dataset)}, {len(significant[dataset]['higher'])} of the "
+        f"{len(found[dataset])} methods are significantly above the student on labels after Holm's correction "
+        f"({', '.join(significant[dataset]['higher']) or 'none'}) and {len(significant[dataset]['lower'])} "
+        f"significantly below it ({', '.join(significant[dataset]['lower']) or 'none'})." for dataset in found)
+
+
+def collapse_note(results: dict) -> str:
+    """A sentence on the runs on real data that ended at chance or diverged (``report.collapsed``), per method and
+    dataset with their count of seeds, or that none did; the data-free rows are left out."""
+    collapsed = {f"{label} on {DATASET_NAMES.get(dataset, dataset)}": (report.collapsed(records), len(records))
+                 for dataset, rows in results["table"].items() for label, records in rows.items()
+                 if label not in DATA_FREE and report.collapsed(records)}
+    if not collapsed:
+        return "No run on real data ended at chance level."
+    return ("Some runs on real data ended at chance level (final training accuracy under 15 %) or diverged: "
+            + ", ".join(f"{label} ({count} of {n} seeds)" for label, (count, n) in collapsed.items())
+            + ". They are counted, and left out of the means and comparisons above.")
+
+
+def page_numbers(results: dict) -> dict:
+    """The numbers and sentences the benchmark's prose quotes, by glue name."""
+    return {"regression_rates": ", ".join(f"{lr:g}" for lr in REGRESSION_RATES),
+            "regression_chosen": regression_chosen(results), "summary": significant_gains_text(results),
+            "collapse_note": collapse_note(results)}
+
+
+def gain_cost_points(results: dict) -> pd.DataFrame:
+    """One row per dataset and method: its mean gain over the student on labels (points; 0 for the baseline itself)
+    against its mean training minutes with what it needs first, and whether it learns on real or generated data."""
+    found = gains(results)
+    return pd.DataFrame([{"dataset": DATASET_NAMES.get(dataset, dataset), "method": label,
+                          "data": "no data (generated images)" if label in DATA_FREE else "real data",
+                          "Δ test acc vs labels (points)": found[dataset][label].effect if label in found[dataset]
+                          else 0.0,
+                          "training cost, with what it needs first (min)":
+                              _minutes(records, results["prerequisites"][dataset][label])}
+                         for dataset, rows in results["table"].items() for label, records in rows.items()])
+
+
+def gain_cost_figure(results: dict):
+    """Gain against cost (``gain_cost_points``), one panel per dataset and kind of data: real data and generated data
+    on rows of their own, so the data-free methods' losses of tens of points do not set the axis the real-data
+    methods (within about a point of each other) are read on; a grey line at no gain."""
+    import seaborn as sns
+
+    grid = sns.relplot(gain_cost_points(results), x="training cost, with what it needs first (min)",
+                       y="Δ test acc vs labels (points)", hue="method", style="data", col="dataset", row="data",
+                       s=70, height=3.2, aspect=1.5, facet_kws={"sharey": False, "sharex": False})
+    for ax in grid.axes.flat:
+        ax.axhline(0.0, color="0.6", linewidth=0.8, zorder=0)
+    return grid
+
+
+# --- the book's ledger, as this page shows it ---------------------------------------------------------------------
+
+def ledger_numbers(ledger: list[claims.Claim]) -> dict:
+    """The ledger's size as the prose quotes it: claims, claim-settings, comparisons, and the claim-settings per
+    verdict (``claims.counts``, every verdict, in its order)."""
+    return {"n_claims": len({claim.id for claim in ledger}), "n_settings": len(ledger),
+            "n_comparisons": sum(len(claim.comparisons) for claim in ledger),
+            "verdict_counts": ", ".join(f"{n} {verdict}" for verdict, n in claims.counts(ledger).items())}
+
+
+def verdict_table(ledger: list[claims.Claim]) -> pd.DataFrame:
+    """Claim-settings per chapter (in the ledger's order, the book's) and verdict (in ``claims.counts``' order; only
+    the verdicts some claim reached)."""
+    chapters = list(dict.fromkeys(claim.chapter for claim in ledger))
+    found = claims.counts(ledger)
+    verdicts = [verdict for verdict, n in found.items() if n]
+    return pd.DataFrame([{"chapter": chapter, **{verdict: sum(claim.chapter == chapter and claim.verdict == verdict
+                                                             for claim in ledger) for verdict in verdicts}}
+                         for chapter in chapters])
+
+
+def compact_table(ledger: list[claims.Claim], chapter: str) -> pd.DataFrame:
+    """One chapter's claims of the ledger as ``claims.compact_table`` shows them."""
+    return claims.compact_table([claim for claim in ledger if claim.chapter == chapter])

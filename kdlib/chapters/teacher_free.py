@@ -22,7 +22,8 @@ import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import Knob, best_on_validation, epochs_knob, lr_knob, profile_budget, seeds_knob, subset_knob
+from kdlib.chapters import best_on_validation
+from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.runs import RunSpec, get_or_train
 
 KNOBS = {
@@ -232,6 +233,7 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
 # The claims (C10–C13)
 
 CHAPTER = "teacher_free"
+PAGE = "03_teacher_free"  # its notebook: notebooks/03_teacher_free.py
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-100)", "cifar100": "CIFAR-100"}
 MODEL_NAMES = {"mlp_2x100": "MLP", "lenet5": "LeNet-5", "small_cnn": "small CNN", "resnet8": "ResNet-8",
                "resnet20": "ResNet-20"}
@@ -470,3 +472,373 @@ def claims(results: dict) -> list[kc.Claim]:
         [kc.compare(f"Tf-KD_reg − LSR ({model_name(m)})", _of(rows, "Tf-KD_reg", m), _of(rows, "LSR", m))
          for m in models]))
     return kc.adjust(found)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The page: its tables, figures and the numbers its prose quotes, each a function of ``results`` (tested on
+# hand-made records in tests/test_teacher_free_tables.py). Records hold fractions; these tables speak points.
+
+ROLE_TEXT = {"poorly trained": "poorly trained: in C11", "chance level": "chance level: label smoothing, not in C11",
+             "not poorly trained": "too close to the student: not in C11"}  # de_kd_teachers' roles, as a page says them
+
+
+def records_of(results: dict, method: str, model: str, teacher: str | None = None) -> list[dict]:
+    """The records of one table row of ``results`` (the first match when ``teacher`` is None)."""
+    return _of(records_by_row(results), method, model, teacher)
+
+
+def params_text(spec: dict) -> str:
+    """A spec's method parameters as a reader writes them (``alpha=0.9, temperature=4``), "–" for none."""
+    from kdlib.methods import describe_params
+
+    return describe_params(spec["method"], dict(spec["method_params"])) or "–"
+
+
+def _cell(records: list[dict], metric: str = "test_acc") -> str:
+    """Mean ± std (points, two decimals) over the seeds of ``records``."""
+    from kdlib.report import mean_std
+
+    return mean_std(kc.points(records, metric), 1)
+
+
+def setup_specs(results: dict) -> dict[str, RunSpec]:
+    """The setup table's roles (``report.setup_table``): each model as teacher and baseline, then each family's
+    setting chosen on validation."""
+    profile = results["profile"]
+    specs = {f"{model} (teacher and baseline)": teacher(profile, model) for model in budget(profile)["models"]}
+    specs.update({f"{family} (chosen)": spec for family, spec in results["chosen"].items()})
+    return specs
+
+
+def grid_tables(results: dict):
+    """Stage 1 as tables of final validation accuracy (points) of seed 0 of the weakest model, per family: rows α,
+    columns τ (LSR: rows ε, one column), each sorted by its numeric value."""
+    import pandas as pd
+
+    tables = {}
+    for family, cells in results["grids"].items():
+        scores = {key: 100.0 * record["metrics"]["val_acc"] for key, record in cells.items()}
+        if family == "LSR":
+            table = pd.DataFrame({"val acc": {key[0]: score for key, score in scores.items()}}).sort_index()
+            table.index.name = "ε"
+        else:
+            table = pd.Series(scores).unstack().sort_index().sort_index(axis=1)
+            table.index.name, table.columns.name = "α", "τ"
+        tables[family] = table
+    return tables
+
+
+def grid_heatmaps(results: dict):
+    """``grid_tables`` as one row of heatmaps (the LSR column narrower); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from kdlib.report import heatmap
+
+    tables = grid_tables(results)
+    fig, axes = plt.subplots(1, len(tables), figsize=(17, 3.2),
+                             gridspec_kw={"width_ratios": [1.6 if family == "LSR" else 3 for family in tables]})
+    for ax, (family, table) in zip(np.atleast_1d(axes), tables.items()):
+        heatmap(table, f"{family}: val acc (%)", ax=ax, cmap="viridis", center=None)
+    fig.tight_layout()
+    return fig
+
+
+def chosen_table(results: dict):
+    """Per family, the setting validation chose and its validation accuracy (points)."""
+    import pandas as pd
+
+    rows = []
+    for family, spec in results["chosen"].items():
+        record = next(r for r in results["grids"][family].values() if r["id"] == spec.id)
+        rows.append({"family": family, "chosen": params_text(spec.to_dict()),
+                     "val acc (%)": f"{100.0 * record['metrics']['val_acc']:.2f}"})
+    return pd.DataFrame(rows)
+
+
+def re_kd_table(results: dict):
+    """C10's table: per (stronger, weaker) pair both baselines, normal KD (stronger teaches weaker) and Re-KD
+    (weaker teaches stronger), test accuracy mean ± std (points), each Δ from the taught model's baseline with its
+    95 % interval."""
+    import pandas as pd
+
+    rows = []
+    for stronger, weaker in pairs(results["profile"]):
+        base_strong, base_weak = records_of(results, "baseline", stronger), records_of(results, "baseline", weaker)
+        normal = records_of(results, "normal KD", weaker, stronger)
+        reverse = records_of(results, "Re-KD", stronger, weaker)
+        rows.append({"teacher: baseline": f"{stronger}: {_cell(base_strong)}",
+                     "student: baseline": f"{weaker}: {_cell(base_weak)}",
+                     "normal KD (T → S)": _cell(normal),
+                     "Δ normal KD [95 % CI]": kc.compare("normal KD", normal, base_weak).text(),
+                     "Re-KD (S → T)": _cell(reverse),
+                     "Δ Re-KD [95 % CI]": kc.compare("Re-KD", reverse, base_strong).text()})
+    return pd.DataFrame(rows)
+
+
+def _paper(table: int | tuple[int, ...]):
+    from kdlib.report import reference_table
+
+    paper = reference_table("yuan2020")
+    return paper[paper["table"].isin(table if isinstance(table, tuple) else (table,))]
+
+
+def paper_re_kd_table():
+    """The paper's Table 1 (CIFAR-100, as printed): each normal-KD row beside the Re-KD row of the same pair."""
+    import pandas as pd
+
+    t1 = _paper(1)
+    return pd.DataFrame([{
+        "teacher: baseline": f"{r.teacher}: {reverse.baseline:.2f}",
+        "student: baseline": f"{r.model}: {r.baseline:.2f}",
+        "normal KD": f"{r.accuracy:.2f} ± {r.std:.2f} ({r.accuracy - r.baseline:+.2f})",
+        "Re-KD": f"{reverse.accuracy:.2f} ± {reverse.std:.2f} ({reverse.accuracy - reverse.baseline:+.2f})"}
+        for r, reverse in zip(t1[t1["method"] == "normal KD"].itertuples(), t1[t1["method"] == "Re-KD"].itertuples())])
+
+
+def de_kd_table(results: dict, method: str = "De-KD"):
+    """C11's table for the rows of ``method`` ("De-KD" or "De-KD curve"): each teacher checkpoint with its
+    validation / test accuracy, the student's baseline and De-KD (test, mean ± std), Δ with its 95 % interval and
+    the teacher's role in C11 (``de_kd_teachers``)."""
+    import pandas as pd
+
+    rows = []
+    for t in de_kd_teachers(results):
+        if t["row"].method != method:
+            continue
+        base = records_of(results, "baseline", t["row"].model)
+        rows.append({"teacher": f"{t['teacher model']} after {t['step']} steps",
+                     "teacher val / test acc (%)": f"{t['teacher val acc (%)']:.2f} / "
+                                                   f"{100.0 * t['teacher']['metrics']['test_acc']:.2f}",
+                     "student: baseline": f"{t['row'].model}: {_cell(base)}",
+                     "De-KD": _cell(t["records"]),
+                     "Δ De-KD [95 % CI]": kc.compare("De-KD", t["records"], base).text(),
+                     "role in C11": ROLE_TEXT[t["role"]]})
+    return pd.DataFrame(rows)
+
+
+def paper_de_kd_table():
+    """The paper's Table 4 (CIFAR-100 part, as printed; gains computed from the printed accuracies)."""
+    import pandas as pd
+
+    t4 = _paper(4)
+    return pd.DataFrame({"poorly trained teacher": t4["teacher"],
+                         "student: baseline": t4["model"] + ": " + t4["baseline"].map("{:.2f}".format),
+                         "De-KD": [f"{a:.2f} ± {s:.2f} ({a - b:+.2f})"
+                                   for a, s, b in zip(t4["accuracy"], t4["std"], t4["baseline"])]})
+
+
+def de_kd_curve(results: dict):
+    """The paper's Fig. 2 as points: one row per student run of the checkpoint curve (the weakest model taught by
+    checkpoints of the middle one), then normal KD's runs from the finished teacher ("full run"); teacher and
+    student test accuracy in points, ordered by the teacher's step."""
+    import pandas as pd
+
+    weak, middle, _ = budget(results["profile"])["models"]
+    rows = [{"teacher test acc (%)": 100.0 * t["teacher"]["metrics"]["test_acc"], "step": str(t["step"]),
+             "student test acc (%)": 100.0 * record["metrics"]["test_acc"]}
+            for t in sorted((t for t in de_kd_teachers(results) if t["row"].method == "De-KD curve"),
+                            key=lambda t: t["step"])
+            for record in t["records"]]
+    rows += [{"teacher test acc (%)": 100.0 * results["teachers"][middle]["metrics"]["test_acc"], "step": "full run",
+              "student test acc (%)": 100.0 * record["metrics"]["test_acc"]}
+             for record in records_of(results, "normal KD", weak, middle)]
+    return pd.DataFrame(rows, columns=["teacher test acc (%)", "step", "student test acc (%)"])
+
+
+def de_kd_curve_figure(results: dict, ax=None):
+    """``de_kd_curve`` drawn: the student's mean ± std per teacher checkpoint, each labelled with its step, over the
+    weakest model's baseline (dashed line, band one std)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    weak, middle, _ = budget(results["profile"])["models"]
+    curve = de_kd_curve(results)
+    baseline = kc.points(records_of(results, "baseline", weak))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.6))
+    sns.lineplot(curve, x="teacher test acc (%)", y="student test acc (%)", marker="o", errorbar="sd", ax=ax)
+    for (teacher_acc, step), group in curve.groupby(["teacher test acc (%)", "step"]):
+        ax.annotate(step, (teacher_acc, group["student test acc (%)"].mean()), textcoords="offset points",
+                    xytext=(4, -12), fontsize=8)
+    mean = baseline.mean()
+    spread = baseline.std(ddof=1) if len(baseline) > 1 else 0.0
+    ax.axhline(mean, color="0.3", linestyle="--", linewidth=1, label=f"{weak} baseline")
+    ax.axhspan(mean - spread, mean + spread, color="0.8", alpha=0.5)
+    ax.set_title(f"{weak} taught by checkpoints of {middle}")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def teacher_free_table(results: dict):
+    """C13's table: for the weakest and the middle model, each way of training it (baseline, Tf-KD_self, Tf-KD_reg,
+    LSR, normal KD from each stronger model; the released code's two rows for the weakest) with its test accuracy
+    (mean ± std, points), Δ from the baseline with its 95 % interval, the best test epoch (the released code's
+    report, shown to size its optimism), the setting and the run ids."""
+    import pandas as pd
+
+    weak, middle, _ = budget(results["profile"])["models"]
+    rows = []
+    for model in (weak, middle):
+        base = records_of(results, "baseline", model)
+        entries = [("baseline", base)] + [(method, records_of(results, method, model))
+                                          for method in ("Tf-KD_self", "Tf-KD_reg", "LSR")]
+        entries += [(f"normal KD [{stronger}]", records_of(results, "normal KD", model, stronger))
+                    for stronger, weaker in pairs(results["profile"]) if weaker == model]
+        if model == weak:
+            entries += [(label, records_of(results, label, model))
+                        for label in ("Tf-KD_reg, released code", "LSR, released code")]
+        rows += [{"model": model, "row": label, "test acc (%)": _cell(records),
+                  "Δ vs baseline [95 % CI]": kc.compare(label, records, base).text() if records is not base else "–",
+                  "best test epoch (%)": _cell(records, "test_acc_max_over_epochs"),
+                  "setting": params_text(records[0]["spec"]), "runs": " ".join(r["id"] for r in records)}
+                 for label, records in entries]
+    return pd.DataFrame(rows)
+
+
+def paper_teacher_free_table():
+    """The paper's Tables 5 and 9 (CIFAR-100, as printed): per table and model its baseline and each method's
+    accuracy with its gain over the baseline (computed from the printed accuracies); normal KD names its teacher."""
+    import pandas as pd
+
+    cells = {}
+    for r in _paper((5, 9)).itertuples():
+        row = cells.setdefault((f"Table {r.table}", r.model), {"table": f"Table {r.table}", "model": r.model,
+                                                                "baseline": f"{r.baseline:.2f}"})
+        column = "normal KD [teacher]" if r.method == "normal KD" else r.method
+        row[column] = f"{r.accuracy:.2f} ({r.accuracy - r.baseline:+.2f})" + (
+            f" [{r.teacher}]" if r.method == "normal KD" else "")
+    return pd.DataFrame(list(cells.values())).fillna("–")
+
+
+def curve_groups(results: dict) -> dict[str, list[dict]]:
+    """The weakest model's learning curves (``report.learning_curves``): baseline, Tf-KD_self, Tf-KD_reg, LSR and
+    normal KD from the middle model."""
+    weak, middle, _ = budget(results["profile"])["models"]
+    return {"baseline": records_of(results, "baseline", weak), "Tf-KD_self": records_of(results, "Tf-KD_self", weak),
+            "Tf-KD_reg": records_of(results, "Tf-KD_reg", weak), "LSR": records_of(results, "LSR", weak),
+            f"normal KD [{middle}]": records_of(results, "normal KD", weak, middle)}
+
+
+def control_table(results: dict):
+    """The KD control study on validation (``claims.control_table``), its arm a column (a page shows no index)."""
+    table = kc.control_table(results["controls"])
+    return table.reset_index() if table.index.name == "arm" else table
+
+
+def controls_on_test(results: dict):
+    """The control study's chapter-setting arm on the test set: normal KD in kdlib's term and in the released
+    code's, each as the positive control "beats the student alone" (``claims.controls_on_test``)."""
+    weak, middle, _ = budget(results["profile"])["models"]
+    return kc.controls_on_test(results["controls"]["the chapter's setting"], {
+        "KD, book's term": f"normal KD from the trained {model_name(middle)}, kdlib's term, beats "
+                           f"{model_name(weak)} alone",
+        "KD, code's term": f"normal KD from the trained {model_name(middle)}, the released code's term "
+                           f"(kdlib's ÷ K), beats {model_name(weak)} alone"})
+
+
+def virtual_teacher_curves(classes=(10, 100), values_of_a=(0.9, 0.99), taus=None):
+    """The probability the virtual teacher keeps on the true class after softening by τ, in both versions: Eq. 9 as
+    kdlib computes it (p^(1/τ), renormalised) and the released code's softmax(p / τ); one row per (K, τ, version)."""
+    import pandas as pd
+    import torch
+    import torch.nn.functional as F
+
+    from kdlib.methods.teacher_free import soften, virtual_teacher
+
+    taus = np.geomspace(1, 100, 41) if taus is None else taus
+    rows = []
+    for k in classes:
+        for a in values_of_a:
+            p_d = virtual_teacher(torch.tensor([0]), k, a, torch.float64)
+            for tau in taus:
+                rows.append({"K": k, "τ": tau, "version": f"Eq. 9 (kdlib), a = {a}",
+                             "p(true class)": soften(p_d, tau)[0, 0].item()})
+                rows.append({"K": k, "τ": tau, "version": f"released code, a = {a}",
+                             "p(true class)": F.softmax(p_d / tau, dim=1)[0, 0].item()})
+    return pd.DataFrame(rows)
+
+
+def virtual_teacher_figure():
+    """``virtual_teacher_curves`` drawn, one panel per K, τ on a log axis, the uniform distribution dashed."""
+    import seaborn as sns
+
+    curves = virtual_teacher_curves()
+    grid = sns.relplot(curves, x="τ", y="p(true class)", hue="version", col="K", kind="line", height=3.2,
+                       aspect=1.2, facet_kws={"sharey": False})
+    for k, ax in zip(sorted(curves["K"].unique()), grid.axes.flat):
+        ax.set_xscale("log")
+        ax.axhline(1 / k, color="0.4", linestyle="--", linewidth=1)
+        ax.set_title(f"K = {k} classes")
+    grid.figure.suptitle("Virtual teacher: probability of the true class after softening", y=1.04)
+    return grid
+
+
+def own_claims(ledger: list[kc.Claim]) -> list[kc.Claim]:
+    """This chapter's claims in the book's ledger (their Holm adjustment is the ledger's)."""
+    return [claim for claim in ledger if claim.chapter == CHAPTER]
+
+
+def _find(ours: list[kc.Claim], claim_id: str, start: str = "") -> kc.Claim:
+    return next(claim for claim in ours if claim.id == claim_id and claim.statement.startswith(start))
+
+
+VERDICT_GLUES = {"c10": ("C10", ""), "c11": ("C11", ""), "c12": ("C12", ""), "c13_self": ("C13", "Tf-KD_self improves"),
+                 "c13_self_kd": ("C13", "Tf-KD_self matches"), "c13_reg_kd": ("C13", "Tf-KD_reg matches"),
+                 "c13_reg_lsr": ("C13", "Tf-KD_reg beats")}  # glue name → (claim id, start of its statement)
+
+
+def page_numbers(results: dict, ledger: list[kc.Claim]) -> dict:
+    """Every number and phrase the page's prose quotes (glue name → value), from ``results`` and the book's
+    ``ledger``: the models, the virtual teacher at τ = 20, the poorly trained teacher, the control study, each
+    claim's verdict, the settings chosen on validation and the weakest model's gains."""
+    import torch
+    import torch.nn.functional as F
+
+    from kdlib.methods.teacher_free import soften, virtual_teacher
+
+    profile = results["profile"]
+    b = budget(profile)
+    weak, middle, strong = b["models"]
+    numbers = {"weak_model": weak, "middle_model": middle, "strong_model": strong}
+
+    p_d = virtual_teacher(torch.tensor([0]), 10, 0.99, torch.float64)
+    softened = soften(p_d, 20)[0]
+    numbers.update(released_true_20=F.softmax(p_d / 20, dim=1)[0, 0].item(), kdlib_true_20=softened[0].item(),
+                   kdlib_other_20=softened[1].item())
+
+    numbers.update(poor_step=int(results["poor_teacher"]["spec"]["stop_step"]),
+                   full_steps=int(results["teachers"][strong]["history"][-1]["step"]),
+                   trained_factor=f"{TRAINED_FACTOR:g}", poor_ratio=f"{POOR_ERROR_RATIO:g}")
+
+    study = kc.control_study(results["controls"])
+    for key, row in (("teacher", "teacher alone"), ("book", "KD, book's term"), ("code", "KD, code's term")):
+        numbers[f"controls_{key}"] = ", ".join(kc.passing(study, row)) or "no arm"
+
+    ours = own_claims(ledger)
+    for key, (claim_id, start) in VERDICT_GLUES.items():
+        numbers[f"verdict_{key}"] = _find(ours, claim_id, start).verdict
+    numbers["match_margin"] = f"{MATCH_MARGIN:g}"
+    excluded = _find(ours, "C11").extra.get("excluded", [])
+    numbers["c11_excluded"] = "; ".join(f"{t} ({ROLE_TEXT[role]})" for t, role in excluded) or "none"
+    kd_controls = [kd_works(records_by_row(results), weaker, stronger) for stronger, weaker in pairs(profile)]
+    numbers["kd_controls_holding"] = f"{sum(c.holds for c in kd_controls)} of the {len(kd_controls)}"
+    mdes = [c.mde for claim in ours if not claim.failed_preconditions for c in claim.comparisons
+            if c.unit == "points" and np.isfinite(c.mde)]
+    numbers["mde_range"] = f"{min(mdes):.2f} to {max(mdes):.2f}" if mdes else "–"
+
+    chosen_specs = results["chosen"]
+    numbers.update(reg_setting=params_text(chosen_specs["Tf-KD_reg"].to_dict()),
+                   kd_setting=params_text(chosen_specs["normal KD"].to_dict()),
+                   self_setting=params_text(chosen_specs["Tf-KD_self"].to_dict()),
+                   n_classes=data.n_classes(b["dataset"]))
+    tau = dict(chosen_specs["Tf-KD_reg"].method_params)["temperature"]
+    numbers["reg_tau_note"] = "below the paper's advice of τ ≥ 20" if tau < 20 else "as the paper advises (τ ≥ 20)"
+
+    base_weak = records_of(results, "baseline", weak)
+    numbers["released_reg_delta"] = kc.compare("released Tf-KD_reg", records_of(results, "Tf-KD_reg, released code",
+                                                                                 weak), base_weak).text()
+    for key, label in (("self", "Tf-KD_self"), ("reg", "Tf-KD_reg"), ("lsr", "LSR")):
+        numbers[f"weak_{key}_delta"] = kc.compare(label, records_of(results, label, weak), base_weak).text()
+    numbers["weak_kd_delta"] = kc.compare("normal KD", records_of(results, "normal KD", weak, strong),
+                                          base_weak).text()
+    return numbers
