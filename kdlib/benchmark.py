@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader, Subset
 from kdlib import data
 from kdlib.models import build_model, count_parameters
 from kdlib.paths import data_dir, results_dir
-from kdlib.runs import RunSpec, write_json_atomic
+from kdlib.runs import write_json_atomic
+from kdlib.spec import RunSpec
 from kdlib.optim import build_optimizer
 from kdlib.train import predict_logits, train
 

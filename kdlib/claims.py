@@ -314,7 +314,8 @@ def compare(label: str, ours: list[dict], against: list[dict], metric: str = "te
 def seed_cost(*groups: list[dict]) -> float | None:
     """Seconds one more seed of a comparison takes, from the records' wall times: a run of each side, plus (under
     the protocol of one teacher per student seed) each side's teacher once. None where a record gives no time."""
-    from kdlib.runs import RunSpec, load_record
+    from kdlib.runs import load_record
+    from kdlib.spec import RunSpec
 
     seconds, teachers = 0.0, {}
     for group in groups:

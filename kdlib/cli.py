@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec_from_args(args):
-    from kdlib.runs import RunSpec, load_record
+    from kdlib.runs import load_record
+    from kdlib.spec import RunSpec
 
     def stored_spec(run_id: str) -> RunSpec:
         stored = load_record(run_id)

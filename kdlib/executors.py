@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from kdlib.claims import Gate, GateFailed
-from kdlib.runs import RunSpec, outcome
+from kdlib.runs import outcome
+from kdlib.spec import RunSpec
 
 EXECUTORS = ("local", "ray", "slurm")
 

@@ -22,7 +22,8 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from kdlib.methods import get_method, resolve_params
-from kdlib.runs import RunSpec, StaleRecordError, is_stale, load_record
+from kdlib.runs import StaleRecordError, is_stale, load_record
+from kdlib.spec import RunSpec
 
 # training images of each dataset (before the validation split), as torchvision ships them
 TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257}

@@ -26,8 +26,9 @@ import torch
 
 from kdlib.executors import prerequisites
 from kdlib import runs
-from kdlib.runs import (REBUILT, RunSpec, _record_threads, _train_and_store, all_records, checkpoint_path,
-                        cpu_environment, is_stale, load_record, record_path, recipe_version)
+from kdlib.runs import (REBUILT, _record_threads, _train_and_store, all_records, checkpoint_path, cpu_environment,
+                        is_stale, load_record, record_path, recipe_version)
+from kdlib.spec import RunSpec
 from kdlib.train import pick_device
 
 LEVEL = 0.99  # the prediction band's coverage: a true re-run falls outside it once in a hundred

@@ -13,7 +13,8 @@ import pandas as pd
 from kdlib import claims as kc
 from kdlib import report
 from kdlib.profiles import Knob, epochs_knob, profile_budget, seeds_knob
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 CHAPTER = "my_paper"  # the page's name: python -m kdlib page my_paper
 PAGE = "07_my_paper"  # its notebook, notebooks/07_my_paper.py; the number orders the book

@@ -12,7 +12,7 @@ from kdlib.book import configure
 from kdlib.chapters import get_chapter, introduction
 from kdlib.profiles import BASE_PARAMETERS
 from kdlib.paths import results_dir
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 
 ALLOWED = BASE_PARAMETERS
 

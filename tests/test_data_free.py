@@ -13,7 +13,7 @@ from kdlib.data import normalise
 from kdlib.methods import Context, parse_params
 from kdlib.methods import data_free as df
 from kdlib.models import build_model
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.train import train
 
 RNG = np.random.default_rng(7)

@@ -13,7 +13,7 @@ from kdlib import data
 from kdlib.methods import METHODS, get_method
 from kdlib.methods.noisy import perturb_logits
 from kdlib.models import build_model, evaluation_heads
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.train import train
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kdlib"
@@ -80,7 +80,7 @@ def test_the_trainer_and_the_store_import_no_paper():
     papers = {name for name in graph if name.startswith("kdlib.methods.") and name != "kdlib.methods.base"}
     assert papers == {f"kdlib.methods.{paper}" for paper in
                       ("data_free", "hinton", "noisy", "rocket", "self_distillation", "teacher_free")}
-    for module in ("kdlib.train", "kdlib.runs", "kdlib.models", "kdlib.losses"):
+    for module in ("kdlib.train", "kdlib.optim", "kdlib.spec", "kdlib.runs", "kdlib.models", "kdlib.losses"):
         assert not graph[module] & papers, f"{module} imports {graph[module] & papers}"
 
 

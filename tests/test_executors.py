@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kdlib import executors, runs
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 
 
 def _spec(seed: int = 0, **changes) -> RunSpec:

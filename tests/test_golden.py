@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from kdlib import runs
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "golden"
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.optim import DropoutPaperSGD, build_optimizer, hidden_weights, learning_rate, momentum
 from kdlib.train import train
 

@@ -320,7 +320,7 @@ def test_the_recipe_numbers_come_from_the_records_not_from_a_formatted_table():
 
 
 def test_the_recipe_tables_show_no_index_and_the_setup_is_read_from_the_records():
-    from kdlib.runs import RunSpec
+    from kdlib.spec import RunSpec
 
     results = _recipe_results()
     assert introduction.recipe_table(results["recipe"], introduction.claims(results))["model"].tolist() == \

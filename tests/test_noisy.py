@@ -13,7 +13,7 @@ from kdlib import methods, runs
 from kdlib.methods.noisy import logit_regression_loss, perturb_logits
 from kdlib.methods import get_method, resolve_params
 from kdlib.paths import results_dir
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

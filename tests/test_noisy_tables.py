@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 
 from kdlib import report  # noqa: E402
 from kdlib.chapters import noisy_teachers as chapter  # noqa: E402
-from kdlib.runs import RunSpec  # noqa: E402
+from kdlib.spec import RunSpec  # noqa: E402
 from test_noisy import _dataset, _record  # noqa: E402
 
 FASHION = "fashion_mnist"

@@ -12,7 +12,8 @@ from kdlib.methods import get_method, resolve_params
 from kdlib.methods.data_free import Generator
 from kdlib.methods.rocket import RocketNet, RocketParams
 from kdlib.models import build_model
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 from kdlib.optim import learning_rate
 
 

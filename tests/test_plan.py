@@ -4,7 +4,7 @@ the test's own store: what is missing, in which order, and how long it would tak
 import pytest
 
 from kdlib import pages, plan, runs
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 
 TEACHER = RunSpec("mnist", "lenet5", epochs=10, lr=0.05)  # 55,000 training images after the validation split
 

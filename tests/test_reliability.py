@@ -14,7 +14,7 @@ import torch
 
 from kdlib import runs, verify
 from kdlib.paths import cache_dir, results_dir
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.train import train
 
 ROOT = Path(__file__).resolve().parent.parent

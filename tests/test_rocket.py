@@ -9,7 +9,7 @@ from kdlib.methods import get_method, resolve_params
 from kdlib.methods.rocket import HINTS, hint_loss
 from kdlib.methods.rocket import RocketNet
 from kdlib.models import build_model
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.train import inherit_weights, train
 
 SHAPE = (1, 12, 12)

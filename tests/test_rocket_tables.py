@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 from kdlib.chapters import rocket_launching as chapter  # noqa: E402
 from kdlib.methods.rocket import RocketNet  # noqa: E402
-from kdlib.runs import RunSpec  # noqa: E402
+from kdlib.spec import RunSpec  # noqa: E402
 from test_rocket import ROWS, _results  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import torch
 from kdlib import runs, verify
 from kdlib.data import split_indices
 from kdlib.paths import results_dir
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec, per_seed
 
 
 def small(**changes) -> RunSpec:
@@ -270,7 +270,7 @@ def test_records_are_written_with_the_mode_the_umask_gives(tmp_path):
 
 def test_per_seed_teachers_pair_student_seed_s_with_teacher_seed_s():
     student = small(method="kd", teacher=small(), method_params={"temperature": 4})
-    students = runs.per_seed(student, small(epochs=3), [0, 1, 2])
+    students = per_seed(student, small(epochs=3), [0, 1, 2])
     assert [(s.seed, s.teacher.seed) for s in students] == [(0, 0), (1, 1), (2, 2)]
     assert {s.teacher.epochs for s in students} == {3} and len({s.teacher.id for s in students}) == 3
 

@@ -12,7 +12,7 @@ from kdlib.methods import get_method, resolve_params
 from kdlib.methods.self_distillation import shallow_term_gradients
 from kdlib.methods.self_distillation import SD_VARIANTS, SelfDistillationNet
 from kdlib.models import build_model, count_parameters
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.train import inherit_weights
 
 NARROW = ((16, 32, 64, 128), 1)

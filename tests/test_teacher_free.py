@@ -16,7 +16,7 @@ from kdlib import runs
 from kdlib.methods.teacher_free import smoothed_cross_entropy, soften, virtual_teacher
 from kdlib.methods import get_method, resolve_params
 from kdlib.paths import results_dir
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.optim import learning_rate
 from kdlib.train import train
 

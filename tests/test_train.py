@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kdlib import methods
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 from kdlib.optim import learning_rate
 from kdlib.train import train
 

@@ -28,7 +28,8 @@ import numpy as np
 from kdlib import claims as kc
 from kdlib import data, report, stats
 from kdlib.profiles import epochs_knob, Knob, profile_budget, seeds_knob, subset_knob
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -671,7 +672,8 @@ def class_histograms(results: dict):
 def own_records(results: dict) -> list[dict]:
     """The chapter's own runs for its compute table: students, generators (the sweep's RDSKD generators included),
     sweeps and the warm-up ablation, each once; the LeNet-5 teachers, reused from other chapters, left out."""
-    from kdlib.runs import RunSpec, load_record
+    from kdlib.runs import load_record
+    from kdlib.spec import RunSpec
 
     records = [*[r for rows in results["main"].values() for group in rows.values() for r in group],
                *[r for group in results["generators"].values() for r in group],

@@ -20,7 +20,8 @@ from kdlib import stats
 from kdlib.chapters import best_on_validation
 from kdlib.profiles import epochs_knob, Knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import metric_values
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -27,7 +27,8 @@ from kdlib.chapters import best_on_validation, introduction
 from kdlib.profiles import epochs_knob, Knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 CHAPTER = "noisy_teachers"
 PAGE = "01_noisy_teachers"  # its notebook: notebooks/01_noisy_teachers.py

@@ -25,7 +25,8 @@ from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_kno
 from kdlib.claims import (TIME_METRIC, Claim, Setting, adjust, compare, control, control_study, controls_on_test,
                           mean_training_seconds, passing, points, time_sesoi, timed, training_seconds)
 from kdlib.claims import control_table as control_table_of
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 KNOBS = {
     "dataset": Knob("name", "the dataset (Fashion-MNIST stands in for CIFAR-10 offline)",

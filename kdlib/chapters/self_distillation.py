@@ -27,7 +27,8 @@ from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_kno
 from kdlib.claims import (TIME_METRIC, Claim, Precondition, Setting, adjust, compare, control, mean_training_seconds,
                           metric_values, points, time_sesoi, timed, training_seconds)
 from kdlib.report import mean_std
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 KNOBS = {
     "dataset": Knob("name", "the dataset (Fashion-MNIST stands in for CIFAR-100 offline)",

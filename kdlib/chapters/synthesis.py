@@ -20,7 +20,7 @@ import pandas as pd
 from kdlib import claims, report, stats
 from kdlib.chapters import best_on_validation, data_free
 from kdlib.methods.noisy import NoiseParams
-from kdlib.runs import RunSpec
+from kdlib.spec import RunSpec
 
 CHAPTER = "synthesis"
 PAGE = "06_synthesis"  # its notebook: notebooks/06_synthesis.py

@@ -24,7 +24,8 @@ from kdlib import claims as kc
 from kdlib import data
 from kdlib.chapters import best_on_validation
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
-from kdlib.runs import RunSpec, get_or_train
+from kdlib.runs import get_or_train
+from kdlib.spec import RunSpec
 
 KNOBS = {
     "dataset": Knob("name", "the dataset (Fashion-MNIST stands in for CIFAR-100 offline)",
