@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
 
     chapter = commands.add_parser("chapter", help="train (or load) every run of a chapter")
     chapter.add_argument("name")
+    pilot = commands.add_parser("pilot", help="train a chapter's pilot for a new testbed (seeds 0-1) and read its "
+                                              "gates on validation; exits 3 when a gate fails")
+    pilot.add_argument("name", help="a chapter with a pilot (noisy_teachers)")
+    pilot.add_argument("--no-train", action="store_true", help="train nothing; read the gates from the records")
     page = commands.add_parser("page", help="train a page's missing runs, execute it with papermill into its own "
                                             "folder and build a book around it")
     page.add_argument("name", help="a chapter (noisy_teachers, ...), speed or results")
@@ -169,6 +173,26 @@ def _executor_options(args) -> dict:
                          "G×K packs K runs per GPU)")
     return {key: value for key, value in (("address", args.address), ("gpus_per_run", args.gpus_per_run))
             if value is not None}
+
+
+def _pilot(args) -> int:
+    """A chapter's pilot: its runs, then its gates (fixed in the chapter before the runs) read on validation."""
+    from kdlib import chapters
+    chapter = chapters.get_chapter(args.name)
+    if not hasattr(chapter, "pilot_stages"):
+        raise ValueError(f"chapter {args.name!r} has no pilot; chapters with one: " + ", ".join(
+            name for name in chapters.CHAPTERS if hasattr(chapters.get_chapter(name), "pilot_stages")))
+    use_profile("cpu")
+    if not args.no_train and (status := _train(chapter.pilot_stages(), args)):
+        return status
+    outcome = chapter.pilot_outcome()
+    print(chapter.pilot_summary(chapter.pilot_results()).to_string(index=False))
+    for name, gate in outcome["gates"].items():
+        print(f"gate '{name}': " + (f"passed, {gate['difference']:+.2f} points" if gate["passed"] else
+                                     gate["message"]))
+    print("go: the testbed's main runs may start" if outcome["go"] else
+          "no go: take the chapter's next fallback (change the testbed, on validation)")
+    return 0 if outcome["go"] else 3
 
 
 def _train(stages, args) -> int:
@@ -381,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                 benchmark.write_json(result, args.json)
         elif args.command in ("chapter", "page"):
             return _chapter_or_page(args)
+        elif args.command == "pilot":
+            return _pilot(args)
         elif args.command == "claims":
             from kdlib import book, claims, profiles
             if args.profile not in profiles.PROFILES:

@@ -696,3 +696,110 @@ def identity_table(identities):
     digits, rows by ascending σ."""
     table = identities.sort_values("σ").reset_index(drop=True)
     return table.apply(lambda column: column.map("{:g}".format if column.name == "σ" else "{:.4g}".format))
+
+
+# --- the second testbed (NT-1): MNIST at 2,000 training images; its pilot and its gates ------------------------------
+# The first edition's setting cannot test C1, C3 or C4: plain logit regression does not beat the student on labels
+# there (MNIST +0.07 [−0.02, +0.16] points, Fashion-MNIST −0.42), the MNIST teacher–student gap is 0.85 points, and
+# the MNIST student has more parameters than its teacher. NT-1 keeps the paper's dataset and the book's students and
+# moves to low data, where published KD gains of a point or more appear (little student data, a teacher regularised
+# in ways the student is not): teacher and student train on the same 2,000 images (a fixed draw after the 5,000
+# validation images are carved; test is all 10,000); the LeNet-5 teacher gets ±2 px shifts, the student none; the
+# student is the chapter's MLP 2×100 (89,610 parameters against LeNet-5's 61,706, so C5's premise still fails on
+# MNIST). Logit regression gets a learning-rate grid meant to bracket its optimum, with Adam beside SGD, since SGD at
+# the first edition's rates was pinned by divergence.
+# The gates and grids below were written before any NT-1 record existed (issue 29); they are never moved.
+NT1 = dict(dataset="mnist", train_size=2000, val_size=5000, teacher_epochs=150, student_epochs=300,
+           teacher_eval_every=15, student_eval_every=30)
+NT1_CE_RATES = (0.03, 0.1, 0.3)
+NT1_L2_SETTINGS = (("sgd", 0.001), ("sgd", 0.003), ("sgd", 0.01), ("adam", 0.0003), ("adam", 0.001))
+NT1_PILOT_SEEDS = (0, 1)
+NT1_GATES = (claimlib.Gate("the teacher beats the student on labels", 2.0),
+             claimlib.Gate("logit regression beats the student on labels", 1.0))
+
+
+def nt1_teacher(seed: int) -> RunSpec:
+    """LeNet-5 on NT-1's 2,000 images, ±2 px shifts, warm-up and cosine over 150 epochs (about 2,350 steps)."""
+    return RunSpec(NT1["dataset"], "lenet5", epochs=NT1["teacher_epochs"], seed=seed, lr=0.05,
+                   schedule="warmup_cosine", augment="shift2", val_size=NT1["val_size"],
+                   train_size=NT1["train_size"], eval_every=NT1["teacher_eval_every"])
+
+
+def nt1_student(seed: int, lr: float, method: str = "ce", optimizer: str = "sgd", teacher: RunSpec | None = None,
+                params: tuple = ()) -> RunSpec:
+    """The MLP 2×100 on the same 2,000 images, no augmentation, 300 epochs (about 4,700 steps)."""
+    return RunSpec(NT1["dataset"], STUDENT, method, method_params=params, teacher=teacher,
+                   epochs=NT1["student_epochs"], seed=seed, optimizer=optimizer, lr=lr, schedule="warmup_cosine",
+                   weight_decay=0.0 if optimizer == "adam" else 5e-4, val_size=NT1["val_size"],
+                   train_size=NT1["train_size"], eval_every=NT1["student_eval_every"])
+
+
+def nt1_pilot() -> dict:
+    """The pilot's runs, seeds 0–1 (reused as the main runs' seeds 0–1 if the gates pass): a teacher per seed, the
+    student on labels at each learning rate, and logit regression from teacher seed s at each setting."""
+    seeds = NT1_PILOT_SEEDS
+    teachers = [nt1_teacher(seed) for seed in seeds]
+    return {"teacher": teachers,
+            "student on labels": {lr: [nt1_student(seed, lr) for seed in seeds] for lr in NT1_CE_RATES},
+            "logit regression": {setting: [nt1_student(seed, setting[1], "logit_regression", setting[0], teacher)
+                                           for seed, teacher in zip(seeds, teachers)]
+                                 for setting in NT1_L2_SETTINGS}}
+
+
+def pilot_stages() -> list:
+    """Train the pilot (the teachers first: logit regression reads them), then check its gates."""
+    pilot = nt1_pilot()
+    every = [spec for grid in ("student on labels", "logit regression") for specs in pilot[grid].values()
+             for spec in specs]
+    return [lambda: [*pilot["teacher"], *every]]
+
+
+def gate_outcome(found: dict) -> dict:
+    """The pilot read on validation: each grid's setting chosen on seed 0's final validation accuracy, then each
+    gate on the seed means of the chosen rows. Returns the chosen settings, the rows and, per gate, its difference
+    and whether it passed (a failed gate's message names both accuracies and the margin)."""
+    chosen = {grid: best_on_validation({key: records[0]["metrics"].get("val_acc")
+                                        for key, records in found[grid].items()})
+              for grid in ("student on labels", "logit regression")}
+    rows = {"teacher": found["teacher"], **{grid: found[grid][key] for grid, key in chosen.items()}}
+    gates = {}
+    for gate, better in zip(NT1_GATES, ("teacher", "logit regression")):
+        try:
+            gates[gate.name] = {"difference": gate.check(rows[better], rows["student on labels"]), "passed": True}
+        except claimlib.GateFailed as failed:
+            gates[gate.name] = {"difference": None, "passed": False, "message": str(failed)}
+    return {"chosen": chosen, "rows": rows, "gates": gates, "go": all(g["passed"] for g in gates.values())}
+
+
+def pilot_summary(found: dict):
+    """Every pilot row on validation: setting, mean ± std over the pilot's seeds (%), and whether it was chosen."""
+    import pandas as pd
+
+    from kdlib import report
+
+    outcome = gate_outcome(found)
+    rows = [{"row": "teacher (LeNet-5, shifts)", "setting": "SGD lr 0.05",
+             "validation accuracy (%)": report.mean_std(claimlib.metric_values(found["teacher"], "val_acc"))}]
+    for grid in ("student on labels", "logit regression"):
+        settings = [(("sgd", key) if grid == "student on labels" else key) for key in found[grid]]
+        for key, (optimizer, lr) in sorted(zip(found[grid], settings), key=lambda item: (item[1][0] != "sgd", item[1][1])):
+            records = found[grid][key]
+            setting = f"{'SGD' if optimizer == 'sgd' else 'Adam'} lr {lr:g}"
+            rows.append({"row": grid, "setting": setting,
+                         "validation accuracy (%)": report.mean_std(claimlib.metric_values(records, "val_acc"))
+                         + (" ← chosen" if key == outcome["chosen"][grid] else "")})
+    return pd.DataFrame(rows)
+
+
+def pilot_results(train_missing: bool = False) -> dict:
+    """The pilot's records, grouped as ``nt1_pilot`` lists its specs."""
+    pilot = nt1_pilot()
+    load = lambda specs: [get_or_train(spec, train_missing, None, "line") for spec in specs]  # noqa: E731
+    return {"teacher": load(pilot["teacher"]),
+            **{grid: {key: load(specs) for key, specs in pilot[grid].items()}
+               for grid in ("student on labels", "logit regression")}}
+
+
+def pilot_outcome(train_missing: bool = False) -> dict:
+    """``gate_outcome`` of the pilot's records."""
+    return gate_outcome(pilot_results(train_missing))

@@ -1,0 +1,70 @@
+"""The noisy-teachers chapter's second testbed (NT-1): its pilot's runs, and gates fixed before their records."""
+
+from __future__ import annotations
+
+import pytest
+
+from kdlib import cli
+from kdlib.chapters import noisy_teachers as chapter
+
+
+def _record(spec, val):
+    return {"id": spec.id, "spec": spec.to_dict(), "metrics": {"val_acc": val, "test_acc": val}}
+
+
+def _found(teacher=0.95, ce=(0.90, 0.91, 0.89), l2=(0.905, 0.915, 0.92, 0.925, 0.93), seed_shift=0.002):
+    """Pilot records with validation accuracies per setting (seed 1 a little better than seed 0)."""
+    pilot = chapter.nt1_pilot()
+    rows = lambda specs, v: [_record(s, v + seed_shift * s.seed) for s in specs]  # noqa: E731
+    return {"teacher": rows(pilot["teacher"], teacher),
+            "student on labels": {lr: rows(specs, v) for (lr, specs), v in zip(pilot["student on labels"].items(), ce)},
+            "logit regression": {key: rows(specs, v) for (key, specs), v in zip(pilot["logit regression"].items(), l2)}}
+
+
+def test_the_pilot_pairs_each_student_seed_with_its_teacher_on_the_same_2000_images():
+    pilot = chapter.nt1_pilot()
+    assert [t.seed for t in pilot["teacher"]] == [0, 1]
+    specs = [s for specs in pilot["logit regression"].values() for s in specs]
+    assert all(s.teacher.seed == s.seed and s.method == "logit_regression" for s in specs)
+    every = [*pilot["teacher"], *[s for g in ("student on labels", "logit regression") for v in pilot[g].values()
+                                  for s in v]]
+    assert len(every) == 2 + 2 * (len(chapter.NT1_CE_RATES) + len(chapter.NT1_L2_SETTINGS)) == 18
+    assert {(s.train_size, s.val_size, s.subset) for s in every} == {(2000, 5000, None)}
+    assert pilot["teacher"][0].augment == "shift2" and {s.augment for s in specs} == {"none"}
+    assert {s.optimizer for s in specs} == {"sgd", "adam"}
+    assert sorted(s.id for s in every) == sorted(s.id for stage in chapter.pilot_stages() for s in stage())
+
+
+def test_the_gates_pass_on_the_means_of_the_rows_chosen_on_seed_0():
+    outcome = chapter.gate_outcome(_found())
+    assert outcome["chosen"] == {"student on labels": 0.1, "logit regression": ("adam", 0.001)}
+    teacher_gate, l2_gate = outcome["gates"].values()
+    assert teacher_gate["difference"] == pytest.approx(95.1 - 91.1)  # seed means, in points
+    assert l2_gate["difference"] == pytest.approx(93.1 - 91.1)
+    assert outcome["go"]
+
+
+def test_a_failed_gate_names_both_accuracies_and_the_margin_and_stops_the_testbed():
+    outcome = chapter.gate_outcome(_found(l2=(0.90, 0.905, 0.91, 0.915, 0.915)))
+    gate = outcome["gates"]["logit regression beats the student on labels"]
+    assert not gate["passed"] and not outcome["go"]
+    assert "91.60 against 91.10, a difference of +0.50 points where at least +1.00 was required" in gate["message"]
+    assert outcome["gates"]["the teacher beats the student on labels"]["passed"]
+
+
+def test_the_pilot_table_sorts_each_grid_and_marks_the_chosen_row():
+    table = chapter.pilot_summary(_found())
+    assert list(table["setting"]) == ["SGD lr 0.05", "SGD lr 0.03", "SGD lr 0.1", "SGD lr 0.3", "SGD lr 0.001",
+                                      "SGD lr 0.003", "SGD lr 0.01", "Adam lr 0.0003", "Adam lr 0.001"]
+    chosen = table[table["validation accuracy (%)"].str.endswith("← chosen")]
+    assert list(chosen["setting"]) == ["SGD lr 0.1", "Adam lr 0.001"]
+    assert table.loc[0, "validation accuracy (%)"] == "95.10 ± 0.14"
+
+
+def test_the_cli_pilot_exits_3_when_a_gate_fails(monkeypatch, capsys):
+    found = _found(teacher=0.91)
+    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False: found)
+    assert cli.main(["pilot", "noisy_teachers", "--no-train"]) == 3
+    out = capsys.readouterr().out
+    assert "gate 'the teacher beats the student on labels' failed" in out and "no go" in out
+    assert cli.main(["pilot", "rocket_launching", "--no-train"]) == 2
