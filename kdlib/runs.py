@@ -309,6 +309,11 @@ def _current_record(spec: RunSpec, train_missing: bool) -> dict | None:
     return None
 
 
+def current_record(spec: RunSpec) -> dict | None:
+    """The spec's record if one made by the running recipe version is stored; None when it must (re-)train."""
+    return _current_record(spec, train_missing=True)
+
+
 class RebuiltModelWarning(UserWarning):
     """A model re-trained from its record (its checkpoint was not in the cache) ends with other metrics than the
     record's: another processor or library build. Pages list these in one line (``rebuilt_note``)."""

@@ -305,12 +305,10 @@ def _differences(spec, base) -> dict:
     return {key: a[key] for key in a if a[key] != b.get(key) and key != "teacher"}
 
 
-def test_each_arm_of_the_control_study_changes_one_thing(monkeypatch):
-    monkeypatch.setattr(chapter, "chosen_lambdas", lambda profile, train_missing=True, device=None: {
-        hint: lams[0] for hint, lams in chapter.budget(profile)["lambdas"].items()})
+def test_each_arm_of_the_control_study_changes_one_thing():
     arms = chapter.control_runs("cpu")
     setting = arms["the chapter's setting"]
-    table = chapter.table_runs("cpu", train_missing=False)
+    table = chapter.table_runs("cpu", {hint: lams[0] for hint, lams in chapter.budget("cpu")["lambdas"].items()})
     assert [s.id for s in setting["KD, book's term"]] == [s.id for s in table["KD from the booster"]]
     assert [s.id for s in setting["student alone"]] == [s.id for s in table["light alone"]]
     assert [s.id for s in setting["teacher alone"]] == [s.id for s in table["booster alone"]]
@@ -327,3 +325,37 @@ def test_each_arm_of_the_control_study_changes_one_thing(monkeypatch):
         assert arms[f"lr {lr:g}"]["KD, code's term"][0].teacher == chapter.booster_teacher("cpu")
     assert [s.seed for s in arms["α 0.1"]["KD, book's term"]] == [0, 1, 2]
     assert dict(arms["α 0.1"]["KD, book's term"][0].method_params) == {"alpha": 0.1, "temperature": 4.0}
+
+
+def test_the_plan_chooses_each_lambda_on_validation_and_stops_at_a_missing_grid():
+    """The plan's one door to earlier records is its choice of λ: a missing grid record is a stage boundary (the
+    three grids train together), and a complete grid picks, per hint, the λ with the best validation accuracy."""
+    from kdlib.chapters import Choose, Missing, plan_stages
+
+    grid = chapter.lambda_grid("cpu")
+    best = {"mimic": 1, "mse": 0, "kd": 2}  # index of the best λ per hint
+    values = {spec.id: 0.9 if i == best[hint] else 0.8 for hint, cells in grid.items()
+              for i, spec in enumerate(cells.values())}
+    with pytest.raises(Missing) as missing:
+        chapter.plan("cpu", Choose(lambda spec: None))
+    assert missing.value.names == ["mimic", "mse", "kd"]
+    teachers = {chapter.booster_teacher("cpu").id, *[arm["teacher alone"][0].id for arm in
+                                                     chapter.control_runs("cpu").values() if "teacher alone" in arm]}
+    assert {s.id for s in missing.value.specs} == set(values) | teachers  # the boosters train beside the grids
+    planned = chapter.plan("cpu", Choose(lambda spec: {"metrics": {"val_acc": values[spec.id]}}))
+    assert planned["lambdas"] == {hint: list(cells)[best[hint]] for hint, cells in grid.items()}
+    assert planned["table"]["hint L_KD (b)"][0].method_params == chapter.table_runs(
+        "cpu", planned["lambdas"])["hint L_KD (b)"][0].method_params
+    stages = plan_stages(chapter.plan, "cpu")
+    assert len(stages) == 4
+
+
+def test_a_dry_run_of_derived_stages_lists_the_grids_then_says_the_rest_is_undetermined(monkeypatch):
+    from kdlib import runs
+    from kdlib.plan import plan_stages as dry_run
+
+    monkeypatch.setattr(runs, "current_record", lambda spec: None)  # nothing trained yet
+    stages = chapter.stages("cpu")
+    found = dry_run(stages, records=[], has_record=lambda spec: False, in_cache=lambda spec: False)
+    grid = {spec.id for cells in chapter.lambda_grid("cpu").values() for spec in cells.values()}
+    assert grid <= set(found.runs["id"]) and found.undetermined == [2, 3, 4]

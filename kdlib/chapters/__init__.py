@@ -45,3 +45,91 @@ def best_on_validation(scores: dict):
     the first key, so a grid's order decides between equal runs, never the test set."""
     keys = list(scores)
     return max(keys, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -keys.index(key)))
+
+
+# --- a chapter's plan: what it trains, with validation choices as the one door to earlier records -------------------
+
+class Missing(Exception):
+    """A plan reached a choice whose grid has no records yet: ``specs`` are what must train before it can go on."""
+
+    def __init__(self, names: list[str], specs: list):
+        super().__init__(f"the choice(s) {', '.join(names)} need runs that have no record yet")
+        self.names, self.specs = names, specs
+
+
+class Choose:
+    """The door through which a plan reads earlier results: ``choose(name, grid)`` returns the key of ``grid`` (key →
+    spec) whose run ends with the best validation accuracy (``best_on_validation``); ``choose.each({name: grid})``
+    makes several independent choices at once, so their grids train together; ``alongside`` lists runs that need no
+    choice (a teacher the later rows read) to train in the same stage. ``read(spec)`` gives a spec's record or None;
+    a grid with a missing record raises ``Missing`` (the stage boundary)."""
+
+    def __init__(self, read):
+        self.read = read
+
+    def each(self, grids: dict, alongside: tuple = ()) -> dict:
+        found = {name: {key: self.read(spec) for key, spec in grid.items()} for name, grid in grids.items()}
+        missing = [name for name, records in found.items() if any(record is None for record in records.values())]
+        if missing:
+            raise Missing(missing, [*[spec for name in missing for spec in grids[name].values()], *alongside])
+        return {name: best_on_validation({key: record["metrics"].get("val_acc") for key, record in records.items()})
+                for name, records in found.items()}
+
+    def __call__(self, name: str, grid: dict):
+        return self.each({name: grid})[name]
+
+
+def specs_in(planned) -> list:
+    """Every spec in a plan's output (nested dicts, lists, tuples), each once, in the order met."""
+    from kdlib.spec import RunSpec
+
+    out: dict[str, RunSpec] = {}
+
+    def walk(item):
+        if isinstance(item, RunSpec):
+            out.setdefault(item.id, item)
+        elif isinstance(item, dict):
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                walk(value)
+    walk(planned)
+    return list(out.values())
+
+
+def plan_stages(plan, profile, depth: int = 4) -> list:
+    """A chapter's stages, derived from its pure ``plan(profile, choose)``: each stage trains the grids of the first
+    choices whose records are missing or, once every choice can be made, all the plan lists. ``depth`` is the
+    longest chain of dependent choices the plan makes, plus one (a later stage whose work is done trains nothing).
+    A stage that meets a grid an earlier stage already listed, still without records (a dry run, or a grid run that
+    failed), raises ``FileNotFoundError``: what it would train cannot be known yet."""
+    asked: set[str] = set()
+
+    def stage():
+        from kdlib.runs import current_record
+        try:
+            return specs_in(plan(profile, Choose(current_record)))
+        except Missing as missing:
+            if set(missing.names) <= asked:
+                raise FileNotFoundError(f"this stage follows the choice(s) {', '.join(missing.names)}, whose runs "
+                                        f"have no record yet") from None
+            asked.update(missing.names)
+            return missing.specs
+    return [stage] * depth
+
+
+def load_plan(plan, profile, read) -> dict:
+    """A plan's output with every spec replaced by its record (``read(spec)``: load, or train when allowed): the
+    choices read and train through the same ``read``, so the results are those of the records the plan chose."""
+    from kdlib.spec import RunSpec
+
+    def load(item):
+        if isinstance(item, RunSpec):
+            return read(item)
+        if isinstance(item, dict):
+            return {key: load(value) for key, value in item.items()}
+        if isinstance(item, list):
+            return [load(value) for value in item]
+        return item
+    return load(plan(profile, Choose(read)))

@@ -20,7 +20,7 @@ import math
 import pandas as pd
 
 from kdlib import report
-from kdlib.chapters import best_on_validation
+from kdlib.chapters import Choose, load_plan, plan_stages
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import (TIME_METRIC, Claim, Setting, adjust, compare, control, control_study, controls_on_test,
                           mean_training_seconds, passing, points, time_sesoi, timed, training_seconds)
@@ -97,15 +97,6 @@ def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
     return get_or_train(spec, train_missing, device, "line", keep_divergence=True)
 
 
-def chosen_lambdas(profile: str, train_missing: bool = True, device=None) -> dict[str, float]:
-    """Per hint loss, the λ whose run has the best final validation accuracy of the light net (ties: the first)."""
-    best = {}
-    for hint, cells in lambda_grid(profile).items():
-        best[hint] = best_on_validation({lam: record(spec, train_missing, device)["metrics"]["val_acc"]
-                                         for lam, spec in cells.items()})
-    return best
-
-
 def control_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
     """The KD control study (``kdlib.claims.control_table``), every seed, read on validation: why KD from the
     booster does not beat the light net alone here. Each arm changes one thing and keeps the rest of the chapter's
@@ -135,9 +126,9 @@ def control_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
             for name, rows in arms.items()}
 
 
-def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
-    """Stage 2: every row, one spec per seed. "(b)" is interval sharing, "(a)" bottom sharing, as in the paper."""
-    lam = chosen_lambdas(profile, train_missing, device)
+def table_runs(profile: str, lam: dict[str, float]) -> dict[str, list[RunSpec]]:
+    """Every row, one spec per seed, at each hint's λ as chosen on validation. "(b)" is interval sharing, "(a)"
+    bottom sharing, as in the paper."""
     model = names(profile)
     teacher = booster_teacher(profile)
     rocket = rocket_run(profile, lam=lam["mimic"])
@@ -158,24 +149,24 @@ def table_runs(profile: str, train_missing: bool = True, device=None) -> dict[st
     return {label: [spec.replace(seed=seed) for seed in budget(profile)["seeds"]] for label, spec in rows.items()}
 
 
+def plan(profile, choose: Choose) -> dict:
+    """What the chapter trains: the λ grid of each hint loss, each λ chosen on the light net's validation accuracy
+    (seed 0), then every table row at its chosen λ and the KD control study. The boosters that teach (the table's
+    and the control study's) need no choice and train beside the grids."""
+    grid = lambda_grid(profile)
+    teachers = [booster_teacher(profile), *[arm["teacher alone"][0] for arm in control_runs(profile).values()
+                                            if "teacher alone" in arm]]
+    lambdas = choose.each({hint: cells for hint, cells in grid.items()}, alongside=teachers)
+    return {"grid": grid, "lambdas": lambdas, "table": table_runs(profile, lambdas), "controls": control_runs(profile)}
+
+
 def stages(profile: str, device=None) -> list:
-    """The booster and the λ grid, then every table row (which reads the grid's choice on validation)."""
-    return [lambda: [booster_teacher(profile),
-                     *[spec for cells in lambda_grid(profile).values() for spec in cells.values()],
-                     *[arm["teacher alone"][0] for arm in control_runs(profile).values() if "teacher alone" in arm]],
-            lambda: [spec for specs in table_runs(profile, False, device).values() for spec in specs]
-            + [spec for arm in control_runs(profile).values() for specs in arm.values() for spec in specs]]
+    """The λ grids, then every row (derived from ``plan``)."""
+    return plan_stages(plan, profile)
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
-    return {"profile": profile,
-            "grid": {hint: {lam: record(spec, train_missing, device) for lam, spec in cells.items()}
-                     for hint, cells in lambda_grid(profile).items()},
-            "lambdas": chosen_lambdas(profile, train_missing, device),
-            "table": {label: [record(spec, train_missing, device) for spec in specs]
-                      for label, specs in table_runs(profile, train_missing, device).items()},
-            "controls": {name: {row: [record(spec, train_missing, device) for spec in specs]
-                                for row, specs in arm.items()} for name, arm in control_runs(profile).items()}}
+    return {"profile": profile, **load_plan(plan, profile, lambda spec: record(spec, train_missing, device))}
 
 
 # --- the claims ---------------------------------------------------------------------------------------------------

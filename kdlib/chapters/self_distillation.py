@@ -23,6 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from kdlib.chapters import load_plan, plan_stages
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import (TIME_METRIC, Claim, Precondition, Setting, adjust, compare, control, mean_training_seconds,
                           metric_values, points, time_sesoi, timed, training_seconds)
@@ -102,9 +103,14 @@ def table_runs(profile: str) -> dict[str, list[RunSpec]]:
     return {label: [spec.replace(seed=seed) for seed in budget(profile)["seeds"]] for label, spec in rows.items()}
 
 
+def plan(profile, choose) -> dict:
+    """What the chapter trains: every row (no choice on validation: the plain network that teaches the two-stage rows
+    is one of them, and trains first as their prerequisite)."""
+    return {"table": table_runs(profile)}
+
+
 def stages(profile: str, device=None) -> list:
-    """Every row (the plain network that teaches the two-stage rows trains first, as their prerequisite)."""
-    return [lambda: [plain(profile), *[spec for specs in table_runs(profile).values() for spec in specs]]]
+    return plan_stages(plan, profile, depth=1)
 
 
 def exit_costs(profile: str) -> dict[str, list[dict]]:
@@ -126,10 +132,8 @@ def exit_costs(profile: str) -> dict[str, list[dict]]:
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
-    return {"profile": profile,
-            "table": {label: [get_or_train(spec, train_missing, device, "line") for spec in specs]
-                      for label, specs in table_runs(profile).items()},
-            "exit_costs": exit_costs(profile)}
+    found = load_plan(plan, profile, lambda spec: get_or_train(spec, train_missing, device, "line"))
+    return {"profile": profile, **found, "exit_costs": exit_costs(profile)}
 
 
 # --- the claims ---------------------------------------------------------------------------------------------------
