@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--profile", default="cpu")
         command.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                              help="a chapter parameter, e.g. -p seeds '[0,1,2,3,4]' (the page lists them)")
+    for command in (chapter, page, pilot):
         command.add_argument("--device", choices=("cpu", "cuda"))
         command.add_argument("--workers", type=int, default=1, help="runs trained at once (default 1)")
         command.add_argument("--executor", default="local", choices=EXECUTORS)

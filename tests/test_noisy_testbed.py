@@ -68,3 +68,18 @@ def test_the_cli_pilot_exits_3_when_a_gate_fails(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "gate 'the teacher beats the student on labels' failed" in out and "no go" in out
     assert cli.main(["pilot", "rocket_launching", "--no-train"]) == 2
+
+
+def test_the_cli_pilot_trains_its_stages_with_the_workers_asked_for(monkeypatch, capsys):
+    from kdlib import executors
+    asked = {}
+
+    def run_stages(stages, executor, workers, threads, device, report, **options):
+        asked.update(ids=sorted(s.id for stage in stages for s in stage()), executor=executor, workers=workers)
+        return []
+    monkeypatch.setattr(executors, "run_stages", run_stages)
+    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False: _found())
+    assert cli.main(["pilot", "noisy_teachers", "--workers", "2"]) == 0
+    assert asked["workers"] == 2 and asked["executor"] == "local"
+    assert asked["ids"] == sorted(s.id for stage in chapter.pilot_stages() for s in stage())
+    assert "go: the testbed's main runs may start" in capsys.readouterr().out
