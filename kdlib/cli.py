@@ -177,23 +177,29 @@ def _executor_options(args) -> dict:
 
 
 def _pilot(args) -> int:
-    """A chapter's pilot: its runs, then its gates (fixed in the chapter before the runs) read on validation."""
+    """A chapter's pilot: its testbeds in order (the first setting, then each fallback), each trained and read on
+    validation against gates fixed in the chapter before its runs, until one passes; exits 3 when none does."""
     from kdlib import chapters
     chapter = chapters.get_chapter(args.name)
     if not hasattr(chapter, "pilot_stages"):
         raise ValueError(f"chapter {args.name!r} has no pilot; chapters with one: " + ", ".join(
             name for name in chapters.CHAPTERS if hasattr(chapters.get_chapter(name), "pilot_stages")))
     use_profile("cpu")
-    if not args.no_train and (status := _train(chapter.pilot_stages(), args)):
-        return status
-    outcome = chapter.pilot_outcome()
-    print(chapter.pilot_summary(chapter.pilot_results()).to_string(index=False))
-    for name, gate in outcome["gates"].items():
-        print(f"gate '{name}': " + (f"passed, {gate['difference']:+.2f} points" if gate["passed"] else
-                                     gate["message"]))
-    print("go: the testbed's main runs may start" if outcome["go"] else
-          "no go: take the chapter's next fallback (change the testbed, on validation)")
-    return 0 if outcome["go"] else 3
+    for testbed in chapter.pilot_testbeds():
+        print(f"--- {testbed.name}: {testbed.why}", flush=True)
+        if not args.no_train and (status := _train(chapter.pilot_stages(testbed), args)):
+            return status
+        found = chapter.pilot_results(testbed=testbed)
+        outcome = chapter.gate_outcome(found)
+        print(chapter.pilot_summary(found).to_string(index=False))
+        for name, gate in outcome["gates"].items():
+            print(f"gate '{name}' passed, {gate['difference']:+.2f} points" if gate["passed"] else gate["message"])
+        if outcome["go"]:
+            print(f"go: {testbed.name} is the testbed; its main runs may start")
+            return 0
+        print(f"no go: {testbed.name} fails a gate")
+    print("no go: every testbed and fallback failed a gate; the chapter's claims are untestable in these settings")
+    return 3
 
 
 def _train(stages, args) -> int:

@@ -12,9 +12,10 @@ def _record(spec, val):
     return {"id": spec.id, "spec": spec.to_dict(), "metrics": {"val_acc": val, "test_acc": val}}
 
 
-def _found(teacher=0.95, ce=(0.90, 0.91, 0.89), l2=(0.905, 0.915, 0.92, 0.925, 0.93), seed_shift=0.002):
+def _found(teacher=0.95, ce=(0.90, 0.91, 0.89), l2=(0.905, 0.915, 0.92, 0.925, 0.93), seed_shift=0.002,
+           testbed=chapter.NT1_TESTBEDS[0]):
     """Pilot records with validation accuracies per setting (seed 1 a little better than seed 0)."""
-    pilot = chapter.nt1_pilot()
+    pilot = chapter.nt1_pilot(testbed)
     rows = lambda specs, v: [_record(s, v + seed_shift * s.seed) for s in specs]  # noqa: E731
     return {"teacher": rows(pilot["teacher"], teacher),
             "student on labels": {lr: rows(specs, v) for (lr, specs), v in zip(pilot["student on labels"].items(), ce)},
@@ -28,7 +29,7 @@ def test_the_pilot_pairs_each_student_seed_with_its_teacher_on_the_same_2000_ima
     assert all(s.teacher.seed == s.seed and s.method == "logit_regression" for s in specs)
     every = [*pilot["teacher"], *[s for g in ("student on labels", "logit regression") for v in pilot[g].values()
                                   for s in v]]
-    assert len(every) == 2 + 2 * (len(chapter.NT1_CE_RATES) + len(chapter.NT1_L2_SETTINGS)) == 18
+    assert len(every) == 2 + 2 * (len(chapter.NT1_TESTBEDS[0].ce_rates) + len(chapter.NT1_TESTBEDS[0].l2_settings)) == 18
     assert {(s.train_size, s.val_size, s.subset) for s in every} == {(2000, 5000, None)}
     assert pilot["teacher"][0].augment == "shift2" and {s.augment for s in specs} == {"none"}
     assert {s.optimizer for s in specs} == {"sgd", "adam"}
@@ -61,12 +62,15 @@ def test_the_pilot_table_sorts_each_grid_and_marks_the_chosen_row():
     assert table.loc[0, "validation accuracy (%)"] == "95.10 ± 0.14"
 
 
-def test_the_cli_pilot_exits_3_when_a_gate_fails(monkeypatch, capsys):
-    found = _found(teacher=0.91)
-    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False: found)
+def test_the_cli_pilot_exits_3_when_every_testbed_fails_a_gate(monkeypatch, capsys):
+    monkeypatch.setattr(chapter, "pilot_results",
+                        lambda train_missing=False, testbed=None: _found(teacher=0.91, testbed=testbed))
     assert cli.main(["pilot", "noisy_teachers", "--no-train"]) == 3
     out = capsys.readouterr().out
-    assert "gate 'the teacher beats the student on labels' failed" in out and "no go" in out
+    assert out.count("gate 'the teacher beats the student on labels' failed") == len(chapter.NT1_TESTBEDS)
+    assert [line for line in out.splitlines() if line.startswith("---")] == [
+        f"--- {t.name}: {t.why}" for t in chapter.NT1_TESTBEDS]
+    assert out.rstrip().endswith("untestable in these settings")
     assert cli.main(["pilot", "rocket_launching", "--no-train"]) == 2
 
 
@@ -78,8 +82,34 @@ def test_the_cli_pilot_trains_its_stages_with_the_workers_asked_for(monkeypatch,
         asked.update(ids=sorted(s.id for stage in stages for s in stage()), executor=executor, workers=workers)
         return []
     monkeypatch.setattr(executors, "run_stages", run_stages)
-    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False: _found())
+    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False, testbed=None: _found())
     assert cli.main(["pilot", "noisy_teachers", "--workers", "2"]) == 0
     assert asked["workers"] == 2 and asked["executor"] == "local"
     assert asked["ids"] == sorted(s.id for stage in chapter.pilot_stages() for s in stage())
-    assert "go: the testbed's main runs may start" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "go: NT-1 is the testbed" in out and "fallback" not in out  # the first testbed passed: no fallback ran
+
+
+def test_a_failed_testbed_moves_on_to_its_fallbacks_in_order_and_stops_at_the_first_that_passes(monkeypatch, capsys):
+    first, second, third = chapter.NT1_TESTBEDS
+    outcomes = {first: _found(l2=(0.90,) * 5, testbed=first), second: _found(testbed=second)}
+    read = []
+    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False, testbed=None: read.append(testbed)
+                        or outcomes[testbed])
+    assert cli.main(["pilot", "noisy_teachers", "--no-train"]) == 0
+    assert read == [first, second]  # the third testbed is never read
+    assert f"no go: {first.name} fails a gate" in capsys.readouterr().out
+
+
+def test_the_fallbacks_halve_the_data_or_give_the_teacher_every_training_image():
+    first, halved, privileged = (chapter.nt1_pilot(t) for t in chapter.NT1_TESTBEDS)
+    assert {s.train_size for s in halved["teacher"]} == {1000}
+    assert all(s.train_size == 1000 and s.teacher.train_size == 1000
+               for specs in halved["logit regression"].values() for s in specs)
+    assert {s.train_size for s in privileged["teacher"]} == {None}  # all 55,000 images left after validation
+    assert {s.val_size for s in privileged["teacher"]} == {5000}
+    # the privileged testbed's students on labels are NT-1's own runs (same ids: their records are reused)
+    assert [s.id for v in privileged["student on labels"].values() for s in v] == [
+        s.id for v in first["student on labels"].values() for s in v]
+    # each fallback's regression grid extends below NT-1's best setting (SGD 0.001, its lowest)
+    assert all(min(lr for opt, lr in t.l2_settings if opt == "sgd") < 0.001 for t in chapter.NT1_TESTBEDS[1:])

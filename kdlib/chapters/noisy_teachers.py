@@ -18,6 +18,8 @@ claims C1–C5, one per dataset, with their preconditions (see ``kdlib.claims`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from kdlib import claims as claimlib
@@ -709,46 +711,89 @@ def identity_table(identities):
 # MNIST). Logit regression gets a learning-rate grid meant to bracket its optimum, with Adam beside SGD, since SGD at
 # the first edition's rates was pinned by divergence.
 # The gates and grids below were written before any NT-1 record existed (issue 29); they are never moved.
-NT1 = dict(dataset="mnist", train_size=2000, val_size=5000, teacher_epochs=150, student_epochs=300,
-           teacher_eval_every=15, student_eval_every=30)
-NT1_CE_RATES = (0.03, 0.1, 0.3)
-NT1_L2_SETTINGS = (("sgd", 0.001), ("sgd", 0.003), ("sgd", 0.01), ("adam", 0.0003), ("adam", 0.001))
-NT1_PILOT_SEEDS = (0, 1)
+# NT-1's pilot failed its second gate (logit regression +0.65 points over the student on labels, at the lowest SGD
+# rate of its grid). Its fallbacks, in the order the testbed study lists them, were then written before any of their
+# records existed, with the same gates: (i) half the data, where the student over-fits more and the teacher's
+# labels carry more; (ii) a privileged teacher, trained on all 55,000 training images (the student keeps NT-1's
+# 2,000, a subset of the teacher's), so the teacher–student gap is several points. Both extend the regression grid
+# downwards, since NT-1's best setting was the lowest rate it tried.
 NT1_GATES = (claimlib.Gate("the teacher beats the student on labels", 2.0),
              claimlib.Gate("logit regression beats the student on labels", 1.0))
+NT1_PILOT_SEEDS = (0, 1)
 
 
-def nt1_teacher(seed: int) -> RunSpec:
-    """LeNet-5 on NT-1's 2,000 images, ±2 px shifts, warm-up and cosine over 150 epochs (about 2,350 steps)."""
-    return RunSpec(NT1["dataset"], "lenet5", epochs=NT1["teacher_epochs"], seed=seed, lr=0.05,
-                   schedule="warmup_cosine", augment="shift2", val_size=NT1["val_size"],
-                   train_size=NT1["train_size"], eval_every=NT1["teacher_eval_every"])
+@dataclass(frozen=True)
+class Testbed:
+    """One candidate setting of the chapter's second testbed: the data each model sees, the budgets and the pilot's
+    learning-rate grids (``l2_settings`` are (optimiser, rate) pairs for logit regression)."""
+    name: str
+    why: str
+    train_size: int
+    teacher_train_size: int | None  # None: every training image left after validation (a privileged teacher)
+    teacher_epochs: int
+    teacher_eval_every: int
+    student_epochs: int
+    student_eval_every: int
+    ce_rates: tuple
+    l2_settings: tuple
+    dataset: str = "mnist"
+    val_size: int = 5000
+
+
+LOWER_L2_GRID = (("sgd", 0.0001), ("sgd", 0.0003), ("sgd", 0.001), ("adam", 0.0001), ("adam", 0.0003),
+                 ("adam", 0.001))
+NT1_TESTBEDS = (
+    Testbed("NT-1", "MNIST at 2,000 training images for teacher and student", train_size=2000,
+            teacher_train_size=2000, teacher_epochs=150, teacher_eval_every=15, student_epochs=300,
+            student_eval_every=30, ce_rates=(0.03, 0.1, 0.3),
+            l2_settings=(("sgd", 0.001), ("sgd", 0.003), ("sgd", 0.01), ("adam", 0.0003), ("adam", 0.001))),
+    Testbed("NT-1, fallback (i)", "MNIST at 1,000 training images for teacher and student", train_size=1000,
+            teacher_train_size=1000, teacher_epochs=300, teacher_eval_every=30, student_epochs=600,
+            student_eval_every=60, ce_rates=(0.03, 0.1, 0.3), l2_settings=LOWER_L2_GRID),
+    Testbed("NT-1, fallback (ii)", "MNIST at 2,000 training images for the student; a privileged teacher trained "
+            "on all 55,000", train_size=2000, teacher_train_size=None, teacher_epochs=20, teacher_eval_every=2,
+            student_epochs=300, student_eval_every=30, ce_rates=(0.03, 0.1, 0.3), l2_settings=LOWER_L2_GRID),
+)
+
+
+def nt1_teacher(seed: int, testbed: Testbed = NT1_TESTBEDS[0]) -> RunSpec:
+    """LeNet-5 with ±2 px shifts, warm-up and cosine (NT-1: 150 epochs of 2,000 images, about 2,350 steps)."""
+    return RunSpec(testbed.dataset, "lenet5", epochs=testbed.teacher_epochs, seed=seed, lr=0.05,
+                   schedule="warmup_cosine", augment="shift2", val_size=testbed.val_size,
+                   train_size=testbed.teacher_train_size, eval_every=testbed.teacher_eval_every)
 
 
 def nt1_student(seed: int, lr: float, method: str = "ce", optimizer: str = "sgd", teacher: RunSpec | None = None,
-                params: tuple = ()) -> RunSpec:
-    """The MLP 2×100 on the same 2,000 images, no augmentation, 300 epochs (about 4,700 steps)."""
-    return RunSpec(NT1["dataset"], STUDENT, method, method_params=params, teacher=teacher,
-                   epochs=NT1["student_epochs"], seed=seed, optimizer=optimizer, lr=lr, schedule="warmup_cosine",
-                   weight_decay=0.0 if optimizer == "adam" else 5e-4, val_size=NT1["val_size"],
-                   train_size=NT1["train_size"], eval_every=NT1["student_eval_every"])
+                params: tuple = (), testbed: Testbed = NT1_TESTBEDS[0]) -> RunSpec:
+    """The MLP 2×100 without augmentation (NT-1: 300 epochs of 2,000 images, about 4,700 steps)."""
+    return RunSpec(testbed.dataset, STUDENT, method, method_params=params, teacher=teacher,
+                   epochs=testbed.student_epochs, seed=seed, optimizer=optimizer, lr=lr, schedule="warmup_cosine",
+                   weight_decay=0.0 if optimizer == "adam" else 5e-4, val_size=testbed.val_size,
+                   train_size=testbed.train_size, eval_every=testbed.student_eval_every)
 
 
-def nt1_pilot() -> dict:
-    """The pilot's runs, seeds 0–1 (reused as the main runs' seeds 0–1 if the gates pass): a teacher per seed, the
-    student on labels at each learning rate, and logit regression from teacher seed s at each setting."""
+def nt1_pilot(testbed: Testbed = NT1_TESTBEDS[0]) -> dict:
+    """A testbed's pilot runs, seeds 0–1 (reused as the main runs' seeds 0–1 if the gates pass): a teacher per seed,
+    the student on labels at each learning rate, and logit regression from teacher seed s at each setting."""
     seeds = NT1_PILOT_SEEDS
-    teachers = [nt1_teacher(seed) for seed in seeds]
+    teachers = [nt1_teacher(seed, testbed) for seed in seeds]
     return {"teacher": teachers,
-            "student on labels": {lr: [nt1_student(seed, lr) for seed in seeds] for lr in NT1_CE_RATES},
-            "logit regression": {setting: [nt1_student(seed, setting[1], "logit_regression", setting[0], teacher)
+            "student on labels": {lr: [nt1_student(seed, lr, testbed=testbed) for seed in seeds]
+                                  for lr in testbed.ce_rates},
+            "logit regression": {setting: [nt1_student(seed, setting[1], "logit_regression", setting[0], teacher,
+                                                       testbed=testbed)
                                            for seed, teacher in zip(seeds, teachers)]
-                                 for setting in NT1_L2_SETTINGS}}
+                                 for setting in testbed.l2_settings}}
 
 
-def pilot_stages() -> list:
-    """Train the pilot (the teachers first: logit regression reads them), then check its gates."""
-    pilot = nt1_pilot()
+def pilot_testbeds() -> tuple[Testbed, ...]:
+    """The testbeds the pilot tries, in order: the first whose gates pass is the chapter's."""
+    return NT1_TESTBEDS
+
+
+def pilot_stages(testbed: Testbed = NT1_TESTBEDS[0]) -> list:
+    """Train a testbed's pilot (the teachers first: logit regression reads them), then check its gates."""
+    pilot = nt1_pilot(testbed)
     every = [spec for grid in ("student on labels", "logit regression") for specs in pilot[grid].values()
              for spec in specs]
     return [lambda: [*pilot["teacher"], *every]]
@@ -791,15 +836,10 @@ def pilot_summary(found: dict):
     return pd.DataFrame(rows)
 
 
-def pilot_results(train_missing: bool = False) -> dict:
-    """The pilot's records, grouped as ``nt1_pilot`` lists its specs."""
-    pilot = nt1_pilot()
+def pilot_results(train_missing: bool = False, testbed: Testbed = NT1_TESTBEDS[0]) -> dict:
+    """A testbed's pilot records, grouped as ``nt1_pilot`` lists its specs."""
+    pilot = nt1_pilot(testbed)
     load = lambda specs: [get_or_train(spec, train_missing, None, "line") for spec in specs]  # noqa: E731
     return {"teacher": load(pilot["teacher"]),
             **{grid: {key: load(specs) for key, specs in pilot[grid].items()}
                for grid in ("student on labels", "logit regression")}}
-
-
-def pilot_outcome(train_missing: bool = False) -> dict:
-    """``gate_outcome`` of the pilot's records."""
-    return gate_outcome(pilot_results(train_missing))
