@@ -1,7 +1,6 @@
 """Yuan et al. 2020: label smoothing, the virtual teacher, Tf-KD_reg in both modes, checkpoint teachers, the chapter."""
 
 import copy
-import json
 import math
 import subprocess
 import sys
@@ -198,19 +197,67 @@ def test_stop_step_is_part_of_the_id_only_when_set():
         spec.replace(stop_step=0)
 
 
-def test_the_chapter_chooses_on_validation_never_on_test(tiny):
+def _chosen_at(index: int, profile: str = "cpu") -> dict:
+    """Every family's stage-1 run at position ``index`` of its grid, as if validation had chosen it."""
     from kdlib.chapters import teacher_free
 
-    with pytest.raises(FileNotFoundError, match="no run record"):
-        teacher_free.chosen("smoke", train_missing=False)
-    results_dir().mkdir(parents=True)
+    return teacher_free.chosen_specs(profile, {family: list(cells)[index]
+                                               for family, cells in teacher_free.grids(profile).items()})
+
+
+def _first_stage(profile: str) -> list:
+    """What the plan trains before its one choice, with nothing recorded: the grids and the teachers beside them."""
+    from kdlib.chapters import Choose, Missing, teacher_free
+
+    with pytest.raises(Missing) as missing:
+        teacher_free.plan(profile, Choose(lambda spec: None))
+    assert missing.value.names == list(teacher_free.grids(profile))  # the four grids train together
+    return missing.value.specs
+
+
+def test_the_plan_chooses_on_validation_never_on_test_and_reads_records_only_through_choose():
+    """Hand-made records where validation prefers each grid's last cell and test its first: the plan reads the grids'
+    records and no other, picks every family's last cell, and its rows and control study follow that choice; a grid
+    with a missing record stops the plan at the choice, naming that grid."""
+    from kdlib.chapters import Choose, Missing, teacher_free
+
     grids = teacher_free.grids("cpu")
-    for family, specs in grids.items():  # fake records: validation prefers the last cell, test the first
-        for index, spec in enumerate(specs.values()):
-            metrics = {"val_acc": 0.5 + index / 100, "test_acc": 0.9 - index / 100}
-            (results_dir() / f"{spec.id}.json").write_text(json.dumps({"metrics": metrics}))
-    chosen = teacher_free.chosen("cpu", train_missing=False)
-    assert all(chosen[family] == list(specs.values())[-1] for family, specs in grids.items())
+    position = {spec.id: index for cells in grids.values() for index, spec in enumerate(cells.values())}
+    asked = []
+
+    def read(spec):
+        asked.append(spec.id)
+        index = position[spec.id]
+        return {"metrics": {"val_acc": 0.5 + index / 100, "test_acc": 0.9 - index / 100}}
+
+    planned = teacher_free.plan("cpu", Choose(read))
+    assert planned["chosen"] == {family: list(cells)[-1] for family, cells in grids.items()}
+    assert sorted(asked) == sorted(position)
+    last = _chosen_at(-1)
+    assert [row for row, _ in planned["rows"]] == teacher_free.table_rows("cpu", last)
+    assert planned["controls"] == teacher_free.control_runs("cpu", last)
+    rows = {(row.method, row.model, row.teacher): specs for row, specs in planned["rows"]}
+    assert dict(rows[("normal KD", "mlp_2x100", "lenet5")][0].method_params) == {"alpha": 0.9, "temperature": 20.0}
+    assert dict(rows[("Tf-KD_reg", "lenet5", "virtual")][0].method_params) == {"alpha": 0.9, "temperature": 20.0,
+                                                                                "a": 0.99}
+    assert dict(rows[("LSR", "lenet5", "uniform")][0].method_params) == {"epsilon": 0.3}
+
+    unrecorded = next(iter(grids["LSR"].values()))
+    with pytest.raises(Missing) as missing:
+        teacher_free.plan("cpu", Choose(lambda spec: None if spec == unrecorded else read(spec)))
+    assert missing.value.names == ["LSR"] and unrecorded in missing.value.specs
+    with pytest.raises(FileNotFoundError, match="no run record"):  # the store's read: nothing trains unasked
+        teacher_free.results("smoke", train_missing=False)
+
+
+def test_the_derived_stages_list_grids_and_teachers_then_leave_the_rows_undetermined(monkeypatch):
+    from kdlib.chapters import teacher_free
+    from kdlib.plan import plan_stages as dry_run
+
+    monkeypatch.setattr(runs, "current_record", lambda spec: None)  # nothing trained yet
+    found = dry_run(teacher_free.stages("cpu"), records=[], has_record=lambda spec: False,
+                    in_cache=lambda spec: False)
+    assert set(found.runs["id"]) == {spec.id for spec in _first_stage("cpu")} and found.undetermined == [2]
 
 
 def test_the_chapter_declares_every_role_in_every_profile():
@@ -218,7 +265,7 @@ def test_the_chapter_declares_every_role_in_every_profile():
 
     for profile in ("smoke", "cpu", "paper"):
         b = teacher_free.budget(profile)
-        first = teacher_free.stage_one(profile)
+        first = _first_stage(profile)
         for stronger, weaker in teacher_free.pairs(profile):  # Re-KD: the weaker model's run teaches
             assert teacher_free.teacher(profile, weaker) in first and teacher_free.teacher(profile, stronger) in first
         poor = teacher_free.poor_teacher(profile, b["models"][2])
@@ -243,7 +290,7 @@ def _synthetic_record(spec, accuracy, val=None, train_acc=0.9):
             "metrics": {"test_acc": accuracy / 100, "val_acc": (accuracy if val is None else val) / 100}}
 
 
-def _tf_results(monkeypatch, gains=None, noise=0.05, teachers=None, checkpoints=None, poor=75.0):
+def _tf_results(gains=None, noise=0.05, teachers=None, checkpoints=None, poor=75.0):
     """Records for every row of the cpu profile's tables: each row's accuracy is its model's LEVEL plus the gain of
     its method (``gains``: method → points, or a function of the row), with a per-row jitter of ``noise`` points
     (or of ``noise[method]``, 0.05 for the methods it does not name)."""
@@ -251,12 +298,10 @@ def _tf_results(monkeypatch, gains=None, noise=0.05, teachers=None, checkpoints=
 
     from kdlib.chapters import teacher_free
 
-    monkeypatch.setattr(teacher_free, "chosen", lambda profile, train_missing=True, device=None: {
-        family: next(iter(specs.values())) for family, specs in teacher_free.grids(profile).items()})
     gains = {"normal KD": 2.0, "Re-KD": 1.0, "De-KD": 1.0, "De-KD curve": 1.0, "Tf-KD_self": 2.0, "Tf-KD_reg": 2.0,
              "LSR": 0.5, **(gains or {})}
     rows = []
-    for row in teacher_free.table_rows("cpu", train_missing=False):
+    for row in teacher_free.table_rows("cpu", _chosen_at(0)):
         gain = gains.get(row.method, 0.0)
         gain = gain(row) if callable(gain) else gain
         jitter = np.random.default_rng(zlib.crc32(f"{row.method}{row.model}{row.teacher}".encode())).normal(size=3)
@@ -288,8 +333,8 @@ def _tf_claims(results):
     return named
 
 
-def test_when_kd_works_every_teacher_free_claim_can_be_supported_or_equivalent(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch))
+def test_when_kd_works_every_teacher_free_claim_can_be_supported_or_equivalent():
+    found = _tf_claims(_tf_results())
     assert found["C10"].verdict == "supported" and len(found["C10"].comparisons) == 3
     assert found["C11"].verdict == "supported"
     assert found["C13 Tf-KD_self improves"].verdict == "supported"
@@ -302,8 +347,8 @@ def test_when_kd_works_every_teacher_free_claim_can_be_supported_or_equivalent(m
     assert share == pytest.approx(3440 / (200 * 391)) and "78,200 steps" in found["C10"].setting.budget
 
 
-def test_the_paper_going_the_other_way_is_contradicted(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch, gains={"Re-KD": -1.0, "De-KD": -1.5, "De-KD curve": -1.5,
+def test_the_paper_going_the_other_way_is_contradicted():
+    found = _tf_claims(_tf_results(gains={"Re-KD": -1.0, "De-KD": -1.5, "De-KD curve": -1.5,
                                                        "Tf-KD_reg": 0.0, "LSR": 1.0}))
     assert found["C10"].verdict == "contradicted" and "opposite direction" in found["C10"].reason
     assert found["C11"].verdict == "contradicted"
@@ -312,8 +357,8 @@ def test_the_paper_going_the_other_way_is_contradicted(monkeypatch):
     assert found["C13 Tf-KD_reg beats"].verdict == "contradicted"
 
 
-def test_noisy_seeds_leave_the_claims_inconclusive_with_their_detectable_effect(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch, gains={"Re-KD": 0.0, "Tf-KD_reg": 2.3, "LSR": 2.0},
+def test_noisy_seeds_leave_the_claims_inconclusive_with_their_detectable_effect():
+    found = _tf_claims(_tf_results(gains={"Re-KD": 0.0, "Tf-KD_reg": 2.3, "LSR": 2.0},
                                    noise={"Re-KD": 0.6, "Tf-KD_reg": 0.6, "LSR": 0.6}))
     assert not found["C10"].failed_preconditions and not found["C13 Tf-KD_reg matches"].failed_preconditions
     assert found["C10"].verdict == "inconclusive" and "MDE" in found["C10"].reason
@@ -322,8 +367,8 @@ def test_noisy_seeds_leave_the_claims_inconclusive_with_their_detectable_effect(
     assert "neither within ±0.5 points nor beyond it" in found["C13 Tf-KD_reg matches"].reason
 
 
-def test_claims_resting_on_kd_are_untestable_where_normal_kd_does_not_beat_the_student(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch, gains={"normal KD": 0.0}))
+def test_claims_resting_on_kd_are_untestable_where_normal_kd_does_not_beat_the_student():
+    found = _tf_claims(_tf_results(gains={"normal KD": 0.0}))
     for name in ("C10", "C11", "C13 Tf-KD_self matches", "C13 Tf-KD_reg matches"):
         assert found[name].verdict == "untestable here", name
         assert found[name].reason.startswith("precondition failed: normal KD from the trained ")
@@ -334,8 +379,8 @@ def test_claims_resting_on_kd_are_untestable_where_normal_kd_does_not_beat_the_s
     assert found["C12"].verdict == "supported"
 
 
-def test_one_pair_without_a_kd_gain_is_enough_to_make_re_kd_untestable(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch, gains={
+def test_one_pair_without_a_kd_gain_is_enough_to_make_re_kd_untestable():
+    found = _tf_claims(_tf_results(gains={
         "normal KD": lambda row: 0.0 if (row.model, row.teacher) == ("lenet5", "small_cnn") else 2.0}))
     assert found["C10"].verdict == "untestable here"
     assert found["C10"].reason.count("normal KD from the trained") == 1
@@ -345,28 +390,28 @@ def test_one_pair_without_a_kd_gain_is_enough_to_make_re_kd_untestable(monkeypat
 def test_re_kd_is_untestable_when_its_teacher_is_not_the_weaker_model_or_is_untrained(monkeypatch):
     levels = dict(LEVEL)
     monkeypatch.setitem(LEVEL, "lenet5", levels["small_cnn"])  # LeNet-5 as accurate as the small CNN
-    found = _tf_claims(_tf_results(monkeypatch))
+    found = _tf_claims(_tf_results())
     assert found["C10"].verdict == "untestable here"
     assert "small CNN alone beats LeNet-5 alone (the teacher is the weaker model)" in found["C10"].reason
     monkeypatch.setitem(LEVEL, "lenet5", levels["lenet5"])
-    found = _tf_claims(_tf_results(monkeypatch, teachers={"mlp_2x100": 10.2}))
+    found = _tf_claims(_tf_results(teachers={"mlp_2x100": 10.2}))
     assert found["C10"].verdict == "untestable here"
     assert "the MLP teacher is trained (validation accuracy ≥ 1.5 × chance = 15 %)" in found["C10"].reason
 
 
-def test_tf_kd_self_is_untestable_when_its_own_copy_is_at_chance(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch, teachers={"lenet5": 10.0}))
+def test_tf_kd_self_is_untestable_when_its_own_copy_is_at_chance():
+    found = _tf_claims(_tf_results(teachers={"lenet5": 10.0}))
     assert found["C13 Tf-KD_self improves"].verdict == "untestable here"
     assert "LeNet-5's own pre-trained copy is trained" in found["C13 Tf-KD_self improves"].reason
 
 
-def test_chance_level_checkpoints_are_label_smoothing_and_stay_out_of_de_kd(monkeypatch):
+def test_chance_level_checkpoints_are_label_smoothing_and_stay_out_of_de_kd():
     """A checkpoint at chance predicts a near-uniform distribution: distilling from it is LSR (C12), not De-KD; one
     close to the student is not poorly trained. Neither is a comparison of C11, and both are named."""
     from kdlib.chapters import teacher_free
 
     # chance-level teachers would pull C11 down; they must not decide it
-    results = _tf_results(monkeypatch, gains={
+    results = _tf_results(gains={
         "De-KD curve": lambda row: -5.0 if row.specs[0].teacher.stop_step in (10, 30, 1000) else 1.0})
     roles = {(t["row"].method, t["step"], t["row"].model): t["role"] for t in teacher_free.de_kd_teachers(results)}
     assert roles[("De-KD curve", 10, "mlp_2x100")] == roles[("De-KD curve", 30, "mlp_2x100")] == "chance level"
@@ -381,8 +426,8 @@ def test_chance_level_checkpoints_are_label_smoothing_and_stay_out_of_de_kd(monk
                                                                     "not poorly trained"]
 
 
-def test_de_kd_is_untestable_when_every_teacher_is_at_chance(monkeypatch):
-    found = _tf_claims(_tf_results(monkeypatch, checkpoints={100: 10.0, 300: 11.0, 1000: 12.0}, poor=10.0))
+def test_de_kd_is_untestable_when_every_teacher_is_at_chance():
+    found = _tf_claims(_tf_results(checkpoints={100: 10.0, 300: 11.0, 1000: 12.0}, poor=10.0))
     assert found["C11"].verdict == "untestable here"
     assert "a teacher is poorly trained but above chance" in found["C11"].reason
 
@@ -396,8 +441,8 @@ def test_c12_is_a_derivation_checked_to_rounding():
     assert max(teacher_free.identity_gaps(n_classes=100, alphas=(0.3,)).values()) < 1e-12
 
 
-def test_the_teacher_free_claims_are_a_pure_function_of_the_records(monkeypatch):
-    results = _tf_results(monkeypatch)
+def test_the_teacher_free_claims_are_a_pure_function_of_the_records():
+    results = _tf_results()
     from kdlib.chapters import teacher_free
 
     first, again = teacher_free.claims(results), teacher_free.claims(results)
@@ -405,14 +450,13 @@ def test_the_teacher_free_claims_are_a_pure_function_of_the_records(monkeypatch)
     assert not results_dir().exists()  # nothing was trained or written
 
 
-def test_each_arm_of_the_kd_control_study_changes_one_thing(monkeypatch):
+def test_each_arm_of_the_kd_control_study_changes_one_thing():
     from kdlib.chapters import teacher_free
 
-    monkeypatch.setattr(teacher_free, "chosen", lambda profile, train_missing=True, device=None: {
-        family: list(specs.values())[-1] for family, specs in teacher_free.grids(profile).items()})
-    arms = teacher_free.control_runs("cpu")
+    last = _chosen_at(-1)
+    arms = teacher_free.control_runs("cpu", last)
     setting = arms["the chapter's setting"]
-    rows = {(row.method, row.model, row.teacher): row.specs for row in teacher_free.table_rows("cpu", False)}
+    rows = {(row.method, row.model, row.teacher): row.specs for row in teacher_free.table_rows("cpu", last)}
     assert tuple(setting["KD, book's term"]) == rows[("normal KD", "mlp_2x100", "lenet5")]
     assert tuple(setting["student alone"]) == rows[("baseline", "mlp_2x100", "–")]
     assert tuple(setting["teacher alone"]) == rows[("baseline", "lenet5", "–")]

@@ -29,12 +29,12 @@ def _mean_std(values):
 
 
 @pytest.fixture
-def results(monkeypatch):
+def results():
     """``_tf_results`` with the stage-1 grids (seed 0 of the MLP; every cell at 88 % on validation unless ``VAL``
     says otherwise, stored in reverse grid order), the choice (the best cell of each grid) and a control study."""
     from kdlib.chapters import teacher_free
 
-    out = _tf_results(monkeypatch)
+    out = _tf_results()
     grids = {family: {key: _synthetic_record(spec, 87.0, VAL.get(family, {}).get(key, 88.0))
                       for key, spec in reversed(list(specs.items()))}
              for family, specs in teacher_free.grids("cpu").items()}
@@ -46,7 +46,7 @@ def results(monkeypatch):
               "KD, book's term": (0.0, 0.05, -0.05), "KD, code's term": (0.05, 0.0, -0.05)}
     out["controls"] = {arm: {row: [_synthetic_record(spec, level[row] + j, level[row] + j)
                                    for j, spec in zip(jitter[row], specs)] for row, specs in rows.items()}
-                       for arm, rows in teacher_free.control_runs("cpu").items()}
+                       for arm, rows in teacher_free.control_runs("cpu", out["chosen"]).items()}
     for _, records in out["rows"]:
         for record in records:
             record["metrics"]["test_acc_max_over_epochs"] = record["metrics"]["test_acc"] + 0.004

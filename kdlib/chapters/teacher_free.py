@@ -5,9 +5,10 @@ CPU. The ``cpu`` profile uses Fashion-MNIST as the stand-in for CIFAR-100 (10 cl
 models of increasing accuracy: a 784-100-100-10 MLP, LeNet-5 and the book's small CNN. Every model is trained with
 the same recipe; every pre-trained teacher is the seed-0 run of its model.
 
-Stage 1 (seed 0, chosen on the validation split carved from the training set, never on the test set): the (α, τ) of
-normal KD and of Tf-KD_self, the (α, τ) of Tf-KD_reg and the ε of label smoothing, each on the weakest model. The
-official code also reuses one setting across several models (its ``params.json`` files).
+``plan`` declares what it trains, in two stages. Stage 1 (seed 0, chosen on the validation split carved from the
+training set, never on the test set): the (α, τ) of normal KD and of Tf-KD_self, the (α, τ) of Tf-KD_reg and the ε of
+label smoothing, each on the weakest model, with every teacher beside them. The official code also reuses one setting
+across several models (its ``params.json`` files).
 Stage 2 (every seed): the rows of the paper's tables at those settings, for every model that plays the role.
 
 ``claims`` tests C10–C13 from these records (see its docstring for what each claim rests on).
@@ -22,7 +23,7 @@ import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import best_on_validation
+from kdlib.chapters import Choose, load_plan, plan_stages
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
 from kdlib.spec import RunSpec
@@ -112,13 +113,10 @@ def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
     return get_or_train(spec, train_missing, device, "line", keep_divergence=True)
 
 
-def chosen(profile: str, train_missing: bool = True, device=None) -> dict[str, RunSpec]:
-    """Per family, the stage-1 run with the highest final validation accuracy (ties: the first in grid order)."""
-    best = {}
-    for family, specs in grids(profile).items():
-        best[family] = specs[best_on_validation({key: record(spec, train_missing, device)["metrics"]["val_acc"]
-                                                 for key, spec in specs.items()})]
-    return best
+def chosen_specs(profile: str, choices: dict[str, tuple]) -> dict[str, RunSpec]:
+    """Per family, the stage-1 run of the grid cell ``choices`` names (family → key, as ``Choose`` returns it)."""
+    cells = grids(profile)
+    return {family: cells[family][key] for family, key in choices.items()}
 
 
 @dataclass(frozen=True)
@@ -131,13 +129,13 @@ class Row:
     specs: tuple[RunSpec, ...]
 
 
-def table_rows(profile: str, train_missing: bool = True, device=None) -> list[Row]:
-    """Stage 2: every row of the chapter's tables, every seed."""
+def table_rows(profile: str, chosen: dict[str, RunSpec]) -> list[Row]:
+    """Stage 2: every row of the chapter's tables, every seed, at each family's setting ``chosen`` on validation
+    (family → its chosen stage-1 run)."""
     b = budget(profile)
     weak, middle, strong = b["models"]
-    best = chosen(profile, train_missing, device)
-    kd_params = best["normal KD"].method_params
-    self_params = best["Tf-KD_self"].method_params
+    kd_params = chosen["normal KD"].method_params
+    self_params = chosen["Tf-KD_self"].method_params
 
     def row(method, model, teacher_label, spec):
         return Row(method, model, teacher_label, tuple(spec.replace(seed=seed) for seed in b["seeds"]))
@@ -152,9 +150,9 @@ def table_rows(profile: str, train_missing: bool = True, device=None) -> list[Ro
     for model in (weak, middle):
         rows.append(row("Tf-KD_self", model, model, taught(model, teacher(profile, model), self_params)))
         rows.append(row("Tf-KD_reg", model, "virtual", model_run(profile, model, method="tf_reg",
-                                                                  method_params=best["Tf-KD_reg"].method_params)))
+                                                                  method_params=chosen["Tf-KD_reg"].method_params)))
         rows.append(row("LSR", model, "uniform", model_run(profile, model, method="lsr",
-                                                           method_params=best["LSR"].method_params)))
+                                                           method_params=chosen["LSR"].method_params)))
     rows.append(row("Tf-KD_reg, released code", weak, "virtual",
                     model_run(profile, weak, method="tf_reg", method_params=OFFICIAL_REG)))
     rows.append(row("LSR, released code", weak, "uniform",
@@ -168,7 +166,7 @@ def table_rows(profile: str, train_missing: bool = True, device=None) -> list[Ro
     return rows
 
 
-def control_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, dict[str, list[RunSpec]]]:
+def control_runs(profile: str, chosen: dict[str, RunSpec]) -> dict[str, dict[str, list[RunSpec]]]:
     """The KD control study (``kdlib.claims.control_table``), every seed, read on validation: why normal KD from
     the trained middle model barely helps the weakest here. KD runs at the (α, τ) chosen on validation, in the book's
     term and in the released code's (its KL averaged over batch × classes: the book's term times 1/K). Each arm
@@ -176,7 +174,7 @@ def control_runs(profile: str, train_missing: bool = True, device=None) -> dict[
     learning rate (the teacher kept)."""
     b = budget(profile)
     weak, middle, _ = b["models"]
-    params = dict(chosen(profile, train_missing, device)["normal KD"].method_params)
+    params = dict(chosen["normal KD"].method_params)
     code_params = {**params, "scale": 1.0 / data.n_classes(b["dataset"])}
 
     def arm(by: RunSpec, **changes) -> dict[str, RunSpec]:
@@ -194,40 +192,35 @@ def control_runs(profile: str, train_missing: bool = True, device=None) -> dict[
             for name, rows in arms.items()}
 
 
-def stage_one(profile: str) -> list[RunSpec]:
-    """Teachers (full runs and checkpoints) first, then the settings grids."""
+def plan(profile: str, choose: Choose) -> dict:
+    """What the chapter trains: each family's setting chosen on the weakest model's validation accuracy (seed 0),
+    then every table row and the KD control study at those settings. The teachers (each model's full run, the
+    control study's longer ones, the poor teacher and the checkpoints) need no choice and train beside the grids."""
     b = budget(profile)
-    weak, middle, strong = b["models"]
-    first = [teacher(profile, model) for model in b["models"]]
-    first += [teacher(profile, middle).replace(epochs=epochs) for epochs in b["control_epochs"]]
-    first += [poor_teacher(profile, strong)] + [poor_teacher(profile, middle, s) for s in b["checkpoint_steps"]]
-    return first + [spec for specs in grids(profile).values() for spec in specs.values()]
+    _, middle, strong = b["models"]
+    teachers = {model: teacher(profile, model) for model in b["models"]}
+    longer = [teacher(profile, middle).replace(epochs=epochs) for epochs in b["control_epochs"]]
+    poor = poor_teacher(profile, strong)
+    checkpoints = {step: poor_teacher(profile, middle, step) for step in b["checkpoint_steps"]}
+    settings = grids(profile)
+    choices = choose.each(settings, alongside=(*teachers.values(), *longer, poor, *checkpoints.values()))
+    chosen = chosen_specs(profile, choices)
+    return {"teachers": teachers, "grids": settings, "chosen": choices, "checkpoints": checkpoints,
+            "poor_teacher": poor, "rows": [[row, list(row.specs)] for row in table_rows(profile, chosen)],
+            "controls": control_runs(profile, chosen)}
 
 
 def stages(profile: str, device=None) -> list:
-    """Teachers and grids, then every table row (which reads the grids' choice on validation)."""
-    return [lambda: stage_one(profile),
-            lambda: [spec for row in table_rows(profile, False, device) for spec in row.specs]
-            + [spec for arm in control_runs(profile, False, device).values() for specs in arm.values()
-               for spec in specs]]
+    """Teachers and grids, then every table row (derived from ``plan``: one choice on validation, so two stages)."""
+    return plan_stages(plan, profile, depth=2)
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
-    """Every record the chapter shows, trained first where missing (and ``train_missing``)."""
-    b = budget(profile)
-    return {"profile": profile,
-            "teachers": {model: record(teacher(profile, model), train_missing, device) for model in b["models"]},
-            "grids": {family: {key: record(spec, train_missing, device) for key, spec in specs.items()}
-                      for family, specs in grids(profile).items()},
-            "chosen": chosen(profile, train_missing, device),
-            "checkpoints": {step: record(poor_teacher(profile, b["models"][1], step), train_missing, device)
-                            for step in b["checkpoint_steps"]},
-            "poor_teacher": record(poor_teacher(profile, b["models"][2]), train_missing, device),
-            "rows": [(row, [record(spec, train_missing, device) for spec in row.specs])
-                     for row in table_rows(profile, train_missing, device)],
-            "controls": {name: {row: [record(spec, train_missing, device) for spec in specs]
-                                for row, specs in arm.items()}
-                         for name, arm in control_runs(profile, train_missing, device).items()}}
+    """Every record the chapter shows, trained first where missing (and ``train_missing``); ``chosen`` names each
+    family's chosen run by its spec (the plan gives its grid key), and each table row is a (row, records) pair."""
+    found = load_plan(plan, profile, lambda spec: record(spec, train_missing, device))
+    return {"profile": profile, **found, "chosen": chosen_specs(profile, found["chosen"]),
+            "rows": [(row, records) for row, records in found["rows"]]}
 
 
 # ---------------------------------------------------------------------------------------------------------------
