@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from kdlib import claims
-from kdlib.chapters import introduction
+from kdlib.chapters import Choose, introduction, Missing, specs_in
 
 PAPER = {"teacher": 67, "student": 146, "distilled": 74}  # kdlib/reference/hinton2015.csv
 
@@ -118,30 +118,89 @@ def test_the_share_of_the_gap_closed_and_the_full_recipes_hours():
     assert introduction.full_recipe_hours(teachers) == pytest.approx(19.0 * 3000 / 3600)
 
 
-def test_the_pilots_choose_on_validation_and_the_recipe_runs_follow_the_choice(monkeypatch):
+def _pilot_records(accuracy: dict) -> dict:
+    """Hand-made pilot records by spec id, each with the final validation accuracy ``accuracy[ε_0]``."""
+    return {spec.id: {"metrics": {"val_acc": accuracy[lr]}} for lr, spec in introduction.recipe_pilots("cpu").items()}
+
+
+def test_the_plan_chooses_epsilon_0_on_validation_and_the_recipe_runs_follow_the_choice():
+    """The plan reads earlier records only through choose, and only the pilots': the recipe's runs, the students
+    without warm-up and the omitted-3 students all take the ε_0 whose pilot ends best on validation."""
     pilots = introduction.recipe_pilots("cpu")
     assert sorted(pilots) == [0.1, 0.3, 1.0, 10.0]
     assert {spec.stop_step for spec in pilots.values()} == {2 * 550}  # two epochs of 55,000 images in batches of 100
-    accuracy = {0.1: 0.95, 0.3: 0.96, 1.0: 0.52, 10.0: None}  # None: diverged
-    records = {spec.id: {"metrics": {"val_acc": accuracy[lr]}} for lr, spec in pilots.items()}
-    monkeypatch.setattr(introduction, "get_or_train", lambda spec, *args, **kwargs: records[spec.id])
-    assert introduction.recipe_learning_rate("cpu") == 0.3
+    records = _pilot_records({0.1: 0.95, 0.3: 0.96, 1.0: 0.52, 10.0: None})  # None: diverged
+    read = []
+
+    def pilot_record(spec):
+        read.append(spec.id)
+        return records.get(spec.id)
+    planned = introduction.plan("cpu", Choose(pilot_record))
+    assert sorted(read) == sorted(records)  # the pilots', each once, and no other record
     table = introduction.pilot_table({lr: records[spec.id] for lr, spec in reversed(pilots.items())})
     assert table["initial learning rate ε_0"].tolist() == ["0.1", "0.3", "1", "10 (the paper's)"]  # sorted by ε_0
     table = table.set_index("initial learning rate ε_0")
     assert table["chosen"].tolist() == ["", "←", "", ""]
     assert table.loc["10 (the paper's)", "validation accuracy after the pilot (%)"] == "diverged"
-    runs = introduction.recipe_runs("cpu")
-    assert [spec.lr for spec in runs["teacher"]] == [0.3, 0.3, 0.3]
+    runs = planned["recipe"]
+    assert planned["pilots"] == pilots and [spec.lr for spec in runs["teacher"]] == [0.3, 0.3, 0.3]
     teacher = runs["teacher"][0]
     assert (teacher.optimizer, teacher.schedule, teacher.epochs, teacher.batch_size, teacher.augment) == \
         ("hinton2012", "hinton2012", 100, 100, "shift2")
     assert [spec.teacher for spec in runs["distilled"]] == runs["teacher"]  # student seed s learns from teacher s
     assert dict(runs["distilled"][0].method_params) == {"temperature": 20.0, "alpha": 0.9}
     assert {spec.schedule for spec in runs["student"] + runs["distilled"]} == {"warmup_cosine"}
-    ablation = introduction.recipe_runs_without_warmup("cpu")
+    ablation = planned["without_warmup"]
     assert [spec.replace(schedule="warmup_cosine") for spec in ablation["distilled"]] == runs["distilled"]
     assert {spec.schedule for spec in ablation["student"]} == {"cosine"}
+    assert {spec.teacher for spec in planned["omitted"]} == {teacher}  # every omitted-3 student: the seed-0 teacher
+    assert {spec.omit_classes for spec in planned["omitted"]} == {(introduction.OMITTED_DIGIT,)}
+    records = _pilot_records({0.1: 0.95, 0.3: 0.96, 1.0: 0.97, 10.0: 0.97})  # a tie goes to the first ε_0
+    other = introduction.plan("cpu", Choose(lambda spec: records.get(spec.id)))
+    assert {spec.lr for spec in other["recipe"]["teacher"] + [s.teacher for s in other["omitted"]]} == {1.0}
+
+
+def test_the_plan_stops_at_the_pilots_until_each_has_a_record():
+    """A missing pilot record is the stage boundary: the pilots train first, with every run that needs no choice
+    (the short-budget MNIST runs, the image grid and its ablation) beside them."""
+    records = _pilot_records({0.1: 0.95, 0.3: 0.96, 1.0: 0.52, 10.0: 0.9})
+    records.pop(introduction.recipe_pilots("cpu")[1.0].id)
+    with pytest.raises(Missing) as missing:
+        introduction.plan("cpu", Choose(lambda spec: records.get(spec.id)))
+    assert missing.value.names == [introduction.RECIPE_CHOICE]
+    short = [introduction.mnist_runs("cpu"), introduction.image_runs("cpu"),
+             introduction.image_runs_without_warmup("cpu")]
+    pilots = {spec.id for spec in introduction.recipe_pilots("cpu").values()}
+    assert {spec.id for spec in missing.value.specs} == pilots | {spec.id for spec in specs_in(short)}
+
+
+def test_the_stages_train_the_pilots_then_the_recipe_at_their_choice(monkeypatch):
+    """The stages derived from the plan: with no record, the pilots (and what needs no choice); once the pilots have
+    records, the recipe's runs at the ε_0 they chose."""
+    from kdlib import runs
+
+    records = _pilot_records({0.1: 0.95, 0.3: 0.96, 1.0: 0.52, 10.0: 0.9})
+    pilots = {spec.id for spec in introduction.recipe_pilots("cpu").values()}
+    monkeypatch.setattr(runs, "current_record", lambda spec: None)
+    first, second = introduction.stages("cpu")
+    assert pilots <= {spec.id for spec in first()}
+    monkeypatch.setattr(runs, "current_record", lambda spec: records.get(spec.id))
+    listed = {spec.id for spec in second()}
+    recipe = introduction.recipe_runs("cpu", 0.3)
+    assert {spec.id for spec in specs_in([recipe, introduction.omitted_runs("cpu", 0.3)])} <= listed
+
+
+def test_the_results_are_the_recipe_sections_records(monkeypatch):
+    """The ledger's records only (the page loads the short-budget runs itself), in the order the page reads them."""
+    records = _pilot_records({0.1: 0.95, 0.3: 0.96, 1.0: 0.52, 10.0: 0.9})
+    monkeypatch.setattr(introduction, "get_or_train",
+                        lambda spec, *args, **kwargs: records.get(spec.id, {"id": spec.id}))
+    found = introduction.results("cpu", train_missing=False)
+    assert list(found) == ["profile", "pilots", "recipe", "without_warmup", "omitted"]
+    assert found["pilots"] == {lr: records[spec.id] for lr, spec in introduction.recipe_pilots("cpu").items()}
+    chosen = introduction.recipe_runs("cpu", 0.3)
+    assert [r["id"] for r in found["recipe"]["teacher"]] == [spec.id for spec in chosen["teacher"]]
+    assert [r["id"] for r in found["omitted"]] == [s.id for s in introduction.omitted_runs("cpu", 0.3)]
 
 
 def _omitted(val_errors, test_errors, on_threes, seed):

@@ -17,7 +17,7 @@ import numpy as np
 
 from kdlib import claims as claimlib
 from kdlib import stats
-from kdlib.chapters import best_on_validation
+from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, specs_in
 from kdlib.profiles import epochs_knob, Knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import metric_values
 from kdlib.runs import get_or_train
@@ -126,26 +126,10 @@ def recipe_pilots(profile: str) -> dict[float, RunSpec]:
     return {lr: recipe_teacher(profile, lr).replace(stop_step=steps) for lr in r["learning_rates"]}
 
 
-def recipe_learning_rate(profile: str, train_missing: bool = True, device=None) -> float:
-    """The ε_0 whose pilot ends with the highest validation accuracy."""
-    return best_on_validation({lr: get_or_train(spec, train_missing, device, "line", keep_divergence=True)
-                               ["metrics"].get("val_acc") for lr, spec in recipe_pilots(profile).items()})
-
-
-def recipe_runs(profile: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
-    """Teacher, student alone and distilled student per seed at the recipe (reads the pilots' records)."""
-    return _recipe_runs(profile, "warmup_cosine", train_missing, device)
-
-
-def recipe_runs_without_warmup(profile: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
-    """The students' first schedule, plain cosine from the full rate: the ablation that shows why they warm up."""
-    found = _recipe_runs(profile, "cosine", train_missing, device)
-    return {"student": found["student"], "distilled": found["distilled"]}
-
-
-def _recipe_runs(profile: str, schedule: str, train_missing: bool, device) -> dict[str, list[RunSpec]]:
+def recipe_runs(profile: str, lr: float, schedule: str = "warmup_cosine") -> dict[str, list[RunSpec]]:
+    """Teacher, student alone and distilled student per seed at the recipe, the teacher at initial rate ``lr`` (the
+    pilots' choice) and the students on ``schedule``."""
     r = recipe(profile)
-    lr = recipe_learning_rate(profile, train_missing, device)
     out: dict[str, list[RunSpec]] = {"teacher": [], "student": [], "distilled": []}
     for seed in r["seeds"]:
         teacher = recipe_teacher(profile, lr, seed)
@@ -156,6 +140,12 @@ def _recipe_runs(profile: str, schedule: str, train_missing: bool, device) -> di
         out["distilled"].append(student.replace(method="kd", teacher=teacher, method_params=(
             ("temperature", MNIST_TEMPERATURE), ("alpha", MNIST_ALPHA))))
     return out
+
+
+def recipe_runs_without_warmup(profile: str, lr: float) -> dict[str, list[RunSpec]]:
+    """The students' first schedule, plain cosine from the full rate: the ablation that shows why they warm up."""
+    found = recipe_runs(profile, lr, "cosine")
+    return {"student": found["student"], "distilled": found["distilled"]}
 
 
 def image_runs(profile: str) -> dict:
@@ -190,22 +180,17 @@ def image_runs_without_warmup(profile: str) -> dict:
             "distilled": {key: [spec.replace(schedule="cosine") for spec in specs] for key, specs in cells.items()}}
 
 
+def plan(profile: str, choose: Choose) -> dict:
+    """Everything the chapter trains: the short-budget MNIST runs, the image grid and its no-warm-up ablation (no
+    choice: they train beside the recipe's pilots), then the recipe section (``recipe_plan``)."""
+    short = {"mnist": mnist_runs(profile), "image": image_runs(profile),
+             "image_without_warmup": image_runs_without_warmup(profile)}
+    return {**short, **recipe_plan(profile, choose, alongside=tuple(specs_in(short)))}
+
+
 def stages(profile: str, device=None) -> list:
-    """Every run of the chapter (``kdlib.executors``): the short-budget runs and the recipe's pilots, then the
-    recipe's runs at the ε_0 the pilots chose on validation (reading their records)."""
-    def first():
-        mnist, image, ablation = mnist_runs(profile), image_runs(profile), image_runs_without_warmup(profile)
-        return [*mnist["teacher"], *mnist["student"], *mnist["distilled"], image["teacher"], *image["student"],
-                *[spec for specs in image["distilled"].values() for spec in specs], *ablation["student"],
-                *[spec for specs in ablation["distilled"].values() for spec in specs],
-                *recipe_pilots(profile).values()]
-
-    def second():
-        found, ablation = recipe_runs(profile, False, device), recipe_runs_without_warmup(profile, False, device)
-        return [*found["teacher"], *found["student"], *found["distilled"], *ablation["student"],
-                *ablation["distilled"], *omitted_runs(profile, False, device)]
-
-    return [first, second]
+    """The short-budget runs and the recipe's pilots, then the recipe's runs (derived from ``plan``)."""
+    return plan_stages(plan, profile, depth=2)
 
 
 PAPER_ROLES = ("teacher", "student", "distilled")
@@ -258,10 +243,10 @@ def paper_table(mnist: dict[str, list[dict]]) -> pd.DataFrame:
 OMITTED_DIGIT = 3
 
 
-def omitted_runs(profile, train_missing: bool = True, device=None) -> list[RunSpec]:
+def omitted_runs(profile: str, lr: float) -> list[RunSpec]:
     """The recipe's distilled student on a transfer set without a single 3, one per seed, every one taught by the
     seed-0 teacher: a recipe teacher costs about half an hour here, so the seeds vary the student only."""
-    found = recipe_runs(profile, train_missing, device)
+    found = recipe_runs(profile, lr)
     return [spec.replace(teacher=found["teacher"][0], omit_classes=(OMITTED_DIGIT,)) for spec in found["distilled"]]
 
 
@@ -398,19 +383,30 @@ PAPER_SETTING = "MNIST, §3 (one run each; teacher: the 2012 dropout recipe, 300
 ROLE_NAMES = {"teacher": "2×1200 teacher (dropout, jitter)", "student": "2×800 student alone",
               "distilled": "2×800 student distilled at T = 20"}
 
+RECIPE_CHOICE = "recipe ε_0"  # the pilots' choice, as ``Missing`` names it while their records are absent
+
+
+def recipe_plan(profile: str, choose: Choose, alongside: tuple = ()) -> dict:
+    """The recipe section's runs: the ε_0 pilots, then, at the ε_0 they choose on validation, one teacher, student
+    alone and distilled student per seed, the students without warm-up and the omitted-3 students. ``alongside``:
+    runs that need no choice and train beside the pilots."""
+    pilots = recipe_pilots(profile)
+    lr = choose.each({RECIPE_CHOICE: pilots}, alongside=alongside)[RECIPE_CHOICE]
+    return {"pilots": pilots, "recipe": recipe_runs(profile, lr),
+            "without_warmup": recipe_runs_without_warmup(profile, lr), "omitted": omitted_runs(profile, lr)}
+
+
+def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
+    """The record of one run of the recipe section, trained when missing and allowed; a run that diverges is stored
+    as a result (a pilot's "diverged"), as the executor stores it, so the page and ``python -m kdlib chapter`` agree."""
+    return get_or_train(spec, train_missing, device, "line", keep_divergence=True)
+
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
-    """The records the ledger needs: the ε_0 pilots and, per role, one recipe run per seed."""
-    pilots = {lr: get_or_train(spec, train_missing, device, "line", keep_divergence=True)
-              for lr, spec in recipe_pilots(profile).items()}
-    found = recipe_runs(profile, train_missing, device)
-    ablation = recipe_runs_without_warmup(profile, train_missing, device)
-    return {"profile": profile, "pilots": pilots,
-            "recipe": {role: [get_or_train(spec, train_missing, device, "line", keep_divergence=True)
-                              for spec in specs] for role, specs in found.items()},
-            "without_warmup": {role: [get_or_train(spec, train_missing, device, "line", keep_divergence=True)
-                                      for spec in specs] for role, specs in ablation.items()},
-            "omitted": [get_or_train(spec, train_missing, device, "line") for spec in omitted_runs(profile, False)]}
+    """The records the ledger needs: the ε_0 pilots and, per role, one recipe run per seed (the page loads the
+    short-budget runs itself)."""
+    return {"profile": profile,
+            **load_plan(recipe_plan, profile, lambda spec: record(spec, train_missing, device))}
 
 
 def _setting(role: str, records: list[dict]) -> claimlib.Setting:
