@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from kdlib.chapters import Choose, Missing
+from kdlib.runs import current_record
 import torch
 
 from kdlib import methods, runs
@@ -173,13 +176,48 @@ def test_the_chapter_picks_settings_on_validation_and_never_trains_when_told_not
     from kdlib.chapters import noisy_teachers
 
     with pytest.raises(FileNotFoundError, match="no run record"):
-        noisy_teachers.table_runs("smoke", "mnist", train_missing=False)
+        noisy_teachers.results("smoke", train_missing=False)
     assert not results_dir().exists() or not list(results_dir().glob("*.json"))
     pilots = noisy_teachers.lr_pilots("smoke", "mnist")["ce"]
     for lr, spec in pilots.items():  # fake records: the larger rate has the better validation accuracy
         results_dir().mkdir(parents=True, exist_ok=True)
         (results_dir() / f"{spec.id}.json").write_text(json.dumps({"metrics": {"val_acc": lr}}))
-    assert noisy_teachers._best(pilots, train_missing=False, device=None) == max(pilots)
+    assert Choose(current_record)("mnist ce learning rate", pilots) == max(pilots)
+
+
+def test_the_plan_reads_earlier_records_only_through_choose_and_follows_its_choices():
+    """Hand-made records: validation prefers the last rate and the last sweep cell, test the first. The plan must
+    choose on validation, build the sweeps at the chosen L2 rate and the table at the sweeps' choices, and ask for
+    exactly the grid records it chooses from."""
+    from kdlib.chapters import noisy_teachers as chapter
+
+    names = chapter.budget("smoke")["datasets"]
+    asked = []
+
+    def read(spec):
+        asked.append(spec.id)
+        return {"metrics": {"val_acc": spec.lr + sum(v for _, v in spec.method_params), "test_acc": -spec.lr}}
+    planned = chapter.plan("smoke", Choose(read))
+    for dataset in names:
+        rates = chapter.budget("smoke", dataset)["learning_rates"]
+        found = planned["datasets"][dataset]
+        assert found["learning_rates"] == {"ce": max(rates["ce"]), "l2": max(rates["l2"])}
+        grids = chapter.sweeps("smoke", dataset, max(rates["l2"]))
+        assert found["sweeps"] == grids
+        table = found["table"]
+        assert table["student on labels"][0].lr == max(rates["ce"])
+        assert table["noisy teacher"][0] == grids["noisy_teacher"][max(grids["noisy_teacher"])]
+        assert table["logit regression"][0].teacher == chapter.teachers("smoke", dataset)[0]
+    pilots_and_sweeps = {spec.id for dataset in names for grid in (
+        *chapter.lr_pilots("smoke", dataset).values(), *planned["datasets"][dataset]["sweeps"].values())
+        for spec in grid.values()}
+    assert set(asked) == pilots_and_sweeps  # no teacher, no table row is read to plan
+
+    def missing_sweeps(spec):
+        return None if spec.method == "noisy_student" else read(spec)
+    with pytest.raises(Missing) as missing:
+        chapter.plan("smoke", Choose(missing_sweeps))
+    assert missing.value.names == [f"{dataset} noisy_student" for dataset in names]
 
 
 def test_a_diverged_sweep_cell_is_stored_as_such_and_only_when_asked(tiny):

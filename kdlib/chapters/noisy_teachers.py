@@ -25,7 +25,7 @@ import numpy as np
 from kdlib import claims as claimlib
 from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
-from kdlib.chapters import best_on_validation, introduction
+from kdlib.chapters import best_on_validation, Choose, introduction, load_plan, plan_stages
 from kdlib.profiles import epochs_knob, Knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
@@ -130,16 +130,6 @@ def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
     return get_or_train(spec, train_missing, device, "line", keep_divergence=True)
 
 
-def _best(specs: dict, train_missing: bool, device) -> tuple:
-    """The key whose run has the highest final validation accuracy (diverged runs last; ties: the first key)."""
-    return best_on_validation({key: record(spec, train_missing, device)["metrics"]["val_acc"]
-                               for key, spec in specs.items()})
-
-
-def learning_rates(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, float]:
-    return {family: _best(specs, train_missing, device) for family, specs in lr_pilots(profile, dataset).items()}
-
-
 def grid_edges(result: dict) -> list[str]:
     """The families (``"ce"``, ``"l2"``) whose chosen learning rate is the largest or the smallest of its grid: a
     choice there says the best rate may lie beyond the grid."""
@@ -147,13 +137,12 @@ def grid_edges(result: dict) -> list[str]:
             if result["learning_rates"][family] in (min(pilots), max(pilots))]
 
 
-def sweeps(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, dict]:
-    """Stage 2 (seed 0): the noisy teacher on α × σ, the noisy student on its α values × σ, dropout rates ×
-    learning rates."""
+def sweeps(profile: str, dataset: str, l2_rate: float) -> dict[str, dict]:
+    """Stage 2 (seed 0), at the logit-regression rate chosen on validation: the noisy teacher on α × σ, the noisy
+    student on its α values × σ, dropout rates × learning rates."""
     b = budget(profile, dataset)
-    lr = learning_rates(profile, dataset, train_missing, device)["l2"]
     teacher = teachers(profile, dataset)[0]
-    regression = _student(profile, dataset, lr, method="logit_regression", teacher=teacher)
+    regression = _student(profile, dataset, l2_rate, method="logit_regression", teacher=teacher)
 
     def noisy(method, alpha, sigma):
         return regression.replace(method=method, method_params=(("alpha", alpha), ("sigma", sigma)))
@@ -165,17 +154,16 @@ def sweeps(profile: str, dataset: str, train_missing: bool = True, device=None) 
                         for rate in b["learning_rates"]["l2"]}}
 
 
-def table_runs(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
-    """Stage 3: every row of the chapter's baseline table, one spec per seed, at the settings chosen on validation."""
+def table_runs(profile: str, dataset: str, rates: dict[str, float], best: dict[str, RunSpec]
+               ) -> dict[str, list[RunSpec]]:
+    """Stage 3: every row of the chapter's baseline table, one spec per seed, at the learning rates (``rates``:
+    family → rate) and sweep settings (``best``: sweep → its chosen run) chosen on validation."""
     seeds = budget(profile, dataset)["seeds"]
-    lr = learning_rates(profile, dataset, train_missing, device)
-    sweep = sweeps(profile, dataset, train_missing, device)
-    best = {name: sweep[name][_best(sweep[name], train_missing, device)] for name in sweep}
     all_teachers = teachers(profile, dataset)
-    regression = _student(profile, dataset, lr["l2"], method="logit_regression", teacher=all_teachers[0])
+    regression = _student(profile, dataset, rates["l2"], method="logit_regression", teacher=all_teachers[0])
     per_sample = best["noisy_teacher"].replace(
         method_params=(*best["noisy_teacher"].method_params, ("per_sample", 1.0)))
-    rows = {"student on labels": _student(profile, dataset, lr["ce"]),
+    rows = {"student on labels": _student(profile, dataset, rates["ce"]),
             "logit regression": regression,
             "noisy teacher": best["noisy_teacher"],
             "noisy teacher, one ξ per sample": per_sample,
@@ -185,24 +173,31 @@ def table_runs(profile: str, dataset: str, train_missing: bool = True, device=No
     return {label: [spec.replace(seed=seed) for seed in seeds] for label, spec in rows.items()}
 
 
-def stages(profile: str, device=None) -> list:
-    """Every run of the chapter (``kdlib.executors``), all datasets together: teachers and learning-rate pilots,
-    then the sweeps at the rates chosen on validation, then the table at the sweeps' choices."""
+def plan(profile, choose: Choose) -> dict:
+    """What the chapter trains, every dataset together: the learning rates of the student on labels and of logit
+    regression (seed 0; every teacher trains beside them), then at the chosen L2 rate the sweeps of the noisy
+    teacher, the noisy student and dropout, then every table row at the sweeps' choices."""
     names = budget(profile)["datasets"]
+    pilots = {dataset: lr_pilots(profile, dataset) for dataset in names}
+    rates = choose.each({f"{dataset} {family} learning rate": grid for dataset in names
+                         for family, grid in pilots[dataset].items()},
+                        alongside=[spec for dataset in names for spec in teachers(profile, dataset)])
+    chosen_rates = {dataset: {family: rates[f"{dataset} {family} learning rate"] for family in pilots[dataset]}
+                    for dataset in names}
+    grids = {dataset: sweeps(profile, dataset, chosen_rates[dataset]["l2"]) for dataset in names}
+    picks = choose.each({f"{dataset} {name}": grid for dataset in names for name, grid in grids[dataset].items()})
+    return {"datasets": {dataset: {
+        "dataset": dataset, "teachers": teachers(profile, dataset), "pilots": pilots[dataset],
+        "learning_rates": chosen_rates[dataset], "sweeps": grids[dataset],
+        "table": table_runs(profile, dataset, chosen_rates[dataset],
+                            {name: grid[picks[f"{dataset} {name}"]] for name, grid in grids[dataset].items()})}
+        for dataset in names}}
 
-    def pilots():
-        return [spec for dataset in names for spec in (*teachers(profile, dataset), *[
-            run for specs in lr_pilots(profile, dataset).values() for run in specs.values()])]
 
-    def sweep():
-        return [run for dataset in names for specs in sweeps(profile, dataset, False, device).values()
-                for run in specs.values()]
-
-    def table():
-        return [run for dataset in names for specs in table_runs(profile, dataset, False, device).values()
-                for run in specs]
-
-    return [pilots, sweep, table]
+def stages(profile: str, device=None) -> list:
+    """Teachers and learning-rate pilots, then the sweeps, then the table (derived from ``plan``: two dependent
+    choices, so three stages)."""
+    return plan_stages(plan, profile, depth=3)
 
 
 # --- the records of the page, and its claims ----------------------------------------------------------------------
@@ -236,26 +231,13 @@ def inference_costs(profile: str, dataset: str) -> dict[str, dict]:
     return costs
 
 
-def dataset_results(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict:
-    """Every record the chapter shows for one dataset, trained first where missing (and ``train_missing``)."""
-    def load(specs):
-        return {key: record(spec, train_missing, device) for key, spec in specs.items()}
-
-    return {"dataset": dataset,
-            "teachers": [record(spec, train_missing, device) for spec in teachers(profile, dataset)],
-            "pilots": {family: load(specs) for family, specs in lr_pilots(profile, dataset).items()},
-            "learning_rates": learning_rates(profile, dataset, train_missing, device),
-            "sweeps": {name: load(specs) for name, specs in sweeps(profile, dataset, train_missing, device).items()},
-            "table": {label: [record(spec, train_missing, device) for spec in specs]
-                      for label, specs in table_runs(profile, dataset, train_missing, device).items()},
-            "costs": inference_costs(profile, dataset)}
-
-
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
-    """Every record of the page: ``{"profile": ..., "datasets": {dataset: dataset_results(...)}}``."""
-    return {"profile": profile,
-            "datasets": {dataset: dataset_results(profile, dataset, train_missing, device)
-                         for dataset in budget(profile)["datasets"]}}
+    """Every record of the page: ``{"profile": ..., "datasets": {dataset: {...}}}``, each dataset with its teachers,
+    pilots, chosen learning rates, sweeps, table rows and inference costs."""
+    found = load_plan(plan, profile, lambda spec: record(spec, train_missing, device))
+    for dataset, result in found["datasets"].items():
+        result["costs"] = inference_costs(profile, dataset)
+    return {"profile": profile, **found}
 
 
 def _accuracy(record_: dict, metric: str = "test_acc") -> float:
