@@ -299,6 +299,39 @@ def test_the_cli_trains_a_generator_run_then_a_student_from_it(tiny, capsys):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The chapter's plan: what it trains, with no validation choice
+
+def test_the_plan_reads_no_record_and_lists_every_student_once_in_one_stage():
+    """No choice on validation: a plan that read a record would fail here. It lists the students only (the main
+    rows, the sweep whose defaults are the main runs, KD without its warm-up); the teachers and RDSKD's generator
+    runs are prerequisites the executor trains first."""
+    from kdlib.chapters import Choose, data_free, specs_in
+
+    def read(spec):
+        raise AssertionError(f"the plan read the record of {spec.id}")
+
+    planned = data_free.plan("cpu", Choose(read))
+    listed = specs_in(planned)
+    assert planned["sweep"]["DAFL"]["defaults"] == planned["main"]["mnist"]["DAFL"]  # the same runs, listed once
+    assert len(listed) == 2 * 5 * 3 + (5 + 3) * 3 + 3  # main: 2 datasets × 5 rows; sweep: 5 DAFL, 3 RDSKD settings
+    assert not {spec.model for spec in listed} & {"lenet5", "dafl_generator_16", "dafl_generator_32"}
+    stages = data_free.stages("cpu")
+    assert len(stages) == 1 and [spec.id for spec in stages[0]()] == [spec.id for spec in listed]
+
+
+def test_the_results_add_the_teachers_and_generators_beside_the_plans_records(monkeypatch):
+    from kdlib.chapters import data_free
+
+    monkeypatch.setattr(data_free, "record", lambda spec, train_missing=True, device=None: {"id": spec.id})
+    found = data_free.results("cpu", train_missing=False)
+    assert list(found) == ["profile", "teachers", "main", "generators", "sweep", "without_warmup"]
+    main = data_free.main_runs("cpu", "fashion_mnist")
+    assert found["teachers"]["fashion_mnist"]["id"] == data_free.teacher("cpu", "fashion_mnist").id
+    assert [r["id"] for r in found["generators"]["fashion_mnist"]] == [s.generator.id for s in main["RDSKD"]]
+    assert [r["id"] for r in found["main"]["fashion_mnist"]["DAFL"]] == [s.id for s in main["DAFL"]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The chapter's claims (C17–C19) on synthetic records: every verdict they can reach and every precondition failure
 
 DIVERSITY = {"generated_class_entropy": 2.29, "generated_pixel_diversity": 1.25, "generated_feature_diversity": 1.5}

@@ -15,18 +15,14 @@ RECIPE = ("dataset", "epochs", "optimizer", "lr", "momentum", "weight_decay", "b
           "val_size", "subset")
 
 
-@pytest.fixture
-def chosen_rate(monkeypatch):
-    """The regression rate a pilot chose, without training the pilots."""
-    monkeypatch.setattr(synthesis, "regression_lr", lambda profile, dataset, train_missing=True, device=None: 0.003)
-    return 0.003
+CHOSEN_RATE = 0.003  # a regression rate the pilots could have chosen, passed in without training them
 
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
-def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile, chosen_rate):
+def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile):
     """One recipe for every method on real data, but for the regression rows' learning rate, chosen on validation."""
     for dataset in synthesis.budget(profile)["datasets"]:
-        rows = synthesis.benchmark_runs(profile, dataset)
+        rows = synthesis.benchmark_runs(profile, dataset, CHOSEN_RATE)
         assert list(rows) == list(synthesis.NEEDS)
         labels = rows["student on labels"]
         for label, specs in rows.items():
@@ -36,7 +32,7 @@ def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile, ch
                 continue
             regression = label in ("logit regression", "noisy teacher")
             for spec, base in zip(specs, labels):
-                assert spec.lr == (chosen_rate if regression else base.lr), label
+                assert spec.lr == (CHOSEN_RATE if regression else base.lr), label
                 assert {f: getattr(spec, f) for f in RECIPE if f != "lr"} == \
                     {f: getattr(base, f) for f in RECIPE if f != "lr"}, label
             teacher = specs[0].teacher
@@ -48,22 +44,56 @@ def test_every_real_data_method_shares_the_students_recipe_and_seeds(profile, ch
                 assert teacher is None, label
 
 
-def test_the_regression_rate_is_chosen_on_validation_among_rates_fixed_before_the_runs(monkeypatch):
-    pilots = synthesis.regression_pilots("cpu", "mnist")
-    assert list(pilots) == list(synthesis.REGRESSION_RATES) and {p.method for p in pilots.values()} == \
-        {"logit_regression"} and {p.seed for p in pilots.values()} == {0}
-    scores = {pilots[0.001].id: 0.95, pilots[0.003].id: 0.97, pilots[0.01].id: None}  # 0.01 diverged
-    monkeypatch.setattr(synthesis.data_free, "record", lambda spec, train_missing=True, device=None:
-                        {"metrics": {"val_acc": scores[spec.id]}})
-    assert synthesis.regression_lr("cpu", "mnist") == 0.003
-    stages = synthesis.stages("cpu")
-    assert len(stages) == 2 and {spec.id for spec in stages[0]()} == {p.id for dataset in ("mnist", "fashion_mnist")
-                                                                      for p in synthesis.regression_pilots(
-                                                                          "cpu", dataset).values()}
+def test_the_plan_reads_the_pilots_only_through_choose_and_stops_while_they_are_missing():
+    """The pilots are the plan's one door to earlier records: without their records it raises ``Missing`` with both
+    datasets' grids (they train together); with them, each dataset's regression rows take the rate its pilots chose
+    on validation, a diverged pilot coming last."""
+    from kdlib.chapters import Choose, Missing
+
+    pilots = {dataset: synthesis.regression_pilots("cpu", dataset) for dataset in ("mnist", "fashion_mnist")}
+    assert all(list(grid) == list(synthesis.REGRESSION_RATES) for grid in pilots.values())
+    assert {p.method for grid in pilots.values() for p in grid.values()} == {"logit_regression"}
+    assert {p.seed for grid in pilots.values() for p in grid.values()} == {0}
+    with pytest.raises(Missing) as missing:
+        synthesis.plan("cpu", Choose(lambda spec: None))
+    assert missing.value.names == [synthesis.pilot_choice("mnist"), synthesis.pilot_choice("fashion_mnist")]
+    assert [s.id for s in missing.value.specs] == [p.id for grid in pilots.values() for p in grid.values()]
+
+    scores = {pilots["mnist"][0.001].id: 0.95, pilots["mnist"][0.003].id: 0.97, pilots["mnist"][0.01].id: None,
+              pilots["fashion_mnist"][0.001].id: 0.80, pilots["fashion_mnist"][0.003].id: 0.79,
+              pilots["fashion_mnist"][0.01].id: 0.85}  # mnist's 0.01 diverged
+    planned = synthesis.plan("cpu", Choose(lambda spec: {"metrics": {"val_acc": scores[spec.id]}}))
+    for dataset, rate in (("mnist", 0.003), ("fashion_mnist", 0.01)):
+        assert planned["table"][dataset] == synthesis.benchmark_runs("cpu", dataset, rate)
+        assert {s.lr for row in ("logit regression", "noisy teacher") for s in planned["table"][dataset][row]} == \
+            {rate}
+    assert planned["pilots"] == pilots  # listed, so the last stage keeps the pilots that were not chosen
 
 
-def test_prerequisites_count_a_shared_teacher_once(chosen_rate):
-    rdskd = synthesis.benchmark_runs("cpu", "mnist")["RDSKD"][0]
+def test_the_stages_train_the_pilots_then_say_the_benchmark_is_undetermined_until_they_have_records():
+    stages = synthesis.stages("cpu")  # the test's store is empty: no pilot has a record
+    assert len(stages) == 2
+    assert {spec.id for spec in stages[0]()} == {p.id for dataset in ("mnist", "fashion_mnist")
+                                                 for p in synthesis.regression_pilots("cpu", dataset).values()}
+    with pytest.raises(FileNotFoundError, match="regression lr on mnist"):
+        stages[1]()
+
+
+def test_the_results_hold_the_rows_and_what_each_needed_first_but_not_the_pilots(monkeypatch):
+    """The pilots only choose the rate: the results hold the table's records and, per seed, its prerequisites'."""
+    monkeypatch.setattr(synthesis.data_free, "record", lambda spec, train_missing=True, device=None: {
+        "id": spec.id, "metrics": {"val_acc": 0.9 if spec.lr == 0.01 else 0.8}})
+    found = synthesis.results("cpu", train_missing=False)
+    assert list(found) == ["table", "prerequisites"]
+    rows = synthesis.benchmark_runs("cpu", "fashion_mnist", 0.01)
+    assert {label: [r["id"] for r in records] for label, records in found["table"]["fashion_mnist"].items()} == \
+        {label: [s.id for s in specs] for label, specs in rows.items()}
+    assert [[r["id"] for r in needed] for needed in found["prerequisites"]["fashion_mnist"]["RDSKD"]] == \
+        [[s.teacher.id, s.generator.id] for s in rows["RDSKD"]]
+
+
+def test_prerequisites_count_a_shared_teacher_once():
+    rdskd = synthesis.benchmark_runs("cpu", "mnist", CHOSEN_RATE)["RDSKD"][0]
     before = synthesis.prerequisites(rdskd)
     assert len({run.id for run in before}) == len(before) == 2  # the LeNet-5 teacher and the generator run
     assert {run.model for run in before} == {"lenet5", rdskd.generator.model}
@@ -158,14 +188,14 @@ def test_a_collapsed_seed_is_counted_and_left_out_not_averaged():
 
 # --- the page's tables, figures and sentences ----------------------------------------------------------------------
 
-def test_the_setup_table_is_read_from_each_methods_seed_0_spec(chosen_rate):
-    rows = synthesis.benchmark_runs("cpu", "mnist")
+def test_the_setup_table_is_read_from_each_methods_seed_0_spec():
+    rows = synthesis.benchmark_runs("cpu", "mnist", CHOSEN_RATE)
     results = {"table": {"mnist": {label: [{"spec": spec.to_dict()} for spec in specs]
                                    for label, specs in rows.items()}}}
     table = synthesis.setup_table(results)
     assert table["method"].tolist() == list(synthesis.NEEDS)
     row = table.set_index("method")
-    assert row.loc["logit regression", "optimiser"] == f"{rows['logit regression'][0].optimizer}, lr 0.003"
+    assert row.loc["logit regression", "optimiser"] == f"{rows['logit regression'][0].optimizer}, lr {CHOSEN_RATE:g}"
     assert row.loc["student on labels", "teacher"] == "–"
     teacher = rows["Hinton KD"][0].teacher
     assert row.loc["Hinton KD", "teacher"] == f"lenet5 ({teacher.method}, {teacher.epochs} epochs)"

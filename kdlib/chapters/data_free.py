@@ -27,6 +27,7 @@ import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data, report, stats
+from kdlib.chapters import Choose, load_plan, plan_stages
 from kdlib.profiles import epochs_knob, Knob, profile_budget, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
 from kdlib.spec import RunSpec
@@ -166,17 +167,17 @@ def sweep_runs(profile: str) -> dict[str, dict[str, list[RunSpec]]]:
     return out
 
 
-def stages(profile: str, device=None) -> list:
-    """Every dataset's main runs, the MNIST sweep and KD without its warm-up, in one stage: teachers and RDSKD's
-    generator runs train first, as the prerequisites of the runs that read them."""
-    def every_run():
-        main = [spec for dataset in budget(profile)["datasets"] for specs in main_runs(profile, dataset).values()
-                for spec in specs]
-        sweep = [spec for settings in sweep_runs(profile).values() for setting, specs in settings.items()
-                 if setting != "defaults" for spec in specs]
-        return main + sweep + without_warmup(profile)
+def plan(profile, choose: Choose) -> dict:
+    """What the chapter trains, every run for every seed: each dataset's main rows, the MNIST sweep (its "defaults"
+    are the main runs themselves) and KD without its warm-up. No validation choice: ``choose`` goes unused, and the
+    teachers and RDSKD's generator runs are not listed, since the executor trains them first as prerequisites."""
+    return {"main": {dataset: main_runs(profile, dataset) for dataset in budget(profile)["datasets"]},
+            "sweep": sweep_runs(profile), "without_warmup": without_warmup(profile)}
 
-    return [every_run]
+
+def stages(profile: str, device=None) -> list:
+    """Every run in one stage (derived from ``plan``)."""
+    return plan_stages(plan, profile, depth=1)
 
 
 def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
@@ -186,19 +187,17 @@ def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
     """Records: ``teachers`` per dataset; ``main`` per dataset and method (a list over seeds); ``generators`` (RDSKD's
     generator runs of the main rows); ``sweep`` per method and setting (MNIST); ``without_warmup``: MNIST's KD with
-    real data under plain cosine decay (the reason its main row warms up)."""
-    b = budget(profile)
-    main = {dataset: main_runs(profile, dataset) for dataset in b["datasets"]}
-    return {"profile": profile,
-            "teachers": {dataset: record(teacher(profile, dataset), train_missing, device) for dataset in main},
-            "main": {dataset: {label: [record(spec, train_missing, device) for spec in specs]
-                               for label, specs in rows.items()} for dataset, rows in main.items()},
-            "generators": {dataset: [record(spec.generator, train_missing, device) for spec in rows["RDSKD"]]
-                           for dataset, rows in main.items()},
-            "sweep": {method: {setting: [record(spec, train_missing, device) for spec in specs]
-                               for setting, specs in settings.items()}
-                      for method, settings in sweep_runs(profile).items()},
-            "without_warmup": [record(spec, train_missing, device) for spec in without_warmup(profile)]}
+    real data under plain cosine decay (the reason its main row warms up). Teachers and generators are the plan's
+    prerequisites, read beside it."""
+    def read(spec: RunSpec) -> dict:
+        return record(spec, train_missing, device)
+
+    planned = load_plan(plan, profile, read)
+    return {"profile": profile, "teachers": {dataset: read(teacher(profile, dataset)) for dataset in planned["main"]},
+            "main": planned["main"],
+            "generators": {dataset: [read(spec.generator) for spec in main_runs(profile, dataset)["RDSKD"]]
+                           for dataset in planned["main"]},
+            "sweep": planned["sweep"], "without_warmup": planned["without_warmup"]}
 
 
 # ---------------------------------------------------------------------------------------------------------------

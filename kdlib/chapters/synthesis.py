@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kdlib import claims, report, stats
-from kdlib.chapters import best_on_validation, data_free
+from kdlib.chapters import Choose, data_free, load_plan, plan_stages
 from kdlib.methods.noisy import NoiseParams
 from kdlib.spec import RunSpec
 
@@ -70,23 +70,16 @@ def regression_pilots(profile: str, dataset: str) -> dict[float, RunSpec]:
             for lr in REGRESSION_RATES}
 
 
-def regression_lr(profile: str, dataset: str, train_missing: bool = True, device=None) -> float:
-    """The rate of ``regression_pilots`` with the best final validation accuracy (a diverged run comes last)."""
-    return best_on_validation({lr: data_free.record(spec, train_missing, device)["metrics"]["val_acc"]
-                               for lr, spec in regression_pilots(profile, dataset).items()})
-
-
-def benchmark_runs(profile: str, dataset: str, train_missing: bool = True, device=None) -> dict[str, list[RunSpec]]:
-    """Per method, one spec per seed, in the order of ``NEEDS``; the regression rows read their learning rate from
-    the pilots' records (``regression_lr``)."""
+def benchmark_runs(profile: str, dataset: str, regression_lr: float) -> dict[str, list[RunSpec]]:
+    """Per method, one spec per seed, in the order of ``NEEDS``; the regression rows train at ``regression_lr``,
+    the rate their pilots chose on validation (``plan``)."""
     shared = data_free.main_runs(profile, dataset)
     labels = _labels(profile, dataset)
     teacher = data_free.teacher(profile, dataset)
     own_copy = labels[0]  # Tf-KD_self: the student's own seed-0 run teaches every seed
-    lr = regression_lr(profile, dataset, train_missing, device)
     variants = {
-        "logit regression": dict(method="logit_regression", teacher=teacher, lr=lr),
-        "noisy teacher": dict(method="noisy_teacher", teacher=teacher, lr=lr,
+        "logit regression": dict(method="logit_regression", teacher=teacher, lr=regression_lr),
+        "noisy teacher": dict(method="noisy_teacher", teacher=teacher, lr=regression_lr,
                               method_params=tuple(NoiseParams().as_dict().items())),
         "Rocket (joint, no sharing)": dict(model="rocket_lenet5half_lenet5_none", method="rocket"),
         "Tf-KD_self": dict(method="kd", teacher=own_copy, method_params=data_free.KD_PARAMS),
@@ -101,6 +94,11 @@ def benchmark_runs(profile: str, dataset: str, train_missing: bool = True, devic
     return rows
 
 
+def pilot_choice(dataset: str) -> str:
+    """The name of the regression-rate choice on ``dataset`` (what ``kdlib.chapters.Missing`` reports)."""
+    return f"regression lr on {dataset}"
+
+
 def prerequisites(spec: RunSpec) -> list[RunSpec]:
     """Every run a method needs before its own, however deep (RDSKD's student: its generator and the teacher they
     share): the closure of ``kdlib.executors.prerequisites``, each run once."""
@@ -111,27 +109,34 @@ def prerequisites(spec: RunSpec) -> list[RunSpec]:
     return list({run.id: run for run in found}.values())  # RDSKD's student and generator share one teacher
 
 
+def plan(profile, choose: Choose) -> dict:
+    """What the chapter trains: per dataset, the regression pilots (seed 0), whose best rate on validation sets the
+    regression rows' learning rate, then every row of the benchmark. The datasets' choices are independent, so their
+    pilots train together, and every pilot stays in the plan, the rates not chosen too. The teachers and generators
+    the rows need train first, as their prerequisites, and the rows shared with the data-free chapter are its records
+    (trained there, or here if missing)."""
+    pilots = {dataset: regression_pilots(profile, dataset) for dataset in datasets(profile)}
+    rates = choose.each({pilot_choice(dataset): grid for dataset, grid in pilots.items()})
+    return {"pilots": pilots, "table": {dataset: benchmark_runs(profile, dataset, rates[pilot_choice(dataset)])
+                                        for dataset in pilots}}
+
+
 def stages(profile: str, device=None) -> list:
-    """The regression pilots, then every row of the benchmark (teachers and generators train first, as
-    prerequisites); the rows it shares with the data-free chapter are trained there, or here if missing."""
-    return [lambda: [spec for dataset in budget(profile)["datasets"]
-                     for spec in regression_pilots(profile, dataset).values()],
-            lambda: [spec for dataset in budget(profile)["datasets"]
-                     for specs in benchmark_runs(profile, dataset, False, device).values() for spec in specs]]
+    """The regression pilots, then every row of the benchmark (derived from ``plan``)."""
+    return plan_stages(plan, profile, depth=2)
 
 
 def results(profile: str, train_missing: bool = True, device=None) -> dict:
     """Per dataset and method, the records over seeds; and per dataset and method, the records of what each seed's
-    run needed first (teachers, generators), for the cost including them."""
-    out = {"table": {}, "prerequisites": {}}
-    for dataset in budget(profile)["datasets"]:
-        rows = benchmark_runs(profile, dataset, train_missing, device)
-        out["table"][dataset] = {label: [data_free.record(spec, train_missing, device) for spec in specs]
-                                 for label, specs in rows.items()}
-        out["prerequisites"][dataset] = {
-            label: [[data_free.record(run, train_missing, device) for run in prerequisites(spec)] for spec in specs]
-            for label, specs in rows.items()}
-    return out
+    run needed first (teachers, generators), for the cost including them. The pilots' records are left out: the
+    rate they chose is in the regression rows' own specs."""
+    def read(spec: RunSpec) -> dict:
+        return data_free.record(spec, train_missing, device)
+
+    rows = plan(profile, Choose(read))["table"]
+    return {"table": load_plan(plan, profile, read)["table"],
+            "prerequisites": {dataset: {label: [[read(run) for run in prerequisites(spec)] for spec in specs]
+                                        for label, specs in methods.items()} for dataset, methods in rows.items()}}
 
 
 BASELINE = "student on labels"
