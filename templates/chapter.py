@@ -1,7 +1,8 @@
 """TEMPLATE of a chapter module: copy to ``kdlib/chapters/<name>.py`` and fill in. (This file is not imported.)
 
 A chapter declares what it trains, what it claims and what its page shows; ``kdlib.book`` runs it:
-``python -m kdlib chapter <name>`` trains its ``stages``, ``book.found`` reads its records once per process,
+``python -m kdlib chapter <name>`` trains the stages derived from its ``plan``, ``book.found`` reads its records once
+per process,
 ``book.ledger`` adds its claims to the book's ledger (Holm within the chapter), and its notebook shows one table or
 figure per call. The chapter list is read from the modules (``CHAPTER`` and ``PAGE``): no other list to edit.
 """
@@ -12,6 +13,7 @@ import pandas as pd
 
 from kdlib import claims as kc
 from kdlib import report
+from kdlib.chapters import Choose, load_plan, plan_stages
 from kdlib.profiles import Knob, epochs_knob, profile_budget, seeds_knob
 from kdlib.runs import get_or_train
 from kdlib.spec import RunSpec
@@ -23,13 +25,13 @@ PAGE = "07_my_paper"  # its notebook, notebooks/07_my_paper.py; the number order
 KNOBS = {
     "seeds": seeds_knob(),
     "epochs": epochs_knob("epochs of every run"),
-    "alpha": Knob("float", "the KD weight", 0.0, 1.0),
+    "alphas": Knob("floats", "the KD weights tried on validation", 0.0, 1.0),
 }
 # One budget per profile: smoke (CI: tiny, meaningless numbers), cpu (the published book), paper (the paper's recipe).
 _BUDGETS = {
-    "smoke": dict(seeds=(0,), epochs=1, alpha=0.9, subset=512),
-    "cpu": dict(seeds=(0, 1, 2), epochs=20, alpha=0.9, subset=None),
-    "paper": dict(seeds=(0, 1, 2), epochs=200, alpha=0.9, subset=None),
+    "smoke": dict(seeds=(0,), epochs=1, alphas=(0.5, 0.9), subset=512),
+    "cpu": dict(seeds=(0, 1, 2), epochs=20, alphas=(0.5, 0.9), subset=None),
+    "paper": dict(seeds=(0, 1, 2), epochs=200, alphas=(0.5, 0.9), subset=None),
 }
 
 
@@ -44,29 +46,44 @@ def datasets(profile) -> tuple[str, ...]:
 
 # --- what it trains -------------------------------------------------------------------------------------------------
 
-def table_runs(profile) -> dict[str, list[RunSpec]]:
-    """Row label → one spec per seed. Student seed s learns from teacher seed s."""
+def grid(profile) -> dict[float, RunSpec]:
+    """The KD weight grid, seed 0, read on validation: its best cell sets the table's distilled rows."""
+    b = budget(profile)
+    teacher = RunSpec("fashion_mnist", "lenet5", epochs=b["epochs"], seed=0, subset=b["subset"])
+    student = RunSpec("fashion_mnist", "mlp_2x100", epochs=b["epochs"], seed=0, subset=b["subset"])
+    return {alpha: student.replace(method="kd", teacher=teacher, method_params=(("alpha", alpha),))
+            for alpha in b["alphas"]}
+
+
+def table_runs(profile, alpha: float) -> dict[str, list[RunSpec]]:
+    """Row label → one spec per seed, at the KD weight chosen on validation. Student seed s learns from teacher
+    seed s."""
     b = budget(profile)
     teachers = [RunSpec("fashion_mnist", "lenet5", epochs=b["epochs"], seed=s, subset=b["subset"]) for s in b["seeds"]]
     students = [RunSpec("fashion_mnist", "mlp_2x100", epochs=b["epochs"], seed=s, subset=b["subset"])
                 for s in b["seeds"]]
     return {"teacher": teachers, "student alone": students,
-            "distilled": [s.replace(method="kd", teacher=t, method_params=(("alpha", b["alpha"]),))
+            "distilled": [s.replace(method="kd", teacher=t, method_params=(("alpha", alpha),))
                           for s, t in zip(students, teachers)]}
 
 
+def plan(profile, choose: Choose) -> dict:
+    """What the chapter trains, as a pure function: earlier records are read only through ``choose`` (the grid's
+    best cell on validation; while the grid has no records, ``choose`` stops the plan there, and the stages train
+    the grid first)."""
+    alphas = grid(profile)
+    return {"grid": alphas, "table": table_runs(profile, choose("KD weight", alphas))}
+
+
 def stages(profile, device=None) -> list:
-    """What to train, in order: one callable per stage, each returning specs. A stage may read the records of the
-    stages before it (a choice on validation: ``kdlib.chapters.best_on_validation``), so it is called only once
-    they exist."""
-    return [lambda: [spec for specs in table_runs(profile).values() for spec in specs]]
+    """The grid, then the table: derived from ``plan`` (one choice, so two stages)."""
+    return plan_stages(plan, profile, depth=2)
 
 
 def results(profile, train_missing: bool = True, device=None) -> dict:
-    """The records the page and the claims read, grouped as the tables use them (``kdlib.book.found`` memoises it)."""
+    """The plan's records, grouped as the tables use them (``kdlib.book.found`` memoises it)."""
     return {"profile": profile,
-            "table": {label: [get_or_train(spec, train_missing, device, "line") for spec in specs]
-                      for label, specs in table_runs(profile).items()}}
+            **load_plan(plan, profile, lambda spec: get_or_train(spec, train_missing, device, "line"))}
 
 
 # --- what it claims -------------------------------------------------------------------------------------------------

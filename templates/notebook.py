@@ -27,7 +27,7 @@ train_missing = True  # train runs whose record is missing; False: stop with an 
 device = None  # None: CUDA when available, else CPU
 seeds = None  # the seeds of every seeded row; None: the profile's
 epochs = None  # epochs of every run; None: the profile's
-alpha = None  # the KD weight; None: the profile's
+alphas = None  # the KD weights tried on validation; None: the profile's
 
 # %% tags=["remove-cell"]
 page = Page.open(globals(), _names_before_parameters, "my_paper")  # checks every parameter before anything runs

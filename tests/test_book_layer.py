@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from kdlib.chapters import Choose
+
 from kdlib import book, claims, paths, runs, stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,8 +151,15 @@ def test_the_chapter_template_declares_what_the_book_layer_reads():
     spec.loader.exec_module(template)
     for name in ("CHAPTER", "PAGE", "KNOBS", "budget", "datasets", "stages", "results", "claims"):
         assert hasattr(template, name), name
-    specs = [s for stage in template.stages("smoke") for s in stage()]
-    assert len(specs) == 3 and len({s.id for s in specs}) == 3
+    first, second = template.stages("smoke")
+    grid = template.grid("smoke")
+    assert [s.id for s in first()] == [s.id for s in grid.values()]  # the grid first: the table waits on its choice
+    with pytest.raises(FileNotFoundError, match="KD weight"):
+        second()
+    records = {spec.id: {"metrics": {"val_acc": 0.5 + alpha / 10}} for alpha, spec in grid.items()}
+    planned = template.plan("smoke", Choose(lambda spec: records.get(spec.id)))
+    best = max(grid)
+    assert {dict(s.method_params)["alpha"] for s in planned["table"]["distilled"]} == {best}
     found = {"table": {label: [{"id": f"{label}{seed}", "spec": {"seed": seed}, "metrics": {"test_acc": acc + seed / 100}}
                                for seed in range(3)]
                        for label, acc in (("teacher", 0.90), ("student alone", 0.80), ("distilled", 0.85))}}
