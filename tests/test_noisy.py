@@ -208,16 +208,56 @@ def test_the_plan_reads_earlier_records_only_through_choose_and_follows_its_choi
         assert table["student on labels"][0].lr == max(rates["ce"])
         assert table["noisy teacher"][0] == grids["noisy_teacher"][max(grids["noisy_teacher"])]
         assert table["logit regression"][0].teacher == chapter.teachers("smoke", dataset)[0]
-    pilots_and_sweeps = {spec.id for dataset in names for grid in (
-        *chapter.lr_pilots("smoke", dataset).values(), *planned["datasets"][dataset]["sweeps"].values())
-        for spec in grid.values()}
+    nt1 = planned["testbeds"]["NT-1"]
+    pilots_and_sweeps = {spec.id for grid in (
+        *[grid for dataset in names for grid in (*chapter.lr_pilots("smoke", dataset).values(),
+                                                 *planned["datasets"][dataset]["sweeps"].values())],
+        *nt1["pilots"].values(), *nt1["sweeps"].values()) for spec in grid.values()}
     assert set(asked) == pilots_and_sweeps  # no teacher, no table row is read to plan
 
     def missing_sweeps(spec):
         return None if spec.method == "noisy_student" else read(spec)
     with pytest.raises(Missing) as missing:
         chapter.plan("smoke", Choose(missing_sweeps))
-    assert missing.value.names == [f"{dataset} noisy_student" for dataset in names]
+    assert missing.value.names == [*[f"{dataset} noisy_student" for dataset in names], "NT-1 noisy_student"]
+
+
+def test_nt1_pairs_each_student_seed_with_its_own_teacher_at_the_settings_chosen_on_validation():
+    """NT-1's table: student seed s learns from teacher seed s (several teachers: s, s+1, s+2), every row at the
+    pilot's choices (seed 0's validation accuracy), the sweeps at the chosen L2 setting."""
+    from kdlib.chapters import noisy_teachers as chapter
+
+    testbed = chapter.nt1_testbed("cpu")
+    preferred = {("adam", 0.0003), 0.03, (0.6, 0.2), (1.0, 0.4), ("mlp_2x100_drop20", 0.0003)}
+
+    def read(spec):  # validation prefers one cell of each grid; test would prefer another
+        params = dict(spec.method_params)
+        key = {"ce": spec.lr, "logit_regression": (spec.optimizer, spec.lr)}.get(spec.method)
+        if spec.method in ("noisy_teacher", "noisy_student"):
+            key = (params["alpha"], params["sigma"])
+        if spec.model in chapter.DROPOUT_STUDENTS:
+            key = (spec.model, spec.lr)
+        return {"metrics": {"val_acc": 0.9 if key in preferred else 0.5, "test_acc": 0.5 if key in preferred else 0.9}}
+    nt1 = chapter.plan("cpu", Choose(read))["testbeds"]["NT-1"]
+    seeds = list(chapter.budget("cpu")["nt1_seeds"])
+    assert seeds == list(range(10)) and nt1["learning_rates"] == {"ce": 0.03, "l2": ("adam", 0.0003)}
+    table = nt1["table"]
+    assert [s.seed for s in table["student on labels"]] == seeds and {s.lr for s in table["student on labels"]} == {0.03}
+    for row in ("logit regression", "noisy teacher", "noisy student", "student dropout", chapter.SEVERAL_TEACHERS):
+        assert [(s.seed, s.teacher.seed) for s in table[row]] == [(seed, seed) for seed in seeds], row
+        assert {(s.optimizer, s.train_size, s.teacher.train_size) for s in table[row]} == {("adam", 1000, 1000)}
+    assert dict(table["noisy teacher"][3].method_params) == {"alpha": 0.6, "sigma": 0.2}
+    assert dict(table["noisy student"][3].method_params) == {"alpha": 1.0, "sigma": 0.4}
+    assert {s.model for s in table["student dropout"]} == {"mlp_2x100_drop20"}
+    assert [tuple(t.seed for t in s.extra_teachers) for s in table[chapter.SEVERAL_TEACHERS]] == [
+        ((seed + 1) % 10, (seed + 2) % 10) for seed in seeds]
+    assert {(s.optimizer, s.lr, s.seed) for g in nt1["sweeps"].values() for s in g.values()} == {
+        ("adam", 0.0003, 0), ("adam", 0.0001, 0), ("adam", 0.001, 0)}  # dropout tries the Adam rates only
+    # seeds 0-1 of the two baseline rows are the pilot's own runs (same ids: their records are reused)
+    pilot = chapter.nt1_pilot(testbed)
+    assert table["student on labels"][1] == pilot["student on labels"][0.03][1]
+    assert table["logit regression"][1] == pilot["logit regression"][("adam", 0.0003)][1]
+    assert chapter.plan("paper", Choose(read))["testbeds"] == {}  # NT-1 is no paper's recipe
 
 
 def test_a_diverged_sweep_cell_is_stored_as_such_and_only_when_asked(tiny):
@@ -357,6 +397,30 @@ def test_one_claim_per_dataset_never_mixing_them_and_holm_within_the_chapter():
     assert secondary and all(c.p_holm is None for c in secondary)  # described, outside the family
     c1 = _claim(found, "C1")
     assert c1.comparisons[0].p_holm > c1.comparisons[0].p  # adjusted across the chapter's family
+
+
+def test_nt1_claims_use_its_own_sesoi_and_margin_and_a_per_seed_teacher_control():
+    """NT-1 joins the paper's family as one more setting of C1-C4 (no C5: its networks are the MNIST setting's),
+    with the SESOI and margin fixed for its accuracy and gap, and its teacher control paired seed by seed."""
+    nt1 = {**_dataset("mnist", teacher=97.0, teacher_seeds=(97.0, 96.9, 97.1)), "name": chapter.NT1_NAME,
+           "testbed": "NT-1, fallback (i)", "per_seed_teachers": True}
+    results = {"profile": "cpu", "datasets": {"mnist": _dataset("mnist"), "fashion_mnist": _dataset("fashion_mnist")},
+               "testbeds": {"NT-1": nt1}}
+    found = chapter.claims(results)
+    c1, c3, c4 = (_claim(found, key, chapter.NT1_NAME) for key in ("C1", "C3", "C4"))
+    assert c1.declared_sesoi == chapter.NT1_SESOI and c3.declared_sesoi == chapter.NT1_SESOI
+    assert c4.comparisons[0].margin == chapter.NT1_MATCH_MARGIN
+    assert not [c for c in found if c.id == "C5" and c.setting.dataset == chapter.NT1_NAME]
+    teacher = c1.preconditions[0]
+    assert teacher.holds and "teacher − student on labels" in teacher.evidence and "seed 0" not in teacher.evidence
+    mnist = _claim(found, "C1")
+    assert mnist.declared_sesoi[0] == 0.2  # the full-data setting keeps the dataset's rule
+    family = [claim.primary for claim in found if claim.basis == "test"]
+    assert len(family) == len(_claims_primaries()) + 3  # NT-1's three primaries join the paper's family
+
+
+def _claims_primaries():
+    return [claim.primary for claim in _claims() if claim.basis == "test"]
 
 
 def test_c1_supported_when_the_noisy_teacher_is_clearly_better():
