@@ -117,9 +117,10 @@ def claim_chapters() -> tuple[str, ...]:
 
 
 def ledger(profile, train_missing: bool = True, device=None, chapters: tuple[str, ...] | None = None):
-    """Every claim of the book at ``profile``, from each chapter's ``claims(found(...))``, with Holm's correction
-    within each chapter (one paper's claims, ``kdlib.claims.adjust``), computed once per process: what every page's
-    verdicts come from (a chapter page filters it)."""
+    """Every claim of the book at ``profile``, from each chapter's ``claims(found(...))``, computed once per
+    process: what every page's verdicts come from (a chapter page filters it). Holm's correction is applied once per
+    family, by the chapter (one paper's claims: its ``claims`` ends with ``kdlib.claims.adjust``); the ledger checks
+    that every tested primary comparison carries its adjusted p instead of adjusting again."""
     from kdlib import claims
 
     chapters = claim_chapters() if chapters is None else tuple(chapters)
@@ -128,7 +129,8 @@ def ledger(profile, train_missing: bool = True, device=None, chapters: tuple[str
         gathered = []
         for name in chapters:
             gathered += get_chapter(name).claims(found(name, profile, train_missing, device))
-        _LEDGER[key] = claims.adjust(gathered)
+        claims.check_adjusted(gathered)
+        _LEDGER[key] = gathered
     return _LEDGER[key]
 
 

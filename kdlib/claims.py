@@ -263,6 +263,15 @@ def adjust(claims: list[Claim]) -> list[Claim]:
     return out
 
 
+def check_adjusted(claims: list[Claim]) -> None:
+    """Refuse claims whose family was never adjusted: a chapter's ``claims`` must end with ``adjust`` (its paper's
+    family), or its verdicts would be read at the raw p."""
+    for i, name in _family(claims):
+        if getattr(claims[i].primary, name + "_holm") is None:
+            raise ValueError(f"claim {claims[i].id} of chapter {claims[i].chapter!r} has no Holm-adjusted {name}: "
+                             f"end the chapter's claims() with kdlib.claims.adjust(...)")
+
+
 def metric_values(records: list[dict], metric: str = "test_acc") -> np.ndarray:
     """Per-run values of a metric as the records hold them (fractions for accuracies); diverged or missing: NaN."""
     values = [record["metrics"].get(metric) for record in records]

@@ -51,8 +51,8 @@ def _fake_chapters(monkeypatch):
             return {"values": values}
 
         def chapter_claims(found):
-            return [claims.Claim(f"C-{name}", name, "A beats B", "–", setting, "higher",
-                                 (stats.welch(found["values"], [1.0, 1.1, 0.9], name),))]
+            return claims.adjust([claims.Claim(f"C-{name}", name, "A beats B", "–", setting, "higher",
+                                               (stats.welch(found["values"], [1.0, 1.1, 0.9], name),))])
         return types.SimpleNamespace(results=results, claims=chapter_claims, CHAPTER=name)
 
     fakes = {"one": chapter("one", [3.0, 3.1, 2.9]), "two": chapter("two", [1.0, 1.2, 0.8])}

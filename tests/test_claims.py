@@ -434,3 +434,13 @@ def test_a_verdict_box_says_when_the_paper_gives_no_budget_to_compare_with():
     box = report.verdict_box(unstated, "test").data
     assert "<b>Budget:</b> the paper states no training budget to compare with." in box
     assert "of the paper's training steps" not in box
+
+
+def test_the_ledger_refuses_a_family_that_was_never_adjusted():
+    """The book's ledger does not adjust a second time: a chapter's claims() must return its adjusted family."""
+    raw = [claim([comparison(HIGH, LOW)]), claim([comparison([90.0, 90.1, 89.9], [90.0, 90.1, 89.9], margin=0.5)],
+                                                 expect="matches", claim_id="C1")]
+    with pytest.raises(ValueError, match="claim C[01] of chapter .* has no Holm-adjusted p.*end the chapter's "
+                                         r"claims\(\) with kdlib.claims.adjust"):
+        claims.check_adjusted(raw)
+    claims.check_adjusted(claims.adjust(raw))  # adjusted: nothing to refuse
