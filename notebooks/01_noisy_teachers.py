@@ -284,6 +284,40 @@ for dataset in budget["datasets"][1:]:
         plt.show()
 
 # %% [markdown]
+# ## Experiment 3: NT-1, a low-data testbed where the positive control passes
+#
+# In the two settings above plain logit regression barely beats, or does not beat, the student on labels (the
+# positive control; the claims table gives its interval), so C1, C3 and C4 are untestable there: noise on the
+# teacher's logits cannot improve on logits that do not help. Published measurements put KD's gains at full data on
+# ten-class tasks at well under a point, and find larger ones where the student sees little data and the teacher is
+# regularised in ways the student is not. So the chapter's second testbed keeps MNIST, the paper's own dataset, and
+# the same networks, and gives teacher and student few images (a fixed draw, after the 5,000 validation images are
+# carved; the test set is all 10,000). Candidates were piloted in a fixed order (seeds 0–1, read on validation),
+# each against two gates written in code before its runs: the teacher must beat the student on labels by at least
+# 2 points, and plain logit regression must beat it by at least 1 point. {glue:text}`nt1_tried` were tried; the
+# first fell short of the second gate ({glue:text}`nt1_first_l2` points), and **{glue:text}`nt1_chosen`**
+# ({glue:text}`nt1_chosen_data`) passed both ({glue:text}`nt1_chosen_teacher` and {glue:text}`nt1_chosen_l2`
+# points). Before any of its main runs, the seeds (10, from the pilot's spread), the smallest effect of interest
+# (0.5 points, the chapter's rule at NT-1's accuracy of about 91 %) and C4's margin (1.2 points, a sixth of the
+# pilot's teacher–student gap) were fixed in `kdlib/chapters/noisy_teachers.py`. Every student seed learns from its
+# own teacher. This is a low-data regime; the paper's own settings are full MNIST, SVHN and CIFAR-10.
+
+# %% tags=["hide-input"]
+overview = chapter.testbed_overview(profile)  # empty where the profile runs no NT-1
+for name, value in chapter.testbed_numbers(overview).items():
+    glue(name, value, display=False)
+if overview:
+    display(report.shown(chapter.testbed_table(overview)))
+testbeds = page.results()["testbeds"]  # NT-1, where the profile runs it
+
+# %% tags=["hide-input", "full-width"]
+for key, result in testbeds.items():
+    display(Markdown(f"**{NAMES[key]}**: baseline table"))
+    display(report.shown(chapter.baseline_table(result)))
+    chapter.sweep_heatmaps(result, "noisy_teacher", f"{SHORT[key]}, noisy teacher")
+    plt.show()
+
+# %% [markdown]
 # ## Learning curves
 #
 # Test accuracy per epoch of the main rows (mean over seeds, band one standard deviation). Nothing was selected
@@ -297,14 +331,14 @@ plt.show()
 # ## C2: α, σ and the teacher–student gap
 #
 # The review {cite}`noisyteachersreview` reports that the best α depends on the gap between teacher and student.
-# Two datasets give two points, which can show a direction but not a relation. The last two columns are what C2's
+# Two datasets and NT-1 give three points, which can show a direction but not a relation. The last two columns are what C2's
 # "too much noise hurts" is read from: seed 0's test accuracy at the smallest and the largest σ of the sweep,
 # averaged over α (a diverged run counts at chance level). It is a measurement on one seed's sweep, not a
 # statistical test: the α values of one seed are not replicates, and where the largest σ makes training collapse
 # there is no seed-to-seed spread to test against.
 
 # %% tags=["hide-input"]
-report.shown(chapter.gap_table(results))
+report.shown(chapter.gap_table({**results, **testbeds}))
 
 # %% [markdown]
 # ## C4: one noisy teacher or several real ones
@@ -317,7 +351,7 @@ report.shown(chapter.gap_table(results))
 # one-sided tests.
 
 # %% tags=["hide-input"]
-report.shown(chapter.ensemble_table(results))
+report.shown(chapter.ensemble_table({**results, **testbeds}))
 
 # %% [markdown]
 # ## C5: what the student costs at inference

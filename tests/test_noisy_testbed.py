@@ -113,3 +113,40 @@ def test_the_fallbacks_halve_the_data_or_give_the_teacher_every_training_image()
         s.id for v in first["student on labels"].values() for s in v]
     # each fallback's regression grid extends below NT-1's best setting (SGD 0.001, its lowest)
     assert all(min(lr for opt, lr in t.l2_settings if opt == "sgd") < 0.001 for t in chapter.NT1_TESTBEDS[1:])
+
+
+def test_the_testbed_table_shows_each_tried_testbed_its_gate_differences_and_stops_after_the_first_pass():
+    first, second, third = chapter.NT1_TESTBEDS
+    overview = [(first, _found(l2=(0.90,) * 5, testbed=first)), (second, _found(testbed=second)), (third, None)]
+    table = chapter.testbed_table(overview)
+    assert list(table["testbed"]) == [first.name, second.name, third.name]
+    assert list(table["outcome"]) == ["failed a gate", "passed: the chapter's testbed",
+                                      "not run: an earlier testbed passed"]
+    teacher = "teacher − student on labels (validation, points; gate ≥ 2)"
+    l2 = "logit regression − student on labels (validation, points; gate ≥ 1)"
+    # _found: student on labels chosen at 0.91 (+0.002 for seed 1), teacher 0.95, regression 0.90 or 0.93
+    assert list(table[teacher]) == ["+4.00", "+4.00", "–"]
+    assert list(table[l2]) == ["-1.00", "+2.00", "–"]
+
+
+def test_the_overview_reads_testbeds_in_order_until_one_passes(monkeypatch):
+    first, second, third = chapter.NT1_TESTBEDS
+    records = {first: _found(l2=(0.90,) * 5, testbed=first), second: _found(testbed=second)}
+    read = []
+    monkeypatch.setattr(chapter, "pilot_results",
+                        lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
+    assert [found is None for _, found in chapter.testbed_overview("cpu")] == [False, False, True]
+    assert read == [first, second]
+    assert chapter.testbed_overview("paper") == []  # no NT-1 at the papers' recipes
+    read.clear()
+    records[chapter.nt1_testbed("smoke")] = _found(testbed=chapter.nt1_testbed("smoke"))
+    (only,) = chapter.testbed_overview("smoke")  # smoke: the chosen testbed at one epoch, what its plan trains
+    assert only[0].student_epochs == 1 and read == [chapter.nt1_testbed("smoke")]
+    numbers = chapter.testbed_numbers([(first, records[first]), (second, records[second]), (third, None)])
+    assert numbers == {"nt1_tried": "2", "nt1_chosen": second.name, "nt1_chosen_data": second.why,
+                       "nt1_chosen_teacher": "+4.00", "nt1_chosen_l2": "+2.00", "nt1_first_l2": "-1.00"}
+
+
+def test_a_profile_without_nt1_still_glues_every_nt1_number():
+    assert set(chapter.testbed_numbers([])) == set(chapter.testbed_numbers(
+        [(t, _found(testbed=t)) for t in chapter.NT1_TESTBEDS[:1]]))

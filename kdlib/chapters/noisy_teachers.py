@@ -209,7 +209,7 @@ def stages(profile: str, device=None) -> list:
 # --- the records of the page, and its claims ----------------------------------------------------------------------
 
 NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST (stand-in for SVHN and CIFAR-10)", "svhn": "SVHN",
-         "cifar10": "CIFAR-10"}
+         "cifar10": "CIFAR-10", "NT-1": "MNIST, 1,000 training images (NT-1)"}
 PAPER_SETTINGS = {"mnist": "MNIST; architectures and recipe not stated",
                   "fashion_mnist": "SVHN and CIFAR-10; architectures and recipe not stated",
                   "svhn": "SVHN; architectures and recipe not stated",
@@ -482,15 +482,18 @@ def pilot_table(result: dict):
 
 
 def baseline_table(result: dict):
-    """The seed-0 teacher, then every row of the chapter's table: test accuracy (mean ± std over seeds, points),
+    """The teacher (seed 0, or one per seed where each student seed has its own), then every row of the chapter's
+    table: test accuracy (mean ± std over seeds, points),
     test errors per 10,000 images, and, against plain logit regression, Δ with its 95 % interval and test, the
     relative error reduction and the relative accuracy gain; then the row's setting and all its run ids."""
     import pandas as pd
 
     reference = claimlib.points(result["table"]["logit regression"])
-    teacher = result["teachers"][0]
-    rows = [{"method": "teacher (seed 0)", "test accuracy (%)": _mean_std([teacher]),
-             "setting": run_setting(teacher["spec"]), "run ids": teacher["id"]}]
+    per_seed = result.get("per_seed_teachers", False)
+    teachers_ = result["teachers"] if per_seed else result["teachers"][:1]
+    rows = [{"method": "teacher (one per seed)" if per_seed else "teacher (seed 0)",
+             "test accuracy (%)": _mean_std(teachers_), "setting": run_setting(teachers_[0]["spec"]),
+             "run ids": " ".join(record_["id"] for record_ in teachers_)}]
     for label, records in result["table"].items():
         accuracy = claimlib.points(records)
         row = {"method": label, "test accuracy (%)": _mean_std(records),
@@ -816,7 +819,7 @@ NT1_MAIN = NT1_TESTBEDS[1]
 NT1_SESOI = (0.5, "the chapter's rule for accuracy, 1.6 binomial standard errors of one run's test accuracy, at NT-1's "
                   "accuracy of about 91 % (0.29 points per run)")
 NT1_MATCH_MARGIN = 1.2
-NT1_NAME = "MNIST, 1,000 training images (NT-1)"
+NT1_NAME = NAMES["NT-1"]
 _NT1_SMOKE = dict(teacher_epochs=1, teacher_eval_every=1, student_epochs=1, student_eval_every=1)
 
 
@@ -938,3 +941,58 @@ def pilot_results(train_missing: bool = False, testbed: Testbed = NT1_TESTBEDS[0
     return {"teacher": load(pilot["teacher"]),
             **{grid: {key: load(specs) for key, specs in pilot[grid].items()}
                for grid in ("student on labels", "logit regression")}}
+
+
+def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
+    """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed;
+    the fallbacks after it (never trained) come with None. The smoke profile shows the chosen testbed only, at one
+    epoch (what its plan trains); a profile without NT-1 shows none."""
+    if not budget(profile)["nt1_seeds"]:
+        return []
+    if profile_name(profile) == "smoke":
+        return [(nt1_testbed(profile), pilot_results(train_missing, nt1_testbed(profile)))]
+    out, passed = [], False
+    for testbed in pilot_testbeds():
+        found = None if passed else pilot_results(train_missing, testbed)
+        passed = passed or gate_outcome(found)["go"]
+        out.append((testbed, found))
+    return out
+
+
+def testbed_table(overview: list[tuple[Testbed, dict | None]]):
+    """One row per testbed tried: its data, the two gates' differences on validation (points, means over the
+    pilot's seeds at the settings chosen on seed 0) against their margins, and the outcome."""
+    import pandas as pd
+
+    rows = []
+    for testbed, found in overview:
+        row = {"testbed": testbed.name, "data": testbed.why}
+        if found is None:
+            row["outcome"] = "not run: an earlier testbed passed"
+        else:
+            outcome = gate_outcome(found)
+            baseline = claimlib.points(outcome["rows"]["student on labels"], "val_acc").mean()
+            for gate, better in zip(NT1_GATES, ("teacher", "logit regression")):
+                difference = claimlib.points(outcome["rows"][better], "val_acc").mean() - baseline
+                row[f"{better} − student on labels (validation, points; gate ≥ {gate.margin:g})"] = \
+                    f"{difference:+.2f}"
+            row["outcome"] = "passed: the chapter's testbed" if outcome["go"] else "failed a gate"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("–")
+
+
+def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:
+    """What the page's NT-1 paragraph glues: how many testbeds were piloted, the chosen one and its two gate
+    differences, and the first one's failed difference (points, validation)."""
+    if not overview:
+        return {"nt1_tried": "none", "nt1_chosen": "none", "nt1_chosen_data": "none", "nt1_chosen_teacher": "–",
+                "nt1_chosen_l2": "–", "nt1_first_l2": "–"}
+    table = testbed_table(overview)
+    tried = table[table["outcome"] != "not run: an earlier testbed passed"]
+    chosen = tried[tried["outcome"] == "passed: the chapter's testbed"]
+    teacher, l2 = (column for column in table.columns if "student on labels" in column)
+    return {"nt1_tried": str(len(tried)), "nt1_chosen": chosen["testbed"].iloc[0] if len(chosen) else "none",
+            "nt1_chosen_data": chosen["data"].iloc[0] if len(chosen) else "none",
+            "nt1_chosen_teacher": chosen[teacher].iloc[0] if len(chosen) else "–",
+            "nt1_chosen_l2": chosen[l2].iloc[0] if len(chosen) else "–",
+            "nt1_first_l2": tried[l2].iloc[0] if len(tried) else "–"}
