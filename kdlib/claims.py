@@ -618,6 +618,11 @@ def short_reason(claim: Claim) -> str:
         return {"derivation": "a derivation", "measurement": "a count"}.get(claim.basis, claim.basis) + \
             {"supported": " that holds", "contradicted": " that fails", "inconclusive": " that cannot decide it"}[verdict]
     primary = claim.primary
+    if verdict in DECIDED and claim.expect == "matches":  # decided by two one-sided tests, or by the test beyond
+        equivalent = verdict == "equivalent"
+        p = primary.p_equivalence_holm if equivalent else primary.p_beyond_holm
+        side = "within" if equivalent else "beyond"
+        return f"{primary.text()} {primary.unit}, {side} ±{primary.margin:g}: Holm p {format_p(p)}"
     if verdict in DECIDED:
         return f"{primary.text()} {primary.unit}, Holm p {format_p(primary.p_holm)}"
     sesoi, _ = claim.declared_sesoi

@@ -176,10 +176,12 @@ def verdict_box(claims: list, chapter: str):
     ours = [claim for claim in claims if claim.chapter == chapter and claim.basis != "paper number"]
     lines = [f"<b>{claim.id}</b> ({html.escape(claim.setting.dataset)}): <b>{claim.verdict}</b>, "
              f"{html.escape(short_reason(claim))}" for claim in ours]
-    controls = {(c.statement, c.holds, c.evidence) for claim in ours for c in claim.preconditions}
-    control_text = "; ".join(f"{html.escape(statement)}: {'holds' if holds else '<b>fails</b>'} "
-                             f"({html.escape(evidence.split(': ', 1)[-1])})" for statement, holds, evidence in
-                             sorted(controls)) or "none stated"
+    # one line per setting and control, named by the setting: several settings share a control's wording
+    controls = dict.fromkeys((claim.setting.dataset, c.statement, c.holds, c.evidence) for claim in ours
+                             for c in claim.preconditions)
+    control_text = "; ".join(f"{html.escape(statement)} ({html.escape(dataset)}): "
+                             f"{'holds' if holds else '<b>fails</b>'} ({html.escape(evidence.split(': ', 1)[-1])})"
+                             for dataset, statement, holds, evidence in controls) or "none stated"
     shares = sorted({claim.setting.budget_share for claim in ours if claim.setting.budget_share is not None})
     budget = ("the paper states no training budget to compare with" if not shares else
               f"{100 * shares[0]:.2g} % of the paper's training steps" if len(shares) == 1 else

@@ -421,7 +421,21 @@ def test_a_chapters_compact_table_and_verdict_box_show_each_claim_settings_verdi
     assert compact.loc[1, "why"] == "not met: the teacher beats the student"
     box = report.verdict_box(ledger, "test").data
     assert "<b>C6</b> (Fashion-MNIST (stand-in for CIFAR-10)): <b>supported</b>" in box
-    assert "the teacher beats the student: <b>fails</b>" in box and "<b>Budget:</b> 2.5 % of the paper's" in box
+    assert "the teacher beats the student (Fashion-MNIST (stand-in for CIFAR-10)): <b>fails</b>" in box
+    assert "<b>Budget:</b> 2.5 % of the paper's" in box
+
+
+def test_a_matches_claim_gives_the_adjusted_p_of_the_test_that_decided_it():
+    close = comparison([90.00, 90.02, 89.98, 90.01], [90.01, 89.99, 90.00, 90.02], margin=0.5)
+    equivalent = claims.adjust([claim([close], expect="matches")])[0]
+    assert equivalent.verdict == "equivalent"
+    assert claims.short_reason(equivalent) == (f"{equivalent.primary.text()} points, within ±0.5: Holm p "
+                                               f"{claims.format_p(equivalent.primary.p_equivalence_holm)}")
+    far = comparison([92.0, 92.1, 91.9, 92.05], [90.0, 90.1, 89.9, 90.0], margin=0.5)
+    beyond = claims.adjust([claim([far], expect="matches")])[0]
+    assert beyond.verdict == "contradicted" and claims.short_reason(beyond).endswith(
+        f"beyond ±0.5: Holm p {claims.format_p(beyond.primary.p_beyond_holm)}")
+    assert "–" not in claims.short_reason(equivalent) + claims.short_reason(beyond)
 
 
 def test_a_verdict_box_says_when_the_paper_gives_no_budget_to_compare_with():
