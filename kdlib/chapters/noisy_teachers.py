@@ -809,7 +809,8 @@ def pilot_stages(testbed: Testbed = NT1_TESTBEDS[0]) -> list:
 # - seeds 0–9 (``nt1_seeds``). The pilot's paired differences (logit regression − student, validation) have an sd of
 #   0.14 points, which asks for 5 seeds at 80 % power at the SESOI and alpha/11 (the paper's family with NT-1's three
 #   primaries); a 2-seed sd is a rough estimate, so the plan uses the larger of that and √2 × the largest row sd
-#   (0.30: 9 seeds), rounded up to the book's floor of 10.
+#   (0.30: 9 seeds), rounded up to the book's floor of 10. (Correction, after the runs: the family holds 12 p-values,
+#   since a claim of "matches" brings two; at alpha/12 the same sds ask for 5 and 10 seeds, so the count stands.)
 # - SESOI 0.5 points for C1 and C3: the chapter's rule, 1.6 binomial standard errors of one run's test accuracy, at
 #   NT-1's accuracy (about 91 %: 0.29 points), not at full-data MNIST's 99 % (0.2 points).
 # - C4's margin 1.2 points: the chapter's rule for "matches", a sixth of the teacher–student gap (7.18 on validation).
