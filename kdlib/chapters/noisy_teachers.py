@@ -877,6 +877,7 @@ def nt1_plan(profile, chosen: dict, sweeps_: dict) -> dict:
     best = {name: sweeps_[f"NT-1 {name}"][chosen[f"NT-1 {name}"]]
             for name in ("noisy_teacher", "noisy_student", "dropout")}
     grids, _ = nt1_choices(profile)
+    pilot = nt1_pilot(testbed)
 
     def taught(spec: RunSpec, seed: int) -> RunSpec:
         return spec.replace(seed=seed, teacher=teachers_[seed])
@@ -893,6 +894,7 @@ def nt1_plan(profile, chosen: dict, sweeps_: dict) -> dict:
         "dataset": testbed.dataset, "name": NT1_NAME, "testbed": testbed.name, "per_seed_teachers": True,
         "teachers": [teachers_[seed] for seed in seeds],
         "pilots": {"ce": grids["NT-1 student on labels"], "l2": grids["NT-1 logit regression"]},
+        "pilot": pilot,  # every run of the pilot, both seeds: what its gates and the testbed table read
         "learning_rates": {"ce": ce_rate, "l2": (optimizer, l2_rate)},
         "sweeps": {name: sweeps_[f"NT-1 {name}"] for name in ("noisy_teacher", "noisy_student", "dropout")},
         "table": table}}
