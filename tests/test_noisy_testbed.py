@@ -144,7 +144,8 @@ def test_the_overview_reads_testbeds_in_order_until_one_passes(monkeypatch):
     assert only[0].student_epochs == 1 and read == [chapter.nt1_testbed("smoke")]
     numbers = chapter.testbed_numbers([(first, records[first]), (second, records[second]), (third, None)])
     assert numbers == {"nt1_tried": "2", "nt1_chosen": second.name, "nt1_chosen_data": second.why,
-                       "nt1_chosen_teacher": "+4.00", "nt1_chosen_l2": "+2.00", "nt1_first_l2": "-1.00"}
+                       "nt1_chosen_teacher": "+4.00", "nt1_chosen_l2": "+2.00", "nt1_first_l2": "-1.00",
+                       "nt1_teacher_gate": "2", "nt1_l2_gate": "1", "nt1_sesoi": "0.5", "nt1_margin": "1.2"}
 
 
 def test_a_profile_without_nt1_still_glues_every_nt1_number():

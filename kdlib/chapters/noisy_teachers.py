@@ -987,14 +987,17 @@ def testbed_table(overview: list[tuple[Testbed, dict | None]]):
 def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:
     """What the page's NT-1 paragraph glues: how many testbeds were piloted, the chosen one and its two gate
     differences, and the first one's failed difference (points, validation)."""
+    design = {"nt1_teacher_gate": f"{NT1_GATES[0].margin:g}", "nt1_l2_gate": f"{NT1_GATES[1].margin:g}",
+              "nt1_sesoi": f"{NT1_SESOI[0]:g}", "nt1_margin": f"{NT1_MATCH_MARGIN:g}"}
     if not overview:
-        return {"nt1_tried": "none", "nt1_chosen": "none", "nt1_chosen_data": "none", "nt1_chosen_teacher": "–",
-                "nt1_chosen_l2": "–", "nt1_first_l2": "–"}
+        return {**design, "nt1_tried": "none", "nt1_chosen": "none", "nt1_chosen_data": "none",
+                "nt1_chosen_teacher": "–", "nt1_chosen_l2": "–", "nt1_first_l2": "–"}
     table = testbed_table(overview)
     tried = table[table["outcome"] != "not run: an earlier testbed passed"]
     chosen = tried[tried["outcome"] == "passed: the chapter's testbed"]
     teacher, l2 = (column for column in table.columns if "student on labels" in column)
-    return {"nt1_tried": str(len(tried)), "nt1_chosen": chosen["testbed"].iloc[0] if len(chosen) else "none",
+    return {**design, "nt1_tried": str(len(tried)),
+            "nt1_chosen": chosen["testbed"].iloc[0] if len(chosen) else "none",
             "nt1_chosen_data": chosen["data"].iloc[0] if len(chosen) else "none",
             "nt1_chosen_teacher": chosen[teacher].iloc[0] if len(chosen) else "–",
             "nt1_chosen_l2": chosen[l2].iloc[0] if len(chosen) else "–",
