@@ -151,3 +151,11 @@ def test_the_overview_reads_testbeds_in_order_until_one_passes(monkeypatch):
 def test_a_profile_without_nt1_still_glues_every_nt1_number():
     assert set(chapter.testbed_numbers([])) == set(chapter.testbed_numbers(
         [(t, _found(testbed=t)) for t in chapter.NT1_TESTBEDS[:1]]))
+
+
+def test_the_page_glues_exactly_the_nt1_numbers_the_chapter_computes():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "notebooks" / "01_noisy_teachers.py").read_text()
+    assert set(re.findall(r"\{glue:text\}`(nt1_\w+)`", page)) == set(chapter.testbed_numbers([]))
