@@ -393,6 +393,12 @@ class Gate:
     margin: float  # points
     metric: str = "val_acc"
 
+    def difference(self, better: list[dict], baseline: list[dict]) -> float:
+        """Mean of ``better`` minus mean of ``baseline`` in points, whether the gate passes or not (NaN: no value)."""
+        if not better or not baseline:
+            return math.nan
+        return float(np.nanmean(points(better, self.metric))) - float(np.nanmean(points(baseline, self.metric)))
+
     def check(self, better: list[dict], baseline: list[dict]) -> float:
         """The difference in points; raises ``GateFailed`` naming the gate, both accuracies and the margin."""
         if not better or not baseline:
