@@ -47,6 +47,21 @@ def best_on_validation(scores: dict):
     return max(keys, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -keys.index(key)))
 
 
+def read_gates(checks) -> dict:
+    """A pilot's gates read on its records: ``checks`` are (gate, better records, baseline records) triples. Returns,
+    per gate name, its difference in points (passed or not), whether it passed and, if not, the refusal message
+    (``kdlib.claims.Gate.check``), and ``go``: whether every gate passed."""
+    from kdlib.claims import GateFailed
+    gates = {}
+    for gate, better, baseline in checks:
+        gates[gate.name] = {"difference": gate.difference(better, baseline), "passed": True}
+        try:
+            gate.check(better, baseline)
+        except GateFailed as failed:
+            gates[gate.name].update(passed=False, message=str(failed))
+    return {"gates": gates, "go": all(gate["passed"] for gate in gates.values())}
+
+
 # --- a chapter's plan: what it trains, with validation choices as the one door to earlier records -------------------
 
 class Missing(Exception):

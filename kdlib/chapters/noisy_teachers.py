@@ -25,7 +25,7 @@ import numpy as np
 from kdlib import claims as claimlib
 from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
-from kdlib.chapters import best_on_validation, Choose, introduction, load_plan, plan_stages
+from kdlib.chapters import best_on_validation, Choose, introduction, load_plan, plan_stages, read_gates
 from kdlib.profiles import epochs_knob, Knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
@@ -907,14 +907,9 @@ def gate_outcome(found: dict) -> dict:
                                         for key, records in found[grid].items()})
               for grid in ("student on labels", "logit regression")}
     rows = {"teacher": found["teacher"], **{grid: found[grid][key] for grid, key in chosen.items()}}
-    gates = {}
-    for gate, better in zip(NT1_GATES, ("teacher", "logit regression")):
-        gates[gate.name] = {"difference": gate.difference(rows[better], rows["student on labels"]), "passed": True}
-        try:
-            gate.check(rows[better], rows["student on labels"])
-        except claimlib.GateFailed as failed:
-            gates[gate.name].update(passed=False, message=str(failed))
-    return {"chosen": chosen, "rows": rows, "gates": gates, "go": all(g["passed"] for g in gates.values())}
+    return {"chosen": chosen, "rows": rows, **read_gates(
+        (gate, rows[better], rows["student on labels"])
+        for gate, better in zip(NT1_GATES, ("teacher", "logit regression")))}
 
 
 def pilot_summary(found: dict):
