@@ -27,6 +27,7 @@ import torch
 import kdlib.train
 from kdlib import data as data_module
 from kdlib.data import split_indices
+from kdlib.losses import fidelity
 from kdlib.methods import get_method, parse_params
 from kdlib.models import build_model
 from kdlib.paths import cache_dir, project_root, results_dir
@@ -260,6 +261,8 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
             write_json_atomic(record_path(spec.id), record)
             resume_path(spec).unlink(missing_ok=True)
         return record, None
+    if spec.teacher is not None and "test_acc" in result.metrics:  # a classifier taught by a teacher
+        result.metrics.update(teacher_fidelity(spec, result.model, dataset, device, progress))
     for name, module in result.extras.items():  # e.g. the generator DAFL trained alongside its student
         _save_atomic(module.state_dict(), extra_path(spec, name))
     record = {"id": spec.id, "spec": spec.to_dict(), "metrics": result.metrics, "history": result.history,
@@ -269,6 +272,16 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
         write_json_atomic(record_path(spec.id), record)
         resume_path(spec).unlink(missing_ok=True)
     return record, result.model
+
+
+def teacher_fidelity(spec: RunSpec, model: torch.nn.Module, dataset, device, progress: str = "auto") -> dict:
+    """``kdlib.losses.fidelity`` of a trained student against ``spec.teacher`` (the first, where a row has several)
+    on the test images the run was tested on: beside accuracy, how much of the teacher the student took."""
+    images = dataset.test_images[: spec.subset] if spec.subset is not None else dataset.test_images
+    teacher = load_model(spec.teacher, device, progress).to(device)
+    heads = [kdlib.train.predict_heads(net, images, dataset, device)[""] for net in (model.to(device), teacher)]
+    model.cpu()
+    return fidelity(*heads)
 
 
 DIVERGED_METRICS = ("test_acc", "test_acc_at_best_val", "val_acc", "test_acc_max_over_epochs")

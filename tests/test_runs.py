@@ -289,3 +289,27 @@ def test_an_evaluation_cadence_reads_test_once_and_changes_no_training(tiny):
     best = cadence.metrics["best_val_epoch"]
     assert cadence.metrics["test_acc_at_best_val"] == (cadence.metrics["test_acc"] if best == 5 else None)
     assert "eval_every" not in small().to_dict() and small(eval_every=2).id != small().id
+
+
+def test_a_taught_run_records_its_agreement_and_kl_with_its_teacher_on_test(tiny):
+    """Fidelity beside accuracy (Stanton et al. 2021), recomputed here in numpy from both stored models."""
+    import numpy as np
+
+    from kdlib.train import pick_device, predict_logits
+    teacher = small()
+    student = small(method="kd", teacher=teacher, method_params={"temperature": 4})
+    metrics = runs.get_or_train(student, progress="off")["metrics"]
+    assert "teacher_agreement" not in runs.get_or_train(teacher, progress="off")["metrics"]  # no teacher, no fidelity
+    s, t = (predict_logits(runs.load_model(spec), tiny.test_images, tiny, pick_device("cpu")).double().numpy()
+            for spec in (student, teacher))
+    log_softmax = lambda z: z - z.max(1, keepdims=True) - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))  # noqa: E731,E501
+    kl = (np.exp(log_softmax(t)) * (log_softmax(t) - log_softmax(s))).sum(1).mean()
+    assert metrics["teacher_agreement"] == pytest.approx((s.argmax(1) == t.argmax(1)).mean())
+    assert metrics["teacher_kl"] == pytest.approx(kl, rel=1e-4, abs=1e-6) and metrics["teacher_kl"] > 0
+
+
+def test_a_student_identical_to_its_teacher_agrees_everywhere_with_zero_kl():
+    from kdlib.losses import fidelity
+    logits = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
+    assert fidelity(logits, logits) == pytest.approx({"teacher_agreement": 1.0, "teacher_kl": 0.0}, abs=1e-6)
+    assert fidelity(-logits, logits)["teacher_agreement"] < 0.2
