@@ -78,3 +78,71 @@ def test_the_cli_pilot_walks_the_teacher_free_testbeds_and_stops_at_the_first_th
     assert read == [first, second]
     out = capsys.readouterr().out
     assert f"no go: {first.name} fails a gate" in out and f"go: {second.name} is the testbed" in out
+
+
+def _tf1_profile(seeds=(0, 1, 2)):
+    from kdlib.profiles import Profile
+    return Profile("cpu", "teacher_free", (("tf1_seeds", tuple(seeds)),))
+
+
+def _chooser(picks: dict):
+    """A Choose whose grids all have records: validation accuracy 0.8 everywhere, 0.9 at the key ``picks`` names."""
+    from kdlib.chapters import Choose
+    read = []
+    grids = {}
+
+    class Picking(Choose):
+        def each(self, found, alongside=()):
+            grids.update(found)
+            return super().each(found, alongside)
+
+    def record(spec):
+        read.append(spec.id)
+        for name, grid in grids.items():
+            for key, candidate in grid.items():
+                if candidate.id == spec.id:
+                    return {"metrics": {"val_acc": 0.9 if picks.get(name) == key else 0.8}}
+        return {"metrics": {"val_acc": 0.8}}
+    return Picking(record), read
+
+
+def test_tf1_chooses_each_students_setting_on_its_own_grid_and_trains_seed_s_from_teacher_seed_s():
+    picks = {"TF-1 normal KD (MLP)": (0.5, 8.0), "TF-1 Tf-KD_self (MLP)": (1.0, 2.0), "TF-1 Tf-KD_reg (MLP)": (0.9, 40.0),
+             "TF-1 LSR (MLP)": (0.2,), "TF-1 Re-KD (small CNN)": (0.9, 20.0)}
+    choose, _ = _chooser(picks)
+    tf1 = chapter.plan(_tf1_profile(), choose)["testbeds"]["TF-1"]
+    assert tf1["chosen"] == picks
+    table = tf1["table"]
+    params = lambda spec: dict(spec.method_params)  # noqa: E731
+    assert all(s.seed == seed for specs in table.values() for seed, s in enumerate(specs))
+    for s in table["normal KD [small CNN] (MLP)"]:
+        assert (s.model, s.teacher.model, s.teacher.seed, params(s)) == (
+            "mlp_2x100", "small_cnn", s.seed, {"alpha": 0.5, "temperature": 8.0})
+    for s in table["Re-KD [MLP] (small CNN)"]:  # the small CNN's own setting, not the MLP's
+        assert (s.model, s.teacher.model, s.teacher.seed, params(s)) == (
+            "small_cnn", "mlp_2x100", s.seed, {"alpha": 0.9, "temperature": 20.0})
+    for s in table["Tf-KD_self (MLP)"]:  # its own pre-trained copy, one seed on
+        assert (s.teacher.model, s.teacher.seed, params(s)) == ("mlp_2x100", s.seed + 1, {"alpha": 1.0, "temperature": 2.0})
+    for row, step in ((f"De-KD [small CNN after {chapter.TF1_POOR_STEP} steps] (MLP)", 40),
+                      ("KD from an untrained small CNN (MLP)", 1)):
+        assert all(s.teacher.stop_step == step and s.teacher.seed == s.seed and params(s) == params(
+            table["normal KD [small CNN] (MLP)"][0]) for s in table[row])
+    assert params(table["LSR (MLP)"][0]) == {"epsilon": 0.2}
+    every = [s for specs in table.values() for s in specs]
+    assert {(s.train_size, s.val_size, s.subset, s.epochs) for s in every} == {(5000, 5000, None, 100)}
+    assert table["MLP alone"] == [chapter.tf1_pilot()["alone"]["mlp_2x100"][0], chapter.tf1_pilot()["alone"]["mlp_2x100"][1],
+                                  chapter.tf1_run("mlp_2x100", 2)]  # the pilot's runs are the table's seeds 0-1
+
+
+def test_tf1_stops_at_its_grids_until_each_has_a_record_and_is_absent_without_seeds():
+    from kdlib.chapters import Choose, Missing
+    with pytest.raises(Missing) as missing:
+        chapter.plan(_tf1_profile(), Choose(lambda spec: None))
+    assert [n for n in missing.value.names if n.startswith("TF-1")] == [
+        "TF-1 normal KD (MLP)", "TF-1 Tf-KD_self (MLP)", "TF-1 Tf-KD_reg (MLP)", "TF-1 LSR (MLP)",
+        "TF-1 Re-KD (small CNN)"]
+    ids = {s.id for s in missing.value.specs}
+    assert {s.id for s in chapter.tf1_alongside(_tf1_profile())} <= ids  # every teacher trains beside the grids
+    choose, _ = _chooser({})
+    for profile in ("cpu", "smoke", "paper"):
+        assert chapter.plan(profile, choose)["testbeds"] == {}

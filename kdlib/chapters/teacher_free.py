@@ -17,14 +17,14 @@ Stage 2 (every seed): the rows of the paper's tables at those settings, for ever
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
 from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, read_gates
-from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
+from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
 from kdlib.spec import RunSpec
 
@@ -33,6 +33,7 @@ KNOBS = {
                     options=("fashion_mnist", "cifar100")),
     "seeds": seeds_knob(), "epochs": epochs_knob("epochs of every run"), "subset": subset_knob(), "lr": lr_knob(),
     "epsilons": Knob("floats", "the ε grid of label smoothing", 1e-6, 0.999),
+    "tf1_seeds": seeds_knob("the seeds of the second testbed's table (TF-1: 5,000 training images); [] for none"),
 }
 
 _CPU_GRID = dict(kd=((0.1, 0.5, 0.9), (1.0, 4.0, 20.0)), reg=((0.1, 0.5, 0.9), (1.0, 4.0, 20.0)),
@@ -41,16 +42,17 @@ _BUDGETS = {
     "smoke": dict(dataset="fashion_mnist", models=("mlp_2x100", "lenet5", "small_cnn"), seeds=(0,), epochs=1,
                   subset=512, lr=0.05, schedule="warmup_cosine", augment="none", weight_decay=5e-4,
                   kd=((0.9,), (4.0,)), reg=((0.5,), (20.0,)), epsilons=(0.1,), checkpoint_steps=(1, 2),
-                  poor_teacher_step=1, control_epochs=(2,), control_lrs=(0.1,)),
+                  poor_teacher_step=1, control_epochs=(2,), control_lrs=(0.1,), tf1_seeds=()),
     "cpu": dict(dataset="fashion_mnist", models=("mlp_2x100", "lenet5", "small_cnn"), seeds=(0, 1, 2), epochs=8,
                 subset=None, lr=0.05, schedule="warmup_cosine", augment="none", weight_decay=5e-4,
                 checkpoint_steps=(10, 30, 100, 300, 1000), poor_teacher_step=30, control_epochs=(32,),
-                control_lrs=(0.02, 0.1), **_CPU_GRID),
+                control_lrs=(0.02, 0.1), tf1_seeds=(), **_CPU_GRID),
     # the paper's CIFAR-100 recipe (§3.2 of the chapter): 200 epochs, batch 128, lr 0.1 ÷5 at 60/120/160, wd 5e-4;
     # checkpoints after 1 and 50 epochs (352 steps of 128 images each), as in its Table 4
     "paper": dict(dataset="cifar100", models=("small_cnn", "resnet8", "resnet20"), seeds=(0, 1, 2), epochs=200,
                   subset=None, lr=0.1, schedule="step5", augment="crop_flip", weight_decay=5e-4,
                   checkpoint_steps=(352, 3520, 17600), poor_teacher_step=352, control_epochs=(), control_lrs=(),
+                  tf1_seeds=(),
                   **_CPU_GRID),
 }
 OFFICIAL_REG = (("alpha", 0.95), ("temperature", 40.0), ("multiplier", 1.0), ("official", 1.0))  # MobileNetV2's
@@ -202,12 +204,14 @@ def plan(profile: str, choose: Choose) -> dict:
     longer = [teacher(profile, middle).replace(epochs=epochs) for epochs in b["control_epochs"]]
     poor = poor_teacher(profile, strong)
     checkpoints = {step: poor_teacher(profile, middle, step) for step in b["checkpoint_steps"]}
-    settings = grids(profile)
-    choices = choose.each(settings, alongside=(*teachers.values(), *longer, poor, *checkpoints.values()))
-    chosen = chosen_specs(profile, choices)
-    return {"teachers": teachers, "grids": settings, "chosen": choices, "checkpoints": checkpoints,
-            "poor_teacher": poor, "rows": [[row, list(row.specs)] for row in table_rows(profile, chosen)],
-            "controls": control_runs(profile, chosen)}
+    settings, tf1 = grids(profile), tf1_grids(profile)
+    choices = choose.each({**settings, **tf1}, alongside=(*teachers.values(), *longer, poor, *checkpoints.values(),
+                                                           *tf1_alongside(profile)))
+    chosen = chosen_specs(profile, {family: key for family, key in choices.items() if family in settings})
+    return {"teachers": teachers, "grids": settings, "chosen": {family: choices[family] for family in settings},
+            "checkpoints": checkpoints, "poor_teacher": poor,
+            "rows": [[row, list(row.specs)] for row in table_rows(profile, chosen)],
+            "controls": control_runs(profile, chosen), "testbeds": tf1_plan(profile, choices)}
 
 
 def stages(profile: str, device=None) -> list:
@@ -340,6 +344,102 @@ def pilot_summary(found: dict):
                      "validation accuracy (%)": report.mean_std(kc.metric_values(found["normal KD"][key], "val_acc"))
                      + (" ← chosen" if key == outcome["chosen"]["normal KD"] else "")})
     return pd.DataFrame(rows)
+
+
+# --- TF-1's main runs, on the testbed the pilot chose ------------------------------------------------------------
+# Fixed here before any main run existed (issue 29). TF-1 keeps two of the three models: the MLP (weak) and the small
+# CNN (strong); LeNet-5 stays in the pilot's table (its gap to the MLP is what the first edition's "middle" model
+# lacked). Student seed s learns from teacher seed s; Tf-KD_self's teacher is the MLP's own pre-trained copy of seed
+# s + 1 (a copy with the student's own seed would share its initial weights and its order of batches).
+# Settings are chosen per student on seed 0's validation accuracy (issue 27, item 3), each from its own grid:
+# - the MLP: normal KD on the pilot's grid; Tf-KD_self on the same grid; Tf-KD_reg (a = 0.99) on α {0.1, 0.5, 0.9}
+#   × τ {1, 20, 40}; LSR on ε {0.05, 0.1, 0.2, 0.3};
+# - the small CNN as Re-KD's student: α {0.5, 0.9} × τ {4, 20} (a run costs about 18 MLP runs, so four cells);
+# - De-KD's teacher is the small CNN of seed s after one epoch (40 steps: the paper's ResNet18 after 1 of 200
+#   epochs), at the MLP's normal-KD setting; the random-teacher arm (Mason-Williams et al. 2025) distils the MLP
+#   from the small CNN of seed s after a single warm-up step (its initial weights, all but unchanged) at that
+#   setting too, so a reader sees how much of KD's gain needs a trained teacher.
+TF1_MAIN = TF1_TESTBEDS[0]
+TF1_SELF_GRID = TF1_KD_GRID
+TF1_REG_GRID = tuple((alpha, tau) for alpha in (0.1, 0.5, 0.9) for tau in (1.0, 20.0, 40.0))
+TF1_LSR_GRID = (0.05, 0.1, 0.2, 0.3)
+TF1_RE_KD_GRID = tuple((alpha, tau) for alpha in (0.5, 0.9) for tau in (4.0, 20.0))
+TF1_POOR_STEP = 40
+TF1_RANDOM_STEP = 1
+_TF1_SMOKE = dict(epochs=1, eval_every=1)
+
+
+def tf1_testbed(profile) -> Testbed:
+    """TF-1 as the profile runs it: the chosen testbed, or (smoke) the same specs at one epoch."""
+    return replace(TF1_MAIN, **_TF1_SMOKE) if profile_name(profile) == "smoke" else TF1_MAIN
+
+
+def _tf1_alone(profile) -> dict[str, dict[int, RunSpec]]:
+    """Each model trained alone, per seed of the table (and the pilot's); the MLP one seed further, for the last
+    seed's own copy."""
+    seeds = tuple(budget(profile)["tf1_seeds"])
+    testbed, (weak, _, strong) = tf1_testbed(profile), TF1_MODELS
+    every = sorted({*seeds, *TF1_PILOT_SEEDS})
+    return {weak: {seed: tf1_run(weak, seed, testbed) for seed in [*every, max(every) + 1]},
+            strong: {seed: tf1_run(strong, seed, testbed) for seed in every}}
+
+
+def _tf1_method(student: str, seed: int, testbed: Testbed, method: str, params: tuple) -> RunSpec:
+    return tf1_run(student, seed, testbed, method=method, method_params=params)
+
+
+def tf1_grids(profile) -> dict[str, dict[tuple, RunSpec]]:
+    """Seed 0's grids, one per (method, student), each chosen on validation (``choose.each``)."""
+    if not budget(profile)["tf1_seeds"]:
+        return {}
+    testbed, (weak, _, strong), alone = tf1_testbed(profile), TF1_MODELS, _tf1_alone(profile)
+    return {"TF-1 normal KD (MLP)": {key: tf1_kd(weak, alone[strong][0], *key, testbed) for key in TF1_KD_GRID},
+            "TF-1 Tf-KD_self (MLP)": {key: tf1_kd(weak, alone[weak][1], *key, testbed) for key in TF1_SELF_GRID},
+            "TF-1 Tf-KD_reg (MLP)": {(a, t): _tf1_method(weak, 0, testbed, "tf_reg", (("alpha", a),
+                                                                                       ("temperature", t), ("a", 0.99)))
+                                     for a, t in TF1_REG_GRID},
+            "TF-1 LSR (MLP)": {(e,): _tf1_method(weak, 0, testbed, "lsr", (("epsilon", e),)) for e in TF1_LSR_GRID},
+            "TF-1 Re-KD (small CNN)": {key: tf1_kd(strong, alone[weak][0], *key, testbed) for key in TF1_RE_KD_GRID}}
+
+
+def tf1_alongside(profile) -> list[RunSpec]:
+    """What TF-1 trains beside its grids, needing no choice: every model alone, and the pilot's other runs."""
+    if not budget(profile)["tf1_seeds"]:
+        return []
+    pilot = tf1_pilot(tf1_testbed(profile))
+    return [*(spec for runs in _tf1_alone(profile).values() for spec in runs.values()),
+            *(spec for specs in pilot["alone"].values() for spec in specs),
+            *(spec for specs in pilot["normal KD"].values() for spec in specs)]
+
+
+def tf1_plan(profile, chosen: dict) -> dict:
+    """TF-1's table at the settings chosen on validation (``chosen``: grid name → key), student seed s from teacher
+    seed s, with its pilot. ``{}`` where the profile runs no TF-1."""
+    seeds = tuple(budget(profile)["tf1_seeds"])
+    if not seeds:
+        return {}
+    testbed, (weak, _, strong), alone, grids = tf1_testbed(profile), TF1_MODELS, _tf1_alone(profile), \
+        tf1_grids(profile)
+    best = {name: grids[name][chosen[name]] for name in grids}
+
+    def at(name: str, seed: int, **changes) -> RunSpec:
+        return best[name].replace(seed=seed, **changes)
+    kd = "TF-1 normal KD (MLP)"
+    poor = {seed: alone[strong][seed].replace(stop_step=TF1_POOR_STEP) for seed in seeds}
+    untrained = {seed: alone[strong][seed].replace(stop_step=TF1_RANDOM_STEP) for seed in seeds}
+    table = {"MLP alone": [alone[weak][s] for s in seeds],
+             "small CNN alone": [alone[strong][s] for s in seeds],
+             "normal KD [small CNN] (MLP)": [at(kd, s, teacher=alone[strong][s]) for s in seeds],
+             "Re-KD [MLP] (small CNN)": [at("TF-1 Re-KD (small CNN)", s, teacher=alone[weak][s]) for s in seeds],
+             "Tf-KD_self (MLP)": [at("TF-1 Tf-KD_self (MLP)", s, teacher=alone[weak][s + 1]) for s in seeds],
+             "Tf-KD_reg (MLP)": [at("TF-1 Tf-KD_reg (MLP)", s) for s in seeds],
+             "LSR (MLP)": [at("TF-1 LSR (MLP)", s) for s in seeds],
+             f"De-KD [small CNN after {TF1_POOR_STEP} steps] (MLP)": [at(kd, s, teacher=poor[s]) for s in seeds],
+             "KD from an untrained small CNN (MLP)": [at(kd, s, teacher=untrained[s]) for s in seeds]}
+    return {"TF-1": {"dataset": testbed.dataset, "testbed": testbed.name, "per_seed_teachers": True,
+                     "pilot": tf1_pilot(testbed), "grids": grids, "chosen": {name: chosen[name] for name in grids},
+                     "poor_teachers": [poor[s] for s in seeds], "untrained_teachers": [untrained[s] for s in seeds],
+                     "table": table}}
 
 
 # ---------------------------------------------------------------------------------------------------------------
