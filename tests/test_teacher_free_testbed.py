@@ -146,3 +146,49 @@ def test_tf1_stops_at_its_grids_until_each_has_a_record_and_is_absent_without_se
     choose, _ = _chooser({})
     for profile in ("cpu", "smoke", "paper"):
         assert chapter.plan(profile, choose)["testbeds"] == {}
+
+
+def _tf1_results(values: dict, seeds=range(10)):
+    """TF-1's part of ``results``: hand-made records per row, test and validation accuracy ``values[row]`` + a small
+    seed-dependent wobble (the same for every row, so paired differences are exact); teachers at ``values``' keys."""
+    choose, _ = _chooser({})
+    tf1 = chapter.plan(_tf1_profile(tuple(seeds)), choose)["testbeds"]["TF-1"]
+    wobble = lambda seed: 0.001 * ((seed * 7) % 5)  # noqa: E731
+
+    def rec(spec, value):
+        v = value + wobble(spec.seed)
+        return {"id": spec.id, "spec": spec.to_dict(), "metrics": {"val_acc": v, "test_acc": v}, "history": []}
+    table = {row: [rec(s, values.get(row, 0.84) + 0.0005 * (i % 2)) for i, s in enumerate(specs)]
+             for row, specs in tf1["table"].items()}
+    return {"dataset": "fashion_mnist", "table": table,
+            "poor_teachers": [rec(s, values.get("poor teacher", 0.60)) for s in tf1["poor_teachers"]]}
+
+
+def test_tf1_claims_join_the_chapters_family_with_their_controls_and_the_random_teacher_arm():
+    from kdlib import claims as kc
+    values = {"MLP alone": 0.84, "small CNN alone": 0.87, "normal KD [small CNN] (MLP)": 0.855,
+              "Re-KD [MLP] (small CNN)": 0.875, "Tf-KD_self (MLP)": 0.845, "Tf-KD_reg (MLP)": 0.853,
+              "LSR (MLP)": 0.846, f"De-KD [small CNN after {chapter.TF1_POOR_STEP} steps] (MLP)": 0.85,
+              "KD from an untrained small CNN (MLP)": 0.83, "poor teacher": 0.60}
+    found = chapter.tf1_claims({"testbeds": {"TF-1": _tf1_results(values)}})
+    assert [c.id for c in found] == ["C10", "C11", "C13", "C13", "C13", "C13"]
+    assert all(c.setting.dataset == chapter.TF1_NAME for c in found)
+    c10, c11, self_, self_kd, reg_kd, reg_lsr = found
+    assert c10.comparisons[0].effect == pytest.approx(0.5, abs=1e-6) and c10.comparisons[0].test == "paired"
+    assert [p.holds for p in c10.preconditions] == [True, True]  # +3 points and +1.5 points on test
+    assert c11.comparisons[1].label == "De-KD − KD from an untrained small CNN"
+    assert c11.comparisons[1].effect == pytest.approx(2.0, abs=1e-6)
+    assert c11.preconditions[1].holds  # 60 % errs 40 %, at least 1.5 × the MLP's 16 %
+    assert self_kd.expect == "matches" and self_kd.comparisons[0].margin == chapter.MATCH_MARGIN
+    assert reg_kd.comparisons[0].effect == pytest.approx(-0.2, abs=1e-6)
+    kc.check_adjusted(kc.adjust(found))  # one family: every primary carries a Holm-adjusted p
+    with pytest.raises(ValueError, match="Holm"):
+        kc.check_adjusted(found)
+
+
+def test_a_teacher_that_is_not_poorly_trained_leaves_c11_untestable_and_no_tf1_means_no_claims():
+    values = {"MLP alone": 0.84, "small CNN alone": 0.87, "normal KD [small CNN] (MLP)": 0.855,
+              "poor teacher": 0.80}  # errs 20 %: less than 1.5 × the MLP's 16 %
+    c11 = chapter.tf1_claims({"testbeds": {"TF-1": _tf1_results(values)}})[1]
+    assert not c11.preconditions[1].holds and "80.2 % against the MLP's 84.2 %" in c11.preconditions[1].evidence
+    assert chapter.tf1_claims({"testbeds": {}}) == [] and chapter.tf1_claims({}) == []

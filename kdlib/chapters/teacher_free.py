@@ -448,6 +448,7 @@ def tf1_plan(profile, chosen: dict) -> dict:
 CHAPTER = "teacher_free"
 PAGE = "03_teacher_free"  # its notebook: notebooks/03_teacher_free.py
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST (stand-in for CIFAR-100)", "cifar100": "CIFAR-100"}
+TF1_NAME = "Fashion-MNIST (stand-in for CIFAR-100), 5,000 training images (TF-1)"
 MODEL_NAMES = {"mlp_2x100": "MLP", "lenet5": "LeNet-5", "small_cnn": "small CNN", "resnet8": "ResNet-8",
                "resnet20": "ResNet-20"}
 MODEL_DESCRIPTIONS = {"mlp_2x100": "MLP 784-100-100-10"}
@@ -684,7 +685,69 @@ def claims(results: dict) -> list[kc.Claim]:
         "C13", "Tf-KD_reg beats label smoothing (LSR)", paper_reg, models,
         [kc.compare(f"Tf-KD_reg − LSR ({model_name(m)})", _of(rows, "Tf-KD_reg", m), _of(rows, "LSR", m))
          for m in models]))
-    return kc.adjust(found)
+    return kc.adjust([*found, *tf1_claims(results)])
+
+
+def tf1_claims(results: dict) -> list[kc.Claim]:
+    """C10, C11 and C13 on TF-1 (unadjusted: ``claims`` puts them in the paper's one family). Every comparison is
+    paired by seed (student seed s, teacher seed s), on test. Each claim rests on positive controls on test: the small
+    CNN alone beats the MLP alone, and normal KD from it beats the MLP alone (for C10, C11 and the two claims of
+    "matches"); C11 also needs its teacher poorly trained (above ``TRAINED_FACTOR`` × chance, erring at least
+    ``POOR_ERROR_RATIO`` × as often as the MLP alone, on validation). Its secondary comparison is the random-teacher
+    arm: De-KD against KD from an untrained small CNN."""
+    tf1 = results.get("testbeds", {}).get("TF-1")
+    if not tf1:
+        return []
+    table = tf1["table"]
+    mlp, cnn, kd = table["MLP alone"], table["small CNN alone"], table["normal KD [small CNN] (MLP)"]
+    de_kd = table[f"De-KD [small CNN after {TF1_POOR_STEP} steps] (MLP)"]
+    steps = max((record["history"][-1]["step"] for record in mlp if record.get("history")), default=None)
+    setting = kc.Setting(TF1_NAME, "MLP 784-100-100-10 and small CNN",
+                         f"{TF1_MAIN.epochs} epochs of {TF1_MAIN.train_size:,} images"
+                         + (f", {steps:,} steps at batch 128" if steps else "") + f" (paper: 200 epochs, "
+                         f"{PAPER_STEPS:,} steps)", steps / PAPER_STEPS if steps else None)
+    stronger = kc.control("the small CNN alone beats the MLP alone (on test)",
+                          kc.compare("small CNN alone − MLP alone", cnn, mlp))
+    kd_works = kc.control("normal KD from the small CNN beats the MLP alone (on test)",
+                          kc.compare("normal KD [small CNN] − MLP alone", kd, mlp))
+    chance_line = TRAINED_FACTOR * 100.0 / data.n_classes(tf1["dataset"])
+    poor_acc, mlp_acc = _mean_percent(tf1["poor_teachers"]), _mean_percent(mlp)
+    poorly = kc.Precondition(
+        f"the small CNN after {TF1_POOR_STEP} steps is poorly trained: above {TRAINED_FACTOR:g} × chance "
+        f"({chance_line:.0f} %) and erring at least {POOR_ERROR_RATIO:g} × as often as the MLP alone (validation)",
+        bool(poor_acc >= chance_line and 100 - poor_acc >= POOR_ERROR_RATIO * (100 - mlp_acc)),
+        f"{poor_acc:.1f} % against the MLP's {mlp_acc:.1f} % (means over seeds)")
+    copies = kc.Precondition("the MLP's own pre-trained copies are trained (validation accuracy ≥ "
+                             f"{TRAINED_FACTOR:g} × chance)", bool(mlp_acc >= chance_line),
+                             f"{mlp_acc:.1f} % (mean over seeds)")
+    paper_self = "CIFAR-100 (Table 5): six models from MobileNetV2 to ResNeXt29, each taught by its own copy"
+    paper_reg = "CIFAR-100 (Table 9): MobileNetV2, ShuffleNetV2, ResNet18, GoogLeNet"
+
+    def claim(claim_id, statement, paper, comparisons, preconditions, expect="higher"):
+        return kc.Claim(claim_id, CHAPTER, statement, paper, setting, expect, tuple(comparisons), tuple(preconditions))
+
+    return [
+        claim("C10", "Re-KD: the weaker model, as teacher, improves the stronger one",
+              "CIFAR-100 (Table 1): MobileNetV2 and ShuffleNetV2 teach ResNet18/50, DenseNet121, ResNeXt29",
+              [kc.compare("Re-KD [MLP] − small CNN alone", table["Re-KD [MLP] (small CNN)"], cnn)],
+              [stronger, kd_works]),
+        claim("C11", f"De-KD: a poorly trained teacher (above chance, erring ≥ {POOR_ERROR_RATIO:g} × as often as the "
+                     "student) improves the student",
+              "CIFAR-100 (Table 4): ResNet18 after 1 epoch, ResNet50 and ResNeXt29 after 50 epochs teach "
+              "MobileNetV2, ShuffleNetV2, ResNet18",
+              [kc.compare(f"De-KD [small CNN after {TF1_POOR_STEP} steps] − MLP alone", de_kd, mlp),
+               kc.compare("De-KD − KD from an untrained small CNN", de_kd,
+                          table["KD from an untrained small CNN (MLP)"])],
+              [kd_works, poorly]),
+        claim("C13", "Tf-KD_self improves on the model trained alone", paper_self,
+              [kc.compare("Tf-KD_self − MLP alone", table["Tf-KD_self (MLP)"], mlp)], [copies]),
+        *(claim("C13", f"{method} matches normal KD from the small CNN", paper,
+                [kc.compare(f"{method} − normal KD [small CNN] (MLP)", table[f"{method} (MLP)"], kd,
+                            margin=MATCH_MARGIN)], [kd_works], expect="matches")
+          for method, paper in (("Tf-KD_self", paper_self), ("Tf-KD_reg", paper_reg))),
+        claim("C13", "Tf-KD_reg beats label smoothing (LSR)", paper_reg,
+              [kc.compare("Tf-KD_reg − LSR (MLP)", table["Tf-KD_reg (MLP)"], table["LSR (MLP)"])], []),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
