@@ -346,6 +346,31 @@ def pilot_summary(found: dict):
     return pd.DataFrame(rows)
 
 
+TF1_FAMILY = 16  # p-values in the paper's Holm family once TF-1 joins: the first edition's 8, and TF-1's 8
+TF1_SEED_FLOOR = 10  # the book's floor for a table whose verdicts are tests of trained models
+
+
+def tf1_seed_plan(found: dict) -> dict:
+    """The seed count of TF-1's table from its pilot (``pilot_results``), by NT-1's rule: the spread is the larger of
+    the sd of the paired differences (KD at the chosen setting − MLP alone, validation) and √2 × the largest sd of one
+    row over the pilot's seeds (a 2-seed sd is rough); the seeds give 80 % power at the SESOI (the chapter's 0.5
+    points) at the strictest Holm level of the family (0.05 / ``TF1_FAMILY``), for a claim of "higher" and for one
+    of "matches" (a true difference of zero shown within ±``MATCH_MARGIN``); at least ``TF1_SEED_FLOOR``."""
+    from kdlib import stats
+
+    outcome = gate_outcome(found)
+    kd, mlp = (kc.points(outcome["rows"][row], "val_acc") for row in ("normal KD", "student"))
+    rows = [kc.points(records, "val_acc") for records in (*found["alone"].values(), outcome["rows"]["normal KD"])]
+    paired_sd = float(np.std(kd - mlp, ddof=1))
+    row_sd = math.sqrt(2) * max(float(np.std(values, ddof=1)) for values in rows)
+    sd, level = max(paired_sd, row_sd), stats.ALPHA / TF1_FAMILY
+    sesoi = kc.ACCURACY_SESOI["Fashion-MNIST"][0]
+    higher = stats.seeds_for_power(sesoi, sd, level)
+    matches = stats.seeds_for_power(MATCH_MARGIN, sd, level, equivalence=True)
+    return {"paired sd": paired_sd, "row sd × √2": row_sd, "sd": sd, "level": level, "higher": higher,
+            "matches": matches, "seeds": max(higher.seeds, matches.seeds, TF1_SEED_FLOOR)}
+
+
 # --- TF-1's main runs, on the testbed the pilot chose ------------------------------------------------------------
 # Fixed here before any main run existed (issue 29). TF-1 keeps two of the three models: the MLP (weak) and the small
 # CNN (strong); LeNet-5 stays in the pilot's table (its gap to the MLP is what the first edition's "middle" model
