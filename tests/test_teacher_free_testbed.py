@@ -123,7 +123,7 @@ def test_tf1_chooses_each_students_setting_on_its_own_grid_and_trains_seed_s_fro
             "small_cnn", "mlp_2x100", s.seed, {"alpha": 0.9, "temperature": 20.0})
     for s in table["Tf-KD_self (MLP)"]:  # its own pre-trained copy, one seed on
         assert (s.teacher.model, s.teacher.seed, params(s)) == ("mlp_2x100", s.seed + 1, {"alpha": 1.0, "temperature": 2.0})
-    for row, step in ((f"De-KD [small CNN after {chapter.TF1_POOR_STEP} steps] (MLP)", 40),
+    for row, step in ((chapter.TF1_DE_KD_ROW, 40),  # one epoch of 5,000 images in batches of 128
                       ("KD from an untrained small CNN (MLP)", 1)):
         assert all(s.teacher.stop_step == step and s.teacher.seed == s.seed and params(s) == params(
             table["normal KD [small CNN] (MLP)"][0]) for s in table[row])
@@ -171,7 +171,7 @@ def test_tf1_claims_join_the_chapters_family_with_their_controls_and_the_random_
     from kdlib import claims as kc
     values = {"MLP alone": 0.84, "small CNN alone": 0.87, "normal KD [small CNN] (MLP)": 0.855,
               "Re-KD [MLP] (small CNN)": 0.875, "Tf-KD_self (MLP)": 0.845, "Tf-KD_reg (MLP)": 0.853,
-              "LSR (MLP)": 0.846, f"De-KD [small CNN after {chapter.TF1_POOR_STEP} steps] (MLP)": 0.85,
+              "LSR (MLP)": 0.846, chapter.TF1_DE_KD_ROW: 0.85,
               "KD from an untrained small CNN (MLP)": 0.83, "poor teacher": 0.60}
     found = chapter.tf1_claims({"testbeds": {"TF-1": _tf1_results(values)}})
     assert [c.id for c in found] == ["C10", "C11", "C13", "C13", "C13", "C13"]
