@@ -143,7 +143,7 @@ def test_the_plan_chooses_epsilon_0_on_validation_and_the_recipe_runs_follow_the
     assert table["chosen"].tolist() == ["", "←", "", ""]
     assert table.loc["10 (the paper's)", "validation accuracy after the pilot (%)"] == "diverged"
     runs = planned["recipe"]
-    assert planned["pilots"] == pilots and [spec.lr for spec in runs["teacher"]] == [0.3, 0.3, 0.3]
+    assert planned["pilots"] == pilots and [spec.lr for spec in runs["teacher"]] == [0.3] * 10  # ten seeds
     teacher = runs["teacher"][0]
     assert (teacher.optimizer, teacher.schedule, teacher.epochs, teacher.batch_size, teacher.augment) == \
         ("hinton2012", "hinton2012", 100, 100, "shift2")
@@ -151,7 +151,9 @@ def test_the_plan_chooses_epsilon_0_on_validation_and_the_recipe_runs_follow_the
     assert dict(runs["distilled"][0].method_params) == {"temperature": 20.0, "alpha": 0.9}
     assert {spec.schedule for spec in runs["student"] + runs["distilled"]} == {"warmup_cosine"}
     ablation = planned["without_warmup"]
-    assert [spec.replace(schedule="warmup_cosine") for spec in ablation["distilled"]] == runs["distilled"]
+    # the ablations keep seeds 0-2 (they explain choices, decide no claim); the recipe's rows have ten
+    assert [spec.replace(schedule="warmup_cosine") for spec in ablation["distilled"]] == runs["distilled"][:3]
+    assert [spec.seed for spec in planned["omitted"]] == [0, 1, 2]
     assert {spec.schedule for spec in ablation["student"]} == {"cosine"}
     assert {spec.teacher for spec in planned["omitted"]} == {teacher}  # every omitted-3 student: the seed-0 teacher
     assert {spec.omit_classes for spec in planned["omitted"]} == {(introduction.OMITTED_DIGIT,)}
