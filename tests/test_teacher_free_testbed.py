@@ -211,3 +211,23 @@ def test_the_seed_plan_takes_the_larger_spread_and_the_strictest_holm_level():
     assert plan["higher"] == stats.seeds_for_power(0.5, plan["sd"], 0.05 / 16)
     assert plan["matches"] == stats.seeds_for_power(0.5, plan["sd"], 0.05 / 16, equivalence=True)
     assert plan["seeds"] == max(plan["higher"].seeds, plan["matches"].seeds, 10)
+
+
+def test_the_testbed_table_and_numbers_show_every_testbed_tried_and_which_one_passed(monkeypatch):
+    first, second, third = chapter.TF1_TESTBEDS
+    records = {first: _found(kd=0.80, best=0.8035, testbed=first), second: _found(alone=(0.80, 0.81, 0.815),
+                                                                                  testbed=second),
+               third: _found(testbed=third)}
+    read = []
+    monkeypatch.setattr(chapter, "pilot_results",
+                        lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
+    overview = chapter.testbed_overview("cpu")
+    assert read == [first, second, third] and all(found is not None for _, found in overview)
+    table = chapter.testbed_table(overview)
+    assert list(table["outcome"]) == ["failed a gate", "failed a gate", "passed: the chapter's testbed"]
+    assert list(table["small CNN − MLP alone (validation, points; gate ≥ 2)"]) == ["+4.00", "+1.50", "+4.00"]
+    assert list(table["normal KD − MLP alone (validation, points; gate ≥ 1)"]) == ["+0.35", "+2.50", "+2.50"]
+    numbers = chapter.testbed_numbers(overview)
+    assert numbers["tf1_tried"] == "3" and numbers["tf1_chosen"] == third.name
+    assert (numbers["tf1_0_kd"], numbers["tf1_1_teacher"]) == ("+0.35", "+1.50")
+    assert chapter.testbed_overview("smoke") == [] and chapter.testbed_numbers([])["tf1_chosen"] == "none"

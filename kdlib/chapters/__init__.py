@@ -62,6 +62,38 @@ def read_gates(checks) -> dict:
     return {"gates": gates, "go": all(gate["passed"] for gate in gates.values())}
 
 
+def tried_in_order(chapter, train_missing: bool = False) -> list[tuple]:
+    """A chapter's pilot testbeds in the order they were tried (``chapter.pilot_testbeds``), each with its records
+    (``chapter.pilot_results``), up to the first whose gates passed (``chapter.gate_outcome``); the fallbacks after
+    it, never trained, come with None."""
+    out, passed = [], False
+    for testbed in chapter.pilot_testbeds():
+        found = None if passed else chapter.pilot_results(train_missing, testbed)
+        passed = passed or chapter.gate_outcome(found)["go"]
+        out.append((testbed, found))
+    return out
+
+
+def testbed_table(overview: list[tuple], gate_outcome, columns: list[tuple]):
+    """One row per testbed tried: its data, each gate's difference on validation (points, seed means at the settings
+    chosen on seed 0) under the column ``columns`` names for it ((gate, "better − baseline") pairs), the outcome."""
+    import pandas as pd
+
+    rows = []
+    for testbed, found in overview:
+        row = {"testbed": testbed.name, "data": testbed.why}
+        if found is None:
+            row["outcome"] = "not run: an earlier testbed passed"
+        else:
+            outcome = gate_outcome(found)
+            for gate, label in columns:
+                row[f"{label} (validation, points; gate ≥ {gate.margin:g})"] = \
+                    f"{outcome['gates'][gate.name]['difference']:+.2f}"
+            row["outcome"] = "passed: the chapter's testbed" if outcome["go"] else "failed a gate"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("–")
+
+
 # --- a chapter's plan: what it trains, with validation choices as the one door to earlier records -------------------
 
 class Missing(Exception):

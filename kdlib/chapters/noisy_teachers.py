@@ -18,6 +18,7 @@ claims C1–C5, one per dataset, with their preconditions (see ``kdlib.claims`` 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,7 +26,8 @@ import numpy as np
 from kdlib import claims as claimlib
 from kdlib import stats
 from kdlib.benchmark import multiply_accumulates
-from kdlib.chapters import best_on_validation, Choose, introduction, load_plan, plan_stages, read_gates
+from kdlib.chapters import best_on_validation, Choose, introduction, load_plan, plan_stages, read_gates, tried_in_order
+from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.data import n_classes
 from kdlib.models import build_model, count_parameters
@@ -949,32 +951,14 @@ def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed
         return []
     if profile_name(profile) == "smoke":
         return [(nt1_testbed(profile), pilot_results(train_missing, nt1_testbed(profile)))]
-    out, passed = [], False
-    for testbed in pilot_testbeds():
-        found = None if passed else pilot_results(train_missing, testbed)
-        passed = passed or gate_outcome(found)["go"]
-        out.append((testbed, found))
-    return out
+    return tried_in_order(sys.modules[__name__], train_missing)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]):
     """One row per testbed tried: its data, the two gates' differences on validation (points, means over the
     pilot's seeds at the settings chosen on seed 0) against their margins, and the outcome."""
-    import pandas as pd
-
-    rows = []
-    for testbed, found in overview:
-        row = {"testbed": testbed.name, "data": testbed.why}
-        if found is None:
-            row["outcome"] = "not run: an earlier testbed passed"
-        else:
-            outcome = gate_outcome(found)
-            for gate, better in zip(NT1_GATES, ("teacher", "logit regression")):
-                row[f"{better} − student on labels (validation, points; gate ≥ {gate.margin:g})"] = \
-                    f"{outcome['gates'][gate.name]['difference']:+.2f}"
-            row["outcome"] = "passed: the chapter's testbed" if outcome["go"] else "failed a gate"
-        rows.append(row)
-    return pd.DataFrame(rows).fillna("–")
+    return shared_testbed_table(overview, gate_outcome, list(zip(NT1_GATES, ("teacher − student on labels",
+                                                                             "logit regression − student on labels"))))
 
 
 def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:

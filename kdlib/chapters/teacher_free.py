@@ -17,13 +17,15 @@ Stage 2 (every seed): the rows of the paper's tables at those settings, for ever
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, read_gates
+from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, read_gates, tried_in_order
+from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
 from kdlib.spec import RunSpec
@@ -369,6 +371,35 @@ def tf1_seed_plan(found: dict) -> dict:
     matches = stats.seeds_for_power(MATCH_MARGIN, sd, level, equivalence=True)
     return {"paired sd": paired_sd, "row sd × √2": row_sd, "sd": sd, "level": level, "higher": higher,
             "matches": matches, "seeds": max(higher.seeds, matches.seeds, TF1_SEED_FLOOR)}
+
+
+def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
+    """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
+    (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
+    if profile_name(profile) != "cpu":
+        return []
+    return tried_in_order(sys.modules[__name__], train_missing)
+
+
+def testbed_table(overview: list[tuple[Testbed, dict | None]]):
+    """One row per testbed tried: its data, the two gates' differences on validation against their margins (means
+    over the pilot's seeds, KD at the setting chosen on seed 0), and the outcome."""
+    return shared_testbed_table(overview, gate_outcome, list(zip(TF1_GATES, ("small CNN − MLP alone",
+                                                                             "normal KD − MLP alone"))))
+
+
+def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:
+    """What the page's TF-1 paragraph glues: the gates' margins, how many testbeds were piloted, the one chosen
+    (or "none"), and per testbed tried its two gate differences (points, validation)."""
+    out = {"tf1_teacher_gate": f"{TF1_GATES[0].margin:g}", "tf1_kd_gate": f"{TF1_GATES[1].margin:g}",
+           "tf1_tried": str(sum(found is not None for _, found in overview)), "tf1_chosen": "none"}
+    for i, (testbed, found) in enumerate(overview):
+        gates = gate_outcome(found)["gates"] if found is not None else {}
+        for gate, key in zip(TF1_GATES, ("teacher", "kd")):
+            out[f"tf1_{i}_{key}"] = f"{gates[gate.name]['difference']:+.2f}" if gate.name in gates else "–"
+        if found is not None and gate_outcome(found)["go"]:
+            out["tf1_chosen"] = testbed.name
+    return out
 
 
 # --- TF-1's main runs, on the testbed the pilot chose ------------------------------------------------------------
