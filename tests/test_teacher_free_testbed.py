@@ -231,3 +231,14 @@ def test_the_testbed_table_and_numbers_show_every_testbed_tried_and_which_one_pa
     assert numbers["tf1_tried"] == "3" and numbers["tf1_chosen"] == third.name
     assert (numbers["tf1_0_kd"], numbers["tf1_1_teacher"]) == ("+0.35", "+1.50")
     assert chapter.testbed_overview("smoke") == [] and chapter.testbed_numbers([])["tf1_chosen"] == "none"
+
+
+def test_the_page_glues_only_tf1_numbers_the_chapter_computes_at_every_profile():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "notebooks" / "03_teacher_free.py").read_text()
+    used = set(re.findall(r"\{glue:text\}`(tf1_\w+)`", page))
+    assert used == {"tf1_teacher_gate", "tf1_kd_gate", "tf1_tried", "tf1_outcome"}
+    assert used <= set(chapter.testbed_numbers([]))  # a profile without pilots still glues every one
+    assert chapter.testbed_numbers([])["tf1_outcome"] == "no pilot was run at this profile"

@@ -399,6 +399,13 @@ def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, st
             out[f"tf1_{i}_{key}"] = f"{gates[gate.name]['difference']:+.2f}" if gate.name in gates else "–"
         if found is not None and gate_outcome(found)["go"]:
             out["tf1_chosen"] = testbed.name
+    out["tf1_outcome"] = (
+        f"{out['tf1_chosen']} passed both gates; its main runs are declared in the chapter's code (seeds, grids, "
+        "rows and claims fixed before any of them existed) and are reported below once their records exist"
+        if out["tf1_chosen"] != "none" else
+        "none passed: C10, C11 and C13 stay untestable in this book, for the reason these pilots measure (normal KD "
+        "into the MLP does not gain the point the claims need), and no main run was trained"
+        if overview else "no pilot was run at this profile")
     return out
 
 
