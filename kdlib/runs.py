@@ -275,13 +275,16 @@ def _train_and_store(spec: RunSpec, device, progress: str, write: bool = True,
 
 
 def teacher_fidelity(spec: RunSpec, model: torch.nn.Module, dataset, device, progress: str = "auto") -> dict:
-    """``kdlib.losses.fidelity`` of a trained student against ``spec.teacher`` (the first, where a row has several)
-    on the test images the run was tested on: beside accuracy, how much of the teacher the student took."""
+    """``kdlib.losses.fidelity`` of a trained student against its teacher on the test images the run was tested on
+    (against each teacher and averaged, for a row that learns from several): beside accuracy, how much of the
+    teacher the student took."""
     images = dataset.test_images[: spec.subset] if spec.subset is not None else dataset.test_images
-    teacher = load_model(spec.teacher, device, progress).to(device)
-    heads = [kdlib.train.predict_heads(net, images, dataset, device)[""] for net in (model.to(device), teacher)]
+    student = kdlib.train.predict_heads(model.to(device), images, dataset, device)[""]
     model.cpu()
-    return fidelity(*heads)
+    scores = [fidelity(student, kdlib.train.predict_heads(load_model(teacher, device, progress).to(device), images,
+                                                         dataset, device)[""])
+              for teacher in (spec.teacher, *spec.extra_teachers)]
+    return {key: sum(score[key] for score in scores) / len(scores) for key in scores[0]}
 
 
 DIVERGED_METRICS = ("test_acc", "test_acc_at_best_val", "val_acc", "test_acc_max_over_epochs")

@@ -313,3 +313,16 @@ def test_a_student_identical_to_its_teacher_agrees_everywhere_with_zero_kl():
     logits = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
     assert fidelity(logits, logits) == pytest.approx({"teacher_agreement": 1.0, "teacher_kl": 0.0}, abs=1e-6)
     assert fidelity(-logits, logits)["teacher_agreement"] < 0.2
+
+
+def test_a_row_with_several_teachers_records_its_fidelity_averaged_over_them(tiny):
+    from kdlib.losses import fidelity
+    from kdlib.train import pick_device, predict_logits
+    teachers = [small(seed=seed) for seed in (0, 1)]
+    student = small(method="kd", teacher=teachers[0], extra_teachers=(teachers[1],), method_params={"temperature": 4})
+    metrics = runs.get_or_train(student, progress="off")["metrics"]
+    logits = lambda spec: predict_logits(runs.load_model(spec), tiny.test_images, tiny, pick_device("cpu"))  # noqa: E731
+    each = [fidelity(logits(student), logits(teacher)) for teacher in teachers]
+    assert each[0] != each[1]
+    for key in ("teacher_agreement", "teacher_kl"):
+        assert metrics[key] == pytest.approx((each[0][key] + each[1][key]) / 2, rel=1e-5)

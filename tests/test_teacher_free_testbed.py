@@ -132,6 +132,13 @@ def test_tf1_chooses_each_students_setting_on_its_own_grid_and_trains_seed_s_fro
     assert {(s.train_size, s.val_size, s.subset, s.epochs) for s in every} == {(5000, 5000, None, 100)}
     assert table["MLP alone"] == [chapter.tf1_pilot()["alone"]["mlp_2x100"][0], chapter.tf1_pilot()["alone"]["mlp_2x100"][1],
                                   chapter.tf1_run("mlp_2x100", 2)]  # the pilot's runs are the table's seeds 0-1
+    # each grid's chosen run is its row's seed-0 run: the setting is chosen on seed 0, no run is extra
+    grids = tf1["grids"]
+    for grid, row in (("TF-1 normal KD (MLP)", "normal KD [small CNN] (MLP)"), ("TF-1 Tf-KD_self (MLP)",
+                      "Tf-KD_self (MLP)"), ("TF-1 Tf-KD_reg (MLP)", "Tf-KD_reg (MLP)"), ("TF-1 LSR (MLP)", "LSR (MLP)"),
+                      ("TF-1 Re-KD (small CNN)", "Re-KD [MLP] (small CNN)")):
+        assert grids[grid][picks[grid]] == table[row][0], grid
+        assert {spec.seed for spec in grids[grid].values()} == {0}
 
 
 def test_tf1_stops_at_its_grids_until_each_has_a_record_and_is_absent_without_seeds():
@@ -164,7 +171,8 @@ def _tf1_results(values: dict, seeds=range(10)):
     table = {row: [rec(s, values.get(row, 0.84) + own[row][i]) for i, s in enumerate(specs)]
              for row, specs in tf1["table"].items()}
     return {"dataset": "fashion_mnist", "table": table,
-            "poor_teachers": [rec(s, values.get("poor teacher", 0.60)) for s in tf1["poor_teachers"]]}
+            "poor_teachers": [rec(s, values.get("poor teacher", 0.60)) for s in tf1["poor_teachers"]],
+            "copies": [rec(s, values.get("copies", 0.84)) for s in tf1["copies"]]}
 
 
 def test_tf1_claims_join_the_chapters_family_with_their_controls_and_the_random_teacher_arm():
@@ -198,20 +206,39 @@ def test_a_teacher_that_is_not_poorly_trained_leaves_c11_untestable_and_no_tf1_m
     assert chapter.tf1_claims({"testbeds": {}}) == [] and chapter.tf1_claims({}) == []
 
 
-def test_the_seed_plan_takes_the_larger_spread_and_the_strictest_holm_level():
+def test_the_seed_plan_takes_the_larger_spread_of_the_tables_rows_and_says_when_the_cap_binds():
     import numpy as np
 
     from kdlib import stats
     found = _found(alone=(0.80, 0.83, 0.84), kd=0.805, best=0.815, seed_shift=0.002)
     found["alone"]["small_cnn"][1]["metrics"]["val_acc"] = 0.85  # a row with a wide spread: 84.0 and 85.0
+    found["alone"]["lenet5"][1]["metrics"]["val_acc"] = 0.93  # LeNet-5 is not in TF-1's table: its spread is ignored
     plan = chapter.tf1_seed_plan(found)
     assert plan["paired sd"] == pytest.approx(0.0, abs=1e-9)  # every row moves by the same 0.2 points from seed 0 to 1
     assert plan["row sd × √2"] == pytest.approx(np.sqrt(2) * np.std([84.0, 85.0], ddof=1))
     assert plan["level"] == pytest.approx(0.05 / 16)
-    assert plan["higher"] == stats.seeds_for_power(0.5, plan["sd"], 0.05 / 16)
-    assert plan["matches"] == stats.seeds_for_power(0.5, plan["sd"], 0.05 / 16, equivalence=True)
-    assert plan["seeds"] == max(plan["higher"].seeds, plan["matches"].seeds, 10)
+    assert plan["higher"] == stats.seeds_for_power(0.5, plan["sd"], 0.05 / 16, cap=20)
+    assert plan["matches"] == stats.seeds_for_power(0.5, plan["sd"], 0.05 / 16, cap=20, equivalence=True)
+    assert plan["capped"] == {"higher": True, "matches": True}  # an sd of 1 point at 0.05/16 needs more than 20
+    assert plan["uncapped"]["higher"] > 20 and stats.planned_power(0.5, plan["sd"], plan["uncapped"]["higher"],
+                                                                   0.05 / 16) >= 0.8
+    assert plan["seeds"] == 20
+    found["normal KD"][(0.9, 4.0)][1]["metrics"]["val_acc"] = None  # the chosen KD cell diverged at seed 1
+    with pytest.raises(ValueError, match="fewer than two finite values"):
+        chapter.tf1_seed_plan(found)
 
+
+def test_tf1_family_size_is_the_constant_the_seed_plan_uses(monkeypatch):
+    """TF1_FAMILY must equal the paper's family once TF-1 joins: the first edition's claims from the committed records
+    and TF-1's 8 p-values."""
+    from pathlib import Path
+
+    from kdlib import claims as kc
+    monkeypatch.setenv("KDLIB_RESULTS", str(Path(__file__).resolve().parent.parent / "results"))  # read only
+    first = chapter.claims(chapter.results("cpu", train_missing=False))
+    values = {"MLP alone": 0.84, "small CNN alone": 0.87, "normal KD [small CNN] (MLP)": 0.855}
+    tf1 = chapter.tf1_claims({"testbeds": {"TF-1": _tf1_results(values)}})
+    assert kc.family_size(kc.adjust([*first, *tf1]), "teacher_free") == chapter.TF1_FAMILY
 
 def test_the_testbed_table_and_numbers_show_every_testbed_tried_and_which_one_passed(monkeypatch):
     first, second, third = chapter.TF1_TESTBEDS

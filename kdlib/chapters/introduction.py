@@ -113,6 +113,12 @@ def recipe(profile) -> dict:
     return profile_budget(_RECIPES, profile, (CHAPTER,), prefix="recipe_")
 
 
+def ablation_seeds(profile) -> tuple[int, ...]:
+    """The recipe's ablation seeds among the seeds a reader runs (the first of those, where none is)."""
+    r = recipe(profile)
+    return tuple(seed for seed in r["ablation_seeds"] if seed in r["seeds"]) or tuple(r["seeds"][:1])
+
+
 def recipe_teacher(profile: str, lr: float, seed: int = 0) -> RunSpec:
     """The 2×1200 dropout teacher under the 2012 recipe at initial learning rate ``lr`` (final momentum 0.99)."""
     r = recipe(profile)
@@ -149,7 +155,7 @@ def recipe_runs(profile: str, lr: float, schedule: str = "warmup_cosine", seeds:
 def recipe_runs_without_warmup(profile: str, lr: float) -> dict[str, list[RunSpec]]:
     """The students' first schedule, plain cosine from the full rate: the ablation that shows why they warm up (at
     the recipe's ``ablation_seeds``: it explains a choice and decides no claim)."""
-    found = recipe_runs(profile, lr, "cosine", recipe(profile)["ablation_seeds"])
+    found = recipe_runs(profile, lr, "cosine", ablation_seeds(profile))
     return {"student": found["student"], "distilled": found["distilled"]}
 
 
@@ -252,7 +258,7 @@ def omitted_runs(profile: str, lr: float) -> list[RunSpec]:
     """The recipe's distilled student on a transfer set without a single 3, one per seed, every one taught by the
     seed-0 teacher: a recipe teacher costs about half an hour here, so the seeds (the recipe's ``ablation_seeds``)
     vary the student only."""
-    found = recipe_runs(profile, lr, seeds=recipe(profile)["ablation_seeds"])
+    found = recipe_runs(profile, lr, seeds=ablation_seeds(profile))
     return [spec.replace(teacher=found["teacher"][0], omit_classes=(OMITTED_DIGIT,)) for spec in found["distilled"]]
 
 
