@@ -256,8 +256,8 @@ report.shown(chapter.recipe_table(recipe, recipe_claims))
 # distillation closes {glue:text}`recipe_gap_closed:.0f` % of the gap between student and teacher (the paper:
 # {glue:text}`recipe_paper_gap_closed:.0f` %). Whether it beats the student alone at all is claim H4, the
 # introduction's one primary comparison (a family of {glue:text}`recipe_family` under Holm's correction within a
-# paper's claims): {glue:text}`recipe_H4_verdict`. Its smallest effect of interest, its power and the seeds a
-# decisive re-run needs (with one teacher per student seed) are in the table below and in
+# paper's claims): {glue:text}`recipe_H4_verdict`. Its smallest effect of interest, its power at the seeds run (each
+# student seed taught by the teacher of its own seed) and the seeds 80 % power needs are in the table below and in
 # `python -m kdlib claims --plan`.
 
 # %% tags=["hide-input"]
