@@ -278,7 +278,7 @@ def teacher_fidelity(spec: RunSpec, model: torch.nn.Module, dataset, device, pro
     """``kdlib.losses.fidelity`` of a trained student against its teacher on the test images the run was tested on
     (against each teacher and averaged, for a row that learns from several): beside accuracy, how much of the
     teacher the student took."""
-    images = dataset.test_images[: spec.subset] if spec.subset is not None else dataset.test_images
+    images, _ = kdlib.train.test_split(spec, dataset)
     student = kdlib.train.predict_heads(model.to(device), images, dataset, device)[""]
     model.cpu()
     scores = [fidelity(student, kdlib.train.predict_heads(load_model(teacher, device, progress).to(device), images,

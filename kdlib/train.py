@@ -281,9 +281,7 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
     else:  # no validation split either: it would be real training images
         feed = method.feed(ctx)
         val_images, val_labels = data.test_images[:0], data.test_labels[:0]
-    test_images, test_labels = data.test_images, data.test_labels
-    if spec.subset is not None:
-        test_images, test_labels = test_images[: spec.subset], test_labels[: spec.subset]
+    test_images, test_labels = test_split(spec, data)
     phases = method.phases(ctx) if method.phases else []
     if method.loss is not None:
         cached = teacher_logits[feed.train_idx].to(device) if teacher_logits is not None and teacher is None else None
@@ -395,6 +393,14 @@ def train(spec, data: Dataset, teacher: nn.Module | None = None, teacher_logits:
         metrics.update(method.report(ctx, history))
     return TrainResult(model.to(memory_format=torch.contiguous_format).cpu().eval(), metrics, history,
                        {name: module.cpu() for name, module in ctx.extras.items()})
+
+
+def test_split(spec, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images and labels a run is tested on: all of them, or the first ``subset`` under the first edition's
+    protocol (which cut the test set too)."""
+    if spec.subset is None:
+        return data.test_images, data.test_labels
+    return data.test_images[: spec.subset], data.test_labels[: spec.subset]
 
 
 def _evaluates(spec, split: str, epoch: int, last: bool) -> bool:

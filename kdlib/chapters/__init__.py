@@ -62,14 +62,14 @@ def read_gates(checks) -> dict:
     return {"gates": gates, "go": all(gate["passed"] for gate in gates.values())}
 
 
-def tried_in_order(chapter, train_missing: bool = False) -> list[tuple]:
-    """A chapter's pilot testbeds in the order they were tried (``chapter.pilot_testbeds``), each with its records
-    (``chapter.pilot_results``), up to the first whose gates passed (``chapter.gate_outcome``); the fallbacks after
-    it, never trained, come with None."""
+def tried_in_order(testbeds, read, gate_outcome) -> list[tuple]:
+    """A chapter's pilot testbeds in the order they were tried, each with its records (``read(testbed)``), up to the
+    first whose gates passed (``gate_outcome(records)["go"]``); the fallbacks after it, never trained, come with
+    None."""
     out, passed = [], False
-    for testbed in chapter.pilot_testbeds():
-        found = None if passed else chapter.pilot_results(train_missing, testbed)
-        passed = passed or chapter.gate_outcome(found)["go"]
+    for testbed in testbeds:
+        found = None if passed else read(testbed)
+        passed = passed or gate_outcome(found)["go"]
         out.append((testbed, found))
     return out
 

@@ -76,10 +76,10 @@ MNIST_TRAIN = 60_000
 _RECIPES = {
     "smoke": dict(seeds=(0,), ablation_seeds=(0,), teacher_epochs=2, student_epochs=1, pilot_epochs=1, subset=512,
                   learning_rates=(0.3, PAPER_LR)),
-    "cpu": dict(seeds=tuple(range(10)), ablation_seeds=(0, 1, 2), teacher_epochs=100, student_epochs=60, pilot_epochs=2,
-                subset=None, learning_rates=(0.1, 0.3, 1.0, PAPER_LR)),
-    "paper": dict(seeds=tuple(range(10)), ablation_seeds=(0, 1, 2), teacher_epochs=3000, student_epochs=60, pilot_epochs=2,
-                  subset=None, learning_rates=(0.1, 0.3, 1.0, PAPER_LR)),
+    "cpu": dict(seeds=tuple(range(10)), ablation_seeds=(0, 1, 2), teacher_epochs=100, student_epochs=60,
+                pilot_epochs=2, subset=None, learning_rates=(0.1, 0.3, 1.0, PAPER_LR)),
+    "paper": dict(seeds=tuple(range(10)), ablation_seeds=(0, 1, 2), teacher_epochs=3000, student_epochs=60,
+                  pilot_epochs=2, subset=None, learning_rates=(0.1, 0.3, 1.0, PAPER_LR)),
 }
 
 

@@ -18,7 +18,6 @@ claims C1–C5, one per dataset, with their preconditions (see ``kdlib.claims`` 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -925,7 +924,8 @@ def pilot_summary(found: dict):
              "validation accuracy (%)": report.mean_std(claimlib.metric_values(found["teacher"], "val_acc"))}]
     for grid in ("student on labels", "logit regression"):
         settings = [(("sgd", key) if grid == "student on labels" else key) for key in found[grid]]
-        for key, (optimizer, lr) in sorted(zip(found[grid], settings), key=lambda item: (item[1][0] != "sgd", item[1][1])):
+        ordered = sorted(zip(found[grid], settings), key=lambda item: (item[1][0] != "sgd", item[1][1]))
+        for key, (optimizer, lr) in ordered:
             records = found[grid][key]
             setting = f"{'SGD' if optimizer == 'sgd' else 'Adam'} lr {lr:g}"
             rows.append({"row": grid, "setting": setting,
@@ -951,7 +951,7 @@ def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed
         return []
     if profile_name(profile) == "smoke":
         return [(nt1_testbed(profile), pilot_results(train_missing, nt1_testbed(profile)))]
-    return tried_in_order(sys.modules[__name__], train_missing)
+    return tried_in_order(pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed), gate_outcome)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]):

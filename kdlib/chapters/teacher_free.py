@@ -17,7 +17,6 @@ Stage 2 (every seed): the rows of the paper's tables at those settings, for ever
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,8 +53,7 @@ _BUDGETS = {
     "paper": dict(dataset="cifar100", models=("small_cnn", "resnet8", "resnet20"), seeds=(0, 1, 2), epochs=200,
                   subset=None, lr=0.1, schedule="step5", augment="crop_flip", weight_decay=5e-4,
                   checkpoint_steps=(352, 3520, 17600), poor_teacher_step=352, control_epochs=(), control_lrs=(),
-                  tf1_seeds=(),
-                  **_CPU_GRID),
+                  tf1_seeds=(), **_CPU_GRID),
 }
 OFFICIAL_REG = (("alpha", 0.95), ("temperature", 40.0), ("multiplier", 1.0), ("official", 1.0))  # MobileNetV2's
 OFFICIAL_LSR = (("epsilon", 0.1), ("official", 1.0))  # the released code's fixed smoothing
@@ -284,10 +282,10 @@ def tf1_run(model: str, seed: int, testbed: Testbed = TF1_TESTBEDS[0], **changes
                    train_size=testbed.train_size, eval_every=testbed.eval_every).replace(**changes)
 
 
-def tf1_kd(student: str, teacher_spec: RunSpec, alpha: float, tau: float, testbed: Testbed = TF1_TESTBEDS[0]
-           ) -> RunSpec:
-    """Normal KD into ``student`` from ``teacher_spec``, of the same seed."""
-    return tf1_run(student, teacher_spec.seed, testbed, method="kd", teacher=teacher_spec,
+def tf1_kd(student: str, teacher_spec: RunSpec, alpha: float, tau: float, testbed: Testbed = TF1_TESTBEDS[0],
+           seed: int | None = None) -> RunSpec:
+    """Normal KD into ``student`` from ``teacher_spec``, of the teacher's seed unless ``seed`` says otherwise."""
+    return tf1_run(student, teacher_spec.seed if seed is None else seed, testbed, method="kd", teacher=teacher_spec,
                    method_params=(("alpha", alpha), ("temperature", tau)))
 
 
@@ -399,7 +397,7 @@ def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
     if profile_name(profile) != "cpu":
         return []
-    return tried_in_order(sys.modules[__name__], train_missing)
+    return tried_in_order(pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed), gate_outcome)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]):
@@ -415,10 +413,11 @@ def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, st
     out = {"tf1_teacher_gate": f"{TF1_GATES[0].margin:g}", "tf1_kd_gate": f"{TF1_GATES[1].margin:g}",
            "tf1_tried": str(sum(found is not None for _, found in overview)), "tf1_chosen": "none"}
     for i, (testbed, found) in enumerate(overview):
-        gates = gate_outcome(found)["gates"] if found is not None else {}
+        outcome = gate_outcome(found) if found is not None else {"gates": {}, "go": False}
         for gate, key in zip(TF1_GATES, ("teacher", "kd")):
-            out[f"tf1_{i}_{key}"] = f"{gates[gate.name]['difference']:+.2f}" if gate.name in gates else "–"
-        if found is not None and gate_outcome(found)["go"]:
+            out[f"tf1_{i}_{key}"] = (f"{outcome['gates'][gate.name]['difference']:+.2f}"
+                                     if gate.name in outcome["gates"] else "–")
+        if outcome["go"]:
             out["tf1_chosen"] = testbed.name
     out["tf1_outcome"] = (
         f"{out['tf1_chosen']} passed both gates; its main runs are declared in the chapter's code (seeds, grids, "
@@ -473,22 +472,19 @@ def _tf1_alone(profile) -> dict[str, dict[int, RunSpec]]:
             strong: {seed: tf1_run(strong, seed, testbed) for seed in every}}
 
 
-def _tf1_method(student: str, seed: int, testbed: Testbed, method: str, params: tuple, **changes) -> RunSpec:
-    return tf1_run(student, seed, testbed, method=method, method_params=params, **changes)
-
-
 def tf1_grids(profile) -> dict[str, dict[tuple, RunSpec]]:
     """Seed 0's grids, one per (method, student), each chosen on validation (``choose.each``)."""
     if not budget(profile)["tf1_seeds"]:
         return {}
     testbed, (weak, _, strong), alone = tf1_testbed(profile), TF1_MODELS, _tf1_alone(profile)
     return {"TF-1 normal KD (MLP)": {key: tf1_kd(weak, alone[strong][0], *key, testbed) for key in TF1_KD_GRID},
-            "TF-1 Tf-KD_self (MLP)": {(a, t): _tf1_method(weak, 0, testbed, "kd", (("alpha", a), ("temperature", t)),
-                                                          teacher=alone[weak][1]) for a, t in TF1_SELF_GRID},
-            "TF-1 Tf-KD_reg (MLP)": {(a, t): _tf1_method(weak, 0, testbed, "tf_reg", (("alpha", a),
-                                                                                       ("temperature", t), ("a", 0.99)))
-                                     for a, t in TF1_REG_GRID},
-            "TF-1 LSR (MLP)": {(e,): _tf1_method(weak, 0, testbed, "lsr", (("epsilon", e),)) for e in TF1_LSR_GRID},
+            # seed 0 taught by its own copy of seed 1 (a copy of its own seed would share its start and its batches)
+            "TF-1 Tf-KD_self (MLP)": {key: tf1_kd(weak, alone[weak][1], *key, testbed, seed=0)
+                                      for key in TF1_SELF_GRID},
+            "TF-1 Tf-KD_reg (MLP)": {(a, t): tf1_run(weak, 0, testbed, method="tf_reg", method_params=(
+                ("alpha", a), ("temperature", t), ("a", 0.99))) for a, t in TF1_REG_GRID},
+            "TF-1 LSR (MLP)": {(e,): tf1_run(weak, 0, testbed, method="lsr", method_params=(("epsilon", e),))
+                               for e in TF1_LSR_GRID},
             "TF-1 Re-KD (small CNN)": {key: tf1_kd(strong, alone[weak][0], *key, testbed) for key in TF1_RE_KD_GRID}}
 
 
