@@ -93,24 +93,38 @@ def pairs(profile: str) -> list[tuple[str, str]]:
     return [(middle, weak), (strong, weak), (strong, middle)]
 
 
+def family(method: str, model: str) -> str:
+    """A stage-1 grid's name: the method and the student it is chosen for ("KD (LeNet-5)")."""
+    return f"{method} ({model_name(model)})"
+
+
 def grids(profile: str) -> dict[str, dict[tuple, RunSpec]]:
-    """Stage 1: each family's settings on the weakest model, seed 0."""
+    """Stage 1, seed 0: each method's settings chosen per student, never carried from one student to another
+    (issue 27). A student's KD grid gives the (α, τ) of every row where it learns from a trained or stopped teacher
+    (normal KD, Re-KD, De-KD): the MLP and LeNet-5 learn from the next stronger model, the small CNN (a student only
+    in Re-KD) from the MLP. Tf-KD_self, Tf-KD_reg and LSR are chosen on the two models their rows train."""
     b = budget(profile)
-    weak, middle, _ = b["models"]
+    weak, middle, strong = b["models"]
     alphas, temperatures = b["kd"]
     reg_alphas, reg_temperatures = b["reg"]
+    kd_teacher = {weak: middle, middle: strong, strong: weak}
 
-    def kd(by: str, alpha: float, tau: float) -> RunSpec:
-        return model_run(profile, weak, method="kd", teacher=teacher(profile, by),
+    def kd(student: str, by: str, alpha: float, tau: float) -> RunSpec:
+        return model_run(profile, student, method="kd", teacher=teacher(profile, by),
                          method_params=(("alpha", alpha), ("temperature", tau)))
 
-    return {"normal KD": {(a, t): kd(middle, a, t) for a in alphas for t in temperatures},
-            "Tf-KD_self": {(a, t): kd(weak, a, t) for a in alphas for t in temperatures},
-            "Tf-KD_reg": {(a, t): model_run(profile, weak, method="tf_reg",
-                                            method_params=(("alpha", a), ("temperature", t), ("a", 0.99)))
-                          for a in reg_alphas for t in reg_temperatures},
-            "LSR": {(e,): model_run(profile, weak, method="lsr", method_params=(("epsilon", e),))
-                    for e in b["epsilons"]}}
+    out = {}
+    for student in (weak, middle):
+        out.update({
+            family("KD", student): {(a, t): kd(student, kd_teacher[student], a, t)
+                                    for a in alphas for t in temperatures},
+            family("Tf-KD_self", student): {(a, t): kd(student, student, a, t) for a in alphas for t in temperatures},
+            family("Tf-KD_reg", student): {(a, t): model_run(profile, student, method="tf_reg", method_params=(
+                ("alpha", a), ("temperature", t), ("a", 0.99))) for a in reg_alphas for t in reg_temperatures},
+            family("LSR", student): {(e,): model_run(profile, student, method="lsr", method_params=(("epsilon", e),))
+                                     for e in b["epsilons"]}})
+    out[family("KD", strong)] = {(a, t): kd(strong, kd_teacher[strong], a, t) for a in alphas for t in temperatures}
+    return out
 
 
 def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
@@ -134,39 +148,41 @@ class Row:
 
 
 def table_rows(profile: str, chosen: dict[str, RunSpec]) -> list[Row]:
-    """Stage 2: every row of the chapter's tables, every seed, at each family's setting ``chosen`` on validation
-    (family → its chosen stage-1 run)."""
+    """Stage 2: every row of the chapter's tables, every seed, each at its student's setting ``chosen`` on
+    validation (grid name → its chosen stage-1 run; ``grids``)."""
     b = budget(profile)
     weak, middle, strong = b["models"]
-    kd_params = chosen["normal KD"].method_params
-    self_params = chosen["Tf-KD_self"].method_params
+
+    def params(method: str, model: str) -> tuple:
+        return chosen[family(method, model)].method_params
 
     def row(method, model, teacher_label, spec):
         return Row(method, model, teacher_label, tuple(spec.replace(seed=seed) for seed in b["seeds"]))
 
-    def taught(model, by: RunSpec, params):
-        return model_run(profile, model, method="kd", teacher=by, method_params=params)
+    def taught(model, by: RunSpec, method_params=None):
+        return model_run(profile, model, method="kd", teacher=by, method_params=method_params or params("KD", model))
 
     rows = [row("baseline", model, "–", model_run(profile, model)) for model in b["models"]]
     for stronger, weaker in pairs(profile):
-        rows.append(row("normal KD", weaker, stronger, taught(weaker, teacher(profile, stronger), kd_params)))
-        rows.append(row("Re-KD", stronger, weaker, taught(stronger, teacher(profile, weaker), kd_params)))
+        rows.append(row("normal KD", weaker, stronger, taught(weaker, teacher(profile, stronger))))
+        rows.append(row("Re-KD", stronger, weaker, taught(stronger, teacher(profile, weaker))))
     for model in (weak, middle):
-        rows.append(row("Tf-KD_self", model, model, taught(model, teacher(profile, model), self_params)))
+        rows.append(row("Tf-KD_self", model, model, taught(model, teacher(profile, model),
+                                                           params("Tf-KD_self", model))))
         rows.append(row("Tf-KD_reg", model, "virtual", model_run(profile, model, method="tf_reg",
-                                                                  method_params=chosen["Tf-KD_reg"].method_params)))
+                                                                  method_params=params("Tf-KD_reg", model))))
         rows.append(row("LSR", model, "uniform", model_run(profile, model, method="lsr",
-                                                           method_params=chosen["LSR"].method_params)))
+                                                           method_params=params("LSR", model))))
     rows.append(row("Tf-KD_reg, released code", weak, "virtual",
                     model_run(profile, weak, method="tf_reg", method_params=OFFICIAL_REG)))
     rows.append(row("LSR, released code", weak, "uniform",
                     model_run(profile, weak, method="lsr", method_params=OFFICIAL_LSR)))
     for model in (weak, middle):
         poor = poor_teacher(profile, strong)
-        rows.append(row("De-KD", model, f"{strong} after {poor.stop_step} steps", taught(model, poor, kd_params)))
+        rows.append(row("De-KD", model, f"{strong} after {poor.stop_step} steps", taught(model, poor)))
     for step in b["checkpoint_steps"]:
         rows.append(row("De-KD curve", weak, f"{middle} after {step} steps",
-                        taught(weak, poor_teacher(profile, middle, step), kd_params)))
+                        taught(weak, poor_teacher(profile, middle, step))))
     return rows
 
 
@@ -178,7 +194,7 @@ def control_runs(profile: str, chosen: dict[str, RunSpec]) -> dict[str, dict[str
     learning rate (the teacher kept)."""
     b = budget(profile)
     weak, middle, _ = b["models"]
-    params = dict(chosen["normal KD"].method_params)
+    params = dict(chosen[family("KD", weak)].method_params)
     code_params = {**params, "scale": 1.0 / data.n_classes(b["dataset"])}
 
     def arm(by: RunSpec, **changes) -> dict[str, RunSpec]:
@@ -1193,12 +1209,15 @@ def page_numbers(results: dict, ledger: list[kc.Claim]) -> dict:
     numbers["mde_range"] = f"{min(mdes):.2f} to {max(mdes):.2f}" if mdes else "–"
 
     chosen_specs = results["chosen"]
-    numbers.update(reg_setting=params_text(chosen_specs["Tf-KD_reg"].to_dict()),
-                   kd_setting=params_text(chosen_specs["normal KD"].to_dict()),
-                   self_setting=params_text(chosen_specs["Tf-KD_self"].to_dict()),
-                   n_classes=data.n_classes(b["dataset"]))
-    tau = dict(chosen_specs["Tf-KD_reg"].method_params)["temperature"]
-    numbers["reg_tau_note"] = "below the paper's advice of τ ≥ 20" if tau < 20 else "as the paper advises (τ ≥ 20)"
+
+    def settings(method: str, models) -> str:
+        return "; ".join(f"{model_name(m)} {params_text(chosen_specs[family(method, m)].to_dict())}" for m in models)
+    numbers.update(reg_setting=settings("Tf-KD_reg", (weak, middle)), kd_setting=settings("KD", b["models"]),
+                   self_setting=settings("Tf-KD_self", (weak, middle)), n_classes=data.n_classes(b["dataset"]))
+    below = [dict(chosen_specs[family("Tf-KD_reg", m)].method_params)["temperature"] < 20 for m in (weak, middle)]
+    numbers["reg_tau_note"] = ("below the paper's advice of τ ≥ 20" if all(below) else
+                               "as the paper advises (τ ≥ 20)" if not any(below) else
+                               "τ ≥ 20, as the paper advises, for only one of the two")
 
     base_weak = records_of(results, "baseline", weak)
     numbers["released_reg_delta"] = kc.compare("released Tf-KD_reg", records_of(results, "Tf-KD_reg, released code",
