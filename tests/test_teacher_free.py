@@ -211,41 +211,57 @@ def _first_stage(profile: str) -> list:
 
     with pytest.raises(Missing) as missing:
         teacher_free.plan(profile, Choose(lambda spec: None))
-    assert missing.value.names == list(teacher_free.grids(profile))  # the four grids train together
+    assert missing.value.names == list(teacher_free.grids(profile))  # every grid trains together
     return missing.value.specs
 
 
 def test_the_plan_chooses_on_validation_never_on_test_and_reads_records_only_through_choose():
-    """Hand-made records where validation prefers each grid's last cell and test its first: the plan reads the grids'
-    records and no other, picks every family's last cell, and its rows and control study follow that choice; a grid
-    with a missing record stops the plan at the choice, naming that grid."""
+    """Hand-made records where validation prefers a different cell in each grid and test the opposite: the plan reads
+    the grids' records and no other, picks each grid's preferred cell, and every row takes the setting chosen for its
+    own student (issue 27: KD's (α, τ) from the student's KD grid for normal KD, Re-KD and De-KD; Tf-KD_self,
+    Tf-KD_reg and LSR from the student's grid of that method), never another student's; a grid with a missing
+    record stops the plan at the choice, naming that grid."""
     from kdlib.chapters import Choose, Missing, teacher_free
 
     grids = teacher_free.grids("cpu")
-    position = {spec.id: index for cells in grids.values() for index, spec in enumerate(cells.values())}
+    assert list(grids) == ["KD (MLP)", "Tf-KD_self (MLP)", "Tf-KD_reg (MLP)", "LSR (MLP)", "KD (LeNet-5)",
+                           "Tf-KD_self (LeNet-5)", "Tf-KD_reg (LeNet-5)", "LSR (LeNet-5)", "KD (small CNN)"]
+    preferred = {name: (3 * k + 1) % len(cells) for k, (name, cells) in enumerate(grids.items())}
+    where = {spec.id: (name, index) for name, cells in grids.items() for index, spec in enumerate(cells.values())}
     asked = []
 
     def read(spec):
         asked.append(spec.id)
-        index = position[spec.id]
-        return {"metrics": {"val_acc": 0.5 + index / 100, "test_acc": 0.9 - index / 100}}
+        name, index = where[spec.id]
+        hit = index == preferred[name]
+        return {"metrics": {"val_acc": 0.9 if hit else 0.5, "test_acc": 0.5 if hit else 0.9}}
 
     planned = teacher_free.plan("cpu", Choose(read))
-    assert planned["chosen"] == {family: list(cells)[-1] for family, cells in grids.items()}
-    assert sorted(asked) == sorted(position)
-    last = _chosen_at(-1)
-    assert [row for row, _ in planned["rows"]] == teacher_free.table_rows("cpu", last)
-    assert planned["controls"] == teacher_free.control_runs("cpu", last)
+    assert planned["chosen"] == {name: list(cells)[preferred[name]] for name, cells in grids.items()}
+    assert sorted(asked) == sorted(where)
+    chosen = teacher_free.chosen_specs("cpu", planned["chosen"])
+    assert [row for row, _ in planned["rows"]] == teacher_free.table_rows("cpu", chosen)
+    assert planned["controls"] == teacher_free.control_runs("cpu", chosen)
+    names = {"mlp_2x100": "MLP", "lenet5": "LeNet-5", "small_cnn": "small CNN"}
+    grid_of = {"normal KD": "KD", "Re-KD": "KD", "De-KD": "KD", "De-KD curve": "KD", "Tf-KD_self": "Tf-KD_self",
+               "Tf-KD_reg": "Tf-KD_reg", "LSR": "LSR"}
+    checked = set()
+    for row, specs in planned["rows"]:
+        if row.method in grid_of:
+            name = f"{grid_of[row.method]} ({names[row.model]})"
+            assert all(spec.method_params == chosen[name].method_params for spec in specs), (row, name)
+            checked.add(name)
+    assert checked == set(grids)  # every grid sets some row
+    assert len({chosen[name].method_params for name in ("KD (MLP)", "KD (LeNet-5)", "KD (small CNN)")}) == 3
     rows = {(row.method, row.model, row.teacher): specs for row, specs in planned["rows"]}
-    assert dict(rows[("normal KD", "mlp_2x100", "lenet5")][0].method_params) == {"alpha": 0.9, "temperature": 20.0}
-    assert dict(rows[("Tf-KD_reg", "lenet5", "virtual")][0].method_params) == {"alpha": 0.9, "temperature": 20.0,
-                                                                                "a": 0.99}
-    assert dict(rows[("LSR", "lenet5", "uniform")][0].method_params) == {"epsilon": 0.3}
+    assert rows[("Re-KD", "lenet5", "mlp_2x100")][0].method_params == chosen["KD (LeNet-5)"].method_params
+    kd_control = planned["controls"]["the chapter's setting"]["KD, book's term"][0]
+    assert kd_control.method_params == chosen["KD (MLP)"].method_params
 
-    unrecorded = next(iter(grids["LSR"].values()))
+    unrecorded = next(iter(grids["LSR (LeNet-5)"].values()))
     with pytest.raises(Missing) as missing:
         teacher_free.plan("cpu", Choose(lambda spec: None if spec == unrecorded else read(spec)))
-    assert missing.value.names == ["LSR"] and unrecorded in missing.value.specs
+    assert missing.value.names == ["LSR (LeNet-5)"] and unrecorded in missing.value.specs
     with pytest.raises(FileNotFoundError, match="no run record"):  # the store's read: nothing trains unasked
         teacher_free.results("smoke", train_missing=False)
 

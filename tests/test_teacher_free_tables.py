@@ -15,8 +15,9 @@ from test_teacher_free import LEVEL, _synthetic_record, _tf_results
 ROOT = Path(__file__).resolve().parent.parent
 # validation accuracy (%) of some grid cells (the rest: 88 %); each grid's best is its first cell, the one the rows
 # of ``_tf_results`` were built at
-VAL = {"normal KD": {(0.9, 20.0): 88.4, (0.1, 1.0): 88.9, (0.5, 4.0): 88.2, (0.1, 4.0): 88.1},
-       "Tf-KD_reg": {(0.1, 1.0): 89.3}, "LSR": {(0.05,): 88.6, (0.3,): 88.3}}
+VAL = {"KD (MLP)": {(0.9, 20.0): 88.4, (0.1, 1.0): 88.9, (0.5, 4.0): 88.2, (0.1, 4.0): 88.1},
+       "Tf-KD_reg (MLP)": {(0.1, 1.0): 89.3}, "LSR (MLP)": {(0.05,): 88.6, (0.3,): 88.3},
+       "KD (LeNet-5)": {(0.1, 1.0): 90.2}, "LSR (LeNet-5)": {(0.05,): 89.9}}
 
 
 def _gain(text):
@@ -57,12 +58,14 @@ def test_the_grids_are_sorted_by_their_numeric_keys_and_read_in_points(results):
     from kdlib.chapters import teacher_free
 
     tables = teacher_free.grid_tables(results)
-    kd = tables["normal KD"]
+    assert list(tables) == list(teacher_free.grids("cpu"))
+    kd = tables["KD (MLP)"]
     assert list(kd.index) == [0.1, 0.5, 0.9] and list(kd.columns) == [1.0, 4.0, 20.0]  # stored in reverse order
     assert (kd.index.name, kd.columns.name) == ("α", "τ")
     assert kd.loc[0.1, 1.0] == pytest.approx(88.9) and kd.loc[0.9, 20.0] == pytest.approx(88.4)
     assert kd.loc[0.1, 4.0] == pytest.approx(88.1) and kd.loc[0.5, 20.0] == pytest.approx(88.0)
-    lsr = tables["LSR"]
+    assert tables["KD (LeNet-5)"].loc[0.1, 1.0] == pytest.approx(90.2)
+    lsr = tables["LSR (MLP)"]
     assert lsr.index.name == "ε" and list(lsr.index) == [0.05, 0.1, 0.2, 0.3]
     assert lsr.loc[0.3, "val acc"] == pytest.approx(88.3)
 
@@ -71,12 +74,15 @@ def test_the_chosen_table_names_each_familys_setting_and_its_validation_accuracy
     from kdlib.chapters import teacher_free
 
     table = teacher_free.chosen_table(results)
-    assert list(table["family"]) == ["normal KD", "Tf-KD_self", "Tf-KD_reg", "LSR"]
-    by_family = table.set_index("family")
-    assert by_family.loc["normal KD", "chosen"] == "alpha=0.1, temperature=1"
-    assert by_family.loc["normal KD", "val acc (%)"] == "88.90"
-    assert by_family.loc["LSR", "chosen"] == "epsilon=0.05" and by_family.loc["LSR", "val acc (%)"] == "88.60"
-    assert by_family.loc["Tf-KD_self", "val acc (%)"] == "88.00"
+    assert list(table["student"]) == ["MLP"] * 4 + ["LeNet-5"] * 4 + ["small CNN"]
+    assert list(table["method"]) == ["KD", "Tf-KD_self", "Tf-KD_reg", "LSR"] * 2 + ["KD"]
+    by_grid = table.set_index(["student", "method"])
+    assert by_grid.loc[("MLP", "KD"), "chosen"] == "alpha=0.1, temperature=1"
+    assert by_grid.loc[("MLP", "KD"), "val acc (%)"] == "88.90"
+    assert by_grid.loc[("LeNet-5", "KD"), "val acc (%)"] == "90.20"
+    assert by_grid.loc[("MLP", "LSR"), "chosen"] == "epsilon=0.05" and by_grid.loc[("MLP", "LSR"), "val acc (%)"] == "88.60"
+    assert by_grid.loc[("LeNet-5", "LSR"), "val acc (%)"] == "89.90"
+    assert by_grid.loc[("MLP", "Tf-KD_self"), "val acc (%)"] == "88.00"
 
 
 def test_the_re_kd_table_has_one_line_per_pair_with_means_in_points_and_paired_gains(results):
@@ -210,8 +216,11 @@ def test_the_page_numbers_are_the_ledgers_verdicts_and_the_records_gains(results
                                                                                          "small_cnn")
     assert numbers["poor_step"] == 30 and numbers["full_steps"] == 3440
     assert numbers["kd_controls_holding"] == "3 of the 3" and numbers["n_classes"] == 10
-    assert numbers["reg_setting"] == "a=0.99, alpha=0.1, temperature=1"
-    assert numbers["reg_tau_note"] == "below the paper's advice of τ ≥ 20"
+    # LeNet-5's Tf-KD_reg grid is level at 88 %: the fixture's max keeps the last cell it meets, (0.9, 20)
+    assert numbers["reg_setting"] == "MLP a=0.99, alpha=0.1, temperature=1; LeNet-5 a=0.99, alpha=0.9, temperature=20"
+    assert numbers["kd_setting"] == ("MLP alpha=0.1, temperature=1; LeNet-5 alpha=0.1, temperature=1; "
+                                     "small CNN alpha=0.9, temperature=20")  # level grid: the last cell
+    assert numbers["reg_tau_note"] == "τ ≥ 20, as the paper advises, for only one of the two"
     assert numbers["controls_teacher"] == numbers["controls_book"] != "no arm"
     assert numbers["controls_code"] == "no arm"
     assert numbers["c11_excluded"].count("chance level: label smoothing, not in C11") == 2
@@ -258,8 +267,9 @@ def test_the_setup_lists_each_model_then_each_chosen_setting(results):
 
     specs = teacher_free.setup_specs(results)
     assert list(specs) == ["mlp_2x100 (teacher and baseline)", "lenet5 (teacher and baseline)",
-                           "small_cnn (teacher and baseline)", "normal KD (chosen)", "Tf-KD_self (chosen)",
-                           "Tf-KD_reg (chosen)", "LSR (chosen)"]
-    assert specs["LSR (chosen)"].method_params == (("epsilon", 0.05),)
+                           "small_cnn (teacher and baseline)",
+                           *(f"{name}, chosen" for name in teacher_free.grids("cpu"))]
+    assert specs["LSR (MLP), chosen"].method_params == (("epsilon", 0.05),)
+    assert specs["KD (small CNN), chosen"].model == "small_cnn"
     assert list(teacher_free.curve_groups(results)) == ["baseline", "Tf-KD_self", "Tf-KD_reg", "LSR",
                                                         "normal KD [lenet5]"]
