@@ -159,6 +159,21 @@ def recipe_runs_without_warmup(profile: str, lr: float) -> dict[str, list[RunSpe
     return {"student": found["student"], "distilled": found["distilled"]}
 
 
+RANDOM_TEACHER_STEP = 1  # an untrained teacher: its own seed's teacher run stopped after one optimiser step
+
+
+def random_teacher_runs(profile: str, lr: float) -> dict[str, list[RunSpec]]:
+    """The random-teacher control (issue 29; the "random control distillation" of Mason-Williams et al. 2025,
+    arXiv 2510.12615): the recipe's distilled student taught by its seed's teacher stopped after
+    ``RANDOM_TEACHER_STEP`` step, at the same T and α, at the recipe's ``ablation_seeds``. It asks how much of H4's
+    gain needs a teacher that learned anything (a near-uniform teacher still smooths the labels); it is
+    descriptive and decides no claim. Written before its records existed."""
+    found = recipe_runs(profile, lr, seeds=ablation_seeds(profile))
+    untrained = [teacher.replace(stop_step=RANDOM_TEACHER_STEP) for teacher in found["teacher"]]
+    return {"untrained teacher": untrained,
+            "distilled from it": [run.replace(teacher=teacher) for run, teacher in zip(found["distilled"], untrained)]}
+
+
 def image_runs(profile: str) -> dict:
     """One ResNet-20 teacher; small-CNN students with CE and with KD at every (T, α) of the grid, per seed."""
     b = budget(profile)
@@ -400,12 +415,14 @@ RECIPE_CHOICE = "recipe ε_0"  # the pilots' choice, as ``Missing`` names it whi
 
 def recipe_plan(profile: str, choose: Choose, alongside: tuple = ()) -> dict:
     """The recipe section's runs: the ε_0 pilots, then, at the ε_0 they choose on validation, one teacher, student
-    alone and distilled student per seed, the students without warm-up and the omitted-3 students. ``alongside``:
+    alone and distilled student per seed, the students without warm-up, the omitted-3 students and the students
+    distilled from an untrained teacher. ``alongside``:
     runs that need no choice and train beside the pilots."""
     pilots = recipe_pilots(profile)
     lr = choose.each({RECIPE_CHOICE: pilots}, alongside=alongside)[RECIPE_CHOICE]
     return {"pilots": pilots, "recipe": recipe_runs(profile, lr),
-            "without_warmup": recipe_runs_without_warmup(profile, lr), "omitted": omitted_runs(profile, lr)}
+            "without_warmup": recipe_runs_without_warmup(profile, lr), "omitted": omitted_runs(profile, lr),
+            "random_teacher": random_teacher_runs(profile, lr)}
 
 
 def record(spec: RunSpec, train_missing: bool = True, device=None) -> dict:
@@ -486,6 +503,58 @@ def gap_closed(mnist: dict[str, list[dict]]) -> tuple[float, float]:
         return 100 * (e["student"] - e["distilled"]) / gap if gap else math.nan
 
     return share(ours), share(paper)
+
+
+def random_teacher_rows(results: dict) -> dict[str, list[dict]]:
+    """The random-teacher control's three groups of students, at its seeds: alone, distilled from the trained
+    teacher of their seed (the recipe's runs) and distilled from the untrained one."""
+    random = results["random_teacher"]
+    seeds = {record["spec"]["seed"] for record in random["distilled from it"]}
+    of_seeds = {role: [r for r in results["recipe"][role] if r["spec"]["seed"] in seeds]
+                for role in ("student", "distilled")}
+    return {"student alone": of_seeds["student"], "distilled from an untrained teacher": random["distilled from it"],
+            "distilled from the trained teacher": of_seeds["distilled"]}
+
+
+def random_teacher_comparisons(results: dict) -> dict[str, stats.Comparison]:
+    """The control's two paired differences in test accuracy (points): what an untrained teacher gives over the
+    student alone, and what training the teacher adds to that. Descriptive: unadjusted 95 % intervals, in no family."""
+    rows = random_teacher_rows(results)
+    untrained = rows["distilled from an untrained teacher"]
+    return {"untrained": claimlib.compare("distilled from an untrained teacher − student alone", untrained,
+                                          rows["student alone"]),
+            "trained": claimlib.compare("distilled from the trained teacher − from an untrained one",
+                                        rows["distilled from the trained teacher"], untrained)}
+
+
+def random_teacher_table(results: dict) -> pd.DataFrame:
+    """Per group of the random-teacher control: test errors per 10,000 (mean ± std over its seeds), and how often
+    the student's top-1 prediction agrees with its teacher's on the test set (Stanton et al. 2021)."""
+    import pandas as pd
+
+    from kdlib import report
+
+    rows = []
+    for label, records in random_teacher_rows(results).items():
+        agreement = metric_values(records, "teacher_agreement")
+        rows.append({"students": label, "seeds": ", ".join(str(r["spec"]["seed"]) for r in records),
+                     "test errors per 10,000": report.mean_std(error_counts(records), 1.0, 0),
+                     "top-1 agreement with its teacher (%)":
+                         "–" if np.isnan(agreement).all() else report.mean_std(agreement)})
+    return pd.DataFrame(rows)
+
+
+def random_teacher_numbers(results: dict) -> dict:
+    """The numbers the control's paragraph quotes: the untrained teachers' test accuracy and both differences."""
+    from kdlib import report
+
+    found = random_teacher_comparisons(results)
+    random = results["random_teacher"]
+    seeds = [record["spec"]["seed"] for record in random["distilled from it"]]
+    return {"random_seeds_list": ", ".join(map(str, seeds)),
+            "random_teacher_acc": report.mean_std(metric_values(random["untrained teacher"], "test_acc")),
+            "random_untrained_gain": found["untrained"].text(),
+            "random_trained_gain": found["trained"].text()}
 
 
 def pilot_table(pilots: dict[float, dict]) -> pd.DataFrame:
