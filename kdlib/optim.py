@@ -15,14 +15,16 @@ from torch import nn
 from kdlib.models import is_convolutional
 
 
-SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "thirds", "hinton2012")
+SCHEDULES = ("cosine", "warmup_cosine", "constant", "step", "step5", "step5_50_75", "thirds", "hinton2012")
 
 
 def learning_rate(schedule: str, base_lr: float, progress: float, warmup: float = 0.0) -> float:
     """Learning rate at ``progress`` ∈ [0, 1) of training: cosine to zero, constant, ÷10 at 50 % and 75 % (``step``),
-    or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.), or ÷10
-    at a third, two thirds and 96 % (``thirds``: epochs 83, 166 and 240 of 250, the official self-distillation code),
-    or ×0.998 per epoch of Hinton et al. 2012's 3000 (``hinton2012``, compressed into the run's epochs).
+    or ÷5 at 30 %, 60 % and 80 % (``step5``: epochs 60, 120 and 160 of 200, the CIFAR recipe of Yuan et al.), or ÷5
+    at 50 % and 75 % (``step5_50_75``: the Rocket chapter's R-1 testbed, with Adam; the paper's SVHN recipe also
+    steps by ×0.2, at epochs 20, 40 and 60 of a total it does not state), or ÷10 at a third, two thirds and 96 %
+    (``thirds``: epochs 83, 166 and 240 of 250, the official self-distillation code), or ×0.998 per epoch of Hinton
+    et al. 2012's 3000 (``hinton2012``, compressed into the run's epochs).
 
     ``warmup_cosine`` ramps linearly from zero over the first ``warmup`` of training (the trainer passes one epoch),
     then follows the cosine: large soft-target gradients at high T can otherwise wreck a fresh student.
@@ -36,6 +38,8 @@ def learning_rate(schedule: str, base_lr: float, progress: float, warmup: float 
         return base_lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
     if schedule == "step5":
         return base_lr * (0.2 ** ((progress >= 0.3) + (progress >= 0.6) + (progress >= 0.8)))
+    if schedule == "step5_50_75":
+        return base_lr * (0.2 ** ((progress >= 0.5) + (progress >= 0.75)))
     if schedule == "thirds":
         return base_lr * (0.1 ** ((progress >= 1 / 3) + (progress >= 2 / 3) + (progress >= 0.96)))
     if schedule == "hinton2012":
