@@ -1,5 +1,6 @@
 """Zhou et al. 2018, "Rocket Launching: A Universal and Efficient Framework for Training Well-performing Light Net"
-(AAAI; arXiv 1708.04106): its networks (light net and booster pairs) and its losses.
+(AAAI; arXiv 1708.04106): its networks (light net and booster pairs: Wide ResNets as on CIFAR, and an MLP pair
+sharing its bottom layer as in the ads experiment) and its losses.
 
 A light net and a booster (``RocketNet``) train together, Eq. 1:
     H(y, p) + H(y, q) + λ · hint(l, z),
@@ -193,6 +194,126 @@ class PairNet(_Pair):
 def rocket_lenet5half_lenet5_none(image_shape, n_classes):
     """Rocket pair without sharing: light LeNet-5-half, booster LeNet-5."""
     return PairNet(lenet5_half(image_shape, n_classes), lenet5(image_shape, n_classes))
+
+
+# --- the ads-style MLP pair (the paper's Table 5 design; the book's R-1 testbed) -----------------------------------
+# On the ads data the light net and the booster share their bottom (the embedding layer) and differ above it: the
+# booster has more and wider hidden layers. Here the bottom is one fully connected layer of 256 ReLUs on the flattened
+# image; the light tower is one hidden layer (64 units, or 32 in R-1's second fallback), the booster's two of 1,024,
+# each followed by dropout (0.2, the paper's SVHN value for every booster-specific layer). The booster trained alone
+# keeps its dropout, as the paper's booster-only baseline does. An MLP has one place to branch, so it has only the
+# bottom scheme (and no sharing, the ablation); interval sharing is refused.
+
+MLP_BOTTOM, MLP_BOOSTER, MLP_DROPOUT = 256, (1024, 1024), 0.2
+MLP_SHARING = ("bottom", "none")
+
+
+def mlp_tower(width: int, hidden: tuple[int, ...], n_classes: int, dropout: float = 0.0) -> nn.Sequential:
+    """Hidden layers on a ``width``-wide input, each Linear → ReLU (→ Dropout where ``dropout`` > 0), then the
+    classifier."""
+    layers: list[nn.Module] = []
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU(), *([nn.Dropout(dropout)] if dropout else [])]
+        width = size
+    return nn.Sequential(*layers, nn.Linear(width, n_classes))
+
+
+class TowerMLP(nn.Module):
+    """An MLP cut where a Rocket pair branches: ``bottom`` (flatten, one Linear → ReLU of ``MLP_BOTTOM`` units), then
+    ``tower`` (``mlp_tower``). The light net and the booster alone are two of them, with the same layer names, so a
+    light net started from a trained booster (``init_from_teacher``) inherits exactly the bottom."""
+
+    def __init__(self, image_shape, n_classes: int, hidden: tuple[int, ...], dropout: float = 0.0):
+        super().__init__()
+        channels, height, width = image_shape
+        self.bottom = nn.Sequential(nn.Flatten(), nn.Linear(channels * height * width, MLP_BOTTOM), nn.ReLU())
+        self.tower = mlp_tower(MLP_BOTTOM, hidden, n_classes, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tower(self.bottom(x))
+
+
+def mlp_light(image_shape, n_classes: int, width: int = 64) -> TowerMLP:
+    return TowerMLP(image_shape, n_classes, (width,))
+
+
+def mlp_booster(image_shape, n_classes: int) -> TowerMLP:
+    return TowerMLP(image_shape, n_classes, MLP_BOOSTER, MLP_DROPOUT)
+
+
+@register_model
+def mlp_256_64(image_shape, n_classes):
+    """R-1's light net alone: 784-256-64-10, ReLU, no dropout."""
+    return mlp_light(image_shape, n_classes, 64)
+
+
+@register_model
+def mlp_256_32(image_shape, n_classes):
+    """R-1's narrower light net alone (its second fallback): 784-256-32-10, ReLU, no dropout."""
+    return mlp_light(image_shape, n_classes, 32)
+
+
+@register_model
+def mlp_256_1024x2_drop20(image_shape, n_classes):
+    """R-1's booster alone: 784-256-1024-1024-10, ReLU, dropout 0.2 after each 1,024-unit layer."""
+    return mlp_booster(image_shape, n_classes)
+
+
+class MLPRocketNet(_Pair):
+    """An MLP light net and booster sharing their bottom layer (the paper's ads design, Table 5). Calling it runs
+    the light net alone: the booster's bottom, then the light tower; ``forward_both`` computes the bottom once."""
+
+    def __init__(self, image_shape, n_classes: int, light_width: int = 64):
+        super().__init__()
+        self.booster = mlp_booster(image_shape, n_classes)
+        self.light_tower = mlp_tower(MLP_BOTTOM, (light_width,), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.light_tower(self.booster.bottom(x))
+
+    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shared = self.booster.bottom(x)
+        return self.light_tower(shared), self.booster.tower(shared)
+
+    def parameter_roles(self) -> dict[str, list[nn.Parameter]]:
+        return {"shared": list(self.booster.bottom.parameters()), "light": list(self.light_tower.parameters()),
+                "booster": list(self.booster.tower.parameters())}
+
+    def light_parameter_count(self) -> int:
+        return count_parameters(self.booster.bottom) + count_parameters(self.light_tower)
+
+
+def mlp_pair(image_shape, n_classes: int, light_width: int, sharing: str) -> _Pair:
+    """R-1's pair: bottom sharing (``MLPRocketNet``) or none (``PairNet`` of the light net and booster alone)."""
+    check_mlp_sharing(sharing)
+    if sharing == "bottom":
+        return MLPRocketNet(image_shape, n_classes, light_width)
+    return PairNet(mlp_light(image_shape, n_classes, light_width), mlp_booster(image_shape, n_classes))
+
+
+def check_mlp_sharing(sharing: str) -> None:
+    """Refuse a sharing scheme an MLP pair does not have, naming what to use instead."""
+    if sharing == "interval":
+        raise ValueError("an MLP pair has no interval sharing: that scheme reuses the first blocks of each of a "
+                         "WRN's three groups, and an MLP has one place to branch, its bottom layer; use "
+                         "sharing='bottom' (the paper's ads design) or 'none', or a WRN pair such as "
+                         "rocket_10_16_1_interval for interval sharing")
+    if sharing not in MLP_SHARING:
+        raise ValueError(f"unknown sharing scheme {sharing!r} for an MLP pair; choose one of: {', '.join(MLP_SHARING)}")
+
+
+def _rocket_mlp(light_width: int, sharing: str):
+    def build(image_shape, n_classes):
+        return mlp_pair(image_shape, n_classes, light_width, sharing)
+    build.__doc__ = (f"Rocket MLP pair (R-1): light 784-256-{light_width}-10, booster 784-256-1024-1024-10 with "
+                     f"dropout 0.2, {sharing} sharing.")
+    return build
+
+
+for _light_width in (64, 32):
+    for _sharing in MLP_SHARING:
+        register_model(_rocket_mlp(_light_width, _sharing), name=f"rocket_mlp_{_light_width}_1024_{_sharing}",
+                       kind="pair")
 
 
 # --- the losses --------------------------------------------------------------------------------------------------
