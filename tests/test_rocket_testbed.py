@@ -160,3 +160,140 @@ def test_the_mlp_pair_trains_with_the_rocket_method_and_records_both_nets(tiny):
     assert metrics["n_params_light"] == light < metrics["n_params"]
     assert metrics["test_acc"] > 0.5 and metrics["booster_test_acc"] > 0.5
     assert {"train_ce_light", "train_ce_booster", "train_hint", "booster_val_acc"} <= set(record["history"][-1])
+
+
+# --- R-1's pilot and its gates, on hand-made records ---------------------------------------------------------------
+
+from kdlib import cli  # noqa: E402
+from kdlib.chapters import rocket_launching as chapter  # noqa: E402
+
+R1, SMALLER, NARROWER = chapter.R1_TESTBEDS
+# R-1's six pilot specs, by row and seed: their ids pin every field (a changed spec is a new id, and a new pilot)
+PILOT_IDS = {"light alone": ["95d3cffd80f1", "fd91ed1c053e"], "booster alone": ["cf494d2d52ce", "c54c3ffc2f32"],
+             "KD from the booster": ["2f1b465113d8", "68403699279e"]}
+
+
+def _record(spec, val):
+    return {"id": spec.id, "spec": spec.to_dict(), "metrics": {"val_acc": val, "test_acc": val}}
+
+
+def _found(light=0.85, booster=0.875, kd=0.862, seed_shift=0.002, testbed=R1):
+    """Pilot records at these validation accuracies, seed 1 ``seed_shift`` above seed 0 (a value per seed if a
+    pair is given)."""
+    values = {"light alone": light, "booster alone": booster, "KD from the booster": kd}
+
+    def at(value, spec):
+        return value[spec.seed] if isinstance(value, tuple) else value + seed_shift * spec.seed
+    return {row: [_record(spec, at(values[row], spec)) for spec in specs]
+            for row, specs in chapter.r1_pilot(testbed).items()}
+
+
+def test_the_pilot_is_seeds_0_and_1_of_each_net_alone_and_kd_from_the_same_seed_booster():
+    pilot = chapter.r1_pilot()
+    assert {row: [spec.id for spec in specs] for row, specs in pilot.items()} == PILOT_IDS
+    every = [spec for specs in pilot.values() for spec in specs]
+    assert {(s.dataset, s.train_size, s.val_size, s.subset, s.augment, s.epochs, s.eval_every, s.batch_size)
+            for s in every} == {("fashion_mnist", 10_000, 5000, None, "none", 60, 6, 128)}
+    assert {(s.optimizer, s.lr, s.schedule, s.weight_decay) for s in every} == {("adam", 1e-3, "step5_50_75", 0.0)}
+    assert [(s.model, s.seed, s.method) for s in every] == [
+        ("mlp_256_64", 0, "ce"), ("mlp_256_64", 1, "ce"), ("mlp_256_1024x2_drop20", 0, "ce"),
+        ("mlp_256_1024x2_drop20", 1, "ce"), ("mlp_256_64", 0, "kd"), ("mlp_256_64", 1, "kd")]
+    for kd, booster in zip(pilot["KD from the booster"], pilot["booster alone"]):
+        assert kd.teacher == booster and kd.teacher.seed == kd.seed  # the same-seed booster alone teaches
+        assert dict(kd.method_params) == {"alpha": 0.9, "temperature": 4.0} == dict(chapter.KD_PARAMS)
+    assert [s.id for stage in chapter.pilot_stages() for s in stage()] == [s.id for s in every]
+    assert chapter.pilot_testbeds() == chapter.R1_TESTBEDS
+
+
+def test_the_fallbacks_halve_the_data_at_the_same_image_passes_or_narrow_the_light_tower():
+    def fields(testbed):
+        return {(s.train_size, s.epochs, s.eval_every, s.model) for specs in chapter.r1_pilot(testbed).values()
+                for s in specs}
+    assert fields(SMALLER) == {(5000, 120, 12, "mlp_256_64"), (5000, 120, 12, "mlp_256_1024x2_drop20")}
+    assert SMALLER.train_size * SMALLER.epochs == R1.train_size * R1.epochs == 600_000
+    narrow = chapter.r1_pilot(NARROWER)
+    assert fields(NARROWER) == {(10_000, 60, 6, "mlp_256_32"), (10_000, 60, 6, "mlp_256_1024x2_drop20")}
+    # its boosters (and so its KD teachers) are R-1's own runs: only the light nets are new
+    assert [s.id for s in narrow["booster alone"]] == PILOT_IDS["booster alone"]
+    assert [s.teacher.id for s in narrow["KD from the booster"]] == PILOT_IDS["booster alone"]
+
+
+def test_the_gates_read_the_means_over_the_pilots_seeds_on_validation():
+    found = _found(light=(0.84, 0.86), booster=(0.885, 0.865), kd=(0.845, 0.885))
+    outcome = chapter.gate_outcome(found)
+    booster_gate, kd_gate = (outcome["gates"][gate.name] for gate in chapter.R1_GATES)
+    assert booster_gate["difference"] == pytest.approx((88.5 + 86.5) / 2 - (84 + 86) / 2)  # +2.5; seed 1 alone +0.5
+    assert kd_gate["difference"] == pytest.approx((84.5 + 88.5) / 2 - 85.0)  # +1.5; seed 0 alone +0.5
+    assert booster_gate["passed"] and kd_gate["passed"] and outcome["go"]
+    test_only = {row: [{**r, "metrics": {"val_acc": 0.85, "test_acc": r["metrics"]["val_acc"]}} for r in records]
+                 for row, records in found.items()}
+    assert not chapter.gate_outcome(test_only)["go"]  # the test set decides nothing
+
+
+@pytest.mark.parametrize("booster, kd, failed, message", [
+    (0.865, 0.862, "the booster alone beats the light net alone",
+     "86.60 against 85.10, a difference of +1.50 points where at least +2.00 was required"),
+    (0.875, 0.855, "KD from the same-seed booster beats the light net alone",
+     "85.60 against 85.10, a difference of +0.50 points where at least +1.00 was required"),
+])
+def test_each_gate_fails_alone_and_names_both_accuracies_and_its_margin(booster, kd, failed, message):
+    outcome = chapter.gate_outcome(_found(booster=booster, kd=kd))
+    assert not outcome["go"]
+    assert {name for name, gate in outcome["gates"].items() if not gate["passed"]} == {failed}
+    assert message in outcome["gates"][failed]["message"]
+
+
+def test_the_pilot_table_lists_the_three_rows_on_validation():
+    table = chapter.pilot_summary(_found())
+    assert list(table["row"]) == ["light alone", "booster alone", "KD from the booster"]
+    assert list(table["validation accuracy (%)"]) == ["85.10 ± 0.14", "87.60 ± 0.14", "86.30 ± 0.14"]
+
+
+def test_the_walk_stops_at_the_first_testbed_that_passes_and_the_table_shows_each_tried(monkeypatch):
+    records = {R1: _found(kd=0.855, testbed=R1), SMALLER: _found(testbed=SMALLER), NARROWER: _found(testbed=NARROWER)}
+    read = []
+    monkeypatch.setattr(chapter, "pilot_results",
+                        lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
+    overview = chapter.testbed_overview("cpu")
+    assert read == [R1, SMALLER] and [found is None for _, found in overview] == [False, False, True]
+    table = chapter.testbed_table(overview)
+    assert list(table["testbed"]) == ["R-1", "R-1, fallback (i)", "R-1, fallback (ii)"]
+    assert list(table["outcome"]) == ["failed a gate", "passed: the chapter's testbed",
+                                      "not run: an earlier testbed passed"]
+    assert list(table["booster − light net alone (validation, points; gate ≥ 2)"]) == ["+2.50", "+2.50", "–"]
+    assert list(table["KD − light net alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–"]
+    assert chapter.testbed_overview("smoke") == []
+
+
+def test_the_cli_lists_and_trains_the_rocket_pilot_through_the_executor_and_stops_at_the_first_pass(monkeypatch,
+                                                                                                    capsys):
+    listed = []
+
+    def train(stages, args):  # what the executor would be handed, in place of training it
+        listed.append([spec.id for stage in stages for spec in stage()])
+        return 0
+    monkeypatch.setattr(cli, "_train", train)
+    outcomes = {R1: _found(booster=0.86, testbed=R1), SMALLER: _found(testbed=SMALLER)}
+    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False, testbed=None: outcomes[testbed])
+    assert cli.main(["pilot", "rocket_launching"]) == 0
+    assert listed == [[s.id for specs in chapter.r1_pilot(t).values() for s in specs] for t in (R1, SMALLER)]
+    assert listed[0] == [i for ids in PILOT_IDS.values() for i in ids]
+    out = capsys.readouterr().out
+    assert f"--- R-1: {R1.why}" in out and "no go: R-1 fails a gate" in out
+    assert "go: R-1, fallback (i) is the testbed" in out and "fallback (ii)" not in out
+
+    listed.clear()
+    monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False, testbed=None: _found(kd=0.85,
+                                                                                                   testbed=testbed))
+    assert cli.main(["pilot", "rocket_launching", "--no-train"]) == 3  # every testbed fails: nothing trained
+    assert listed == [] and "no go: every testbed and fallback failed a gate" in capsys.readouterr().out
+
+
+def test_r1s_joint_runs_use_the_mlp_pair_and_refuse_interval_sharing_with_the_fix():
+    spec = chapter.r1_rocket(1)
+    assert (spec.model, spec.method, spec.seed, spec.train_size) == ("rocket_mlp_64_1024_bottom", "rocket", 1, 10_000)
+    assert resolve_params("rocket", dict(spec.method_params)) == {"lam": 0.03, "hint": "mimic", "temperature": 4.0,
+                                                                 "grad_block": True}  # the code's λ, L_mimic
+    assert chapter.r1_rocket(0, NARROWER, "none").model == "rocket_mlp_32_1024_none"
+    with pytest.raises(ValueError, match="an MLP pair has no interval sharing.*use sharing='bottom'"):
+        chapter.r1_rocket(0, sharing="interval")
