@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import dataclass
 from functools import cache
 
 
@@ -45,6 +46,22 @@ def best_on_validation(scores: dict):
     the first key, so a grid's order decides between equal runs, never the test set."""
     keys = list(scores)
     return max(keys, key=lambda key: (scores[key] is not None, scores[key] or 0.0, -keys.index(key)))
+
+
+@dataclass(frozen=True)
+class Testbed:
+    """One candidate setting of a chapter's pilot (``tried_in_order``): the training images every model sees, the
+    budget, the evaluation cadence (validation every ``eval_every`` epochs, test once at the end) and the
+    augmentation (with it, a teacher labels the same augmented batch its student sees)."""
+
+    name: str
+    why: str
+    train_size: int
+    epochs: int
+    eval_every: int
+    augment: str = "none"
+    dataset: str = "fashion_mnist"
+    val_size: int = 5000
 
 
 def read_gates(checks) -> dict:

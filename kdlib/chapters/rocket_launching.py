@@ -25,6 +25,7 @@ import pandas as pd
 
 from kdlib import report
 from kdlib.chapters import Choose, load_plan, plan_stages, read_gates, tried_in_order
+from kdlib.chapters import Testbed as SharedTestbed
 from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.claims import (TIME_METRIC, Claim, Gate, Setting, adjust, compare, control, control_study,
@@ -203,17 +204,10 @@ R1_PILOT_ROWS = ("light alone", "booster alone", "KD from the booster")
 
 
 @dataclass(frozen=True)
-class Testbed:
-    """One candidate setting of R-1: the training images every net sees, the budget, the evaluation cadence
-    (validation every ``eval_every`` epochs, test once at the end) and the width of the light tower."""
-    name: str
-    why: str
-    train_size: int
-    epochs: int
-    eval_every: int
+class Testbed(SharedTestbed):
+    """A candidate setting of R-1 (``kdlib.chapters.Testbed``) and the width of its light tower."""
+
     light_width: int = 64
-    dataset: str = "fashion_mnist"
-    val_size: int = 5000
 
 
 R1_TESTBEDS = (

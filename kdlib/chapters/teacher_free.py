@@ -24,7 +24,7 @@ import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, read_gates, tried_in_order
+from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, read_gates, Testbed, tried_in_order
 from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
@@ -263,21 +263,6 @@ TF1_GATES = (kc.Gate("the small CNN beats the MLP alone", 2.0),
              kc.Gate("normal KD from the small CNN beats the MLP alone", 1.0))
 TF1_PILOT_SEEDS = (0, 1)
 TF1_KD_GRID = tuple((alpha, tau) for alpha in (0.5, 0.9, 1.0) for tau in (2.0, 4.0, 8.0, 20.0))  # per student
-
-
-@dataclass(frozen=True)
-class Testbed:
-    """One candidate setting of the chapter's second testbed: the training images every model sees, the budget, the
-    evaluation cadence (validation every ``eval_every`` epochs, test once at the end) and the augmentation (with it,
-    the teacher labels the same augmented batch the student sees)."""
-    name: str
-    why: str
-    train_size: int
-    epochs: int
-    eval_every: int
-    augment: str = "none"
-    dataset: str = "fashion_mnist"
-    val_size: int = 5000
 
 
 TF1_TESTBEDS = (
