@@ -263,6 +263,14 @@ def test_the_walk_stops_at_the_first_testbed_that_passes_and_the_table_shows_eac
     assert list(table["booster − light net alone (validation, points; gate ≥ 2)"]) == ["+2.50", "+2.50", "–"]
     assert list(table["KD − light net alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–"]
     assert chapter.testbed_overview("smoke") == []
+    numbers = chapter.testbed_numbers(overview)
+    assert (numbers["r1_tried"], numbers["r1_chosen"]) == ("R-1, R-1, fallback (i)", "R-1, fallback (i)")
+    assert numbers["r1_outcome"].startswith("R-1, fallback (i) passed both gates")
+    assert (numbers["r1_booster_gate"], numbers["r1_kd_gate"]) == ("2", "1")
+    failed = chapter.testbed_numbers([(R1, _found(kd=0.855, testbed=R1)), (SMALLER, _found(booster=0.86,
+                                                                                           testbed=SMALLER))])
+    assert failed["r1_chosen"] == "none" and failed["r1_outcome"].startswith("none passed")
+    assert chapter.testbed_numbers([])["r1_outcome"] == "no pilot was run at this profile"
 
 
 def test_the_cli_lists_and_trains_the_rocket_pilot_through_the_executor_and_stops_at_the_first_pass(monkeypatch,

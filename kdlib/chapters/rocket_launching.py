@@ -311,6 +311,24 @@ def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:
                                                                             "KD − light net alone"))))
 
 
+def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:
+    """What the page's R-1 paragraph glues: the gates' margins, how many testbeds were piloted, the one that passed
+    (or "none") and what follows from it."""
+    tried = [testbed for testbed, found in overview if found is not None]
+    chosen = next((testbed.name for testbed, found in overview if found is not None and gate_outcome(found)["go"]),
+                  "none")
+    out = {"r1_booster_gate": f"{R1_GATES[0].margin:g}", "r1_kd_gate": f"{R1_GATES[1].margin:g}",
+           "r1_tried": ", ".join(testbed.name for testbed in tried) or "none", "r1_chosen": chosen}
+    out["r1_outcome"] = (
+        f"{chosen} passed both gates, so it becomes the setting in which C6–C8 can be judged; its main runs (the "
+        "rows of Tables 1–3 that an MLP pair has, at the seed count the planning function gives from this pilot's "
+        "spread) are not trained yet, and until they are, the claims below are still judged on the WRN pair"
+        if chosen != "none" else
+        "none passed: C6–C8 stay untestable in this book, for the reason these pilots measure, and no R-1 main run "
+        "was trained" if tried else "no pilot was run at this profile")
+    return out
+
+
 # --- the claims ---------------------------------------------------------------------------------------------------
 
 CHAPTER = "rocket_launching"
