@@ -243,12 +243,14 @@ pd.DataFrame(mode_rows).set_index(["loss", "setting", "version"]).style.format("
 #   epochs. Students are trained with {glue:text}`seeds` seeds. For Tf-KD_self, seed 0 starts from the same
 #   initial weights as its teacher. So does every run of the released code, which fixes seed 230 throughout.
 # - **Selection, per student.** Each student gets its own settings, chosen on the final-epoch *validation*
-#   accuracy of its seed-0 run and used for all its seeds: (α, τ) for KD, which serves every row where it learns
-#   from a teacher (normal KD, Re-KD, De-KD; the MLP's and LeNet-5's grids learn from the next stronger model, the
-#   small CNN's from the MLP), (α, τ) for Tf-KD_self, (α, τ) for Tf-KD_reg (a = 0.99, the paper's CIFAR value), and ε
-#   for label smoothing. No setting is carried from one student to another. The paper also grid-searched (α, τ)
-#   per model; the released code reports the best *test* accuracy over epochs. The tables below show the final
-#   epoch, as selected here; the best-test-epoch number is shown beside it for comparison only.
+#   accuracy of its seed-0 run and used for all its seeds. Its (α, τ) for KD serves every row where it learns from
+#   a teacher (normal KD, Re-KD, De-KD), chosen with one teacher and kept for its others: the MLP's and LeNet-5's
+#   grids learn from the next stronger model, the small CNN's (a student only in Re-KD) from the MLP. The MLP and
+#   LeNet-5, the two models with free-method rows, also get their own (α, τ) for Tf-KD_self, (α, τ) for Tf-KD_reg
+#   (a = 0.99, the paper's CIFAR value) and ε for label smoothing. No setting is carried from one student to
+#   another. The paper also grid-searched (α, τ) per model; the released code reports the best *test* accuracy
+#   over epochs. The tables below show the final epoch, as selected here; the best-test-epoch number is shown
+#   beside it for comparison only.
 
 # %% tags=["hide-output"]
 results = page.results()
@@ -477,8 +479,8 @@ report.shown(details)
 #   {glue:text}`verdict_c13_reg_lsr`.
 #
 # Validation chose Tf-KD_reg at {glue:text}`reg_setting` ({glue:text}`reg_tau_note`). The released code's
-# setting for MobileNetV2 moves the {glue:text}`weak_model` by {glue:text}`released_reg_delta` points. Its virtual
-# teacher is nearly uniform, and with α = 0.95 the labels keep a weight of only 0.05.
+# setting for MobileNetV2 moves the {glue:text}`weak_model` from its baseline by {glue:text}`released_reg_delta`
+# points. Its virtual teacher is nearly uniform, and with α = 0.95 the labels keep a weight of only 0.05.
 #
 # The problem has {glue:text}`n_classes` classes, the models are small and training lasts {glue:text}`epochs`
 # epochs. The testable comparisons above could detect effects of {glue:text}`mde_range` points (their MDE, 80 %

@@ -158,7 +158,7 @@ def test_the_plan_chooses_epsilon_0_on_validation_and_the_recipe_runs_follow_the
     assert {spec.teacher for spec in planned["omitted"]} == {teacher}  # every omitted-3 student: the seed-0 teacher
     assert {spec.omit_classes for spec in planned["omitted"]} == {(introduction.OMITTED_DIGIT,)}
     random = planned["random_teacher"]  # seeds 0-2, each taught by its own seed's teacher after one step
-    assert random["untrained teacher"] == [spec.replace(stop_step=1) for spec in runs["teacher"][:3]]
+    assert random["teacher after one step"] == [spec.replace(stop_step=1) for spec in runs["teacher"][:3]]
     assert [spec.replace(teacher=t) for spec, t in zip(random["distilled from it"], runs["teacher"])] == \
         runs["distilled"][:3]
     records = _pilot_records({0.1: 0.95, 0.3: 0.96, 1.0: 0.97, 10.0: 0.97})  # a tie goes to the first ε_0
@@ -431,35 +431,39 @@ def test_the_omitted_figure_stops_at_the_chosen_range_and_draws_the_papers_count
 
 
 def _random_teacher_results():
-    """The recipe's students at seeds 0-2 and, beside them, students distilled from an untrained teacher."""
+    """The recipe's students (four seeds) and, at seeds 0-2, students distilled from a teacher after one step."""
     results = _recipe(teacher=(66, 68, 67), student=(150, 152, 151), distilled=(74, 76, 75))
-    untrained = _records((140, 139, 145))
-    for record, agreement in zip(untrained, (0.11, 0.12, 0.10)):
+    after_one_step = _records((140, 139, 145))
+    for record, agreement in zip(after_one_step, (0.11, 0.12, 0.10)):
         record["metrics"]["teacher_agreement"] = agreement
-    for record, agreement in zip(results["recipe"]["distilled"], (0.99, 0.98, 0.985)):
-        record["metrics"]["teacher_agreement"] = agreement
-    results["recipe"]["student"].append(_records((999, 999, 999, 149))[3])  # a seed the control did not run
+    for role, extra in (("student", 149), ("distilled", 10)):  # a seed the control did not run
+        results["recipe"][role].append(_records((0, 0, 0, extra))[3])
+    for record in after_one_step + results["recipe"]["distilled"]:
+        record["spec"]["teacher"] = {"model": "mlp_2x1200_dropout"}
     teachers = _records((9000, 8900, 8950), "mlp_2x1200_dropout")
-    results["random_teacher"] = {"untrained teacher": teachers, "distilled from it": untrained}
+    results["random_teacher"] = {"teacher after one step": teachers, "distilled from it": after_one_step}
     return results
 
 
-def test_the_random_teacher_control_compares_paired_seeds_against_an_independent_t():
+def test_the_random_teacher_control_compares_seeds_paired_against_scipys_paired_t():
     """Only the control's seeds enter; each difference is a paired t over them (scipy), in accuracy points."""
     results = _random_teacher_results()
     found = introduction.random_teacher_comparisons(results)
-    untrained = np.array([140, 139, 145]) / 100  # errors per 10,000 → accuracy points, sign flipped below
+    after_one_step = np.array([140, 139, 145]) / 100  # errors per 10,000 → accuracy points, sign flipped below
     student, distilled = np.array([150, 152, 151]) / 100, np.array([74, 76, 75]) / 100
-    for key, diff in (("untrained", student - untrained), ("trained", untrained - distilled)):
+    for key, diff in (("untrained", student - after_one_step), ("trained", after_one_step - distilled)):
         t = scipy_stats.ttest_rel(diff, np.zeros(3))
         low, high = scipy_stats.t.interval(0.95, 2, loc=diff.mean(), scale=scipy_stats.sem(diff))
         assert found[key].effect == pytest.approx(diff.mean())
         assert found[key].p == pytest.approx(t.pvalue) and found[key].ci == pytest.approx((low, high))
     table = introduction.random_teacher_table(results).set_index("students")
     assert table["seeds"].tolist() == ["0, 1, 2"] * 3
-    assert table.loc["distilled from an untrained teacher", "test errors per 10,000"] == "141 ± 3"
+    assert table.loc["distilled from the teacher after one step", "test errors per 10,000"] == "141 ± 3"
+    assert table.loc["distilled from the trained teacher", "test errors per 10,000"] == "75 ± 1"  # seed 3 left out
     assert table.loc["student alone", "top-1 agreement with its teacher (%)"] == "–"
-    assert table.loc["distilled from an untrained teacher", "top-1 agreement with its teacher (%)"] == "11.00 ± 1.00"
+    assert table.loc["distilled from the trained teacher", "top-1 agreement with its teacher (%)"] == "not recorded"
+    assert table.loc["distilled from the teacher after one step", "top-1 agreement with its teacher (%)"] == \
+        "11.00 ± 1.00"
     numbers = introduction.random_teacher_numbers(results)
     assert numbers["random_seeds_list"] == "0, 1, 2" and numbers["random_teacher_acc"] == "10.50 ± 0.50"
     assert numbers["random_untrained_gain"] == found["untrained"].text()

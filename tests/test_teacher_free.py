@@ -226,7 +226,8 @@ def test_the_plan_chooses_on_validation_never_on_test_and_reads_records_only_thr
     grids = teacher_free.grids("cpu")
     assert list(grids) == ["KD (MLP)", "Tf-KD_self (MLP)", "Tf-KD_reg (MLP)", "LSR (MLP)", "KD (LeNet-5)",
                            "Tf-KD_self (LeNet-5)", "Tf-KD_reg (LeNet-5)", "LSR (LeNet-5)", "KD (small CNN)"]
-    preferred = {name: (3 * k + 1) % len(cells) for k, (name, cells) in enumerate(grids.items())}
+    # each student prefers another cell, so a row that took another student's setting would show
+    preferred = {name: {"(MLP)": 1, "(LeNet-5)": 2, "(small CNN)": 3}[name[name.index("("):]] for name in grids}
     where = {spec.id: (name, index) for name, cells in grids.items() for index, spec in enumerate(cells.values())}
     asked = []
 
@@ -252,7 +253,14 @@ def test_the_plan_chooses_on_validation_never_on_test_and_reads_records_only_thr
             assert all(spec.method_params == chosen[name].method_params for spec in specs), (row, name)
             checked.add(name)
     assert checked == set(grids)  # every grid sets some row
+    for method in ("KD", "Tf-KD_self", "Tf-KD_reg", "LSR"):
+        assert chosen[f"{method} (MLP)"].method_params != chosen[f"{method} (LeNet-5)"].method_params
     assert len({chosen[name].method_params for name in ("KD (MLP)", "KD (LeNet-5)", "KD (small CNN)")}) == 3
+    teachers = {name: {spec.teacher for spec in cells.values()} for name, cells in grids.items()}
+    assert teachers["KD (MLP)"] == {teacher_free.teacher("cpu", "lenet5")}  # each KD grid: the student's teacher
+    assert teachers["KD (LeNet-5)"] == {teacher_free.teacher("cpu", "small_cnn")}
+    assert teachers["KD (small CNN)"] == {teacher_free.teacher("cpu", "mlp_2x100")}
+    assert teachers["Tf-KD_self (LeNet-5)"] == {teacher_free.teacher("cpu", "lenet5")}
     rows = {(row.method, row.model, row.teacher): specs for row, specs in planned["rows"]}
     assert rows[("Re-KD", "lenet5", "mlp_2x100")][0].method_params == chosen["KD (LeNet-5)"].method_params
     kd_control = planned["controls"]["the chapter's setting"]["KD, book's term"][0]

@@ -14,10 +14,12 @@ from test_teacher_free import LEVEL, _synthetic_record, _tf_results
 
 ROOT = Path(__file__).resolve().parent.parent
 # validation accuracy (%) of some grid cells (the rest: 88 %); each grid's best is its first cell, the one the rows
-# of ``_tf_results`` were built at
+# of ``_tf_results`` were built at (``_chosen_at(0)``)
 VAL = {"KD (MLP)": {(0.9, 20.0): 88.4, (0.1, 1.0): 88.9, (0.5, 4.0): 88.2, (0.1, 4.0): 88.1},
-       "Tf-KD_reg (MLP)": {(0.1, 1.0): 89.3}, "LSR (MLP)": {(0.05,): 88.6, (0.3,): 88.3},
-       "KD (LeNet-5)": {(0.1, 1.0): 90.2}, "LSR (LeNet-5)": {(0.05,): 89.9}}
+       "Tf-KD_self (MLP)": {(0.1, 1.0): 88.5}, "Tf-KD_reg (MLP)": {(0.1, 1.0): 89.3},
+       "LSR (MLP)": {(0.05,): 88.6, (0.3,): 88.3}, "KD (LeNet-5)": {(0.1, 1.0): 90.2},
+       "Tf-KD_self (LeNet-5)": {(0.1, 1.0): 90.1}, "Tf-KD_reg (LeNet-5)": {(0.1, 1.0): 90.3},
+       "LSR (LeNet-5)": {(0.05,): 89.9}, "KD (small CNN)": {(0.1, 1.0): 91.2}}
 
 
 def _gain(text):
@@ -31,8 +33,9 @@ def _mean_std(values):
 
 @pytest.fixture
 def results():
-    """``_tf_results`` with the stage-1 grids (seed 0 of the MLP; every cell at 88 % on validation unless ``VAL``
-    says otherwise, stored in reverse grid order), the choice (the best cell of each grid) and a control study."""
+    """``_tf_results`` with the stage-1 grids (seed 0 of each grid's student; every cell at 88 % on validation unless
+    ``VAL`` says otherwise, stored in reverse grid order), the choice (the best cell of each grid, its first) and a
+    control study."""
     from kdlib.chapters import teacher_free
 
     out = _tf_results()
@@ -80,9 +83,11 @@ def test_the_chosen_table_names_each_familys_setting_and_its_validation_accuracy
     assert by_grid.loc[("MLP", "KD"), "chosen"] == "alpha=0.1, temperature=1"
     assert by_grid.loc[("MLP", "KD"), "val acc (%)"] == "88.90"
     assert by_grid.loc[("LeNet-5", "KD"), "val acc (%)"] == "90.20"
-    assert by_grid.loc[("MLP", "LSR"), "chosen"] == "epsilon=0.05" and by_grid.loc[("MLP", "LSR"), "val acc (%)"] == "88.60"
+    assert by_grid.loc[("MLP", "LSR"), "chosen"] == "epsilon=0.05"
+    assert by_grid.loc[("MLP", "LSR"), "val acc (%)"] == "88.60"
     assert by_grid.loc[("LeNet-5", "LSR"), "val acc (%)"] == "89.90"
-    assert by_grid.loc[("MLP", "Tf-KD_self"), "val acc (%)"] == "88.00"
+    assert by_grid.loc[("MLP", "Tf-KD_self"), "val acc (%)"] == "88.50"
+    assert by_grid.loc[("small CNN", "KD"), "val acc (%)"] == "91.20"
 
 
 def test_the_re_kd_table_has_one_line_per_pair_with_means_in_points_and_paired_gains(results):
@@ -216,11 +221,14 @@ def test_the_page_numbers_are_the_ledgers_verdicts_and_the_records_gains(results
                                                                                          "small_cnn")
     assert numbers["poor_step"] == 30 and numbers["full_steps"] == 3440
     assert numbers["kd_controls_holding"] == "3 of the 3" and numbers["n_classes"] == 10
-    # LeNet-5's Tf-KD_reg grid is level at 88 %: the fixture's max keeps the last cell it meets, (0.9, 20)
-    assert numbers["reg_setting"] == "MLP a=0.99, alpha=0.1, temperature=1; LeNet-5 a=0.99, alpha=0.9, temperature=20"
+    assert numbers["reg_setting"] == "MLP a=0.99, alpha=0.1, temperature=1; LeNet-5 a=0.99, alpha=0.1, temperature=1"
     assert numbers["kd_setting"] == ("MLP alpha=0.1, temperature=1; LeNet-5 alpha=0.1, temperature=1; "
-                                     "small CNN alpha=0.9, temperature=20")  # level grid: the last cell
-    assert numbers["reg_tau_note"] == "τ ≥ 20, as the paper advises, for only one of the two"
+                                     "small CNN alpha=0.1, temperature=1")
+    assert numbers["reg_tau_note"] == "below the paper's advice of τ ≥ 20"
+    mixed = {**results, "chosen": {**results["chosen"], "Tf-KD_reg (LeNet-5)":
+                                   teacher_free.grids("cpu")["Tf-KD_reg (LeNet-5)"][(0.9, 20.0)]}}
+    assert teacher_free.page_numbers(mixed, ledger)["reg_tau_note"] == \
+        "τ ≥ 20, as the paper advises, for only one of the two"
     assert numbers["controls_teacher"] == numbers["controls_book"] != "no arm"
     assert numbers["controls_code"] == "no arm"
     assert numbers["c11_excluded"].count("chance level: label smoothing, not in C11") == 2
