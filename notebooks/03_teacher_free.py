@@ -242,6 +242,12 @@ pd.DataFrame(mode_rows).set_index(["loss", "setting", "version"]).style.format("
 #   taken after a number of optimiser steps (`RunSpec.stop_step`), as the paper takes its checkpoints after 1 or 50
 #   epochs. Students are trained with {glue:text}`seeds` seeds. For Tf-KD_self, seed 0 starts from the same
 #   initial weights as its teacher. So does every run of the released code, which fixes seed 230 throughout.
+#   When the per-student settings were added (December 2026), the small CNN's seed-0 run and its 30-step checkpoint
+#   had no stored weights on the machine that trained LeNet-5's and the small CNN's new grids and rows, so both were
+#   re-trained there from their specs (a re-run on another processor need not reproduce a record bit for bit; the
+#   run store checks a re-trained teacher against its record and warns when they differ, and these differed in the
+#   third decimal of test accuracy). LeNet-5's KD grid, its normal-KD row and its De-KD row learned from those
+#   re-trainings; every MLP row learned from the originals.
 # - **Selection, per student.** Each student gets its own settings, chosen on the final-epoch *validation*
 #   accuracy of its seed-0 run and used for all its seeds. Its (α, τ) for KD serves every row where it learns from
 #   a teacher (normal KD, Re-KD, De-KD), chosen with one teacher and kept for its others: the MLP's and LeNet-5's
