@@ -287,8 +287,8 @@ report.shown(chapter.kd_on_test(results))
 # seed. Candidates were piloted in a fixed order (seeds 0–1, read on validation) against two gates written in
 # `kdlib/chapters/rocket_launching.py` before any of their runs: the booster alone must beat the light net alone
 # by at least {glue:text}`r1_booster_gate` points, and KD from it (the official code's α 0.9, T 4) must beat the
-# light net alone by at least {glue:text}`r1_kd_gate` point. Testbeds piloted: {glue:text}`r1_tried`;
-# {glue:text}`r1_outcome`. An MLP pair has one place to branch, so R-1 cannot test interval sharing (Fig. 3b) or
+# light net alone by at least {glue:text}`r1_kd_gate` point. Testbeds piloted, in order: {glue:text}`r1_tried`.
+# Outcome: {glue:text}`r1_outcome`. An MLP pair has one place to branch, so R-1 cannot test interval sharing (Fig. 3b) or
 # the depth study (Fig. 4), and these are Fashion-MNIST settings, not the paper's CIFAR-10.
 
 # %% tags=["hide-input"]

@@ -264,7 +264,7 @@ def test_the_walk_stops_at_the_first_testbed_that_passes_and_the_table_shows_eac
     assert list(table["KD − light net alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–"]
     assert chapter.testbed_overview("smoke") == []
     numbers = chapter.testbed_numbers(overview)
-    assert (numbers["r1_tried"], numbers["r1_chosen"]) == ("R-1, R-1, fallback (i)", "R-1, fallback (i)")
+    assert (numbers["r1_tried"], numbers["r1_chosen"]) == ("R-1; R-1, fallback (i)", "R-1, fallback (i)")
     assert numbers["r1_outcome"].startswith("R-1, fallback (i) passed both gates")
     assert (numbers["r1_booster_gate"], numbers["r1_kd_gate"]) == ("2", "1")
     failed = chapter.testbed_numbers([(R1, _found(kd=0.855, testbed=R1)), (SMALLER, _found(booster=0.86,

@@ -318,7 +318,7 @@ def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, st
     chosen = next((testbed.name for testbed, found in overview if found is not None and gate_outcome(found)["go"]),
                   "none")
     out = {"r1_booster_gate": f"{R1_GATES[0].margin:g}", "r1_kd_gate": f"{R1_GATES[1].margin:g}",
-           "r1_tried": ", ".join(testbed.name for testbed in tried) or "none", "r1_chosen": chosen}
+           "r1_tried": "; ".join(testbed.name for testbed in tried) or "none", "r1_chosen": chosen}
     out["r1_outcome"] = (
         f"{chosen} passed both gates, so it becomes the setting in which C6–C8 can be judged; its main runs (the "
         "rows of Tables 1–3 that an MLP pair has, at the seed count the planning function gives from this pilot's "
