@@ -265,6 +265,11 @@ def test_the_plan_chooses_on_validation_never_on_test_and_reads_records_only_thr
     assert rows[("Re-KD", "lenet5", "mlp_2x100")][0].method_params == chosen["KD (LeNet-5)"].method_params
     kd_control = planned["controls"]["the chapter's setting"]["KD, book's term"][0]
     assert kd_control.method_params == chosen["KD (MLP)"].method_params
+    carried = {(row.method, row.model, row.teacher): row for row, _ in planned["carried_over"]}
+    assert set(carried) == {key for key in rows if key[1] != "mlp_2x100" and key[0] in grid_of}  # every changed row
+    for (method, model, _), row in carried.items():  # the MLP's setting of that method, on another student
+        expected = chosen[f"{grid_of[method]} (MLP)"].method_params
+        assert {spec.method_params for spec in row.specs} == {expected} and row.specs[0].model == model
 
     unrecorded = next(iter(grids["LSR (LeNet-5)"].values()))
     with pytest.raises(Missing) as missing:

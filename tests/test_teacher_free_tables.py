@@ -281,3 +281,32 @@ def test_the_setup_lists_each_model_then_each_chosen_setting(results):
     assert specs["KD (small CNN), chosen"].model == "small_cnn"
     assert list(teacher_free.curve_groups(results)) == ["baseline", "Tf-KD_self", "Tf-KD_reg", "LSR",
                                                         "normal KD [lenet5]"]
+
+
+def test_the_carried_over_table_sets_each_changed_row_then_beside_now_against_its_student_alone(results):
+    """With the MLP's KD setting moved to another cell, every LeNet-5 and small-CNN row taught at KD's setting is
+    a changed row; its 'then' records (at the MLP's setting) and 'now' records (its own) are each compared with the
+    same student alone, paired by seed, as scipy computes it."""
+    from scipy import stats as scipy_stats
+
+    from kdlib.chapters import teacher_free
+
+    chosen = {**results["chosen"], "KD (MLP)": teacher_free.grids("cpu")["KD (MLP)"][(0.5, 20.0)]}
+    then_rows = teacher_free.carried_over_rows("cpu", chosen)
+    assert [(row.method, row.model, row.teacher) for row in then_rows] == [  # in the order of the chapter's rows
+        ("Re-KD", "lenet5", "mlp_2x100"), ("Re-KD", "small_cnn", "mlp_2x100"), ("normal KD", "lenet5", "small_cnn"),
+        ("Re-KD", "small_cnn", "lenet5"), ("De-KD", "lenet5", "small_cnn after 30 steps")]
+    lost = (-1.4, -1.5, -1.7)
+    results["carried_over"] = [(row, [_synthetic_record(spec, LEVEL[row.model] + d)
+                                      for spec, d in zip(row.specs, lost)]) for row in then_rows]
+    table = teacher_free.carried_over_table(results).set_index("row")
+    assert list(table.index) == ["Re-KD [MLP] (LeNet-5)", "Re-KD [MLP] (small CNN)",
+                                 "normal KD [small CNN] (LeNet-5)", "Re-KD [LeNet-5] (small CNN)", "De-KD (LeNet-5)"]
+    assert set(table["setting then"]) == {"alpha=0.5, temperature=20"}
+    assert set(table["setting now"]) == {"alpha=0.1, temperature=1"}
+    base = teacher_free.records_of(results, "baseline", "lenet5")
+    alone = np.array([100 * r["metrics"]["test_acc"] for r in base])
+    diff = LEVEL["lenet5"] + np.array(lost) - alone
+    low, high = scipy_stats.t.interval(0.95, 2, loc=diff.mean(), scale=scipy_stats.sem(diff))
+    assert table.loc["Re-KD [MLP] (LeNet-5)", "Δ then [95 % CI]"] == f"{diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]"
+    assert _gain(table.loc["Re-KD [MLP] (LeNet-5)", "Δ now [95 % CI]"]) == pytest.approx(1.0, abs=0.15)  # gain 1

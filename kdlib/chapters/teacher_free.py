@@ -187,6 +187,17 @@ def table_rows(profile: str, chosen: dict[str, RunSpec]) -> list[Row]:
     return rows
 
 
+def carried_over_rows(profile: str, chosen: dict[str, RunSpec]) -> list[Row]:
+    """The rows whose setting the per-student rule changed, as the book trained them before it (until December
+    2026): every student at the weakest model's chosen settings (its KD setting for every taught row). Shown beside
+    the current rows so a reader who cited the earlier numbers sees what carrying a setting across students cost."""
+    weak = budget(profile)["models"][0]
+    at_weak = {name: chosen[family(split_family(name)[0], weak)] for name in chosen}
+    current = {(row.method, row.model, row.teacher): row.specs for row in table_rows(profile, chosen)}
+    return [row for row in table_rows(profile, at_weak)
+            if row.model != weak and row.specs != current[(row.method, row.model, row.teacher)]]
+
+
 def control_runs(profile: str, chosen: dict[str, RunSpec]) -> dict[str, dict[str, list[RunSpec]]]:
     """The KD control study (``kdlib.claims.control_table``), every seed, read on validation: why normal KD from
     the trained middle model barely helps the weakest here. KD runs at the (α, τ) chosen on validation, in the book's
@@ -230,6 +241,7 @@ def plan(profile: str, choose: Choose) -> dict:
     return {"teachers": teachers, "grids": settings, "chosen": {family: choices[family] for family in settings},
             "checkpoints": checkpoints, "poor_teacher": poor,
             "rows": [[row, list(row.specs)] for row in table_rows(profile, chosen)],
+            "carried_over": [[row, list(row.specs)] for row in carried_over_rows(profile, chosen)],
             "controls": control_runs(profile, chosen), "testbeds": tf1_plan(profile, choices)}
 
 
@@ -243,7 +255,8 @@ def results(profile: str, train_missing: bool = True, device=None) -> dict:
     family's chosen run by its spec (the plan gives its grid key), and each table row is a (row, records) pair."""
     found = load_plan(plan, profile, lambda spec: record(spec, train_missing, device))
     return {"profile": profile, **found, "chosen": chosen_specs(profile, found["chosen"]),
-            "rows": [(row, records) for row, records in found["rows"]]}
+            "rows": [(row, records) for row, records in found["rows"]],
+            "carried_over": [(row, records) for row, records in found["carried_over"]]}
 
 
 # --- the second testbed (TF-1): Fashion-MNIST at 5,000 training images; its pilot and its gates ----------------------
@@ -935,6 +948,25 @@ def chosen_table(results: dict):
         method, student = split_family(name)
         rows.append({"student": student, "method": method, "chosen": params_text(spec.to_dict()),
                      "val acc (%)": f"{100.0 * record['metrics']['val_acc']:.2f}"})
+    return pd.DataFrame(rows)
+
+
+def carried_over_table(results: dict):
+    """Each row the per-student rule changed: its gain over its student alone (test, points, paired by seed, 95 %
+    interval) at the weakest model's setting, as trained before the rule, and at its student's own setting now."""
+    import pandas as pd
+
+    now = records_by_row(results)
+    rows = []
+    for row, records in results["carried_over"]:
+        base = records_of(results, "baseline", row.model)
+        label = f"{row.method} [{model_name(row.teacher)}] ({model_name(row.model)})" if row.teacher in MODEL_NAMES \
+            else f"{row.method} ({model_name(row.model)})"
+        rows.append({"row": label,
+                     "setting then": params_text(records[0]["spec"]),
+                     "Δ then [95 % CI]": kc.compare("then", records, base).text(),
+                     "setting now": params_text(now[(row.method, row.model, row.teacher)][1][0]["spec"]),
+                     "Δ now [95 % CI]": kc.compare("now", now[(row.method, row.model, row.teacher)][1], base).text()})
     return pd.DataFrame(rows)
 
 
