@@ -224,6 +224,30 @@ class Page:
             glue(name, value, display=False)
         return report.shown(spent.groupby(list(by))["minutes"].agg(["count", "sum", "mean"]).round(2).reset_index())
 
+    def testbeds(self) -> list:
+        """A chapter's pilot section: glues its ``testbed_numbers`` for the prose, shows its ``testbed_table`` and
+        returns the testbeds tried with their records (none at a profile without pilots), for ``pilot_tables``."""
+        from IPython.display import display
+        from myst_nb import glue
+
+        from kdlib import report
+        overview = self.chapter.testbed_overview(self.profile)
+        for name, value in self.chapter.testbed_numbers(overview).items():
+            glue(name, value, display=False)
+        if overview:
+            display(report.shown(self.chapter.testbed_table(overview)))
+        return overview
+
+    def pilot_tables(self, overview: list):
+        """Each pilot tried: its name and data, then its rows on validation (the chapter's ``pilot_summary``)."""
+        from IPython.display import Markdown, display
+
+        from kdlib import report
+        for testbed, found in overview:
+            if found is not None:
+                display(Markdown(f"**{testbed.name}**: {testbed.why}"))
+                display(report.shown(self.chapter.pilot_summary(found)))
+
     def footer(self):
         """The end of the page: which models were rebuilt for it (if any) and the command that re-executes it."""
         from IPython.display import Markdown, display

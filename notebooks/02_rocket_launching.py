@@ -38,7 +38,6 @@ page = Page.open(globals(), _names_before_parameters, "rocket_launching")
 profile, chapter = page.profile, page.chapter
 
 import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
 from myst_nb import glue
 
 from kdlib import claims, data, report
@@ -292,15 +291,8 @@ report.shown(chapter.kd_on_test(results))
 # the depth study (Fig. 4), and these are Fashion-MNIST settings, not the paper's CIFAR-10.
 
 # %% tags=["hide-input"]
-overview = chapter.testbed_overview(profile)  # the pilots are the cpu profile's; other profiles show none
-for name, value in chapter.testbed_numbers(overview).items():
-    glue(name, value, display=False)
-if overview:
-    display(report.shown(chapter.testbed_table(overview)))
-for testbed, found in overview:
-    if found is not None:
-        display(Markdown(f"**{testbed.name}**: {testbed.why}"))
-        display(report.shown(chapter.pilot_summary(found)))
+overview = page.testbeds()  # the pilots are the cpu profile's; other profiles show none
+page.pilot_tables(overview)
 
 # %% [markdown]
 # ## The claims

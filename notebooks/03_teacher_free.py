@@ -44,7 +44,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 import torch.nn.functional as F
-from IPython.display import Markdown, display
+from IPython.display import display
 from myst_nb import glue
 
 from kdlib import chapters, claims, data, report, runs
@@ -429,11 +429,7 @@ report.shown(chapter.controls_on_test(results))
 # {glue:text}`tf1_outcome`. These are Fashion-MNIST settings at a few thousand images, not the paper's CIFAR-100.
 
 # %% tags=["hide-input"]
-overview = chapter.testbed_overview(profile)  # the pilots are the cpu profile's; other profiles show none
-for name, value in chapter.testbed_numbers(overview).items():
-    glue(name, value, display=False)
-if overview:
-    display(report.shown(chapter.testbed_table(overview)))
+overview = page.testbeds()  # the pilots are the cpu profile's; other profiles show none
 
 # %% [markdown]
 # Each pilot's rows on validation (mean ± std over seeds 0–1; KD's setting chosen on seed 0 is marked). A mean near
@@ -443,10 +439,7 @@ if overview:
 # collapsed, and no cell beat the MLP alone.
 
 # %% tags=["hide-input"]
-for testbed, found in overview:
-    if found is not None:
-        display(Markdown(f"**{testbed.name}**: {testbed.why}"))
-        display(report.shown(chapter.pilot_summary(found)))
+page.pilot_tables(overview)
 
 # %% [markdown]
 # ## The claims
