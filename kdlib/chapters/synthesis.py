@@ -55,11 +55,17 @@ DATA_FREE = ("DAFL", "RDSKD")
 REGRESSION_RATES = (0.001, 0.003, 0.01)
 
 
+def _shared(profile: str, dataset: str) -> dict[str, list[RunSpec]]:
+    """The data-free chapter's main rows at the benchmark's seeds, every seed from the seed-0 teacher (the first
+    edition's protocol, which the benchmark keeps: one teacher for every method)."""
+    return data_free.main_runs(profile, dataset, per_seed=False, seeds=budget(profile)["benchmark_seeds"])
+
+
 def _labels(profile: str, dataset: str) -> list[RunSpec]:
     """The student on labels, per seed: the data-free chapter's KD recipe (with the book's one-epoch warm-up, which
     kept KD from collapsing there) without a teacher."""
     return [spec.replace(method="ce", teacher=None, method_params=())
-            for spec in data_free.main_runs(profile, dataset)["KD, real data"]]
+            for spec in _shared(profile, dataset)["KD, real data"]]
 
 
 def regression_pilots(profile: str, dataset: str) -> dict[float, RunSpec]:
@@ -73,7 +79,7 @@ def regression_pilots(profile: str, dataset: str) -> dict[float, RunSpec]:
 def benchmark_runs(profile: str, dataset: str, regression_lr: float) -> dict[str, list[RunSpec]]:
     """Per method, one spec per seed, in the order of ``NEEDS``; the regression rows train at ``regression_lr``,
     the rate their pilots chose on validation (``plan``)."""
-    shared = data_free.main_runs(profile, dataset)
+    shared = _shared(profile, dataset)
     labels = _labels(profile, dataset)
     teacher = data_free.teacher(profile, dataset)
     own_copy = labels[0]  # Tf-KD_self: the student's own seed-0 run teaches every seed
