@@ -44,7 +44,7 @@ profile = "cpu"  # "smoke" (CI: tiny subsets, one epoch), "cpu" (the published b
 train_missing = True  # train runs whose record is missing; False: stop with an error instead
 device = None  # None: CUDA when available, else CPU
 datasets = None  # MNIST first (its sweep is the page's), then Fashion-MNIST if wanted; None: the profile's
-seeds = None  # the seeds of every main row; None: the profile's
+seeds = None  # the benchmark's seeds (every one taught by the seed-0 teacher); None: the profile's
 sweep_seeds = None  # the seeds of the MNIST robustness sweep; None: the profile's
 subset = None  # training images used ('all': every one); None: the profile's
 real_epochs = None  # epochs of the students trained on real images; None: the profile's
@@ -69,7 +69,7 @@ budget = chapter.budget(profile)
 DATASETS = budget["datasets"]
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 glue("profile", str(profile), display=False)
-glue("seeds", len(budget["seeds"]), display=False)
+glue("seeds", len(budget["benchmark_seeds"]), display=False)
 glue("n_methods", len(chapter.NEEDS), display=False)
 
 
