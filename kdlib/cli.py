@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("name")
     pilot = commands.add_parser("pilot", help="train a chapter's pilot for a new testbed (seeds 0-1) and read its "
                                               "gates on validation; exits 3 when a gate fails")
-    pilot.add_argument("name", help="a chapter with a pilot (noisy_teachers, rocket_launching, teacher_free)")
+    pilot.add_argument("name", help="a chapter with a pilot (noisy_teachers, rocket_launching, self_distillation, "
+                                    "teacher_free)")
     pilot.add_argument("--no-train", action="store_true", help="train nothing; read the gates from the records")
     page = commands.add_parser("page", help="train a page's missing runs, execute it with papermill into its own "
                                             "folder and build a book around it")
