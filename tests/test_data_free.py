@@ -302,9 +302,9 @@ def test_the_cli_trains_a_generator_run_then_a_student_from_it(tiny, capsys):
 # The chapter's plan: what it trains, with no validation choice
 
 def test_the_plan_reads_no_record_and_lists_every_student_once_in_one_stage():
-    """No choice on validation: a plan that read a record would fail here. It lists the students only (the main
-    rows, the sweep whose defaults are the main runs, KD without its warm-up); the teachers and RDSKD's generator
-    runs are prerequisites the executor trains first."""
+    """No choice on validation: a plan that read a record would fail here. It lists the students only (DF-1's main
+    rows, the first edition's, the sweep whose defaults are the first edition's, KD without its warm-up); the
+    teachers and RDSKD's generator runs are prerequisites the executor trains first."""
     from kdlib.chapters import Choose, data_free, specs_in
 
     def read(spec):
@@ -312,8 +312,11 @@ def test_the_plan_reads_no_record_and_lists_every_student_once_in_one_stage():
 
     planned = data_free.plan("cpu", Choose(read))
     listed = specs_in(planned)
-    assert planned["sweep"]["DAFL"]["defaults"] == planned["main"]["mnist"]["DAFL"]  # the same runs, listed once
-    assert len(listed) == 2 * 5 * 3 + (5 + 3) * 3 + 3  # main: 2 datasets × 5 rows; sweep: 5 DAFL, 3 RDSKD settings
+    assert planned["sweep"]["DAFL"]["defaults"] == planned["first_edition"]["mnist"]["DAFL"]  # listed once
+    # DF-1: 2 datasets × 5 rows × 10 seeds; the first edition adds seeds 1-2 of its 4 taught rows (its seed 0 and
+    # its student on labels are DF-1's own runs); the sweep 5 DAFL and 3 RDSKD settings besides the defaults, 3
+    # seeds each; KD without warm-up 3 seeds
+    assert len(listed) == 2 * 5 * 10 + 2 * 4 * 2 + (5 + 3) * 3 + 3
     assert not {spec.model for spec in listed} & {"lenet5", "dafl_generator_16", "dafl_generator_32"}
     stages = data_free.stages("cpu")
     assert len(stages) == 1 and [spec.id for spec in stages[0]()] == [spec.id for spec in listed]
@@ -324,9 +327,11 @@ def test_the_results_add_the_teachers_and_generators_beside_the_plans_records(mo
 
     monkeypatch.setattr(data_free, "record", lambda spec, train_missing=True, device=None: {"id": spec.id})
     found = data_free.results("cpu", train_missing=False)
-    assert list(found) == ["profile", "teachers", "main", "generators", "sweep", "without_warmup"]
+    assert list(found) == ["profile", "teachers", "seed_teachers", "main", "generators", "sweep", "without_warmup",
+                           "first_edition"]
     main = data_free.main_runs("cpu", "fashion_mnist")
     assert found["teachers"]["fashion_mnist"]["id"] == data_free.teacher("cpu", "fashion_mnist").id
+    assert [r["id"] for r in found["seed_teachers"]["fashion_mnist"]] == [s.teacher.id for s in main["DAFL"]]
     assert [r["id"] for r in found["generators"]["fashion_mnist"]] == [s.generator.id for s in main["RDSKD"]]
     assert [r["id"] for r in found["main"]["fashion_mnist"]["DAFL"]] == [s.id for s in main["DAFL"]]
 
@@ -377,8 +382,9 @@ def _df_results(rdskd=90.0, dafl=85.0, teacher=99.0, labels=98.0, real_kd=98.5, 
                          "KD, real data": row(real_kd, "kd", train_acc=0.98),
                          "KD, Gaussian noise": row(40.0, "kd_noise"), "DAFL": row(dafl, "dafl", **diversity["DAFL"]),
                          "RDSKD": row(rdskd, "rdskd", **diversity["RDSKD"])}
-        teachers[dataset] = {"id": f"{dataset}-teacher", "metrics": {"test_acc": teacher / 100},
-                             "spec": {"seed": 0, "dataset": dataset, "model": "lenet5"}, "history": []}
+        teachers[dataset] = [{"id": f"{dataset}-teacher-{seed}", "metrics": {"test_acc": value / 100},
+                              "spec": {"seed": seed, "dataset": dataset, "model": "lenet5"}, "history": []}
+                             for seed, value in enumerate(teacher + _jitter(0.1, dataset, "teacher"))]
         generators[dataset] = _df_records([0.0] * 3, "rdskd_generator", dataset, steps=360)
     sweep = {"DAFL": {}, "RDSKD": {}}
     for i, setting in enumerate(("defaults", *data_free.budget("cpu")["sweep"])):
@@ -387,7 +393,8 @@ def _df_results(rdskd=90.0, dafl=85.0, teacher=99.0, labels=98.0, real_kd=98.5, 
             "dafl")
         if "weights" not in setting:
             sweep["RDSKD"][setting] = _df_records(rdskd + _jitter(rdskd_spread, "sweep", "RDSKD", setting), "rdskd")
-    return {"profile": "cpu", "teachers": teachers, "main": main, "generators": generators, "sweep": sweep}
+    return {"profile": "cpu", "teachers": {dataset: found[0] for dataset, found in teachers.items()},
+            "seed_teachers": teachers, "main": main, "generators": generators, "sweep": sweep, "first_edition": main}
 
 
 def _df_claims(results):
@@ -503,9 +510,10 @@ def _mnist_results(dafl=(93.0, 94.5, 94.0), steps=960):
     main = {"student on labels": records((98.6, 98.7, 98.5), "ce"), "KD, real data": records((98.8, 98.9, 98.7), "kd"),
             "KD, Gaussian noise": records((40.0, 38.0, 39.0), "kd"), "DAFL": records(dafl, "dafl"),
             "RDSKD": records((87.0, 86.0, 88.0), "rdskd")}
-    teacher = {"id": "t", "spec": {"seed": 0}, "metrics": {"test_acc": 0.993, "n_test": 10_000},
-               "history": [{"epoch": 20}]}
-    return {"profile": "cpu", "main": {"mnist": main}, "teachers": {"mnist": teacher}}
+    teachers = [{"id": f"t{seed}", "spec": {"seed": seed}, "metrics": {"test_acc": value / 100, "n_test": 10_000},
+                 "history": [{"epoch": 20}]} for seed, value in enumerate((99.3, 99.2, 99.4))]
+    return {"profile": "cpu", "main": {"mnist": main}, "teachers": {"mnist": teachers[0]},
+            "seed_teachers": {"mnist": teachers}}
 
 
 def test_the_mnist_rows_beside_dafls_table_one():
@@ -526,12 +534,13 @@ def test_the_mnist_rows_beside_dafls_table_one():
     assert dafl.effect == pytest.approx(ours.mean() - 98.20)
     assert dafl.ci[0] == pytest.approx(ours.mean() - 98.20 - scipy_stats.t.ppf(0.975, df) * se)
     assert dafl.margin is None and rows["DAFL"]["inside"] == "no"  # a difference, not a refuted claim
-    assert rows["teacher"]["inside"] == "–"  # one run: no interval
+    teacher = rows["teacher"]["comparison"]  # one teacher per seed: an interval over the three
+    assert teacher.n[0] == 3 and teacher.effect == pytest.approx(99.3 - 98.91)
     table = data_free.paper_table(_mnist_results())
     assert list(table["row"]) == ["teacher", *data_free.METHODS]  # a column, not an index: the page hides the index
     table = table.set_index("row")
     assert table.loc["DAFL", "this book, MNIST (mean ± std)"] == "93.83 ± 0.76"
-    assert table.loc["teacher", "this book, MNIST (mean ± std)"] == "99.30" and table.loc["teacher", "seeds"] == 1
+    assert table.loc["teacher", "this book, MNIST (mean ± std)"] == "99.30 ± 0.10" and table.loc["teacher", "seeds"] == 3
     assert table.loc["DAFL", "paper's value in our 95 % CI"] == "no"
     assert table.loc["DAFL", "share of the code's steps"] == "4.0%"
     assert table.loc["RDSKD", "paper (DAFL Table 1)"] == "not found"
@@ -559,7 +568,8 @@ def test_the_budget_numbers_are_the_profiles_and_the_codes():
     from kdlib.chapters import data_free
 
     numbers = data_free.budget_numbers("cpu")
-    assert numbers["seeds"] == 3 and numbers["width"] == 16 and numbers["batch"] == 128
+    assert (numbers["seeds"], numbers["sweep_seeds"], numbers["n_teachers"]) == (10, 3, 20)  # DF-1: a teacher a seed
+    assert numbers["width"] == 16 and numbers["batch"] == 128
     assert numbers["generator_steps"] == 360 and numbers["student_steps"] == 960
     assert numbers["dafl_steps_ratio"] == pytest.approx(200 * 120 / 960)  # DAFL's code: 200 epochs of 120 steps
     assert numbers["batch_ratio"] == pytest.approx(4.0)
@@ -603,14 +613,14 @@ def test_the_fashion_mnist_table_lists_the_teacher_then_every_row_in_points():
 
     results = _mnist_results()
     results["main"]["fashion_mnist"] = results["main"].pop("mnist")
-    results["teachers"]["fashion_mnist"] = results["teachers"].pop("mnist")
+    results["seed_teachers"]["fashion_mnist"] = results["seed_teachers"].pop("mnist")
     results["main"]["fashion_mnist"]["DAFL"][1]["metrics"].update(test_acc=None, diverged=True)
     table = data_free.accuracy_table(results, "fashion_mnist")
     column = "this book, Fashion-MNIST (stand-in for CIFAR-10)"
     assert list(table.columns) == ["method", column]
     assert list(table["method"]) == ["teacher", *data_free.METHODS]
     cells = dict(zip(table["method"], table[column]))
-    assert cells["teacher"] == "99.30"
+    assert cells["teacher"] == "99.30 ± 0.10"  # one teacher per seed
     assert cells["student on labels"] == "98.60 ± 0.10"
     assert cells["DAFL"] == "93.50 ± 0.71 (1 diverged)"  # 93.0 and 94.0 left; the diverged seed counted
 
@@ -776,3 +786,31 @@ def test_the_curves_show_each_data_free_row_without_its_diverged_runs():
     finals = sorted(line.get_ydata()[-1] for line in ax.lines if len(line.get_ydata()) == 2)
     assert finals == pytest.approx([41.0, 80.0, 90.0])  # DAFL's diverged seed left out of its mean
     plt.close(figure)
+
+
+def test_df1_is_sized_from_the_first_editions_spread_and_the_edition_table_reads_each_editions_precondition():
+    from kdlib import claims
+    from kdlib.chapters import data_free
+
+    results = _df_results(dafl=60.0, noise=6.0)  # data-free rows jittered by 6 points: a wide spread
+    first = results["first_edition"]["fashion_mnist"]
+    differences = claims.points(first["DAFL"]) - claims.points(first["KD, Gaussian noise"])
+    sd = differences.std(ddof=1)
+
+    def power(n):  # the paired t test's power at the SESOI, two-sided 0.05, from the noncentral t
+        critical = scipy_stats.t.ppf(0.975, n - 1)
+        shift = data_free.PRECONDITION_SESOI / (sd / np.sqrt(n))
+        return scipy_stats.nct.sf(critical, n - 1, shift) + scipy_stats.nct.cdf(-critical, n - 1, shift)
+    expected = next(n for n in range(2, 21) if power(n) >= 0.8)
+    assert data_free.planned_seeds(results).seeds == expected
+    results["first_edition"] = {dataset: {method: records[:1] for method, records in rows.items()}
+                                for dataset, rows in results["main"].items()}
+    assert data_free.planned_seeds(results) is None  # one seed has no spread to plan from
+    results = _df_results()
+    results["first_edition"] = {d: {m: [{**r, "metrics": {**r["metrics"], "test_acc": 0.40 + 0.3 * r["spec"]["seed"]}}
+                                        for r in records] if m == "DAFL" else records for m, records in rows.items()}
+                                for d, rows in results["main"].items()}
+    table = data_free.edition_table(results)
+    assert list(table["dataset"]) == ["MNIST", "MNIST", "Fashion-MNIST", "Fashion-MNIST"]
+    assert list(table["precondition"]) == ["fails", "holds", "fails", "holds"]  # 40, 70, 100 % against noise 40
+    assert list(table["seeds"]) == [3, 3, 3, 3]

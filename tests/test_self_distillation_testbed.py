@@ -119,3 +119,11 @@ def test_the_cli_trains_the_self_distillation_pilot_through_the_executor_and_exi
     assert listed == [[s.id for specs in chapter.sd1_pilot(t).values() for s in specs] for t in (SD1, SMALLER)]
     out = capsys.readouterr().out
     assert f"--- SD-1: {SD1.why}" in out and "no go: every testbed and fallback failed a gate" in out
+
+
+def test_the_pages_sd1_section_glues_the_testbed_numbers_and_nothing_else_of_sd1():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "notebooks" / "04_self_distillation.py").read_text()
+    assert set(re.findall(r"\{glue:text\}`(sd1_\w+)`", page)) == set(chapter.testbed_numbers([])) - {"sd1_chosen"}
