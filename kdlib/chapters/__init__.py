@@ -91,6 +91,26 @@ def tried_in_order(testbeds, read, gate_outcome) -> list[tuple]:
     return out
 
 
+def cpu_pilots(chapter, profile, train_missing: bool = False) -> list[tuple]:
+    """A chapter's ``testbed_overview`` where its pilots are this book's cpu testbeds (other profiles show none): its
+    ``pilot_testbeds`` in the order tried, each with its records (``pilot_results``), up to the first whose gates
+    passed (``gate_outcome``), the later ones with None. ``chapter`` is the module, read when called."""
+    from kdlib.profiles import profile_name
+
+    if profile_name(profile) != "cpu":
+        return []
+    return tried_in_order(chapter.pilot_testbeds(), lambda testbed: chapter.pilot_results(train_missing, testbed),
+                          chapter.gate_outcome)
+
+
+def walked(overview: list[tuple], gate_outcome) -> tuple[list[str], str]:
+    """The names of the testbeds piloted, in order, and the one whose gates passed ("none" if none did)."""
+    tried = [testbed.name for testbed, found in overview if found is not None]
+    chosen = next((testbed.name for testbed, found in overview if found is not None and gate_outcome(found)["go"]),
+                  "none")
+    return tried, chosen
+
+
 def testbed_table(overview: list[tuple], gate_outcome, columns: list[tuple]):
     """One row per testbed tried: its data, each gate's difference on validation (points, seed means at the settings
     chosen on seed 0) under the column ``columns`` names for it ((gate, "better − baseline") pairs), the outcome."""

@@ -19,15 +19,16 @@ section holds what the page shows: each table and figure as a function of ``resu
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import pandas as pd
 
 from kdlib import report
-from kdlib.chapters import Choose, load_plan, plan_stages, read_gates, tried_in_order
+from kdlib.chapters import Choose, cpu_pilots, load_plan, plan_stages, read_gates, walked
 from kdlib.chapters import Testbed as SharedTestbed
 from kdlib.chapters import testbed_table as shared_testbed_table
-from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
+from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import (TIME_METRIC, Claim, Gate, Setting, adjust, compare, control, control_study,
                           controls_on_test, mean_training_seconds, metric_values, passing, points, time_sesoi, timed,
                           training_seconds)
@@ -299,9 +300,7 @@ def pilot_summary(found: dict) -> pd.DataFrame:
 def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
     """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
-    if profile_name(profile) != "cpu":
-        return []
-    return tried_in_order(pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed), gate_outcome)
+    return cpu_pilots(sys.modules[__name__], profile, train_missing)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:
@@ -314,11 +313,9 @@ def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:
 def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:
     """What the page's R-1 paragraph glues: the gates' margins, how many testbeds were piloted, the one that passed
     (or "none") and what follows from it."""
-    tried = [testbed for testbed, found in overview if found is not None]
-    chosen = next((testbed.name for testbed, found in overview if found is not None and gate_outcome(found)["go"]),
-                  "none")
+    tried, chosen = walked(overview, gate_outcome)
     out = {"r1_booster_gate": f"{R1_GATES[0].margin:g}", "r1_kd_gate": f"{R1_GATES[1].margin:g}",
-           "r1_tried": "; ".join(testbed.name for testbed in tried) or "none", "r1_chosen": chosen}
+           "r1_tried": "; ".join(tried) or "none", "r1_chosen": chosen}
     out["r1_outcome"] = (
         f"{chosen} passed both gates, so it becomes the setting in which C6–C8 can be judged; its main runs (the "
         "rows of Tables 1–3 that an MLP pair has, at the seed count the planning function gives from this pilot's "

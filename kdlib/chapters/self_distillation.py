@@ -19,13 +19,14 @@ each a function of the results, and ``page_numbers``, the values its prose quote
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
 
-from kdlib.chapters import Testbed, load_plan, plan_stages, read_gates, tried_in_order
+from kdlib.chapters import Testbed, cpu_pilots, load_plan, plan_stages, read_gates, walked
 from kdlib.chapters import testbed_table as shared_testbed_table
-from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
+from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import (TIME_METRIC, Claim, Gate, Precondition, Setting, adjust, compare, control,
                           mean_training_seconds,
                           metric_values, points, time_sesoi, timed, training_seconds)
@@ -213,9 +214,7 @@ def pilot_summary(found: dict) -> pd.DataFrame:
 def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
     """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
-    if profile_name(profile) != "cpu":
-        return []
-    return tried_in_order(pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed), gate_outcome)
+    return cpu_pilots(sys.modules[__name__], profile, train_missing)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:
@@ -228,11 +227,9 @@ def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:
 def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, str]:
     """What the page's SD-1 paragraph glues: the gates' margins, the testbeds piloted, the one that passed (or
     "none") and what follows from it."""
-    tried = [testbed for testbed, found in overview if found is not None]
-    chosen = next((testbed.name for testbed, found in overview if found is not None and gate_outcome(found)["go"]),
-                  "none")
+    tried, chosen = walked(overview, gate_outcome)
     out = {"sd1_teacher_gate": f"{SD1_GATES[0].margin:g}", "sd1_kd_gate": f"{SD1_GATES[1].margin:g}",
-           "sd1_tried": "; ".join(testbed.name for testbed in tried) or "none", "sd1_chosen": chosen}
+           "sd1_tried": "; ".join(tried) or "none", "sd1_chosen": chosen}
     out["sd1_outcome"] = (
         f"{chosen} passed both gates, so it is the setting in which C14 and C16 can be judged; its main runs (every "
         "row of the table above, at the seed count the planning function gives from this pilot's spread) are not "

@@ -18,13 +18,14 @@ Stage 2 (every seed): the rows of the paper's tables, each at its student's sett
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import best_on_validation, Choose, load_plan, plan_stages, read_gates, Testbed, tried_in_order
+from kdlib.chapters import best_on_validation, Choose, cpu_pilots, load_plan, plan_stages, read_gates, Testbed
 from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
@@ -410,9 +411,7 @@ def tf1_seed_plan(found: dict) -> dict:
 def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
     """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
-    if profile_name(profile) != "cpu":
-        return []
-    return tried_in_order(pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed), gate_outcome)
+    return cpu_pilots(sys.modules[__name__], profile, train_missing)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]):
