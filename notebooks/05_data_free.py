@@ -377,6 +377,11 @@ report.shown(details)
 #   at 7×7 instead of 8×8.
 # - Mean ± std over {glue:text}`seeds` seeds of the last epoch. DAFL's code keeps the student with the best *test*
 #   accuracy, which flatters its numbers; RDSKD's code keeps the last epoch.
+# - Four teachers of the main rows (MNIST and Fashion-MNIST, seeds 1 and 2: records 5c7ae0b50890, 7901e59baa6b,
+#   343e6073082d and e7f2326c82d3) were recorded on an earlier machine and had no stored weights where DF-1 was
+#   trained, so the run store re-trained them from their specs and their students learned from those re-trainings,
+#   whose test accuracy differs a little from the records' (a re-training writes no record of its own: the tables
+#   show the originals).
 # - The teachers come from this book's other chapters (SGD with cosine decay), not from the codes' teacher scripts.
 #   The real-data baselines use the book's KD (α = 0.9, T = 4, SGD, {glue:text}`real_epochs` epochs).
 # ```
