@@ -235,7 +235,8 @@ report.shown(chapter.stage_accuracy_table(results))
 # exit-1 path. Published distillation gains appear with little training data and long training, so the chapter
 # piloted a second testbed: every network on 5,000 training images (a fixed draw after the 5,000 validation images
 # are carved; the test set all 10,000), 30 epochs, validation every 3 epochs, the chapter's recipe otherwise, and
-# each KD student taught by the plain network of its own seed at the two-stage rows' α 0.3, T 3. Candidates were
+# each KD student taught by the plain network of its own seed at the two-stage rows' α 0.3, T 3; the fallbacks, in
+# order, train on 2,000 images for 60 epochs, and on the same 5,000 with the papers' crops and flips. Candidates were
 # piloted in a fixed order (seeds 0–1, read on validation) against two gates on the exit-1 path, the shallowest,
 # written in `kdlib/chapters/self_distillation.py` before any of their runs: the plain network must beat the path
 # alone by at least {glue:text}`sd1_teacher_gate` points, and KD into the path must beat it by at least

@@ -8,7 +8,7 @@ import pytest
 from kdlib import cli
 from kdlib.chapters import self_distillation as chapter
 
-SD1, SMALLER = chapter.SD1_TESTBEDS
+SD1, SMALLER, AUGMENTED = chapter.SD1_TESTBEDS
 # SD-1's six pilot specs, by row and seed: their ids pin every field (a changed spec is a new id, and a new pilot)
 PILOT_IDS = {"plain network": ["6ad994c37a6c", "6268d96d60a3"], "exit 1 path alone": ["e21b2fc63bfc", "a0e8f453bc79"],
              "exit 1 path, KD from the plain network": ["c063dab11c31", "c7404371e476"]}
@@ -49,9 +49,13 @@ def test_the_pilot_is_seeds_0_and_1_of_the_plain_network_the_exit_1_path_and_kd_
     assert chapter.pilot_testbeds() == chapter.SD1_TESTBEDS
 
 
-def test_the_fallback_trains_on_2000_images_for_60_epochs():
-    assert {(s.train_size, s.epochs, s.eval_every) for specs in chapter.sd1_pilot(SMALLER).values()
-            for s in specs} == {(2000, 60, 6)}
+def test_the_fallbacks_train_on_2000_images_for_60_epochs_or_add_the_papers_crops_and_flips():
+    assert {(s.train_size, s.epochs, s.eval_every, s.augment) for specs in chapter.sd1_pilot(SMALLER).values()
+            for s in specs} == {(2000, 60, 6, "none")}
+    augmented = chapter.sd1_pilot(AUGMENTED)
+    assert {(s.train_size, s.epochs, s.eval_every, s.augment) for specs in augmented.values() for s in specs} == {
+        (5000, 30, 3, "crop_flip")}
+    assert all(kd.teacher.augment == "crop_flip" for kd in augmented["exit 1 path, KD from the plain network"])
 
 
 def test_the_gates_read_the_means_over_the_pilots_seeds_on_validation():
@@ -91,11 +95,12 @@ def test_the_walk_stops_at_the_first_testbed_that_passes_and_the_page_says_what_
     monkeypatch.setattr(chapter, "pilot_results",
                         lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
     overview = chapter.testbed_overview("cpu")
-    assert read == [SD1, SMALLER] and [found is None for _, found in overview] == [False, False]
+    assert read == [SD1, SMALLER] and [found is None for _, found in overview] == [False, False, True]
     table = chapter.testbed_table(overview)
-    assert list(table["outcome"]) == ["failed a gate", "passed: the chapter's testbed"]
-    assert list(table["plain network − exit-1 path alone (validation, points; gate ≥ 2)"]) == ["+2.50", "+2.50"]
-    assert list(table["KD − exit-1 path alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20"]
+    assert list(table["outcome"]) == ["failed a gate", "passed: the chapter's testbed",
+                                      "not run: an earlier testbed passed"]
+    assert list(table["plain network − exit-1 path alone (validation, points; gate ≥ 2)"]) == ["+2.50", "+2.50", "–"]
+    assert list(table["KD − exit-1 path alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–"]
     assert chapter.testbed_overview("smoke") == []
     numbers = chapter.testbed_numbers(overview)
     assert (numbers["sd1_tried"], numbers["sd1_chosen"]) == ("SD-1; SD-1, fallback (i)", "SD-1, fallback (i)")
@@ -116,7 +121,8 @@ def test_the_cli_trains_the_self_distillation_pilot_through_the_executor_and_exi
     monkeypatch.setattr(chapter, "pilot_results",
                         lambda train_missing=False, testbed=None: _found(kd=0.86, testbed=testbed))
     assert cli.main(["pilot", "self_distillation"]) == 3
-    assert listed == [[s.id for specs in chapter.sd1_pilot(t).values() for s in specs] for t in (SD1, SMALLER)]
+    assert listed == [[s.id for specs in chapter.sd1_pilot(t).values() for s in specs]
+                      for t in (SD1, SMALLER, AUGMENTED)]
     out = capsys.readouterr().out
     assert f"--- SD-1: {SD1.why}" in out and "no go: every testbed and fallback failed a gate" in out
 
