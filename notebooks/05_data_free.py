@@ -187,8 +187,8 @@ report.shown(chapter.setup_table(results))
 # ## Accuracy (C17)
 #
 # Test accuracy (%) of the student, mean ± std over {glue:text}`seeds` seeds (and of their {glue:text}`seeds`
-# teachers). On MNIST,
-# DAFL's published numbers for the same dataset stand beside ours. RDSKD's own tables could not be found.
+# teachers). On MNIST, DAFL's published numbers for the same dataset stand beside ours. RDSKD's own tables could not
+# be found.
 #
 # ### MNIST: the papers' own setting
 #
@@ -332,11 +332,12 @@ report.shown(chapter.edition_table(results))
 # claim's smallest effect of interest, SESOI), and *untestable here* when a precondition fails. Every claim here
 # rests on the same preconditions in its dataset: KD with the real training data works (no seed diverged or ended
 # at chance, and each student comes within {glue:text}`real_kd_gap` points of its own teacher, paired by seed, by a
-# 95 % interval), the teachers beat the student trained on labels, and DAFL works at this budget in the sense of its paper's central comparison: its student beats KD on
-# Gaussian noise. Whether DAFL reaches its published accuracy is the MNIST table above, at a few percent of the
-# codes' steps; a claim that rests on DAFL at its published strength would need those runs at full budget. C18
-# compares spreads, in points of standard deviation, as described above (primary: across settings); C19 is decided by class balance, its primary comparison, with the two within-class measures
-# secondary.
+# 95 % interval), the teachers beat the student trained on labels, and DAFL works at this budget in the sense of
+# its paper's central comparison: its student beats KD on Gaussian noise. Whether DAFL reaches its published
+# accuracy is the MNIST table above, at a few percent of the codes' steps; a claim that rests on DAFL at its
+# published strength would need those runs at full budget. C18 compares spreads, in points of standard deviation,
+# as described above (primary: across settings); C19 is decided by class balance, its primary comparison, with the
+# two within-class measures secondary.
 
 # %% tags=["hide-input"]
 ours = [claim for claim in ledger if claim.chapter == chapter.CHAPTER]

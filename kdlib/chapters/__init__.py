@@ -91,16 +91,11 @@ def tried_in_order(testbeds, read, gate_outcome) -> list[tuple]:
     return out
 
 
-def cpu_pilots(chapter, profile, train_missing: bool = False) -> list[tuple]:
-    """A chapter's ``testbed_overview`` where its pilots are this book's cpu testbeds (other profiles show none): its
-    ``pilot_testbeds`` in the order tried, each with its records (``pilot_results``), up to the first whose gates
-    passed (``gate_outcome``), the later ones with None. ``chapter`` is the module, read when called."""
+def cpu_pilots(profile, testbeds, read, gate_outcome) -> list[tuple]:
+    """``tried_in_order`` for a chapter whose pilots are this book's cpu testbeds: other profiles show none."""
     from kdlib.profiles import profile_name
 
-    if profile_name(profile) != "cpu":
-        return []
-    return tried_in_order(chapter.pilot_testbeds(), lambda testbed: chapter.pilot_results(train_missing, testbed),
-                          chapter.gate_outcome)
+    return tried_in_order(testbeds, read, gate_outcome) if profile_name(profile) == "cpu" else []
 
 
 def walked(overview: list[tuple], gate_outcome) -> tuple[list[str], str]:

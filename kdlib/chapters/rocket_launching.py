@@ -19,7 +19,6 @@ section holds what the page shows: each table and figure as a function of ``resu
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import pandas as pd
@@ -300,7 +299,8 @@ def pilot_summary(found: dict) -> pd.DataFrame:
 def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
     """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
-    return cpu_pilots(sys.modules[__name__], profile, train_missing)
+    return cpu_pilots(profile, pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed),
+                      gate_outcome)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:

@@ -19,7 +19,6 @@ each a function of the results, and ``page_numbers``, the values its prose quote
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pandas as pd
@@ -28,8 +27,7 @@ from kdlib.chapters import Testbed, cpu_pilots, load_plan, plan_stages, read_gat
 from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
 from kdlib.claims import (TIME_METRIC, Claim, Gate, Precondition, Setting, adjust, compare, control,
-                          mean_training_seconds,
-                          metric_values, points, time_sesoi, timed, training_seconds)
+                          mean_training_seconds, metric_values, points, time_sesoi, timed, training_seconds)
 from kdlib.report import mean_std
 from kdlib.runs import get_or_train
 from kdlib.spec import RunSpec
@@ -220,7 +218,8 @@ def pilot_summary(found: dict) -> pd.DataFrame:
 def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
     """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
-    return cpu_pilots(sys.modules[__name__], profile, train_missing)
+    return cpu_pilots(profile, pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed),
+                      gate_outcome)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]) -> pd.DataFrame:

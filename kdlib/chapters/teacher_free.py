@@ -18,7 +18,6 @@ Stage 2 (every seed): the rows of the paper's tables, each at its student's sett
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -411,7 +410,8 @@ def tf1_seed_plan(found: dict) -> dict:
 def testbed_overview(profile, train_missing: bool = False) -> list[tuple[Testbed, dict | None]]:
     """The pilots in the order they were tried, each with its records, up to the first testbed whose gates passed
     (the later ones with None). The pilots are this book's cpu testbeds: other profiles show none."""
-    return cpu_pilots(sys.modules[__name__], profile, train_missing)
+    return cpu_pilots(profile, pilot_testbeds(), lambda testbed: pilot_results(train_missing, testbed),
+                      gate_outcome)
 
 
 def testbed_table(overview: list[tuple[Testbed, dict | None]]):
@@ -958,14 +958,14 @@ def carried_over_table(results: dict):
     now = records_by_row(results)
     rows = []
     for row, records in results["carried_over"]:
-        base = records_of(results, "baseline", row.model)
+        base, current = records_of(results, "baseline", row.model), now[(row.method, row.model, row.teacher)][1]
         label = f"{row.method} [{model_name(row.teacher)}] ({model_name(row.model)})" if row.teacher in MODEL_NAMES \
             else f"{row.method} ({model_name(row.model)})"
         rows.append({"row": label,
                      "setting then": params_text(records[0]["spec"]),
                      "Δ then [95 % CI]": kc.compare("then", records, base).text(),
-                     "setting now": params_text(now[(row.method, row.model, row.teacher)][1][0]["spec"]),
-                     "Δ now [95 % CI]": kc.compare("now", now[(row.method, row.model, row.teacher)][1], base).text()})
+                     "setting now": params_text(current[0]["spec"]),
+                     "Δ now [95 % CI]": kc.compare("now", current, base).text()})
     return pd.DataFrame(rows)
 
 
