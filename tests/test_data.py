@@ -136,3 +136,50 @@ def test_normalise():
 def test_unknown_augmentation():
     with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
         data.augment(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), "rotate", torch.Generator())
+
+
+def test_pairs_put_every_image_in_exactly_one_pair_with_label_10a_plus_b():
+    # image i is filled with the value i, so each pair's channels say which two images it holds
+    images = torch.arange(20, dtype=torch.uint8).view(20, 1, 1, 1).expand(20, 1, 3, 3).clone()
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4])
+    paired, pair_labels = data.pair_up(images, labels, seed=1)
+    assert paired.shape == (10, 2, 3, 3) and paired.dtype == torch.uint8
+    first, second = paired[:, 0, 0, 0].long(), paired[:, 1, 0, 0].long()
+    assert sorted([*first.tolist(), *second.tolist()]) == list(range(20))  # each image once, in one pair
+    assert (paired[:, 0] == first.view(-1, 1, 1)).all() and (paired[:, 1] == second.view(-1, 1, 1)).all()
+    assert pair_labels.tolist() == [10 * labels[a].item() + labels[b].item() for a, b in zip(first, second)]
+    again, _ = data.pair_up(images, labels, seed=1)
+    other, _ = data.pair_up(images, labels, seed=2)
+    assert torch.equal(paired, again) and not torch.equal(paired, other)  # fixed by its seed, not a run's
+
+
+def test_a_shift_or_a_mirror_moves_both_garments_of_a_pair_together():
+    pair = torch.zeros(1, 2, 6, 6, dtype=torch.uint8)
+    pair[0, 0, 1, 1] = pair[0, 1, 1, 1] = 255
+    for _ in range(5):
+        moved = data.augment(pair.repeat(8, 1, 1, 1), "crop_flip", torch.Generator().manual_seed(_))
+        assert torch.equal(moved[:, 0], moved[:, 1])  # the same offset and flip for both channels
+
+
+def test_the_pairs_are_read_from_fashion_mnists_files_and_fetch_nothing_else(tmp_path, monkeypatch):
+    folder = tmp_path / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (8, 28, 28)),
+              "train-labels-idx1-ubyte": rng.integers(0, 10, 8),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (4, 28, 28)),
+              "t10k-labels-idx1-ubyte": rng.integers(0, 10, 4)}
+    for name, array in arrays.items():
+        write_idx(folder / name, array)
+    digests = {name: "sha256:" + data._digest(folder / name, "sha256") for name in arrays}
+    real = data._info
+    monkeypatch.setattr(data, "_info", lambda name: real(name).__class__(**{**real(name).__dict__, "files": digests}))
+    monkeypatch.setattr(data, "_try_torchvision_download", lambda name, root: pytest.fail("nothing is downloaded"))
+    pairs = data.load("fashion_pairs", tmp_path)
+    assert pairs.train_images.shape == (4, 2, 28, 28) and pairs.test_images.shape == (2, 2, 28, 28)
+    assert pairs.n_classes == 100 and pairs.image_shape == (2, 28, 28) and len(pairs.mean) == 2
+    expected_images, expected_labels = data.pair_up(torch.from_numpy(arrays["t10k-images-idx3-ubyte"].astype(np.uint8))
+                                                    .unsqueeze(1), torch.from_numpy(arrays["t10k-labels-idx1-ubyte"]),
+                                                    data.PAIR_SEEDS["test"])
+    assert torch.equal(pairs.test_images, expected_images) and torch.equal(pairs.test_labels, expected_labels)
+    assert data.absent("fashion_pairs", tmp_path) is None

@@ -167,7 +167,7 @@ def test_the_mlp_pair_trains_with_the_rocket_method_and_records_both_nets(tiny):
 from kdlib import cli  # noqa: E402
 from kdlib.chapters import rocket_launching as chapter  # noqa: E402
 
-R1, SMALLER, NARROWER = chapter.R1_TESTBEDS
+R1, SMALLER, NARROWER, PAIRS = chapter.R1_TESTBEDS
 # R-1's six pilot specs, by row and seed: their ids pin every field (a changed spec is a new id, and a new pilot)
 PILOT_IDS = {"light alone": ["95d3cffd80f1", "fd91ed1c053e"], "booster alone": ["cf494d2d52ce", "c54c3ffc2f32"],
              "KD from the booster": ["2f1b465113d8", "68403699279e"]}
@@ -218,6 +218,20 @@ def test_the_fallbacks_halve_the_data_at_the_same_image_passes_or_narrow_the_lig
     assert [s.teacher.id for s in narrow["KD from the booster"]] == PILOT_IDS["booster alone"]
 
 
+def _on_fashion_mnist(spec):
+    """``spec`` (and its teacher) moved back to Fashion-MNIST: what a fallback on the pairs changes, undone."""
+    teacher = _on_fashion_mnist(spec.teacher) if spec.teacher is not None else None
+    return spec.replace(dataset="fashion_mnist", teacher=teacher)
+
+
+def test_fallback_iii_is_r1_on_the_100_class_pairs_with_every_other_field_unchanged():
+    pairs, first = chapter.r1_pilot(PAIRS), chapter.r1_pilot(R1)
+    for row in first:
+        assert {s.dataset for s in pairs[row]} == {"fashion_pairs"}
+        assert [_on_fashion_mnist(s) for s in pairs[row]] == first[row]
+    assert [s.teacher for s in pairs["KD from the booster"]] == pairs["booster alone"]  # the pairs' own boosters
+
+
 def test_the_gates_read_the_means_over_the_pilots_seeds_on_validation():
     found = _found(light=(0.84, 0.86), booster=(0.885, 0.865), kd=(0.845, 0.885))
     outcome = chapter.gate_outcome(found)
@@ -255,13 +269,13 @@ def test_the_walk_stops_at_the_first_testbed_that_passes_and_the_table_shows_eac
     monkeypatch.setattr(chapter, "pilot_results",
                         lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
     overview = chapter.testbed_overview("cpu")
-    assert read == [R1, SMALLER] and [found is None for _, found in overview] == [False, False, True]
+    assert read == [R1, SMALLER] and [found is None for _, found in overview] == [False, False, True, True]
     table = chapter.testbed_table(overview)
-    assert list(table["testbed"]) == ["R-1", "R-1, fallback (i)", "R-1, fallback (ii)"]
+    assert list(table["testbed"]) == ["R-1", "R-1, fallback (i)", "R-1, fallback (ii)", "R-1, fallback (iii)"]
     assert list(table["outcome"]) == ["failed a gate", "passed: the chapter's testbed",
-                                      "not run: an earlier testbed passed"]
-    assert list(table["booster − light net alone (validation, points; gate ≥ 2)"]) == ["+2.50", "+2.50", "–"]
-    assert list(table["KD − light net alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–"]
+                                      "not run: an earlier testbed passed", "not run: an earlier testbed passed"]
+    assert list(table["booster − light net alone (validation, points; gate ≥ 2)"]) == ["+2.50", "+2.50", "–", "–"]
+    assert list(table["KD − light net alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–", "–"]
     assert chapter.testbed_overview("smoke") == []
     numbers = chapter.testbed_numbers(overview)
     assert (numbers["r1_tried"], numbers["r1_chosen"]) == ("R-1; R-1, fallback (i)", "R-1, fallback (i)")

@@ -60,16 +60,25 @@ def test_the_pilot_table_lists_each_model_then_kd_by_alpha_and_tau_with_the_choi
     assert table.loc[0, "validation accuracy (%)"] == "80.10 ± 0.14"
 
 
-def test_the_fallbacks_shrink_the_data_or_augment_every_model():
-    first, smaller, augmented = (chapter.tf1_pilot(t) for t in chapter.TF1_TESTBEDS)
+def _on_fashion_mnist(spec):
+    """``spec`` (and its teacher) moved back to Fashion-MNIST: what a fallback on the pairs changes, undone."""
+    teacher = _on_fashion_mnist(spec.teacher) if spec.teacher is not None else None
+    return spec.replace(dataset="fashion_mnist", teacher=teacher)
+
+
+def test_the_fallbacks_shrink_the_data_augment_every_model_or_move_to_100_classes():
+    first, smaller, augmented, pairs = (chapter.tf1_pilot(t) for t in chapter.TF1_TESTBEDS)
     every = lambda pilot: [s for group in pilot.values() for specs in group.values() for s in specs]  # noqa: E731
     assert {(s.train_size, s.epochs) for s in every(smaller)} == {(2000, 250)}  # the same number of steps
     assert {(s.train_size, s.augment) for s in every(augmented)} == {(5000, "crop_flip")}
     assert not {s.id for s in every(first)} & {s.id for s in every(augmented)}
+    # TF-3: TF-1's recipe, size and grid on the 100-class pairs; only the dataset differs
+    assert {s.dataset for s in every(pairs)} == {"fashion_pairs"}
+    assert [_on_fashion_mnist(s) for s in every(pairs)] == every(first)
 
 
 def test_the_cli_pilot_walks_the_teacher_free_testbeds_and_stops_at_the_first_that_passes(monkeypatch, capsys):
-    first, second, third = chapter.TF1_TESTBEDS
+    first, second, *_ = chapter.TF1_TESTBEDS
     outcomes = {first: _found(kd=0.80, best=0.80, testbed=first), second: _found(testbed=second)}
     read = []
     monkeypatch.setattr(chapter, "pilot_results", lambda train_missing=False, testbed=None: read.append(testbed)
@@ -241,7 +250,7 @@ def test_tf1_family_size_is_the_constant_the_seed_plan_uses(monkeypatch):
     assert kc.family_size(kc.adjust([*first, *tf1]), "teacher_free") == chapter.TF1_FAMILY
 
 def test_the_testbed_table_and_numbers_show_every_testbed_tried_and_which_one_passed(monkeypatch):
-    first, second, third = chapter.TF1_TESTBEDS
+    first, second, third, pairs = chapter.TF1_TESTBEDS
     records = {first: _found(kd=0.80, best=0.8035, testbed=first), second: _found(alone=(0.80, 0.81, 0.815),
                                                                                   testbed=second),
                third: _found(testbed=third)}
@@ -249,11 +258,12 @@ def test_the_testbed_table_and_numbers_show_every_testbed_tried_and_which_one_pa
     monkeypatch.setattr(chapter, "pilot_results",
                         lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
     overview = chapter.testbed_overview("cpu")
-    assert read == [first, second, third] and all(found is not None for _, found in overview)
+    assert read == [first, second, third] and [found is None for _, found in overview] == [False] * 3 + [True]
     table = chapter.testbed_table(overview)
-    assert list(table["outcome"]) == ["failed a gate", "failed a gate", "passed: the chapter's testbed"]
-    assert list(table["small CNN − MLP alone (validation, points; gate ≥ 2)"]) == ["+4.00", "+1.50", "+4.00"]
-    assert list(table["normal KD − MLP alone (validation, points; gate ≥ 1)"]) == ["+0.35", "+2.50", "+2.50"]
+    assert list(table["outcome"]) == ["failed a gate", "failed a gate", "passed: the chapter's testbed",
+                                      "not run: an earlier testbed passed"]
+    assert list(table["small CNN − MLP alone (validation, points; gate ≥ 2)"]) == ["+4.00", "+1.50", "+4.00", "–"]
+    assert list(table["normal KD − MLP alone (validation, points; gate ≥ 1)"]) == ["+0.35", "+2.50", "+2.50", "–"]
     numbers = chapter.testbed_numbers(overview)
     assert numbers["tf1_tried"] == "3" and numbers["tf1_chosen"] == third.name
     assert (numbers["tf1_0_kd"], numbers["tf1_1_teacher"]) == ("+0.35", "+1.50")

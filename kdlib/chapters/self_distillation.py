@@ -201,7 +201,8 @@ def sd1_pilot(testbed: Testbed = SD1_TESTBEDS[0], chosen: tuple | None = None) -
                                    method_params=(("alpha", cell[0]), ("temperature", cell[1])))
     cells = kd_settings(testbed)
     chosen = cells[0] if chosen is None and len(cells) == 1 else chosen
-    out = {"plain network": plain_, "exit 1 path alone": alone, "KD grid, seed 0": {cell: kd(0, cell) for cell in cells}}
+    out = {"plain network": plain_, "exit 1 path alone": alone,
+           "KD grid, seed 0": {cell: kd(0, cell) for cell in cells}}
     if chosen is not None:
         out[KD_ROW] = [kd(seed, chosen) for seed in SD1_PILOT_SEEDS]
     return out
@@ -254,7 +255,8 @@ def gate_outcome(found: dict) -> dict:
     chosen on seed 0); per gate its difference in points and whether it passed, and ``go``."""
     rows = {row: found[row] for row in SD1_PILOT_ROWS}
     return {"rows": rows, "chosen": found.get("chosen"), **read_gates(
-        (gate, found[better], found["exit 1 path alone"]) for gate, better in zip(SD1_GATES, ("plain network", KD_ROW)))}
+        (gate, found[better], found["exit 1 path alone"])
+        for gate, better in zip(SD1_GATES, ("plain network", KD_ROW)))}
 
 
 def pilot_summary(found: dict) -> pd.DataFrame:
