@@ -512,7 +512,8 @@ def random_teacher_rows(results: dict) -> dict[str, list[dict]]:
     seeds = {record["spec"]["seed"] for record in random["distilled from it"]}
     of_seeds = {role: [r for r in results["recipe"][role] if r["spec"]["seed"] in seeds]
                 for role in ("student", "distilled")}
-    return {"student alone": of_seeds["student"], "distilled from the teacher after one step": random["distilled from it"],
+    return {"student alone": of_seeds["student"],
+            "distilled from the teacher after one step": random["distilled from it"],
             "distilled from the trained teacher": of_seeds["distilled"]}
 
 
@@ -547,7 +548,8 @@ def random_teacher_table(results: dict) -> pd.DataFrame:
 
 
 def random_teacher_numbers(results: dict) -> dict:
-    """The numbers the control's paragraph quotes: the test accuracy of the teachers after one step and both differences."""
+    """The numbers the control's paragraph quotes: the test accuracy of the teachers after one step and both
+    differences."""
     from kdlib import report
 
     found = random_teacher_comparisons(results)
