@@ -428,6 +428,10 @@ report.shown(details)
 #   paper's wording; one ξ per logit by default.
 # - Fashion-MNIST stands in for SVHN and CIFAR-10. The `paper` profile declares the SVHN and CIFAR-10 runs with
 #   longer budgets; they need a GPU and a machine that can download the data, and have not been run for this book.
+# - No random-teacher arm (KD from an untrained teacher, {cite}`masonwilliams2025functional`'s control, which the
+#   {doc}`00_introduction` runs). The paper's loss has no label term, so a student regressing an untrained
+#   teacher's logits never sees a label: it ends near chance by construction, and the arm would answer itself.
+#   The arm is informative where KD keeps a label term, as in the introduction.
 # ```
 #
 # ```{admonition} From the public implementations (there is no official code)

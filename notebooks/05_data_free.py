@@ -385,6 +385,10 @@ report.shown(details)
 #   show the originals).
 # - The teachers come from this book's other chapters (SGD with cosine decay), not from the codes' teacher scripts.
 #   The real-data baselines use the book's KD (α = 0.9, T = 4, SGD, {glue:text}`real_epochs` epochs).
+# - No random-teacher arm (KD from an untrained teacher, {cite}`masonwilliams2025functional`'s control, which the
+#   {doc}`00_introduction` runs). Neither the generator nor the student sees a label here: with an untrained
+#   teacher, every target the student learns from is the untrained network's output, so it ends near chance by
+#   construction, and the arm would answer itself.
 # ```
 #
 # ```{admonition} From the official codes
