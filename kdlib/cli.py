@@ -122,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     page.add_argument("--no-train", action="store_true", help="train nothing; the page stops at a missing record")
     page.add_argument("--no-build", action="store_true", help="execute the page, build no book")
 
+    cost = commands.add_parser("cost", help="what re-training every record the book reads would cost, from the "
+                                            "records' own wall times; trains nothing")
+    cost.add_argument("--profile", default="cpu")
+    cost.add_argument("--workers", type=int, default=2, help="training processes at once (default 2)")
     ledger = commands.add_parser("claims", help="the claims ledger (every verdict, Holm within each paper's claims) "
                                                 "from the stored records; trains nothing")
     ledger.add_argument("--profile", default="cpu")
@@ -415,6 +419,16 @@ def main(argv: list[str] | None = None) -> int:
             return _chapter_or_page(args)
         elif args.command == "pilot":
             return _pilot(args)
+        elif args.command == "cost":
+            from kdlib import chapters, profiles, report
+            if args.profile not in profiles.PROFILES:
+                raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(profiles.PROFILES)}")
+            use_profile(args.profile)
+            cost = report.rebuild_cost(chapters.records_read(args.profile), args.workers)
+            print(f"{cost['runs']} runs, {cost['cpu_hours']:.1f} CPU-hours: at least {cost['wall_hours']:.1f} hours "
+                  f"on {args.workers} workers; {100 * cost['outside_steps_share']:.1f} % of the time outside the "
+                  f"optimiser's steps (evaluation, data, logging; over the {cost['timed_runs']} runs that time "
+                  "their steps)")
         elif args.command == "claims":
             from kdlib import book, claims, profiles
             if args.profile not in profiles.PROFILES:

@@ -69,6 +69,22 @@ def compute_spent(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def rebuild_cost(records: list[dict], workers: int = 2) -> dict:
+    """What re-training ``records`` from nothing costs, from their own wall times: the runs, CPU-hours (each run
+    one process), the wall hours on ``workers`` processes (the CPU-hours spread evenly: a lower bound, since a run
+    waits for its teacher), and the share of the time spent outside the optimiser's steps (evaluation, data,
+    logging: 1 − Σ per-epoch step time / Σ wall time, over the records that time every epoch's steps)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    records = list({record["id"]: record for record in records}.values())
+    seconds = sum(record["provenance"]["wall_time_s"] for record in records)
+    timed = [r for r in records if r.get("history") and all("train_time_s" in epoch for epoch in r["history"])]
+    timed_wall = sum(r["provenance"]["wall_time_s"] for r in timed)
+    steps = sum(epoch["train_time_s"] for r in timed for epoch in r["history"])
+    return {"runs": len(records), "cpu_hours": seconds / 3600, "wall_hours": seconds / 3600 / workers,
+            "timed_runs": len(timed), "outside_steps_share": 1 - steps / timed_wall if timed_wall else float("nan")}
+
+
 def elapsed_minutes(records: list[dict]) -> float:
     """Wall-clock minutes from the first run's start to the last run's end, read from the records' end dates and
     wall times: what regenerating them took when they ran in parallel."""

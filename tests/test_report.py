@@ -106,3 +106,63 @@ def test_diverged_summary_names_what_diverged_not_only_sweep_cells():
                record("mlp_2x100", "noisy_teacher", True), record("lenet5", "ce", False)]
     assert report.diverged_summary(records) == ("1 mnist lenet5_half noisy_teacher, 2 mnist mlp_2x100 noisy_teacher")
     assert report.diverged_summary(records[3:]) == "none"
+
+
+def _timed(run_id, wall, steps, spec=None):
+    """A record of ``wall`` seconds whose epochs spent ``steps`` seconds (a list, one per epoch) in the optimiser."""
+    return {"id": run_id, "spec": spec or {}, "metrics": {}, "provenance": {"wall_time_s": wall},
+            "history": [{"train_time_s": s} for s in steps]}
+
+
+def test_the_rebuild_cost_sums_each_record_once_and_splits_off_the_time_outside_the_steps():
+    records = [_timed("a", 3600, [1000, 1700]), _timed("b", 1800, [900, 900]), _timed("a", 3600, [1000, 1700]),
+               {**_timed("c", 1800, []), "history": [{"epoch": 1}]}]  # c times no step: counted, not in the share
+    cost = report.rebuild_cost(records, workers=2)
+    assert cost["runs"] == 3 and cost["timed_runs"] == 2
+    assert cost["cpu_hours"] == pytest.approx(2.0) and cost["wall_hours"] == pytest.approx(1.0)
+    assert cost["outside_steps_share"] == pytest.approx(1 - 4500 / 5400)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        report.rebuild_cost(records, workers=0)
+
+
+def test_the_records_the_book_reads_include_every_teacher_however_deep_each_once(monkeypatch):
+    from kdlib import chapters, runs
+    from kdlib.spec import RunSpec
+
+    grand = RunSpec("mnist", "lenet5", epochs=1)
+    teacher = RunSpec("mnist", "lenet5", epochs=1, method="kd", teacher=grand)
+    student = RunSpec("mnist", "mlp_2x100", epochs=1, method="kd", teacher=teacher)
+    other = student.replace(seed=1)
+    stored = {spec.id: _timed(spec.id, 60, [50], spec.to_dict()) for spec in (grand, teacher, student, other)}
+
+    class Chapter:
+        @staticmethod
+        def results(profile, train_missing):
+            assert not train_missing  # the census trains nothing
+            return {"rows": [stored[student.id], stored[other.id]], "again": [stored[student.id]]}
+
+        @staticmethod
+        def testbed_overview(profile):
+            return [("a testbed", {"row": [stored[other.id]]})]
+    monkeypatch.setattr(chapters, "chapter_pages", lambda: {"fake": "00_fake"})
+    monkeypatch.setattr(chapters, "get_chapter", lambda name: Chapter)
+    loaded = []
+
+    def read(spec, train_missing):
+        loaded.append(spec.id)
+        if spec.id not in stored:
+            raise FileNotFoundError(f"no run record for {spec.id}")
+        return stored[spec.id]
+    monkeypatch.setattr(runs, "get_or_train", read)
+    assert sorted(r["id"] for r in chapters.records_read("cpu")) == sorted(stored)
+    assert sorted(loaded) == sorted([teacher.id, grand.id])  # each prerequisite read once
+    del stored[grand.id]
+    with pytest.raises(FileNotFoundError, match=grand.id):  # a teacher without a record stops the census
+        chapters.records_read("cpu")
+
+
+def test_the_cost_command_refuses_an_unknown_profile_and_names_the_known_ones(capsys):
+    from kdlib import cli
+
+    assert cli.main(["cost", "--profile", "gpu"]) == 2
+    assert "unknown profile 'gpu'; choose one of: smoke, cpu, paper" in capsys.readouterr().err

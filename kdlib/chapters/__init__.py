@@ -41,6 +41,30 @@ def get_chapter(name: str):
     return importlib.import_module(f"kdlib.chapters.{name}")
 
 
+def records_read(profile) -> list[dict]:
+    """Every run record the book reads at ``profile``: each chapter's results and pilots, and the teachers and
+    generators they were trained from, however deep, each once (what a cold rebuild would re-train). A missing
+    record is an error, as it is for the page that reads it."""
+    from kdlib import report
+    from kdlib.runs import get_or_train
+    from kdlib.spec import RunSpec
+
+    found: dict[str, dict] = {}
+    for name in chapter_pages():
+        module = get_chapter(name)
+        for record in report.records_in([module.results(profile, train_missing=False),
+                                         getattr(module, "testbed_overview", lambda profile: [])(profile)]):
+            found.setdefault(record["id"], record)
+    queue = list(found.values())
+    while queue:
+        spec = RunSpec.from_dict(queue.pop()["spec"])
+        for needed in (spec.teacher, spec.generator, *spec.extra_teachers):
+            if needed is not None and needed.id not in found:
+                found[needed.id] = get_or_train(needed, train_missing=False)
+                queue.append(found[needed.id])
+    return list(found.values())
+
+
 def best_on_validation(scores: dict):
     """The key with the highest final validation accuracy; a run that diverged (None) comes last and a tie goes to
     the first key, so a grid's order decides between equal runs, never the test set."""
