@@ -8,7 +8,7 @@ import pytest
 from kdlib import cli
 from kdlib.chapters import self_distillation as chapter
 
-SD1, SMALLER, AUGMENTED, GRID = chapter.SD1_TESTBEDS
+SD1, SMALLER, AUGMENTED, GRID, PAIRS = chapter.SD1_TESTBEDS
 # SD-1's six pilot specs, by row and seed: their ids pin every field (a changed spec is a new id, and a new pilot)
 PILOT_IDS = {"plain network": ["6ad994c37a6c", "6268d96d60a3"], "exit 1 path alone": ["e21b2fc63bfc", "a0e8f453bc79"],
              "exit 1 path, KD from the plain network": ["c063dab11c31", "c7404371e476"]}
@@ -103,13 +103,13 @@ def test_the_walk_stops_at_the_first_testbed_that_passes_and_the_page_says_what_
     monkeypatch.setattr(chapter, "pilot_results",
                         lambda train_missing=False, testbed=None: read.append(testbed) or records[testbed])
     overview = chapter.testbed_overview("cpu")
-    assert read == [SD1, SMALLER] and [found is None for _, found in overview] == [False, False, True, True]
+    assert read == [SD1, SMALLER] and [found is None for _, found in overview] == [False, False, True, True, True]
     table = chapter.testbed_table(overview)
     assert list(table["outcome"]) == ["failed a gate", "passed: the chapter's testbed",
-                                      "not run: an earlier testbed passed", "not run: an earlier testbed passed"]
+                                      *["not run: an earlier testbed passed"] * 3]
     assert list(table["plain network − exit-1 path alone (validation, points; gate ≥ 2)"]) == [
-        "+2.50", "+2.50", "–", "–"]
-    assert list(table["KD − exit-1 path alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–", "–"]
+        "+2.50", "+2.50", "–", "–", "–"]
+    assert list(table["KD − exit-1 path alone (validation, points; gate ≥ 1)"]) == ["+0.50", "+1.20", "–", "–", "–"]
     assert chapter.testbed_overview("smoke") == []
     numbers = chapter.testbed_numbers(overview)
     assert (numbers["sd1_tried"], numbers["sd1_chosen"]) == ("SD-1; SD-1, fallback (i)", "SD-1, fallback (i)")
@@ -140,6 +140,7 @@ def test_the_cli_trains_the_self_distillation_pilot_through_the_executor_and_exi
     assert listed[3] == [s.id for s in (*grid["plain network"], *grid["exit 1 path alone"],
                                         *grid["KD grid, seed 0"].values(), *best)]
     assert best[0] == grid["KD grid, seed 0"][(0.9, 6.0)] and best[1].seed == best[1].teacher.seed == 1
+    assert listed[4] == [s.id for row in ROWS for s in chapter.sd1_pilot(PAIRS)[row]] and len(listed) == 5
     out = capsys.readouterr().out
     assert f"--- SD-1: {SD1.why}" in out and "no go: every testbed and fallback failed a gate" in out
 
@@ -174,3 +175,14 @@ def test_fallback_iii_chooses_kd_on_seed_0s_validation_from_its_3_by_3_grid_and_
     assert list(table["KD setting"])[2] == "α 0.6, T 1"
     marked = [value for value in table["validation accuracy (%)"] if value.endswith("← chosen")]
     assert marked == ["85.00 ← chosen"]
+
+
+def test_fallback_iv_is_fallback_ii_on_the_100_class_pairs_with_kd_at_the_cell_iii_chose():
+    pairs, augmented = chapter.sd1_pilot(PAIRS), chapter.sd1_pilot(AUGMENTED)
+    assert list(pairs["KD grid, seed 0"]) == [(0.9, 1.0)]  # no grid: the cell (iii) chose on validation
+    for row in ROWS:
+        assert {s.dataset for s in pairs[row]} == {"fashion_pairs"}
+        assert [(s.model, s.seed, s.train_size, s.epochs, s.augment) for s in pairs[row]] == [
+            (s.model, s.seed, s.train_size, s.epochs, s.augment) for s in augmented[row]]
+    assert all(kd.teacher == plain and dict(kd.method_params) == {"alpha": 0.9, "temperature": 1.0}
+               for kd, plain in zip(pairs[chapter.KD_ROW], pairs["plain network"]))
