@@ -440,7 +440,10 @@ overview = page.testbeds()  # the pilots are the cpu profile's; other profiles s
 # chance (10 %; 1 % on TF-3's pairs) is two students that collapsed; a mean far below the others with a wide spread,
 # one of the two. Without augmentation, KD from the small CNN at α of 0.9 or 1 collapsed at least one seed in every cell with τ of 8
 # or more (and once at τ 4, at 2,000 images), and two runs diverged; with crops and flips (fallback (ii)) none
-# collapsed, and no cell beat the MLP alone.
+# collapsed, and no cell beat the MLP alone. On TF-3's 100-class pairs both convolutional networks ended below the
+# MLP alone, so the "teacher" had nothing to pass on and no KD cell beat the MLP either. A likely reason, not tested
+# here: stacked as two channels, both garments must share the first layer's few filters, where the MLP's first
+# layer sees every pixel of both; two garments side by side would keep the convolutions' locality.
 
 # %% tags=["hide-input"]
 page.pilot_tables(overview)
