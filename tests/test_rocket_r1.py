@@ -142,3 +142,15 @@ def test_without_its_controls_on_test_r1_judges_nothing():
     r1 = [claim for claim in chapter.claims(results) if claim.setting.dataset.startswith("Fashion-MNIST pairs")]
     assert all(claim.verdict == "untestable here" for claim in r1[:3])
     assert chapter.r1_claims({"r1": {}}) == [] and chapter.r1_claims({}) == []
+
+
+def test_the_page_says_how_many_seeds_r1_plans_once_its_testbed_passes():
+    from test_rocket_testbed import _found
+
+    failed = [(testbed, _found(booster=0.86, testbed=testbed)) for testbed in chapter.R1_TESTBEDS[:3]]
+    passed = _found(light=(0.66, 0.665), booster=(0.69, 0.691), kd=(0.68, 0.694), testbed=chapter.R1_MAIN)
+    numbers = chapter.testbed_numbers([*failed, (chapter.R1_MAIN, passed)])
+    plan = chapter.r1_seed_plan(passed)
+    assert numbers["r1_chosen"] == chapter.R1_MAIN.name
+    assert f"at {plan['seeds']} seeds (80 % power at the 1-point SESOI" in numbers["r1_outcome"]
+    assert f"asks {plan['plan'].seeds} from this pilot's spread" in numbers["r1_outcome"]

@@ -328,10 +328,18 @@ def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, st
     tried, chosen = walked(overview, gate_outcome)
     out = {"r1_booster_gate": f"{R1_GATES[0].margin:g}", "r1_kd_gate": f"{R1_GATES[1].margin:g}",
            "r1_tried": "; ".join(tried) or "none", "r1_chosen": chosen}
+    found = dict(overview).get(R1_MAIN)
+    if chosen == R1_MAIN.name and found is not None:
+        plan = r1_seed_plan(found)
+        seeds = (f"{plan['seeds']} seeds (80 % power at the {plan['sesoi']:g}-point SESOI of its 5,000 test pairs, at "
+                 f"the strictest Holm level 0.05/{R1_FAMILY}, asks {plan['plan'].seeds} from this pilot's spread; "
+                 f"{R1_SEED_FLOOR} is the book's floor)")
+    else:
+        seeds = "the seed count the planning function gives from this pilot's spread"
     out["r1_outcome"] = (
         f"{chosen} passed both gates, so it becomes the setting in which C6–C8 can be judged; its main runs (the "
-        "rows of Tables 1–3 that an MLP pair has, at the seed count the planning function gives from this pilot's "
-        "spread) are not trained yet, and until they are, the claims below are still judged on the WRN pair"
+        f"rows of Tables 1–3 that an MLP pair has, and a random-teacher arm) are declared in the chapter's code at "
+        f"{seeds} and are not trained yet, and until they are, the claims below are still judged on the WRN pair"
         if chosen != "none" else
         "none passed: C6–C8 stay untestable in this book, for the reason these pilots measure, and no R-1 main run "
         "was trained" if tried else "no pilot was run at this profile")
