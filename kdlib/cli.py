@@ -360,6 +360,14 @@ def _plan_text(plan) -> str:
     return "\n".join(lines)
 
 
+def _use_known_profile(profile: str) -> None:
+    """Refuse an unknown profile, naming the known ones; else make it the running one (``use_profile``)."""
+    from kdlib import profiles
+    if profile not in profiles.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(profiles.PROFILES)}")
+    use_profile(profile)
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background (SIGINT ignored)
@@ -420,20 +428,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "pilot":
             return _pilot(args)
         elif args.command == "cost":
-            from kdlib import chapters, profiles, report
-            if args.profile not in profiles.PROFILES:
-                raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(profiles.PROFILES)}")
-            use_profile(args.profile)
+            from kdlib import chapters, report
+            _use_known_profile(args.profile)
             cost = report.rebuild_cost(chapters.records_read(args.profile), args.workers)
             print(f"{cost['runs']} runs, {cost['cpu_hours']:.1f} CPU-hours: at least {cost['wall_hours']:.1f} hours "
                   f"on {args.workers} workers; {100 * cost['outside_steps_share']:.1f} % of the time outside the "
                   f"optimiser's steps (evaluation, data, logging; over the {cost['timed_runs']} runs that time "
                   "their steps)")
         elif args.command == "claims":
-            from kdlib import book, claims, profiles
-            if args.profile not in profiles.PROFILES:
-                raise ValueError(f"unknown profile {args.profile!r}; choose one of: {', '.join(profiles.PROFILES)}")
-            use_profile(args.profile)
+            from kdlib import book, claims
+            _use_known_profile(args.profile)
             if args.csv and not Path(args.csv).resolve().parent.is_dir():
                 raise ValueError(f"cannot write --csv {args.csv}: its folder does not exist")
             ledger = book.ledger(args.profile, train_missing=False)

@@ -77,9 +77,12 @@ def rebuild_cost(records: list[dict], workers: int = 2) -> dict:
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     records = list({record["id"]: record for record in records}.values())
-    seconds = sum(record["provenance"]["wall_time_s"] for record in records)
+
+    def wall(record) -> float:  # a resumed run's wall time is its last process's; its step time counts them all
+        return max(record["provenance"]["wall_time_s"], record["metrics"].get("train_time_s") or 0.0)
+    seconds = sum(wall(record) for record in records)
     timed = [r for r in records if r.get("history") and all("train_time_s" in epoch for epoch in r["history"])]
-    timed_wall = sum(r["provenance"]["wall_time_s"] for r in timed)
+    timed_wall = sum(wall(r) for r in timed)
     steps = sum(epoch["train_time_s"] for r in timed for epoch in r["history"])
     return {"runs": len(records), "cpu_hours": seconds / 3600, "wall_hours": seconds / 3600 / workers,
             "timed_runs": len(timed), "outside_steps_share": 1 - steps / timed_wall if timed_wall else float("nan")}

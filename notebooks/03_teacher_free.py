@@ -415,35 +415,35 @@ report.shown(chapter.controls_on_test(results))
 # %% [markdown]
 # ## A second testbed: low data (TF-1)
 #
-# The control study shows the regime, not the knobs, holding KD back: on all 55,000 training images the teachers
-# lead the MLP by only a couple of points (the tables above), and a ten-class task at full data is where published
-# KD gains are smallest (well under a point, the paper's own CIFAR-10 rows included). So the chapter piloted a
-# second testbed in which every model, teacher and student alike (Re-KD and Tf-KD_self need that), sees few images: a fixed draw made
-# after the 5,000 validation images are carved, the test set all 10,000, one recipe for every model (100 epochs,
-# no augmentation, validation every 20 epochs and test once at the end), a teacher per seed, and KD's (α, τ) chosen
-# per student on validation. Candidates were piloted in a fixed order (seeds 0–1, read on validation), each against
-# two gates written in `kdlib/chapters/teacher_free.py` before its runs: the small CNN must beat the MLP alone by at
-# least {glue:text}`tf1_teacher_gate` points, and normal KD from it must beat the MLP alone by at least
-# {glue:text}`tf1_kd_gate` point, twice the margin within which C13 asks Tf-KD to match normal KD (below that, a
-# match with KD could not be told from a match with no KD). The fallbacks, in order: 2,000 images; crops and flips
-# for every model; and, added after those failed the KD gate, TF-3: the paper's data has 100 classes, where its
-# normal-KD gains are several times its ten-class ones, so TF-3 runs TF-1 on a 100-class task built from
-# Fashion-MNIST (two garments stacked as two channels, labelled 10 a + b; 5,000 training pairs, 50 a class; the
-# test set 5,000 pairs, each test image in one). Testbeds piloted: {glue:text}`tf1_tried`;
-# {glue:text}`tf1_outcome`. These are Fashion-MNIST settings at a few thousand images, not the paper's CIFAR-100.
+# The control study shows the regime, not the knobs, holding KD back: on all 55,000 training images the teachers lead
+# the MLP by only a couple of points (the tables above), and a ten-class task at full data is where published KD gains
+# are smallest (well under a point, the paper's own CIFAR-10 rows included). So the chapter piloted a second testbed in
+# which every model, teacher and student alike (Re-KD and Tf-KD_self need that), sees few images: a fixed draw made
+# after the 5,000 validation images are carved, the test set all 10,000, one recipe for every model (100 epochs, no
+# augmentation, validation every 20 epochs and test once at the end), a teacher per seed, and KD's (α, τ) chosen per
+# student on validation. Candidates were piloted in a fixed order (seeds 0–1, read on validation), each against two
+# gates written in `kdlib/chapters/teacher_free.py` before its runs: the small CNN must beat the MLP alone by at least
+# {glue:text}`tf1_teacher_gate` points, and normal KD from it must beat the MLP alone by at least
+# {glue:text}`tf1_kd_gate` point, twice the margin within which C13 asks Tf-KD to match normal KD (below that, a match
+# with KD could not be told from a match with no KD). The fallbacks, in order: 2,000 images; crops and flips for every
+# model; and, added after those failed the KD gate, TF-3: the paper's data has 100 classes, where its normal-KD gains
+# are several times its ten-class ones, so TF-3 runs TF-1 on a 100-class task built from Fashion-MNIST (two garments
+# stacked as two channels, labelled 10 a + b; 5,000 training pairs, about 50 a class; the test set 5,000 pairs, each
+# test image in one). Testbeds piloted: {glue:text}`tf1_tried`; {glue:text}`tf1_outcome`. These are Fashion-MNIST
+# settings at a few thousand images, not the paper's CIFAR-100.
 
 # %% tags=["hide-input"]
 overview = page.testbeds()  # the pilots are the cpu profile's; other profiles show none
 
 # %% [markdown]
 # Each pilot's rows on validation (mean ± std over seeds 0–1; KD's setting chosen on seed 0 is marked). A mean near
-# chance (10 %; 1 % on TF-3's pairs) is two students that collapsed; a mean far below the others with a wide spread,
-# one of the two. Without augmentation, KD from the small CNN at α of 0.9 or 1 collapsed at least one seed in every cell with τ of 8
-# or more (and once at τ 4, at 2,000 images), and two runs diverged; with crops and flips (fallback (ii)) none
-# collapsed, and no cell beat the MLP alone. On TF-3's 100-class pairs both convolutional networks ended below the
+# chance (10 %; 1 % on TF-3's pairs) is two students that collapsed; a mean far below the others with a wide spread, one
+# of the two. Without augmentation, KD from the small CNN at α of 0.9 or 1 collapsed at least one seed in every cell
+# with τ of 8 or more (and once at τ 4, at 2,000 images), and two runs diverged; with crops and flips (fallback (ii))
+# none collapsed, and no cell beat the MLP alone. On TF-3's 100-class pairs both convolutional networks ended below the
 # MLP alone, so the "teacher" had nothing to pass on and no KD cell beat the MLP either. A likely reason, not tested
-# here: stacked as two channels, both garments must share the first layer's few filters, where the MLP's first
-# layer sees every pixel of both; two garments side by side would keep the convolutions' locality.
+# here: stacked as two channels, both garments must share the first layer's few filters, where the MLP's first layer
+# sees every pixel of both; two garments side by side would keep the convolutions' locality.
 
 # %% tags=["hide-input"]
 page.pilot_tables(overview)

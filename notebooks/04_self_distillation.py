@@ -230,22 +230,22 @@ report.shown(chapter.stage_accuracy_table(results))
 # %% [markdown]
 # ## A second testbed: less data, longer training (SD-1)
 #
-# At this chapter's first setting the controls that C14 and C16 rest on fail on test (see the claims below): KD
-# from the plain network into an exit path gains nothing over the path alone, and the plain network beats only the
-# exit-1 path. Published distillation gains appear with little training data and long training, so the chapter
-# piloted a second testbed: every network on 5,000 training images (a fixed draw after the 5,000 validation images
-# are carved; the test set all 10,000), 30 epochs, validation every 3 epochs, the chapter's recipe otherwise, and
-# each KD student taught by the plain network of its own seed at the two-stage rows' α 0.3, T 3; the fallbacks, in
-# order, train on 2,000 images for 60 epochs; on the same 5,000 with the papers' crops and flips; and, added after
-# that one passed the teacher gate and failed the KD gate, the same networks with KD's α and T chosen on seed 0's
-# validation from a 3 × 3 grid (α 0.3, 0.6, 0.9 × T 1, 3, 6), which makes its KD gate optimistic by the best of
-# nine draws; and, added while that one's last run trained, (ii) on a 100-class task built from Fashion-MNIST (two
-# garments stacked as two channels, labelled 10 a + b; 5,000 training pairs; the test set 5,000 pairs), with KD at
-# the cell (iii) chose, since the papers' data has 100 classes and KD gains grow with them. Candidates were piloted in a fixed order (seeds 0–1, read on validation) against two gates on the
-# exit-1 path, the shallowest, written in `kdlib/chapters/self_distillation.py` before any of their runs: the plain
-# network must beat the path alone by at least {glue:text}`sd1_teacher_gate` points, and KD into the path must beat
-# it by at least {glue:text}`sd1_kd_gate` point. Testbeds piloted, in order: {glue:text}`sd1_tried`. Outcome:
-# {glue:text}`sd1_outcome`. These are Fashion-MNIST settings, not the papers' CIFAR-100.
+# At this chapter's first setting the controls that C14 and C16 rest on fail on test (see the claims below): KD from the
+# plain network into an exit path gains nothing over the path alone, and the plain network beats only the exit-1 path.
+# Published distillation gains appear with little training data and long training, so the chapter piloted a second
+# testbed: every network on 5,000 training images (a fixed draw after the 5,000 validation images are carved; the test
+# set all 10,000), 30 epochs, validation every 3 epochs, the chapter's recipe otherwise, and each KD student taught by
+# the plain network of its own seed at the two-stage rows' α 0.3, T 3; the fallbacks, in order, train on 2,000 images
+# for 60 epochs; on the same 5,000 with the papers' crops and flips; and, added after that one passed the teacher gate
+# and failed the KD gate, the same networks with KD's α and T chosen on seed 0's validation from a 3 × 3 grid (α 0.3,
+# 0.6, 0.9 × T 1, 3, 6), which makes its KD gate optimistic by the best of nine draws; and, added while that one's last
+# run trained, (ii) on a 100-class task built from Fashion-MNIST (two garments stacked as two channels, labelled 10 a +
+# b; 5,000 training pairs; the test set 5,000 pairs), with KD at the cell (iii) chose, since the papers' data has 100
+# classes and KD gains grow with them. Candidates were piloted in a fixed order (seeds 0–1, read on validation) against
+# two gates on the exit-1 path, the shallowest, written in `kdlib/chapters/self_distillation.py` before any of their
+# runs: the plain network must beat the path alone by at least {glue:text}`sd1_teacher_gate` points, and KD into the
+# path must beat it by at least {glue:text}`sd1_kd_gate` point. Testbeds piloted, in order: {glue:text}`sd1_tried`.
+# Outcome: {glue:text}`sd1_outcome`. These are Fashion-MNIST settings, not the papers' CIFAR-100.
 
 # %% tags=["hide-input"]
 overview = page.testbeds()  # the pilots are the cpu profile's; other profiles show none

@@ -110,8 +110,8 @@ def test_diverged_summary_names_what_diverged_not_only_sweep_cells():
 
 def _timed(run_id, wall, steps, spec=None):
     """A record of ``wall`` seconds whose epochs spent ``steps`` seconds (a list, one per epoch) in the optimiser."""
-    return {"id": run_id, "spec": spec or {}, "metrics": {}, "provenance": {"wall_time_s": wall},
-            "history": [{"train_time_s": s} for s in steps]}
+    return {"id": run_id, "spec": spec or {}, "metrics": {"train_time_s": sum(steps)},
+            "provenance": {"wall_time_s": wall}, "history": [{"train_time_s": s} for s in steps]}
 
 
 def test_the_rebuild_cost_sums_each_record_once_and_splits_off_the_time_outside_the_steps():
@@ -123,6 +123,9 @@ def test_the_rebuild_cost_sums_each_record_once_and_splits_off_the_time_outside_
     assert cost["outside_steps_share"] == pytest.approx(1 - 4500 / 5400)
     with pytest.raises(ValueError, match="workers must be at least 1"):
         report.rebuild_cost(records, workers=0)
+    # a resumed run: its last process ran 600 s, its steps took 2,000 s over both processes
+    resumed = report.rebuild_cost([_timed("r", 600, [1000, 1000])], workers=1)
+    assert resumed["cpu_hours"] == pytest.approx(2000 / 3600) and resumed["outside_steps_share"] == 0.0
 
 
 def test_the_records_the_book_reads_include_every_teacher_however_deep_each_once(monkeypatch):

@@ -154,3 +154,16 @@ def test_the_page_says_how_many_seeds_r1_plans_once_its_testbed_passes():
     assert numbers["r1_chosen"] == chapter.R1_MAIN.name
     assert f"at {plan['seeds']} seeds (80 % power at the 1-point SESOI" in numbers["r1_outcome"]
     assert f"asks {plan['plan'].seeds} from this pilot's spread" in numbers["r1_outcome"]
+
+
+def test_the_random_teacher_arm_is_c6s_last_secondary_on_r1_and_the_wrn_summary_still_reads_its_own_claims():
+    results = {**_results(), "r1": {"table": _r1_table()}}
+    ledger = chapter.claims(results)
+    r1_c6 = next(claim for claim in ledger if claim.id == "C6" and claim.paper == chapter.R1_PAPER)
+    assert r1_c6.comparisons[-1].label == f"KD from the booster − {chapter.R1_RANDOM_ROW}"
+    assert r1_c6.comparisons[-1].p_holm is None  # secondary: descriptive
+    wrn_c6 = next(claim for claim in ledger if claim.id == "C6" and claim.paper == chapter.PAPER_SETTING)
+    assert all(chapter.R1_RANDOM_ROW not in c.label for c in wrn_c6.comparisons)
+    numbers = chapter.claim_numbers(ledger)  # the WRN pair's summary, not R-1's claims of the same ids
+    assert numbers["rocket_vs_base"] == wrn_c6.comparisons[0].text()
+    assert numbers["verdicts"].count("C6") == 1

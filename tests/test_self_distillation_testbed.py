@@ -29,11 +29,11 @@ def _found(plain=0.88, alone=0.855, kd=0.867, seed_shift=0.002, testbed=SD1, gri
         return value[spec.seed] if isinstance(value, tuple) else value + seed_shift * spec.seed
     cells = chapter.sd1_pilot(testbed)["KD grid, seed 0"]
     grid = grid or {cell: at(kd, spec) for cell, spec in cells.items()}
-    chosen = max(grid, key=grid.get)
+    grid_records = {cell: _record(spec, grid[cell]) for cell, spec in cells.items()}
+    chosen = chapter._chosen(grid_records)
     pilot = chapter.sd1_pilot(testbed, chosen)
     found = {row: [_record(spec, at(values[row], spec)) for spec in pilot[row]] for row in ROWS}
-    return {**found, "KD grid, seed 0": {cell: _record(spec, grid[cell]) for cell, spec in cells.items()},
-            "chosen": chosen}
+    return {**found, "KD grid, seed 0": grid_records, "chosen": chosen}
 
 
 def test_the_pilot_is_seeds_0_and_1_of_the_plain_network_the_exit_1_path_and_kd_from_the_same_seed_network():
@@ -167,8 +167,7 @@ def test_fallback_iii_chooses_kd_on_seed_0s_validation_from_its_3_by_3_grid_and_
     assert found["chosen"] == (0.6, 1.0)
     outcome = chapter.gate_outcome(found)
     assert outcome["chosen"] == (0.6, 1.0)
-    assert [dict(s["spec"]["method_params"]) if isinstance(s["spec"]["method_params"], dict) else
-            dict(s["spec"]["method_params"]) for s in outcome["rows"][chapter.KD_ROW]] == [
+    assert [dict(s["spec"]["method_params"]) for s in outcome["rows"][chapter.KD_ROW]] == [
         {"alpha": 0.6, "temperature": 1.0}] * 2
     table = chapter.pilot_summary(found)
     assert list(table["row"]) == ROWS + ["KD into the path, seed 0 only"] * 9
@@ -186,3 +185,24 @@ def test_fallback_iv_is_fallback_ii_on_the_100_class_pairs_with_kd_at_the_cell_i
             (s.model, s.seed, s.train_size, s.epochs, s.augment) for s in augmented[row]]
     assert all(kd.teacher == plain and dict(kd.method_params) == {"alpha": 0.9, "temperature": 1.0}
                for kd, plain in zip(pairs[chapter.KD_ROW], pairs["plain network"]))
+
+
+def test_the_grid_pilots_records_are_read_and_the_kd_cell_chosen_on_seed_0s_validation_only(monkeypatch):
+    pilot = chapter.sd1_pilot(GRID)
+    # seed 0's grid on validation: α 0.6, T 3 is best; on test α 0.3, T 1 would be (the test set decides nothing)
+    val = {cell: 0.83 for cell in pilot["KD grid, seed 0"]} | {(0.6, 3.0): 0.85}
+    test = {cell: 0.83 for cell in pilot["KD grid, seed 0"]} | {(0.3, 1.0): 0.90}
+    by_id = {spec.id: cell for cell, spec in pilot["KD grid, seed 0"].items()}
+    read = []
+
+    def stored(spec, train_missing, device, progress):
+        read.append(spec.id)
+        cell = by_id.get(spec.id)
+        metrics = ({"val_acc": val[cell], "test_acc": test[cell]} if cell else {"val_acc": 0.84, "test_acc": 0.84})
+        return {"id": spec.id, "spec": spec.to_dict(), "metrics": metrics}
+    monkeypatch.setattr(chapter, "get_or_train", stored)
+    found = chapter.pilot_results(testbed=GRID)
+    assert found["chosen"] == (0.6, 3.0)
+    assert [r["id"] for r in found[chapter.KD_ROW]] == [s.id for s in chapter.sd1_pilot(GRID, (0.6, 3.0))[
+        chapter.KD_ROW]]
+    assert set(by_id) <= set(read)  # every cell of the grid was read, none trained here

@@ -356,12 +356,12 @@ def testbed_numbers(overview: list[tuple[Testbed, dict | None]]) -> dict[str, st
 # learns from booster seed s. Each hint's λ is chosen on seed 0's validation accuracy of the light net from the
 # first edition's grids (``_LAMBDAS``). The pilot's seeds 0–1 of the light net, the booster and KD are reused.
 # The seed count is ``r1_seed_plan`` on the pilot's records: 80 % power at the claims' SESOI on R-1's test set (the
-# book's rule, 1.6 binomial standard errors of one run: 1 point on 5,000 test pairs, ``claims.ACCURACY_SESOI``) at
-# the strictest Holm level of the family R-1 joins (``R1_FAMILY``), at least ``R1_SEED_FLOOR``: 10 seeds (the plan
-# alone asks 6; at half the SESOI it would ask 14). The paper's ablation differences (C7, C8: 0.2–0.6 points on
-# CIFAR-10) are below this SESOI, so a null there says only that no effect of a point or more was seen. Until every main run has a record the
-# cpu profile's ``r1_seeds`` stays empty, and the claims are judged on the WRN pair alone; the runs train with
-# ``python -m kdlib chapter rocket_launching --profile cpu -p r1_seeds '[0, 1, ...]' --workers 2``.
+# book's rule, 1.6 binomial standard errors of one run: 1 point on 5,000 test pairs, ``claims.ACCURACY_SESOI``) at the
+# strictest Holm level of the family R-1 joins (``R1_FAMILY``), at least ``R1_SEED_FLOOR``: 10 seeds (the plan alone
+# asks 6; at half the SESOI it would ask 14). The paper's ablation differences (C7, C8: 0.2–0.6 points on CIFAR-10) are
+# below this SESOI, so a null there says only that no effect of a point or more was seen. Until every main run has a
+# record the cpu profile's ``r1_seeds`` stays empty, and the claims are judged on the WRN pair alone; the runs train
+# with ``python -m kdlib chapter rocket_launching --profile cpu -p r1_seeds '[0, 1, ...]' --workers 2``.
 R1_MAIN = R1_TESTBEDS[3]
 R1_FAMILY = 8  # p-values in the paper's Holm family once R-1 joins: C6–C9 on the WRN pair, and C6–C9 on R-1
 R1_SEED_FLOOR = 10  # the book's floor for a table whose verdicts are tests of trained models
@@ -491,38 +491,51 @@ def separate_training(table: dict) -> list[dict]:
 
 
 def claims(results: dict) -> list[Claim]:
-    """C6-C9 at this chapter's setting, Holm-adjusted within the chapter (the paper's family)."""
-    table, where = results["table"], setting(results)
+    """C6-C9 at this chapter's setting and, where its table was trained, on R-1 (``r1_claims``), Holm-adjusted
+    together within the chapter (the paper's family)."""
+    found = rocket_claims(results["table"], setting(results), PAPER_SETTING, schemes=SCHEMES)
+    return adjust([*found, *r1_claims(results)])
+
+
+def rocket_claims(table: dict, where: Setting, paper: str, schemes: tuple[str, ...]) -> list[Claim]:
+    """C6-C9 on one table (unadjusted), each resting on the two controls on test (``preconditions``). ``schemes``
+    are the table's sharing schemes, its first the one the ablations (C7) and hints (C8) use: "b" (interval) on the
+    WRN pair, "a" (bottom) on R-1's MLP pair. A table with the random-teacher arm adds it to C6 as a secondary
+    comparison: KD from the trained booster against KD from the booster after one step."""
+    main = schemes[0]
+    sharing = {"a": "bottom sharing", "b": "interval sharing"}[main]
+    joint = {scheme: table[f"rocket ({scheme})"] for scheme in schemes}
+    base = dict(chapter=CHAPTER, paper=paper, setting=where)
     needs = preconditions(table)
-    base = dict(chapter=CHAPTER, paper=PAPER_SETTING, setting=where)
-    joint = {scheme: table[f"rocket ({scheme})"] for scheme in SCHEMES}
-    found = [
+    random_arm = ([compare(f"KD from the booster − {R1_RANDOM_ROW}", table["KD from the booster"],
+                           table[R1_RANDOM_ROW])] if R1_RANDOM_ROW in table else [])
+    separately = separate_training(table)
+    time_margin, time_reason = time_sesoi(separately)
+    return [
         Claim("C6", statement="the light net trained beside its booster beats the light net alone and KD from a "
                               "separately trained booster", **base,
               comparisons=tuple([compare(f"rocket ({s}) − light alone", joint[s], table["light alone"])
-                                 for s in SCHEMES]
+                                 for s in schemes]
                                 + [compare(f"rocket ({s}) − KD from the booster", joint[s],
-                                           table["KD from the booster"]) for s in SCHEMES]),
+                                           table["KD from the booster"]) for s in schemes] + random_arm),
               preconditions=needs),
-        Claim("C7", statement="gradient block, parameter sharing and joint training each contribute "
-                              "(interval sharing)", **base,
-              comparisons=tuple(compare(f"rocket (b) − {row}", joint["b"], table[row])
-                                for row in ("no gradient block (b)", "no sharing", "no joint training (b)")),
+        Claim("C7", statement=f"gradient block, parameter sharing and joint training each contribute ({sharing})",
+              **base, comparisons=tuple(compare(f"rocket ({main}) − {row}", joint[main], table[row])
+                                        for row in (f"no gradient block ({main})", "no sharing",
+                                                    f"no joint training ({main})")),
               preconditions=needs),
-        Claim("C8", statement="the logit hint L_mimic beats L_MSE and L_KD (interval sharing)", **base,
-              comparisons=tuple(compare(f"L_mimic − {name}", joint["b"], table[f"hint {name} (b)"])
+        Claim("C8", statement=f"the logit hint L_mimic beats L_MSE and L_KD ({sharing})", **base,
+              comparisons=tuple(compare(f"L_mimic − {name}", joint[main], table[f"hint {name} ({main})"])
                                 for name in ("L_MSE", "L_KD")),
               preconditions=needs),
         Claim("C9", statement="one joint run costs less training time than the booster and the light net trained "
-                              "separately (equal epochs)", **base, expect="lower",
-              sesoi=time_sesoi(separate_training(table))[0], sesoi_reason=time_sesoi(separate_training(table))[1],
+                              "separately (equal epochs)", **base, expect="lower", sesoi=time_margin,
+              sesoi_reason=time_reason,
               comparisons=tuple(compare(f"rocket ({s}) − (booster + light net), training minutes",
-                                        [timed(r) for r in joint[s]],
-                                        separate_training(table), metric=TIME_METRIC, scale=1 / 60,
+                                        [timed(r) for r in joint[s]], separately, metric=TIME_METRIC, scale=1 / 60,
                                         unit="minutes")
-                                for s in SCHEMES)),
+                                for s in schemes)),
     ]
-    return adjust([*found, *r1_claims(results)])
 
 
 R1_NAME = "Fashion-MNIST pairs (100 classes; stand-in for CIFAR-100), 10,000 training pairs (R-1)"
@@ -531,8 +544,8 @@ R1_PAPER = "CIFAR-10, WRN-16-1 light net, WRN-40-1 booster (Tables 1-3); the MLP
 
 def r1_claims(results: dict) -> list[Claim]:
     """C6–C9 on R-1's table (unadjusted: ``claims`` puts them in the paper's one family), bottom sharing "(a)" in
-    the place of the WRN pair's interval sharing; every comparison paired by seed (booster seed s teaches student
-    seed s), on test, resting on the same two controls on test as the WRN pair's claims."""
+    the place of the WRN pair's interval sharing; every comparison paired by seed where the networks match (booster
+    seed s teaches student seed s), on test."""
     r1 = results.get("r1")
     if not r1:
         return []
@@ -542,28 +555,7 @@ def r1_claims(results: dict) -> list[Claim]:
                     f"{R1_MAIN.epochs} epochs of {R1_MAIN.train_size:,} pairs, batch 128"
                     + (f", {taken:,} steps" if taken else "") + f" (paper: {PAPER_STEPS:,} steps on CIFAR-10)",
                     None if taken is None else taken / PAPER_STEPS)
-    base = dict(chapter=CHAPTER, paper=R1_PAPER, setting=where, preconditions=preconditions(table))
-    rocket = table["rocket (a)"]
-    return [
-        Claim("C6", statement="the light net trained beside its booster beats the light net alone and KD from a "
-                              "separately trained booster", **base,
-              comparisons=(compare("rocket (a) − light alone", rocket, table["light alone"]),
-                           compare("rocket (a) − KD from the booster", rocket, table["KD from the booster"]))),
-        Claim("C7", statement="gradient block, parameter sharing and joint training each contribute "
-                              "(bottom sharing)", **base,
-              comparisons=tuple(compare(f"rocket (a) − {row}", rocket, table[row])
-                                for row in ("no gradient block (a)", "no sharing", "no joint training (a)"))),
-        Claim("C8", statement="the logit hint L_mimic beats L_MSE and L_KD (bottom sharing)", **base,
-              comparisons=tuple(compare(f"L_mimic − {name}", rocket, table[f"hint {name} (a)"])
-                                for name in ("L_MSE", "L_KD"))),
-        Claim("C9", statement="one joint run costs less training time than the booster and the light net trained "
-                              "separately (equal epochs)", chapter=CHAPTER, paper=R1_PAPER, setting=where,
-              expect="lower", sesoi=time_sesoi(separate_training(table))[0],
-              sesoi_reason=time_sesoi(separate_training(table))[1],
-              comparisons=(compare("rocket (a) − (booster + light net), training minutes",
-                                   [timed(r) for r in rocket], separate_training(table), metric=TIME_METRIC,
-                                   scale=1 / 60, unit="minutes"),)),
-    ]
+    return rocket_claims(table, where, R1_PAPER, schemes=("a",))
 
 
 # --- the page: its tables, figures and the numbers its prose quotes -----------------------------------------------
@@ -856,7 +848,7 @@ def own_claims(ledger: list[Claim]) -> list[Claim]:
 def claim_numbers(ledger: list[Claim]) -> dict[str, str]:
     """The sentences the page's summary glues from its claims: the preconditions of C6-C8, the verdicts, C6's two
     effects, the range of the accuracy comparisons' MDE and C9's reading."""
-    by_id = {claim.id: claim for claim in own_claims(ledger)}
+    by_id = {claim.id: claim for claim in own_claims(ledger) if claim.paper == PAPER_SETTING}  # the WRN pair's
     accuracy = [by_id[name] for name in ("C6", "C7", "C8")]
     untestable = [claim.id for claim in accuracy if claim.verdict == "untestable here"]
     failed = {p.statement: p.evidence for claim in accuracy for p in claim.failed_preconditions}

@@ -203,16 +203,16 @@ def sd1_pilot(testbed: Testbed = SD1_TESTBEDS[0], chosen: tuple | None = None) -
     into the seed-0 path at every cell of ``kd_settings`` ("KD grid, seed 0": cell → spec) and, once the cell is
     known (``chosen``, or the only one), KD at it for both seeds, each from the plain network of its own seed."""
     backbone = _BUDGETS["cpu"]["backbone"]
-    plain_ = [sd1_run(backbone, seed, testbed) for seed in SD1_PILOT_SEEDS]
-    alone = [sd1_run(f"{backbone}_exit1_iccv", seed, testbed) for seed in SD1_PILOT_SEEDS]
+    plain_ = {seed: sd1_run(backbone, seed, testbed) for seed in SD1_PILOT_SEEDS}
+    alone = {seed: sd1_run(f"{backbone}_exit1_iccv", seed, testbed) for seed in SD1_PILOT_SEEDS}
 
     def kd(seed: int, cell: tuple) -> RunSpec:
         return alone[seed].replace(method="kd", teacher=plain_[seed],
                                    method_params=(("alpha", cell[0]), ("temperature", cell[1])))
     cells = kd_settings(testbed)
     chosen = cells[0] if chosen is None and len(cells) == 1 else chosen
-    out = {"plain network": plain_, "exit 1 path alone": alone,
-           "KD grid, seed 0": {cell: kd(0, cell) for cell in cells}}
+    out = {"plain network": list(plain_.values()), "exit 1 path alone": list(alone.values()),
+           "KD grid, seed 0": {cell: kd(SD1_PILOT_SEEDS[0], cell) for cell in cells}}
     if chosen is not None:
         out[KD_ROW] = [kd(seed, chosen) for seed in SD1_PILOT_SEEDS]
     return out
@@ -242,7 +242,8 @@ def pilot_stages(testbed: Testbed = SD1_TESTBEDS[0]) -> list:
         records = {cell: current_record(spec) for cell, spec in pilot["KD grid, seed 0"].items()}
         if any(record is None for record in records.values()):
             raise FileNotFoundError(f"{testbed.name}: KD's cell at seed 1 follows the seed-0 grid, whose runs have "
-                                    "no record yet")
+                                    "no record yet; train the first stage (`python -m kdlib pilot "
+                                    "self_distillation`) before listing the second")
         return sd1_pilot(testbed, _chosen(records))[KD_ROW]
     return [lambda: first, second]
 

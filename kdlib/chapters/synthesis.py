@@ -1,12 +1,12 @@
 """Runs of the synthesis chapter: every method of the book on one common benchmark per dataset.
 
-One teacher (LeNet-5, the data-free chapter's, itself the record another chapter trained), one student
-(LeNet-5-half), MNIST and Fashion-MNIST, the same recipe and seeds for every method that trains on real data: the
-data-free chapter's KD-with-real-data run (5 epochs, SGD 0.05, one-epoch warm-up and cosine). The rows that chapter
-already has (KD with real data, DAFL, RDSKD) are its records, not copies; the data-free rows train on generated
-images with their own budget, and the chapter marks them so. Each method keeps the settings its own chapter starts from (the official
-or the book's defaults), with one exception: logit regression and the noisy teacher regress raw logits, which at
-the recipe's learning rate (0.05) diverged or sat at chance on every seed of the first edition, so their learning
+One teacher (LeNet-5, the data-free chapter's, itself the record another chapter trained), one student (LeNet-5-half),
+MNIST and Fashion-MNIST, the same recipe and seeds for every method that trains on real data: the data-free chapter's
+KD-with-real-data run (5 epochs, SGD 0.05, one-epoch warm-up and cosine). The rows that chapter already has (KD with
+real data, DAFL, RDSKD) are its records, not copies; the data-free rows train on generated images with their own budget,
+and the chapter marks them so. Each method keeps the settings its own chapter starts from (the official or the book's
+defaults), with one exception: logit regression and the noisy teacher regress raw logits, which at the recipe's learning
+rate (0.05) diverged or sat at chance on every seed of the first edition, so their learning
 rate is chosen on validation (seed 0) from ``REGRESSION_RATES``, the noisy teacher taking plain regression's, as in
 its own chapter. A seed that ends at chance is counted as collapsed and left out of the mean and the comparison,
 so the table gives a failure rate beside the mean of the others instead of a spread that hides it.
