@@ -65,6 +65,19 @@ def records_read(profile) -> list[dict]:
     return list(found.values())
 
 
+def pilot_spread(values) -> float:
+    """The sample sd of a pilot row's finite values, which plans a main table's seeds; a row with fewer than two (a
+    run diverged or is missing) cannot plan them."""
+    import numpy as np
+
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) < 2:
+        raise ValueError("a pilot row has fewer than two finite values (a run diverged or is missing): its spread "
+                         "cannot plan the seeds; re-run the pilot row or plan from another estimate")
+    return float(np.std(finite, ddof=1))
+
+
 def best_on_validation(scores: dict):
     """The key with the highest final validation accuracy; a run that diverged (None) comes last and a tie goes to
     the first key, so a grid's order decides between equal runs, never the test set."""

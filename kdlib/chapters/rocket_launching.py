@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from kdlib import report
-from kdlib.chapters import Choose, cpu_pilots, load_plan, plan_stages, read_gates, walked
+from kdlib.chapters import Choose, cpu_pilots, load_plan, pilot_spread, plan_stages, read_gates, walked
 from kdlib.chapters import Testbed as SharedTestbed
 from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, seeds_knob, subset_knob
@@ -405,17 +405,6 @@ def r1_plan(profile, choose: Choose) -> dict:
     return {"grid": grid, "lambdas": lam, "table": {row: [rows[seed][row] for seed in seeds] for row in rows[seeds[0]]}}
 
 
-def _spread(values) -> float:
-    """The sample sd of a pilot row's values (at least two are needed to plan seeds)."""
-    import numpy as np
-
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2 or not np.isfinite(values).all():
-        raise ValueError("a pilot row has fewer than two finite values: its spread cannot plan the seeds; re-run "
-                         "the pilot row or plan from another estimate")
-    return float(np.std(values, ddof=1))
-
-
 def r1_seed_plan(found: dict) -> dict:
     """R-1's seed count from its pilot (``pilot_results`` of ``R1_MAIN``), by the rule TF-1 and NT-1 use: the spread
     is the larger of the sd of the paired differences (KD − light net alone, validation) and √2 × the largest sd of
@@ -424,8 +413,8 @@ def r1_seed_plan(found: dict) -> dict:
     from kdlib import claims as kc
     from kdlib import stats
 
-    paired_sd = _spread(points(found["KD from the booster"], "val_acc") - points(found["light alone"], "val_acc"))
-    row_sd = math.sqrt(2) * max(_spread(points(found[row], "val_acc")) for row in R1_PILOT_ROWS)
+    paired_sd = pilot_spread(points(found["KD from the booster"], "val_acc") - points(found["light alone"], "val_acc"))
+    row_sd = math.sqrt(2) * max(pilot_spread(points(found[row], "val_acc")) for row in R1_PILOT_ROWS)
     sd, level = max(paired_sd, row_sd), stats.ALPHA / R1_FAMILY
     sesoi = kc.ACCURACY_SESOI[R1_NAME.split(" (")[0]][0]  # the claims' own SESOI on R-1's test set
     plan = stats.seeds_for_power(sesoi, sd, level, cap=kc.SEED_CAP)

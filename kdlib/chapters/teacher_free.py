@@ -24,7 +24,8 @@ import numpy as np
 
 from kdlib import claims as kc
 from kdlib import data
-from kdlib.chapters import best_on_validation, Choose, cpu_pilots, load_plan, plan_stages, read_gates, Testbed
+from kdlib.chapters import best_on_validation, Choose, cpu_pilots, load_plan, pilot_spread, plan_stages, read_gates
+from kdlib.chapters import Testbed
 from kdlib.chapters import testbed_table as shared_testbed_table
 from kdlib.profiles import epochs_knob, Knob, lr_knob, profile_budget, profile_name, seeds_knob, subset_knob
 from kdlib.runs import get_or_train
@@ -378,16 +379,6 @@ TF1_FAMILY = 16  # p-values in the paper's Holm family once TF-1 joins: the firs
 TF1_SEED_FLOOR = 10  # the book's floor for a table whose verdicts are tests of trained models
 
 
-def _spread(values) -> float:
-    """The sample sd of the finite values; a pilot row with fewer than two (a run diverged) cannot plan seeds."""
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if len(finite) < 2:
-        raise ValueError("a pilot row has fewer than two finite values (a run diverged or is missing): its spread "
-                         "cannot plan the seeds; re-run the pilot row or plan from another estimate")
-    return float(np.std(finite, ddof=1))
-
-
 def tf1_seed_plan(found: dict) -> dict:
     """The seed count of TF-1's table from its pilot (``pilot_results``), by NT-1's rule: the spread is the larger of
     the sd of the paired differences (KD at the chosen setting − MLP alone, validation) and √2 × the largest sd of one
@@ -401,8 +392,8 @@ def tf1_seed_plan(found: dict) -> dict:
     weak, _, strong = TF1_MODELS
     outcome = gate_outcome(found)
     kd, mlp = (kc.points(outcome["rows"][row], "val_acc") for row in ("normal KD", "student"))
-    paired_sd = _spread(kd - mlp)
-    row_sd = math.sqrt(2) * max(_spread(kc.points(records, "val_acc"))
+    paired_sd = pilot_spread(kd - mlp)
+    row_sd = math.sqrt(2) * max(pilot_spread(kc.points(records, "val_acc"))
                                 for records in (found["alone"][weak], found["alone"][strong],
                                                 outcome["rows"]["normal KD"]))
     sd, level = max(paired_sd, row_sd), stats.ALPHA / TF1_FAMILY
